@@ -1,0 +1,50 @@
+# Micromoments: `make run` serves the demo, `make test` passes the suite. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export DEBUG ?= 1
+
+.PHONY: run test lint bench browser migrate demo worker clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+migrate: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py seed_demo
+
+## run: install, migrate, load demo data, serve on $(HOST):$(PORT) with the django-q2 worker beside it
+run: demo
+	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops the web server and the worker)"
+	@trap 'kill 0' EXIT INT TERM; \
+	  $(PY) manage.py qcluster & \
+	  $(PY) manage.py runserver $(HOST):$(PORT) --noreload
+
+## browser: Debian's Chromium for the end-to-end tests (best effort; e2e tests skip with a reason without it)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "chromium not installed: end-to-end tests will be skipped"; }
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+## test: lint + the whole suite (SQLite by default; set DATABASE_URL for PostgreSQL)
+test: $(VENV)/.installed browser lint
+	DEBUG=0 TESTING=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## bench: benchmarks under tests/perf (need PostgreSQL: BENCH_DATABASE_URL)
+bench: $(VENV)/.installed
+	TESTING=1 $(PY) -m tests.perf.run
+
+clean:
+	rm -rf $(VENV) var staticfiles

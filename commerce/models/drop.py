@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+
+class Drop(models.Model):
+    """A SKU offered during a live session: limited quantity, one price, an open window.
+
+    `available` is the scarce counter: units neither sold nor held. It only ever
+    changes through `commerce.locks` (a conditional UPDATE), and the database
+    refuses any value outside 0..quantity.
+    """
+
+    class State(models.TextChoices):
+        NOT_YET_OPEN = "not_yet_open", "Opens soon"
+        LIVE = "live", "Live"
+        SOLD_OUT = "sold_out", "Sold out"
+        CLOSED = "closed", "Closed"
+
+    session = models.ForeignKey("sessions_app.LiveSession", on_delete=models.PROTECT, related_name="drops")
+    sku = models.ForeignKey("commerce.Sku", on_delete=models.PROTECT, related_name="drops")
+    title = models.CharField(max_length=200, blank=True, help_text="Shown to viewers; defaults to the SKU.")
+    quantity = models.PositiveIntegerField(help_text="Units allocated to this drop.")
+    available = models.IntegerField(help_text="Units neither sold nor held. Maintained by the system.")
+    price_minor = models.PositiveBigIntegerField(help_text="Drop price in minor units of `currency`.")
+    currency = models.CharField(max_length=3)
+    opens_at = models.DateTimeField()
+    closes_at = models.DateTimeField()
+    per_customer_limit = models.PositiveSmallIntegerField(default=2)
+    hold_seconds = models.PositiveIntegerField(default=600, help_text="How long a hold keeps units (seconds).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["opens_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(available__gte=0), name="drop_available_non_negative"),
+            models.CheckConstraint(condition=Q(available__lte=F("quantity")), name="drop_available_le_quantity"),
+            models.CheckConstraint(condition=Q(closes_at__gt=F("opens_at")), name="drop_closes_after_opens"),
+            models.CheckConstraint(condition=Q(per_customer_limit__gte=1), name="drop_per_customer_limit_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_title
+
+    @property
+    def display_title(self) -> str:
+        return self.title or str(self.sku)
+
+    @property
+    def sold_or_held(self) -> int:
+        return self.quantity - self.available
+
+    def state_at(self, now) -> str:
+        """not_yet_open / live / sold_out / closed at `now` (closed wins over sold out)."""
+        if now >= self.closes_at:
+            return self.State.CLOSED
+        if now < self.opens_at:
+            return self.State.NOT_YET_OPEN
+        if self.available <= 0:
+            return self.State.SOLD_OUT
+        return self.State.LIVE

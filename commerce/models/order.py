@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+
+def new_order_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Order(models.Model):
+    """A customer's order. Totals are integer minor units of `currency`.
+
+    Status: `pending` (created, payment not started), `awaiting_payment`
+    (confirmed; paid at pickup with the manual provider or pending with a
+    provider), `paid`, `cancelled` (stock returned), `refunded`.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        AWAITING_PAYMENT = "awaiting_payment", "Awaiting payment"
+        PAID = "paid", "Paid"
+        CANCELLED = "cancelled", "Cancelled"
+        REFUNDED = "refunded", "Refunded"
+
+    number = models.CharField(max_length=20, unique=True)
+    token = models.CharField(max_length=64, unique=True, default=new_order_token, editable=False)
+    customer = models.ForeignKey("commerce.Customer", on_delete=models.PROTECT, related_name="orders")
+    session = models.ForeignKey(
+        "sessions_app.LiveSession", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    payment_provider = models.CharField(max_length=20, default="manual")
+    currency = models.CharField(max_length=3)
+    subtotal_minor = models.PositiveBigIntegerField(default=0)
+    discount_minor = models.PositiveBigIntegerField(default=0)
+    total_minor = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total_minor=models.F("subtotal_minor") - models.F("discount_minor")),
+                name="order_total_is_subtotal_minus_discount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def get_absolute_url(self) -> str:
+        return reverse("commerce:order", kwargs={"token": self.token})
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    drop = models.ForeignKey(
+        "commerce.Drop", null=True, blank=True, on_delete=models.PROTECT, related_name="order_lines"
+    )
+    sku = models.ForeignKey("commerce.Sku", on_delete=models.PROTECT, related_name="order_lines")
+    title = models.CharField(max_length=300)
+    quantity = models.PositiveIntegerField()
+    unit_price_minor = models.PositiveBigIntegerField()
+    discount_minor = models.PositiveBigIntegerField(default=0)
+    total_minor = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(
+                    total_minor=models.F("unit_price_minor") * models.F("quantity") - models.F("discount_minor")
+                ),
+                name="order_line_total_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.title}"

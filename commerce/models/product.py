@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class Product(models.Model):
+    """A catalog product; its sellable variants are SKUs. Keyed by the Shopify handle."""
+
+    handle = models.SlugField(max_length=255, unique=True)
+    title = models.CharField(max_length=255)
+    body_html = models.TextField(blank=True)
+    vendor = models.CharField(max_length=255, blank=True)
+    product_type = models.CharField(max_length=255, blank=True)
+    tags = models.CharField(max_length=1000, blank=True)
+    published = models.BooleanField(default=True)
+    image_urls = models.JSONField(default=list, blank=True, help_text="Image URLs in position order.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def image_url(self) -> str:
+        return self.image_urls[0] if self.image_urls else ""
+
+
+class Sku(models.Model):
+    """A stock-keeping unit: one variant of a product with its option values and price."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="skus")
+    code = models.CharField("SKU code", max_length=120, unique=True)
+    options = models.JSONField(default=list, blank=True, help_text='[{"name": "Size", "value": "Small"}, …]')
+    position = models.PositiveIntegerField(default=1)
+    price_minor = models.PositiveBigIntegerField(help_text="List price in minor units of `currency`.")
+    compare_at_minor = models.PositiveBigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3)
+    inventory = models.IntegerField(default=0, help_text="Units on hand in the warehouse.")
+    grams = models.PositiveIntegerField(default=0)
+    barcode = models.CharField(max_length=64, blank=True)
+    image_url = models.URLField(max_length=1000, blank=True)
+    requires_shipping = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["product__title", "position"]
+        verbose_name = "SKU"
+        constraints = [
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="sku_currency_iso"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.title} — {self.variant_title}" if self.variant_title else self.product.title
+
+    @property
+    def variant_title(self) -> str:
+        values = [o["value"] for o in self.options if o.get("value") and o.get("value") != "Default Title"]
+        return " / ".join(values)

@@ -1,0 +1,100 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from commerce.models import Drop
+
+from . import services
+from .models import LiveSession, Series, SessionFormat
+
+
+@admin.register(SessionFormat)
+class SessionFormatAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "duration_seconds", "max_featured_skus", "has_coupon"]
+    list_filter = ["kind", "has_coupon"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class SessionInline(admin.TabularInline):
+    model = LiveSession
+    fields = ["title", "starts_at", "status", "stream_url"]
+    readonly_fields = ["title", "starts_at", "status"]
+    extra = 0
+    show_change_link = True
+    can_delete = False
+    ordering = ["starts_at"]
+
+
+@admin.register(Series)
+class SeriesAdmin(admin.ModelAdmin):
+    list_display = ["name", "format", "host_name", "weekday", "local_time", "timezone", "is_active", "upcoming"]
+    list_filter = ["format", "is_active", "timezone", "weekday"]
+    search_fields = ["name", "host_name"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [SessionInline]
+    actions = ["plan_sessions"]
+
+    @admin.display(description="Upcoming sessions")
+    def upcoming(self, obj):
+        return obj.sessions.filter(status=LiveSession.Status.SCHEDULED, starts_at__gte=timezone.now()).count()
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        created = services.series_plan_sessions(series=obj)
+        if created:
+            self.message_user(request, f"Scheduled {len(created)} upcoming session(s).", messages.SUCCESS)
+
+    @admin.action(description="Schedule missing upcoming sessions")
+    def plan_sessions(self, request, queryset):
+        total = sum(len(services.series_plan_sessions(series=s)) for s in queryset)
+        self.message_user(request, f"Scheduled {total} session(s).", messages.SUCCESS)
+
+
+class DropInline(admin.TabularInline):
+    model = Drop
+    fields = ["sku", "title", "quantity", "available", "price_minor", "currency", "opens_at", "closes_at"]
+    readonly_fields = ["title", "quantity", "available", "price_minor", "currency", "opens_at", "closes_at"]
+    extra = 0
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # drops are created on the Drop page so stock starts right
+
+
+@admin.register(LiveSession)
+class LiveSessionAdmin(admin.ModelAdmin):
+    list_display = ["title", "format", "series", "starts_at", "status", "drop_count"]
+    list_filter = ["status", "format", "series"]
+    search_fields = ["title", "series__name"]
+    date_hierarchy = "starts_at"
+    readonly_fields = ["public_id", "went_live_at", "ended_at", "status"]
+    inlines = [DropInline]
+    actions = ["go_live", "end", "cancel"]
+
+    @admin.display(description="Drops")
+    def drop_count(self, obj):
+        return obj.drops.count()
+
+    def _run(self, request, queryset, service, verb):
+        done = 0
+        for session in queryset:
+            try:
+                service(session_id=session.pk)
+                done += 1
+            except services.SessionError as exc:
+                self.message_user(request, f"{session}: {exc.message}", messages.WARNING)
+        if done:
+            self.message_user(request, f"{verb} {done} session(s).", messages.SUCCESS)
+
+    @admin.action(description="Go live")
+    def go_live(self, request, queryset):
+        self._run(request, queryset, services.session_go_live, "Started")
+
+    @admin.action(description="End session")
+    def end(self, request, queryset):
+        self._run(request, queryset, services.session_end, "Ended")
+
+    @admin.action(description="Cancel session")
+    def cancel(self, request, queryset):
+        self._run(request, queryset, services.session_cancel, "Cancelled")

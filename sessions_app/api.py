@@ -1,0 +1,45 @@
+"""Partner API: live sessions."""
+
+import datetime as dt
+from uuid import UUID
+
+from django.shortcuts import get_object_or_404
+from ninja import Field, Router, Schema
+from ninja.pagination import PageNumberPagination, paginate
+
+from config.api import PartnerKey
+
+from .models import LiveSession
+
+router = Router(tags=["sessions"])
+
+
+class SessionOut(Schema):
+    id: UUID = Field(alias="public_id")
+    title: str
+    format: str = Field(alias="format.slug")
+    series: str | None = Field(None, alias="series.slug")
+    status: str
+    starts_at: dt.datetime = Field(description="Scheduled start, ISO 8601 UTC.")
+    duration_seconds: int
+    timezone: str = Field(description="IANA timezone of the host.")
+    stream_url: str
+
+
+@router.get("/sessions", response=list[SessionOut], auth=PartnerKey("sessions:read"))
+@paginate(PageNumberPagination, page_size=50)
+def list_sessions(request, status: str | None = None):
+    """Live sessions, soonest first; filter with `?status=scheduled|live|ended|cancelled`.
+
+    Paginated: `?page=N&page_size=M` (max 100) → {"items": [...], "count": total}.
+    """
+    qs = LiveSession.objects.select_related("format", "series").order_by("starts_at", "pk")
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+@router.get("/sessions/{session_id}", response=SessionOut, auth=PartnerKey("sessions:read"))
+def get_session(request, session_id: UUID):
+    """One live session by its public id (UUID). 404 `not_found` if unknown."""
+    return get_object_or_404(LiveSession.objects.select_related("format", "series"), public_id=session_id)

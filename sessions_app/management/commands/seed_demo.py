@@ -1,0 +1,115 @@
+"""manage.py seed_demo: demo data from the shipped real catalog. Safe to run again.
+
+Imports commerce/data/shopify_jewelery.csv, creates a staff login (password kept
+in var/demo_credentials.txt and printed), a weekly series with four upcoming
+sessions, and makes sure one session is live now with an open drop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import zoneinfo
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from commerce.models import Drop, Sku
+from commerce.services.catalog_import import catalog_import_file
+from commerce.services.drops import drop_create
+from sessions_app.models import LiveSession, Series, SessionFormat
+from sessions_app.services import series_plan_sessions, session_go_live
+
+CATALOG = Path(settings.BASE_DIR) / "commerce" / "data" / "shopify_jewelery.csv"
+# Big Buck Bunny (CC BY 3.0, Blender Foundation), served by whitenoise so the demo needs no network.
+DEMO_STREAM_PATH = "/static/demo/big_buck_bunny_5s_360p_vp9.webm"
+SERIES_SLUG = "friday-jewellery-drop"
+
+
+class Command(BaseCommand):
+    help = "Load demo data (real Shopify catalog, weekly series, a live session with a drop, a staff login)."
+
+    def handle(self, *args, **options):
+        report = catalog_import_file(CATALOG, currency="USD")
+        self.stdout.write(
+            f"Catalog: {report.products_created} products and {report.skus_created} SKUs new, {report.unchanged} unchanged."
+        )
+        username, password = self._staff_login()
+        with transaction.atomic():
+            series = self._series()
+            series_plan_sessions(series=series)
+            live = self._live_session(series)
+        self.stdout.write(self.style.SUCCESS("Demo ready."))
+        self.stdout.write(f"  Live session: {settings.SITE_URL}{live.get_absolute_url()}")
+        self.stdout.write(f"  Back office:  {settings.SITE_URL}/admin/  user {username!r} password {password!r}")
+
+    def _staff_login(self) -> tuple[str, str]:
+        creds = Path(settings.VAR_DIR) / "demo_credentials.txt"
+        user_model = get_user_model()
+        username = "staff"
+        if creds.exists() and user_model.objects.filter(username=username).exists():
+            return username, creds.read_text().strip()
+        password = secrets.token_urlsafe(9)
+        user, _ = user_model.objects.get_or_create(username=username, defaults={"email": "staff@example.com"})
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        creds.write_text(password + "\n")
+        creds.chmod(0o600)
+        return username, password
+
+    def _series(self) -> Series:
+        tz = "Europe/Berlin"
+        local_now = timezone.localtime(timezone.now(), zoneinfo.ZoneInfo(tz))
+        series, _ = Series.objects.get_or_create(
+            slug=SERIES_SLUG,
+            defaults={
+                "name": "Friday jewellery drop",
+                "format": SessionFormat.objects.get(slug="drop-demo"),
+                "host_name": "Mara (demo host)",
+                "timezone": tz,
+                "weekday": local_now.weekday(),
+                "local_time": dt.time(19, 0),
+                "starts_on": local_now.date(),
+                "stream_url": settings.SITE_URL + DEMO_STREAM_PATH,
+                "weeks_ahead": 4,
+            },
+        )
+        return series
+
+    def _live_session(self, series: Series) -> LiveSession:
+        now = timezone.now()
+        live = (
+            LiveSession.objects.filter(series=series, status=LiveSession.Status.LIVE, drops__closes_at__gt=now)
+            .distinct()
+            .first()
+        )
+        if live:
+            return live
+        starts = now.replace(second=0, microsecond=0)
+        live = LiveSession.objects.create(
+            series=series,
+            format=series.format,
+            title=f"{series.name} — live now",
+            starts_at=starts,
+            duration_seconds=series.format.duration_seconds,
+            timezone=series.timezone,
+            stream_url=series.stream_url,
+        )
+        session_go_live(session_id=live.pk, now=now)
+        for code, quantity in (("leather-anchor-gold", 50), ("gemstone-blue", 20), ("dainty-gold-neclace", 10)):
+            sku = Sku.objects.get(code=code)
+            if not Drop.objects.filter(session=live, sku=sku).exists():
+                drop_create(
+                    session=live,
+                    sku=sku,
+                    quantity=quantity,
+                    opens_at=starts,
+                    closes_at=now + dt.timedelta(hours=2),
+                    per_customer_limit=3,
+                )
+        return live

@@ -1,0 +1,138 @@
+"""Session formats, weekly series and live sessions.
+
+All datetimes are aware UTC in the database; each series carries the host's IANA
+timezone, used to recur at the same local wall-clock time across DST changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(f"{value!r} is not an IANA timezone such as Europe/Berlin.") from exc
+
+
+class SessionFormat(models.Model):
+    """A repeatable shape of live session (60-second highlight, 10-minute AMA, drop demo)."""
+
+    class Kind(models.TextChoices):
+        HIGHLIGHT = "highlight", "Product highlight"
+        AMA = "ama", "AMA with featured SKU"
+        DROP_DEMO = "drop_demo", "Drop-style demo with coupon"
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    description = models.TextField(blank=True)
+    duration_seconds = models.PositiveIntegerField(help_text="Planned on-air length in seconds.")
+    max_featured_skus = models.PositiveSmallIntegerField(default=1)
+    has_coupon = models.BooleanField(default=False, help_text="Sessions of this format run a time-limited coupon.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Series(models.Model):
+    """A format on a weekly cadence at a local time in the host's timezone."""
+
+    WEEKDAYS = [
+        (0, "Monday"),
+        (1, "Tuesday"),
+        (2, "Wednesday"),
+        (3, "Thursday"),
+        (4, "Friday"),
+        (5, "Saturday"),
+        (6, "Sunday"),
+    ]
+
+    name = models.CharField(max_length=160)
+    slug = models.SlugField(unique=True)
+    format = models.ForeignKey(SessionFormat, on_delete=models.PROTECT, related_name="series")
+    host_name = models.CharField(max_length=120)
+    timezone = models.CharField(max_length=64, default="Europe/Berlin", validators=[validate_timezone])
+    weekday = models.PositiveSmallIntegerField(choices=WEEKDAYS)
+    local_time = models.TimeField(help_text="Wall-clock start time in the series' timezone.")
+    starts_on = models.DateField(help_text="First day the series may run (local date).")
+    ends_on = models.DateField(null=True, blank=True, help_text="Last day (local date); empty = open-ended.")
+    stream_url = models.URLField(blank=True, help_text="Default stream URL for the series' sessions.")
+    weeks_ahead = models.PositiveSmallIntegerField(default=4, help_text="How many upcoming sessions to keep scheduled.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "series"
+        constraints = [
+            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="series_weekday_range"),
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")),
+                name="series_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class LiveSession(models.Model):
+    """One live session: scheduled → live → ended, or cancelled."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        LIVE = "live", "Live"
+        ENDED = "ended", "Ended"
+        CANCELLED = "cancelled", "Cancelled"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    series = models.ForeignKey(Series, null=True, blank=True, on_delete=models.PROTECT, related_name="sessions")
+    format = models.ForeignKey(SessionFormat, on_delete=models.PROTECT, related_name="sessions")
+    title = models.CharField(max_length=200)
+    starts_at = models.DateTimeField(db_index=True, help_text="Scheduled start (stored UTC).")
+    duration_seconds = models.PositiveIntegerField()
+    timezone = models.CharField(max_length=64, default="Europe/Berlin", validators=[validate_timezone])
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SCHEDULED, db_index=True)
+    stream_url = models.URLField(blank=True)
+    went_live_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [
+            # A series creates each weekly occurrence once, however often it is re-planned.
+            models.UniqueConstraint(fields=["series", "starts_at"], name="session_unique_per_series_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({timezone.localtime(self.starts_at, self.tz):%Y-%m-%d %H:%M %Z})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("sessions_app:session", kwargs={"public_id": self.public_id})
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def ends_at(self):
+        """Planned end: start + duration (UTC)."""
+        return self.starts_at + timedelta(seconds=self.duration_seconds)

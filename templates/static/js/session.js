@@ -1,0 +1,59 @@
+// Live drop widgets: countdowns tick every second; stock, price and state refresh
+// by polling the session's small status endpoint (data-status-url) every few seconds.
+(function () {
+  "use strict";
+  var root = document.querySelector("[data-status-url]");
+  var skew = 0; // server time - client time, in ms
+
+  function fmt(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    return (h ? h + ":" + two(m) : m) + ":" + two(s);
+  }
+
+  var LABELS = { live: "Live", sold_out: "Sold out", closed: "Closed", not_yet_open: "Opens soon" };
+
+  function tick() {
+    var now = Date.now() + skew;
+    document.querySelectorAll("[data-drop]").forEach(function (el) {
+      var opens = Date.parse(el.dataset.opensAt), closes = Date.parse(el.dataset.closesAt);
+      var cd = el.querySelector("[data-countdown]");
+      if (!cd) return;
+      if (now < opens) cd.textContent = "Opens in " + fmt((opens - now) / 1000);
+      else if (now < closes) cd.textContent = "Closes in " + fmt((closes - now) / 1000);
+      else { cd.textContent = "Closed"; setState(el, "closed"); }
+    });
+  }
+
+  function setState(el, state) {
+    if (el.dataset.state === state) return;
+    el.dataset.state = state;
+    var badge = el.querySelector("[data-badge]");
+    if (badge) { badge.className = "badge " + state; badge.textContent = LABELS[state] || state; }
+    var btn = el.querySelector("[data-buy]");
+    if (btn) btn.setAttribute("aria-disabled", state === "live" ? "false" : "true");
+  }
+
+  function poll() {
+    if (!root) return;
+    fetch(root.dataset.statusUrl, { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data) return;
+        skew = Date.parse(data.server_time) - Date.now();
+        data.drops.forEach(function (d) {
+          var el = document.querySelector('[data-drop="' + d.id + '"]');
+          if (!el) return;
+          var stock = el.querySelector("[data-available]");
+          if (stock) stock.textContent = d.available;
+          el.dataset.opensAt = d.opens_at; el.dataset.closesAt = d.closes_at;
+          setState(el, d.state);
+        });
+      })
+      .catch(function () { /* keep the last known figures */ });
+  }
+
+  tick(); setInterval(tick, 1000);
+  if (root) { setInterval(poll, parseInt(root.dataset.pollMs || "4000", 10)); }
+})();

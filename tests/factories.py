@@ -1,0 +1,62 @@
+"""Factories for the main flow: a live session with an open drop on a real catalog SKU."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import factory
+from django.utils import timezone
+
+from commerce.models import Product, Sku
+from commerce.services.drops import drop_create
+from sessions_app.models import LiveSession, SessionFormat
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    handle = factory.Sequence(lambda n: f"product-{n}")
+    title = factory.Sequence(lambda n: f"Product {n}")
+
+
+class SkuFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Sku
+
+    product = factory.SubFactory(ProductFactory)
+    code = factory.Sequence(lambda n: f"SKU-{n}")
+    price_minor = 4299
+    currency = "USD"
+    inventory = 10
+
+
+class LiveSessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LiveSession
+
+    # get_or_create: transactional tests flush the formats the data migration seeded.
+    format = factory.LazyFunction(
+        lambda: SessionFormat.objects.get_or_create(
+            slug="ama-10min", defaults={"name": "10-minute AMA + featured SKU", "kind": "ama", "duration_seconds": 600}
+        )[0]
+    )
+    title = factory.Sequence(lambda n: f"Session {n}")
+    starts_at = factory.LazyFunction(timezone.now)
+    duration_seconds = 600
+    timezone = "Europe/Berlin"
+    status = LiveSession.Status.LIVE
+    stream_url = "https://www.youtube.com/watch?v=aqz-KE-bpKQ"
+
+
+def make_drop(*, quantity: int = 5, sku=None, session=None, opens_in: int = -60, closes_in: int = 3600, **kwargs):
+    """A drop opening `opens_in` seconds from now (negative = already open), closing `closes_in` from now."""
+    now = timezone.now()
+    return drop_create(
+        session=session or LiveSessionFactory(),
+        sku=sku or SkuFactory(),
+        quantity=quantity,
+        opens_at=now + dt.timedelta(seconds=opens_in),
+        closes_at=now + dt.timedelta(seconds=closes_in),
+        **kwargs,
+    )
