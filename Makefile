@@ -44,7 +44,7 @@ test: $(VENV)/.installed browser lint
 
 ## bench: benchmarks under tests/perf (need PostgreSQL: BENCH_DATABASE_URL)
 bench: $(VENV)/.installed
-	TESTING=1 $(PY) -m tests.perf.run
+	TESTING=1 BENCH=$(BENCH) $(PY) -m tests.perf.run
 
 clean:
 	rm -rf $(VENV) var staticfiles
