@@ -14,6 +14,15 @@ class ErrorCode(StrEnum):
     INVALID_EMAIL = "invalid_email"
     NOT_FOUND = "not_found"
     INVALID_TRANSITION = "invalid_transition"
+    HOLD_EXPIRED = "hold_expired"
+    COUPON_INVALID = "coupon_invalid"
+    COUPON_EXPIRED = "coupon_expired"
+    COUPON_NOT_YET_VALID = "coupon_not_yet_valid"
+    COUPON_EXHAUSTED = "coupon_exhausted"
+    COUPON_NOT_APPLICABLE = "coupon_not_applicable"
+    COUPON_CUSTOMER_LIMIT = "coupon_customer_limit"
+    PAYMENT_PROVIDER_ERROR = "payment_provider_error"
+    REFUND_INVALID = "refund_invalid"
 
 
 class CommerceError(Exception):
@@ -51,3 +60,24 @@ class InvalidInput(CommerceError):
 
 class InvalidTransition(CommerceError):
     code = ErrorCode.INVALID_TRANSITION
+
+
+class HoldExpired(CommerceError):
+    """The hold lapsed (or was released) before checkout; place a new one."""
+
+    code = ErrorCode.HOLD_EXPIRED
+    status = 410
+
+
+class CouponInvalid(CommerceError):
+    """The coupon cannot be used on this order (see `code`)."""
+
+    code = ErrorCode.COUPON_INVALID
+    status = 422
+
+
+class PaymentProviderError(CommerceError):
+    """The payment provider could not be reached or refused the request."""
+
+    code = ErrorCode.PAYMENT_PROVIDER_ERROR
+    status = 502

@@ -2,30 +2,45 @@
 
 Each function is a single conditional UPDATE (no lock wait, no read-modify-write):
 `UPDATE drop SET available = available - n WHERE id = … AND available >= n`.
-When it matches no row the caller raises; the CHECK constraints on Drop are the
-last line of defence. Callers run these inside their own transaction.
+When it matches no row the caller raises; CHECK constraints on the tables are
+the last line of defence. Callers run these inside their own transaction.
 """
 
 from __future__ import annotations
 
-from django.db.models import F
+from django.db.models import F, Q
 
-from .models import Drop
+from .models import Coupon, Drop
 
 
-def drop_take_stock(*, drop_id: int, quantity: int, now) -> bool:
-    """Take `quantity` units from an open drop. True if taken, False if not enough or not open."""
-    return bool(
-        Drop.objects.filter(pk=drop_id, available__gte=quantity, opens_at__lte=now, closes_at__gt=now).update(
-            available=F("available") - quantity
-        )
-    )
+def drop_take_stock(*, drop_id: int, quantity: int, now, require_open: bool = True) -> bool:
+    """Take `quantity` units from a drop (open at `now` unless require_open=False). True if taken."""
+    qs = Drop.objects.filter(pk=drop_id, available__gte=quantity)
+    if require_open:
+        qs = qs.filter(opens_at__lte=now, closes_at__gt=now)
+    return bool(qs.update(available=F("available") - quantity))
 
 
 def drop_return_stock(*, drop_id: int, quantity: int) -> None:
-    """Give `quantity` units back (a cancelled order, an expired hold)."""
+    """Give `quantity` units back (a cancelled order, an expired hold, a refund of unfulfilled units)."""
+    if quantity <= 0:
+        return
     updated = Drop.objects.filter(pk=drop_id, available__lte=F("quantity") - quantity).update(
         available=F("available") + quantity
     )
     if not updated:
         raise RuntimeError(f"returning {quantity} units to drop {drop_id} would exceed its quantity")
+
+
+def coupon_take_redemption(*, coupon_id: int) -> bool:
+    """Count one redemption if the total cap allows it. True if taken."""
+    return bool(
+        Coupon.objects.filter(pk=coupon_id)
+        .filter(Q(max_redemptions__isnull=True) | Q(redemptions__lt=F("max_redemptions")))
+        .update(redemptions=F("redemptions") + 1)
+    )
+
+
+def coupon_return_redemption(*, coupon_id: int) -> None:
+    """Give one redemption back (its order was cancelled or never paid)."""
+    Coupon.objects.filter(pk=coupon_id, redemptions__gt=0).update(redemptions=F("redemptions") - 1)

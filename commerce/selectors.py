@@ -4,32 +4,76 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import QuerySet
+from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import Drop, Order
+from .models import Drop, Hold, Order
+from .pricing import drop_price_quote
 
 
-def drops_for_session(*, session_id: int) -> QuerySet[Drop]:
-    """A session's drops in opening order, with SKU and product loaded."""
-    return Drop.objects.filter(session_id=session_id).select_related("sku__product").order_by("opens_at", "pk")
+def with_effective_stock(qs: QuerySet[Drop], *, now: dt.datetime) -> QuerySet[Drop]:
+    """Annotate `lapsed_units`: units in active holds past their expiry, not yet swept back.
+
+    Effective stock = available + lapsed_units, so an expired hold never hides
+    stock from viewers even if the sweeping worker is down. One subquery, no extra round trip.
+    """
+    lapsed = (
+        Hold.objects.filter(drop=OuterRef("pk"), status=Hold.Status.ACTIVE, expires_at__lte=now)
+        .values("drop")
+        .annotate(n=Sum("quantity"))
+        .values("n")
+    )
+    return qs.annotate(lapsed_units=Coalesce(Subquery(lapsed, output_field=IntegerField()), Value(0)))
+
+
+def drops_for_session(*, session_id: int, now: dt.datetime | None = None) -> QuerySet[Drop]:
+    """A session's drops in opening order, with SKU/product loaded and `lapsed_units` annotated."""
+    now = now or timezone.now()
+    qs = Drop.objects.filter(session_id=session_id).select_related("sku__product").order_by("opens_at", "pk")
+    return with_effective_stock(qs, now=now)
+
+
+def drop_with_stock(*, drop_id: int, now: dt.datetime | None = None) -> Drop:
+    """One drop with `lapsed_units` annotated (raises Drop.DoesNotExist)."""
+    now = now or timezone.now()
+    return with_effective_stock(Drop.objects.select_related("sku__product", "session"), now=now).get(pk=drop_id)
+
+
+def effective_available(drop: Drop) -> int:
+    return max(drop.available + getattr(drop, "lapsed_units", 0), 0)
 
 
 def drop_status(*, drop: Drop, now: dt.datetime | None = None) -> dict:
     """The live status of a drop as plain data (what pages and the API show).
 
-    Shape: {"id", "state" (not_yet_open|live|sold_out|closed), "available",
-    "quantity", "price_minor", "currency", "opens_at", "closes_at" (ISO 8601 UTC),
-    "seconds_to_open", "seconds_to_close" (whole seconds, ≥ 0)}.
+    Shape: {"id", "state" (not_yet_open|live|sold_out|closed), "available"
+    (effective: lapsed holds count as free), "quantity", "price_minor" (current
+    unit price from the price schedule), "base_price_minor", "currency",
+    "price_step", "next_price_change_at" (ISO 8601 UTC or null), "opens_at",
+    "closes_at" (ISO 8601 UTC), "seconds_to_open", "seconds_to_close" (≥ 0)}.
     """
     now = now or timezone.now()
+    available = effective_available(drop)
+    quote = drop_price_quote(drop, now=now, available=available)
+    if now >= drop.closes_at:
+        state = Drop.State.CLOSED
+    elif now < drop.opens_at:
+        state = Drop.State.NOT_YET_OPEN
+    elif available <= 0:
+        state = Drop.State.SOLD_OUT
+    else:
+        state = Drop.State.LIVE
     return {
         "id": drop.pk,
-        "state": drop.state_at(now),
-        "available": max(drop.available, 0),
+        "state": str(state),
+        "available": available,
         "quantity": drop.quantity,
-        "price_minor": drop.price_minor,
+        "price_minor": quote.unit_price_minor,
+        "base_price_minor": drop.price_minor,
         "currency": drop.currency,
+        "price_step": quote.step,
+        "next_price_change_at": quote.next_change_at.isoformat() if quote.next_change_at else None,
         "opens_at": drop.opens_at.isoformat(),
         "closes_at": drop.closes_at.isoformat(),
         "seconds_to_open": max(int((drop.opens_at - now).total_seconds()), 0),
@@ -40,7 +84,5 @@ def drop_status(*, drop: Drop, now: dt.datetime | None = None) -> dict:
 def orders_list() -> QuerySet[Order]:
     """Orders newest first, with customer, session and lines loaded."""
     return (
-        Order.objects.select_related("customer", "session")
-        .prefetch_related("lines__sku")
-        .order_by("-created_at", "-pk")
+        Order.objects.select_related("customer", "session").prefetch_related("lines__sku").order_by("-created_at", "-pk")
     )

@@ -1,42 +1,93 @@
-"""Storefront views for checkout and orders: parse, call one service, render."""
+"""Storefront views for buying: drop → hold (cart) → checkout → order. Parse, call one service, render."""
 
 from __future__ import annotations
 
-from django.contrib import messages
+import segno
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods
 
 from .exceptions import CommerceError
-from .forms import CheckoutForm
-from .models import Drop, Order
-from .selectors import drop_status
-from .services.orders import order_place
+from .forms import CheckoutForm, HoldForm
+from .models import Drop, Hold, Order
+from .selectors import drop_status, drop_with_stock
+from .services.coupons import coupon_check
+from .services.holds import hold_place
+from .services.orders import checkout_start
 
 
 @require_http_methods(["GET", "POST"])
-def checkout(request, drop_id: int):
-    """GET: the checkout form for a drop. POST: place the order, then go to its confirmation."""
-    drop = get_object_or_404(Drop.objects.select_related("sku__product", "session"), pk=drop_id)
+def drop_buy(request, drop_id: int):
+    """GET: email + quantity for a drop. POST: place a hold, then go to the cart page."""
     now = timezone.now()
-    form = CheckoutForm(request.POST or None, max_quantity=drop.per_customer_limit)
+    try:
+        drop = drop_with_stock(drop_id=drop_id, now=now)
+    except Drop.DoesNotExist as exc:
+        raise Http404 from exc
+    form = HoldForm(request.POST or None, max_quantity=drop.per_customer_limit)
     if request.method == "POST" and form.is_valid():
         try:
-            order = order_place(
+            hold = hold_place(
                 drop_id=drop.pk, email=form.cleaned_data["email"], quantity=form.cleaned_data["quantity"], now=now
             )
         except CommerceError as exc:
             form.add_error(None, exc.message)
-            drop.refresh_from_db()
+            drop = drop_with_stock(drop_id=drop_id, now=now)
         else:
-            messages.success(request, "Thank you! Your order is confirmed.")
-            return redirect(order.get_absolute_url())
+            return redirect("commerce:hold", token=hold.token)
     status = 409 if form.non_field_errors() else (400 if form.errors else 200)
     return render(
         request,
-        "commerce/checkout.html",
+        "commerce/drop_buy.html",
         {"drop": drop, "form": form, "status": drop_status(drop=drop, now=now), "session": drop.session},
         status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def hold_checkout(request, token: str):
+    """The cart: the held item at its locked price, a countdown to expiry, a coupon field, Pay."""
+    hold = get_object_or_404(Hold.objects.select_related("drop__sku__product", "drop__session", "customer"), token=token)
+    order = Order.objects.filter(hold=hold).exclude(status=Order.Status.CANCELLED).first()
+    if order and order.payment_url and order.status == Order.Status.PENDING:
+        return redirect(order.payment_url)
+    if order:
+        return redirect(order.get_absolute_url())
+    now = timezone.now()
+    form = CheckoutForm(request.POST or None)
+    discount = 0
+    status_code = 200
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["coupon_code"]
+        try:
+            if "apply" in request.POST:
+                if code:
+                    discount = coupon_check(code=code, hold=hold, now=now)[1]
+            else:
+                order = checkout_start(hold_token=hold.token, coupon_code=code, now=now)
+                return redirect(order.payment_url or order.get_absolute_url())
+        except CommerceError as exc:
+            form.add_error("coupon_code" if "coupon" in str(exc.code) else None, exc.message)
+            status_code = 410 if exc.code == "hold_expired" else 409
+    live = hold.is_live(now)
+    subtotal = hold.unit_price_minor * hold.quantity
+    return render(
+        request,
+        "commerce/hold.html",
+        {
+            "hold": hold,
+            "drop": hold.drop,
+            "form": form,
+            "live": live,
+            "subtotal": subtotal,
+            "discount": discount,
+            "total": subtotal - discount,
+            "seconds_left": max(int((hold.expires_at - now).total_seconds()), 0),
+        },
+        status=status_code if live else 410,
     )
 
 
@@ -45,4 +96,20 @@ def order_detail(request, token: str):
     order = get_object_or_404(
         Order.objects.select_related("customer", "session").prefetch_related("lines__sku__product"), token=token
     )
-    return render(request, "commerce/order.html", {"order": order})
+    return render(request, "commerce/order.html", {"order": order, "returned_from_payment": "paid" in request.GET})
+
+
+@cache_control(max_age=3600, public=True)
+def drop_qr(request, drop_id: int):
+    """SVG QR code that opens the drop's checkout on a phone (for stream overlays). `?download=1` to save."""
+    drop = get_object_or_404(Drop, pk=drop_id)
+    url = request.build_absolute_uri(reverse("commerce:checkout", args=[drop.pk]))
+    return _qr_response(url, f"drop-{drop.pk}-qr.svg", download="download" in request.GET)
+
+
+def _qr_response(url: str, filename: str, *, download: bool) -> HttpResponse:
+    svg = segno.make(url, error="m").svg_inline(scale=8, border=2, dark="#16161d", light="#ffffff")
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    if download:
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -1,7 +1,25 @@
+from .coupon import Coupon, CouponRedemption
 from .customer import Customer
 from .drop import Drop
+from .hold import Hold
 from .order import Order, OrderLine
 from .partner import ApiKey, Partner
+from .payment import IdempotencyRecord, PaymentEvent, Refund
 from .product import Product, Sku
 
-__all__ = ["ApiKey", "Customer", "Drop", "Order", "OrderLine", "Partner", "Product", "Sku"]
+__all__ = [
+    "ApiKey",
+    "Coupon",
+    "CouponRedemption",
+    "Customer",
+    "Drop",
+    "Hold",
+    "IdempotencyRecord",
+    "Order",
+    "OrderLine",
+    "Partner",
+    "PaymentEvent",
+    "Product",
+    "Refund",
+    "Sku",
+]

@@ -18,6 +18,13 @@ class Drop(models.Model):
         SOLD_OUT = "sold_out", "Sold out"
         CLOSED = "closed", "Closed"
 
+    class Pricing(models.TextChoices):
+        """Dynamic pricing (see commerce.pricing): the schedule that clears a short run."""
+
+        FIXED = "fixed", "Fixed price"
+        STEP_DOWN = "step_down", "Step down over time to a floor"
+        STEP_UP = "step_up", "Step up as sell-through passes thresholds"
+
     session = models.ForeignKey("sessions_app.LiveSession", on_delete=models.PROTECT, related_name="drops")
     sku = models.ForeignKey("commerce.Sku", on_delete=models.PROTECT, related_name="drops")
     title = models.CharField(max_length=200, blank=True, help_text="Shown to viewers; defaults to the SKU.")
@@ -29,6 +36,18 @@ class Drop(models.Model):
     closes_at = models.DateTimeField()
     per_customer_limit = models.PositiveSmallIntegerField(default=2)
     hold_seconds = models.PositiveIntegerField(default=600, help_text="How long a hold keeps units (seconds).")
+
+    pricing = models.CharField(max_length=10, choices=Pricing.choices, default=Pricing.FIXED)
+    step_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, help_text="Step down: percent of the base price per step."
+    )
+    step_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="Step down: seconds between steps.")
+    floor_price_minor = models.PositiveBigIntegerField(null=True, blank=True, help_text="Step down: lowest price.")
+    step_up_tiers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Step up: [{"sell_through": 50, "percent": 10}, …] = +10% once 50% of the units are sold or held.',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -38,6 +57,11 @@ class Drop(models.Model):
             models.CheckConstraint(condition=Q(available__lte=F("quantity")), name="drop_available_le_quantity"),
             models.CheckConstraint(condition=Q(closes_at__gt=F("opens_at")), name="drop_closes_after_opens"),
             models.CheckConstraint(condition=Q(per_customer_limit__gte=1), name="drop_per_customer_limit_positive"),
+            models.CheckConstraint(
+                condition=~Q(pricing="step_down")
+                | Q(step_percent__gt=0, step_seconds__gt=0, floor_price_minor__isnull=False),
+                name="drop_step_down_complete",
+            ),
         ]
 
     def __str__(self) -> str:

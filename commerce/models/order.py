@@ -38,6 +38,18 @@ class Order(models.Model):
     subtotal_minor = models.PositiveBigIntegerField(default=0)
     discount_minor = models.PositiveBigIntegerField(default=0)
     total_minor = models.PositiveBigIntegerField(default=0)
+    refunded_minor = models.PositiveBigIntegerField(default=0)
+    hold = models.OneToOneField(
+        "commerce.Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="order"
+    )
+    payment_reference = models.CharField(
+        max_length=255, blank=True, db_index=True, help_text="Provider reference (Stripe Checkout Session id)."
+    )
+    provider_payment_id = models.CharField(
+        max_length=255, blank=True, help_text="Provider's payment id (Stripe PaymentIntent), used for refunds."
+    )
+    payment_url = models.URLField(max_length=2000, blank=True, help_text="Where the buyer pays (hosted page).")
+    paid_late = models.BooleanField(default=False, help_text="Paid after its hold lapsed and honoured from stock.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
@@ -48,6 +60,9 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=Q(total_minor=models.F("subtotal_minor") - models.F("discount_minor")),
                 name="order_total_is_subtotal_minus_discount",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_minor__lte=models.F("total_minor")), name="order_refund_within_total"
             ),
         ]
 
@@ -70,10 +85,18 @@ class OrderLine(models.Model):
     discount_minor = models.PositiveBigIntegerField(default=0)
     total_minor = models.PositiveBigIntegerField()
     currency = models.CharField(max_length=3)
+    fulfilled_quantity = models.PositiveIntegerField(default=0, help_text="Units shipped or picked up.")
+    refunded_quantity = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(fulfilled_quantity__lte=models.F("quantity")), name="order_line_fulfilled_le_quantity"
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_quantity__lte=models.F("quantity")), name="order_line_refunded_le_quantity"
+            ),
             models.CheckConstraint(
                 condition=Q(
                     total_minor=models.F("unit_price_minor") * models.F("quantity") - models.F("discount_minor")

@@ -25,13 +25,13 @@ class ApiKey(models.Model):
     the digest of the whole key is compared in constant time.
     """
 
-    SCOPES = ["sessions:read", "drops:read", "orders:read"]
+    SCOPES = ["sessions:read", "drops:read", "orders:read", "holds:write", "orders:write"]
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=120, help_text="What the key is for, e.g. 'BI nightly export'.")
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
-    scopes = models.JSONField(default=list, blank=True, help_text=f"Subset of {SCOPES}; empty = all read scopes.")
+    scopes = models.JSONField(default=list, blank=True, help_text=f"Subset of {SCOPES}; empty = all scopes.")
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -1,34 +1,40 @@
 """Payment providers: the seam between orders and whoever takes the money.
 
-A provider has a `name`, a human `label` and `begin(order=...)`, called inside
-the order's transaction once stock is taken. It returns a PaymentStart telling
-the storefront where to send the buyer next. `manual` (pay at pickup) is the
-embedded default; Stripe Checkout plugs in here under the name "stripe".
+A provider has:
+- `name`, `label` (shown to buyers) and `confirms_immediately` (True for
+  `manual`: the order is confirmed at checkout and paid at pickup);
+- `begin(order=, hold=, now=)`: start payment after the order is committed; sets
+  `order.payment_reference` and `order.payment_url` (the hosted page);
+- `cancel(order=)`: end the hosted checkout (True if it is now unusable,
+  False if it was already paid);
+- `refund(refund=)`: give money back; returns the provider's refund reference.
+
+`manual` (pay at pickup) is the embedded default; `stripe` (Stripe Checkout
+with wallets) is used when Stripe keys are configured.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from ..models import Order
+    import datetime as dt
 
-
-@dataclass(frozen=True)
-class PaymentStart:
-    """Where the buyer goes next: a provider's hosted page or our confirmation page."""
-
-    redirect_url: str
+    from ..models import Hold, Order, Refund
 
 
 class PaymentProvider(Protocol):
     name: str
     label: str
+    confirms_immediately: bool
 
-    def begin(self, *, order: Order) -> PaymentStart: ...
+    def begin(self, *, order: Order, hold: Hold, now: dt.datetime) -> None: ...
+
+    def cancel(self, *, order: Order) -> bool: ...
+
+    def refund(self, *, refund: Refund) -> str: ...
 
 
 _REGISTRY: dict[str, PaymentProvider] = {}
@@ -40,7 +46,7 @@ def register(provider: PaymentProvider) -> PaymentProvider:
 
 
 def get_provider(name: str | None = None) -> PaymentProvider:
-    """The provider named `name`, or settings.PAYMENT_PROVIDER. Falls back to manual if unknown."""
-    from . import manual  # noqa: F401  (registers itself)
+    """The provider named `name`, or settings.PAYMENT_PROVIDER (falls back to manual)."""
+    from . import manual, stripe_checkout  # noqa: F401  (they register themselves)
 
     return _REGISTRY.get(name or settings.PAYMENT_PROVIDER) or _REGISTRY["manual"]

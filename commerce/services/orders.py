@@ -1,20 +1,25 @@
-"""Orders: placing an order on a drop, paying, cancelling."""
+"""Orders: checkout turns a hold into an order; paying, cancelling.
+
+Flow: hold_place (cart) → checkout_start (order created from the hold, coupon
+applied, payment started with the provider) → payment confirmed
+(commerce.services.payments) or the hold lapses.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from .. import locks
-from ..exceptions import DropUnavailable, ErrorCode, InvalidInput, InvalidTransition, LimitExceeded
-from ..models import Customer, Drop, Order, OrderLine
+from ..exceptions import CouponInvalid, HoldExpired, InvalidTransition, PaymentProviderError
+from ..models import Customer, Hold, Order, OrderLine
 from ..payments import get_provider
-from .customers import customer_get_or_create
+from . import notifications
+from .coupons import coupon_check, coupon_redeem, coupon_void_for_order
+from .holds import hold_convert, hold_place, hold_release
 
 ACTIVE_ORDER_STATUSES = (Order.Status.PENDING, Order.Status.AWAITING_PAYMENT, Order.Status.PAID)
 
@@ -23,101 +28,105 @@ def _order_number() -> str:
     return "MM-" + secrets.token_hex(4).upper()
 
 
-def drop_unavailable_error(drop: Drop, now: dt.datetime) -> DropUnavailable:
-    """The DropUnavailable error that explains why `drop` cannot sell at `now`."""
-    state = drop.state_at(now)
-    if state == Drop.State.NOT_YET_OPEN:
-        return DropUnavailable("This drop is not open yet.", code=ErrorCode.NOT_YET_OPEN, opens_at=drop.opens_at)
-    if state == Drop.State.CLOSED:
-        return DropUnavailable("This drop has closed.", code=ErrorCode.CLOSED, closes_at=drop.closes_at)
-    if state == Drop.State.SOLD_OUT:
-        return DropUnavailable("Sold out.", code=ErrorCode.SOLD_OUT, available=0)
-    return DropUnavailable(f"Only {drop.available} left.", code=ErrorCode.SOLD_OUT, available=drop.available)
-
-
-def customer_quantity_on_drop(*, customer: Customer, drop_id: int) -> int:
-    """Units of a drop the customer has in active (not cancelled/refunded) orders."""
-    return (
-        OrderLine.objects.filter(
-            order__customer=customer, drop_id=drop_id, order__status__in=ACTIVE_ORDER_STATUSES
-        ).aggregate(n=Sum("quantity"))["n"]
-        or 0
-    )
-
-
-def order_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: dt.datetime | None = None) -> Order:
-    """Buy `quantity` units of a drop for `email`; returns the order, payment started.
-
-    Stock is taken with one conditional UPDATE (commerce.locks) in the same
-    transaction that writes the order, so concurrent buyers never oversell. The
-    per-customer limit is serialized by locking the customer row. The payment
-    provider (settings.PAYMENT_PROVIDER) then starts payment: with `manual`
-    the order is confirmed as `awaiting_payment` (pay at pickup).
-
-    Raises InvalidInput (bad quantity/e-mail), LimitExceeded, DropUnavailable
-    (code sold_out / not_yet_open / closed), Drop.DoesNotExist.
-    """
-    now = now or timezone.now()
-    if not isinstance(quantity, int) or quantity < 1:
-        raise InvalidInput("Quantity must be a whole number of at least 1.", code=ErrorCode.INVALID_QUANTITY)
-    try:
-        customer = customer_get_or_create(email=email, name=name)
-    except ValidationError as exc:
-        raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL) from exc
-    drop = Drop.objects.select_related("sku__product", "session").get(pk=drop_id)
-    if quantity > drop.per_customer_limit:
-        raise LimitExceeded(
-            f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit
-        )
-    provider = get_provider()
-    with transaction.atomic():
-        Customer.objects.select_for_update().filter(pk=customer.pk).first()
-        already = customer_quantity_on_drop(customer=customer, drop_id=drop.pk)
-        if already + quantity > drop.per_customer_limit:
-            raise LimitExceeded(
-                f"You can buy at most {drop.per_customer_limit} of this drop; you already have {already}.",
-                limit=drop.per_customer_limit,
-                already=already,
-            )
-        if not locks.drop_take_stock(drop_id=drop.pk, quantity=quantity, now=now):
-            drop.refresh_from_db(fields=["available"])
-            raise drop_unavailable_error(drop, now)
-        total = drop.price_minor * quantity
-        order = _order_create(customer=customer, drop=drop, currency=drop.currency, provider=provider.name, total=total)
-        OrderLine.objects.create(
-            order=order,
-            drop=drop,
-            sku=drop.sku,
-            title=drop.display_title,
-            quantity=quantity,
-            unit_price_minor=drop.price_minor,
-            total_minor=total,
-            currency=drop.currency,
-        )
-        provider.begin(order=order)
-    return order
-
-
-def _order_create(*, customer: Customer, drop: Drop, currency: str, provider: str, total: int) -> Order:
+def _order_create(**fields) -> Order:
     for _attempt in range(5):
         try:
             with transaction.atomic():
-                return Order.objects.create(
-                    number=_order_number(),
-                    customer=customer,
-                    session=drop.session,
-                    currency=currency,
-                    payment_provider=provider,
-                    subtotal_minor=total,
-                    total_minor=total,
-                )
+                return Order.objects.create(number=_order_number(), **fields)
         except IntegrityError:
             continue  # order number collision: draw another
     raise RuntimeError("could not allocate an order number")
 
 
+def checkout_start(
+    *, hold_token: str, coupon_code: str = "", provider_name: str | None = None, now: dt.datetime | None = None
+) -> Order:
+    """Create the order for a live hold and start payment; returns the order.
+
+    Idempotent per hold: a second call returns the same order (and retries the
+    provider if it had failed). The coupon, if any, is checked and its
+    redemption counted in the same transaction (total cap by conditional UPDATE,
+    per-customer cap under the customer's row lock); its discount is per line,
+    half-up (commerce.pricing). Amounts: integer minor units of the hold's currency.
+
+    With the `manual` provider, or a zero total, the order is confirmed at once
+    and the hold converted. Otherwise the order stays `pending` until the
+    provider confirms payment; `order.payment_url` is where the buyer pays.
+
+    Raises HoldExpired (410), CouponInvalid (422, see its codes),
+    PaymentProviderError (502; the order stays pending and can be retried),
+    Hold.DoesNotExist.
+    """
+    now = now or timezone.now()
+    provider = get_provider(provider_name)
+    with transaction.atomic():
+        hold = Hold.objects.select_for_update().select_related("drop__sku__product", "drop__session").get(token=hold_token)
+        order = Order.objects.filter(hold=hold).exclude(status=Order.Status.CANCELLED).first()
+        if order is None:
+            if not hold.is_live(now):
+                raise HoldExpired("Your reservation has expired. Please try again while stock lasts.")
+            Customer.objects.select_for_update().filter(pk=hold.customer_id).values_list("pk", flat=True).first()
+            coupon, discount = (None, 0)
+            if coupon_code.strip():
+                coupon, discount = coupon_check(code=coupon_code, hold=hold, now=now)
+            subtotal = hold.unit_price_minor * hold.quantity
+            order = _order_create(
+                customer_id=hold.customer_id,
+                session_id=hold.drop.session_id,
+                currency=hold.currency,
+                payment_provider=provider.name,
+                subtotal_minor=subtotal,
+                discount_minor=discount,
+                total_minor=subtotal - discount,
+                hold=hold,
+            )
+            OrderLine.objects.create(
+                order=order,
+                drop=hold.drop,
+                sku=hold.drop.sku,
+                title=hold.drop.display_title,
+                quantity=hold.quantity,
+                unit_price_minor=hold.unit_price_minor,
+                discount_minor=discount,
+                total_minor=subtotal - discount,
+                currency=hold.currency,
+            )
+            if coupon is not None:
+                coupon_redeem(coupon=coupon, order=order, discount_minor=discount)
+            if order.total_minor == 0 or provider.confirms_immediately:
+                hold_convert(hold=hold, now=now, allow_lapsed=False)
+                order.status = Order.Status.PAID if order.total_minor == 0 else Order.Status.AWAITING_PAYMENT
+                order.paid_at = now if order.total_minor == 0 else None
+                order.save(update_fields=["status", "paid_at"])
+                notifications.order_confirmed_on_commit(order_id=order.pk)
+    if order.status == Order.Status.PENDING and not order.payment_url:
+        try:
+            provider.begin(order=order, hold=hold, now=now)
+        except PaymentProviderError:
+            raise
+        except Exception as exc:  # network errors, provider outages
+            raise PaymentProviderError(f"The payment provider is unavailable ({exc.__class__.__name__}). Try again.") from exc
+    return order
+
+
+def order_place(
+    *, drop_id: int, email: str, quantity: int, coupon_code: str = "", name: str = "", now: dt.datetime | None = None
+) -> Order:
+    """Hold and check out in one step (used by the storefront's one-click path and by tests).
+
+    Raises what hold_place and checkout_start raise; if checkout fails the hold is released.
+    """
+    now = now or timezone.now()
+    hold = hold_place(drop_id=drop_id, email=email, quantity=quantity, name=name, now=now)
+    try:
+        return checkout_start(hold_token=hold.token, coupon_code=coupon_code, now=now)
+    except (CouponInvalid, HoldExpired):
+        hold_release(hold_id=hold.pk, now=now)
+        raise
+
+
 def order_mark_paid(*, order_id: int, now: dt.datetime | None = None) -> Order:
-    """Record payment (e.g. cash at pickup with the manual provider). Idempotent for paid orders.
+    """Record payment taken outside a provider (cash at pickup with `manual`). Idempotent for paid orders.
 
     Raises InvalidTransition for cancelled or refunded orders.
     """
@@ -128,6 +137,10 @@ def order_mark_paid(*, order_id: int, now: dt.datetime | None = None) -> Order:
             return order
         if order.status not in (Order.Status.PENDING, Order.Status.AWAITING_PAYMENT):
             raise InvalidTransition(f"A {order.get_status_display().lower()} order cannot be paid.")
+        if order.hold_id:
+            hold = Hold.objects.select_for_update().get(pk=order.hold_id)
+            if not hold_convert(hold=hold, now=now, allow_lapsed=True):
+                raise InvalidTransition("Its reservation lapsed and the drop is sold out.")
         order.status = Order.Status.PAID
         order.paid_at = now
         order.save(update_fields=["status", "paid_at"])
@@ -135,17 +148,23 @@ def order_mark_paid(*, order_id: int, now: dt.datetime | None = None) -> Order:
 
 
 def order_cancel(*, order_id: int, now: dt.datetime | None = None) -> Order:
-    """Cancel an unpaid order and return its units to their drops.
+    """Cancel an unpaid order: its units return to stock, its coupon use to the cap.
 
-    Raises InvalidTransition for paid (refund instead), refunded or already cancelled orders.
+    Raises InvalidTransition for paid (refund instead), refunded or cancelled orders.
     """
     now = now or timezone.now()
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status not in (Order.Status.PENDING, Order.Status.AWAITING_PAYMENT):
             raise InvalidTransition(f"A {order.get_status_display().lower()} order cannot be cancelled.")
-        for line in order.lines.filter(drop__isnull=False).order_by("drop_id"):
-            locks.drop_return_stock(drop_id=line.drop_id, quantity=line.quantity)
+        if order.hold_id:
+            hold = Hold.objects.select_for_update().get(pk=order.hold_id)
+            if hold.status in (Hold.Status.ACTIVE, Hold.Status.CONVERTED):
+                locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+                hold.status = Hold.Status.RELEASED
+                hold.ended_at = now
+                hold.save(update_fields=["status", "ended_at"])
+        coupon_void_for_order(order=order, now=now)
         order.status = Order.Status.CANCELLED
         order.cancelled_at = now
         order.save(update_fields=["status", "cancelled_at"])

@@ -74,8 +74,8 @@ def test_orders_drops_and_sessions_with_a_key(client, raw_key):
     assert item["lines"][0]["quantity"] == 2
     assert item["email"] == "ann@example.com"
     drops = client.get("/api/v1/drops", headers=auth).json()
-    assert drops["items"][0]["available"] == 3
-    assert drops["items"][0]["state"] == "live"
+    assert drops["items"][0]["status"]["available"] == 3
+    assert drops["items"][0]["status"]["state"] == "live"
     one = client.get(f"/api/v1/drops/{drop.pk}", headers=auth).json()
     assert one["sku"] == drop.sku.code
     sessions = client.get("/api/v1/sessions?status=live", headers=auth).json()

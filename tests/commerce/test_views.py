@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from commerce.models import Drop, Order
+from commerce.models import Drop, Hold, Order
 from tests.factories import make_drop
 
 pytestmark = pytest.mark.django_db
@@ -22,9 +22,19 @@ def test_buy_from_the_live_session_page(client):
     assert "data-available>3</span> of 3 left" in html
     checkout_url = reverse("commerce:checkout", args=[drop.pk])
     assert checkout_url in html
-    # when the viewer checks out 2 units
+    # when the viewer reserves 2 units
     response = client.post(checkout_url, {"email": "viewer@example.com", "quantity": 2})
-    # then they land on the confirmation with the right total and the stock is taken
+    hold = Hold.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("commerce:hold", args=[hold.token])
+    # then the units are held at the shown price and the cart counts down the reservation
+    assert Drop.objects.get(pk=drop.pk).available == 1
+    cart = client.get(response["Location"]).content.decode()
+    assert "data-hold-expires" in cart
+    assert "$85.98" in cart
+    # when they place the order
+    response = client.post(reverse("commerce:hold", args=[hold.token]), {"coupon_code": "", "pay": "1"})
+    # then they land on the confirmation with the right total and the stock stays taken
     order = Order.objects.get()
     assert response.status_code == 302
     assert response["Location"] == order.get_absolute_url()
@@ -41,13 +51,14 @@ def test_buy_from_the_live_session_page(client):
 def test_sold_out_drop_is_shown_plainly_and_refused(client):
     drop = make_drop(quantity=1, per_customer_limit=1)
     client.post(reverse("commerce:checkout", args=[drop.pk]), {"email": "a@example.com", "quantity": 1})
+    assert Hold.objects.count() == 1
     page = client.get(reverse("commerce:checkout", args=[drop.pk])).content.decode()
     assert "Sold out." in page
     assert "<form" not in page
     response = client.post(reverse("commerce:checkout", args=[drop.pk]), {"email": "b@example.com", "quantity": 1})
     assert response.status_code == 409
     assert "Sold out." in response.content.decode()
-    assert Order.objects.count() == 1
+    assert Hold.objects.count() == 1
 
 
 @pytest.mark.parametrize(
@@ -59,7 +70,7 @@ def test_closed_and_not_yet_open_states(client, opens_in, closes_in, text):
     assert text in client.get(url).content.decode()
     response = client.post(url, {"email": "a@example.com", "quantity": 1})
     assert response.status_code == 409
-    assert Order.objects.count() == 0
+    assert Hold.objects.count() == 0
 
 
 @pytest.mark.parametrize(

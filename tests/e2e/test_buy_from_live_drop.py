@@ -20,6 +20,9 @@ def test_viewer_buys_from_live_drop(live_server, page):
     card.get_by_role("link", name="Buy now").click()
     page.get_by_label("Email").fill("viewer@example.com")
     page.get_by_label("Quantity").fill("2")
+    page.get_by_role("button", name="Reserve").click()
+    page.wait_for_url("**/cart/**")
+    assert page.locator("[data-total]").inner_text() == "$85.98"
     page.get_by_role("button", name="Place order").click()
     page.wait_for_url("**/orders/**")
     order = Order.objects.get()

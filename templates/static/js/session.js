@@ -47,6 +47,11 @@
           if (!el) return;
           var stock = el.querySelector("[data-available]");
           if (stock) stock.textContent = d.available;
+          var price = el.querySelector("[data-price]");
+          if (price && window.Intl) {
+            var digits = new Intl.NumberFormat("en-US", { style: "currency", currency: d.currency }).resolvedOptions().maximumFractionDigits;
+            price.textContent = new Intl.NumberFormat("en-US", { style: "currency", currency: d.currency }).format(d.price_minor / Math.pow(10, digits));
+          }
           el.dataset.opensAt = d.opens_at; el.dataset.closesAt = d.closes_at;
           setState(el, d.state);
         });
@@ -54,6 +59,15 @@
       .catch(function () { /* keep the last known figures */ });
   }
 
-  tick(); setInterval(tick, 1000);
+  // The cart page: a countdown to the hold's expiry.
+  var holdTimer = document.querySelector("[data-hold-expires]");
+  function tickHold() {
+    if (!holdTimer) return;
+    var left = (Date.parse(holdTimer.dataset.holdExpires) - Date.now()) / 1000;
+    holdTimer.textContent = left > 0 ? fmt(left) : "expired";
+    if (left <= 0) { var pay = document.querySelector("[data-pay]"); if (pay) pay.disabled = true; }
+  }
+
+  tick(); setInterval(tick, 1000); tickHold(); setInterval(tickHold, 1000);
   if (root) { setInterval(poll, parseInt(root.dataset.pollMs || "4000", 10)); }
 })();

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+
+class Coupon(models.Model):
+    """A time-limited coupon code: percent or fixed amount off eligible order lines.
+
+    Scope: all drops, or one session, one drop or one SKU (at most one set).
+    Validity: [valid_from, valid_until) in UTC; staff enter it in the shop's
+    timezone in the admin. Caps: `max_redemptions` in total (enforced by a
+    conditional UPDATE on `redemptions`, backed by a CHECK constraint) and
+    `per_customer_limit` per customer. Codes are case-insensitive: stored
+    upper-case. A personal coupon (`customer` set) only works for that customer.
+    """
+
+    class Kind(models.TextChoices):
+        PERCENT = "percent", "Percent off"
+        FIXED = "fixed", "Fixed amount off"
+
+    code = models.CharField(max_length=40, unique=True, help_text="Case-insensitive; stored upper-case.")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    percent_off = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    amount_off_minor = models.PositiveBigIntegerField(null=True, blank=True, help_text="Minor units, per line.")
+    currency = models.CharField(max_length=3, blank=True, help_text="Required for fixed-amount coupons.")
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    session = models.ForeignKey("sessions_app.LiveSession", null=True, blank=True, on_delete=models.CASCADE, related_name="coupons")
+    drop = models.ForeignKey("commerce.Drop", null=True, blank=True, on_delete=models.CASCADE, related_name="coupons")
+    sku = models.ForeignKey("commerce.Sku", null=True, blank=True, on_delete=models.CASCADE, related_name="coupons")
+    customer = models.ForeignKey("commerce.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="personal_coupons")
+    max_redemptions = models.PositiveIntegerField(null=True, blank=True, help_text="Empty = unlimited.")
+    per_customer_limit = models.PositiveIntegerField(default=1)
+    redemptions = models.PositiveIntegerField(default=0, editable=False)
+    is_active = models.BooleanField(default=True)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_redemptions__isnull=True) | Q(redemptions__lte=F("max_redemptions")),
+                name="coupon_redemptions_within_cap",
+            ),
+            models.CheckConstraint(condition=Q(valid_until__gt=F("valid_from")), name="coupon_window_positive"),
+            models.CheckConstraint(
+                condition=(Q(kind="percent", percent_off__gt=0, percent_off__lte=100))
+                | Q(kind="fixed", amount_off_minor__gt=0),
+                name="coupon_value_matches_kind",
+            ),
+            models.CheckConstraint(condition=Q(code=models.functions.Upper("code")), name="coupon_code_upper"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class CouponRedemption(models.Model):
+    """One use of a coupon by an order. Voided (and the cap given back) if the order never completes."""
+
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="redemption_rows")
+    order = models.OneToOneField("commerce.Order", on_delete=models.CASCADE, related_name="coupon_redemption")
+    customer = models.ForeignKey("commerce.Customer", on_delete=models.PROTECT, related_name="coupon_redemptions")
+    discount_minor = models.PositiveBigIntegerField()
+    voided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.coupon} on {self.order}"

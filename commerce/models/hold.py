@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.db.models import Q
+
+
+def new_hold_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class Hold(models.Model):
+    """Units of a drop reserved for one customer, at a locked unit price, until `expires_at`.
+
+    Lifecycle: active → converted (its order was confirmed/paid) | released (the
+    buyer gave it up, checkout expired) | expired (the clock ran out; the sweep
+    returned the units). An active hold past `expires_at` counts as expired on
+    every read even before the sweep runs (see commerce.selectors).
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        CONVERTED = "converted", "Converted to order"
+        RELEASED = "released", "Released"
+        EXPIRED = "expired", "Expired"
+
+    token = models.CharField(max_length=40, unique=True, default=new_hold_token, editable=False)
+    drop = models.ForeignKey("commerce.Drop", on_delete=models.PROTECT, related_name="holds")
+    customer = models.ForeignKey("commerce.Customer", on_delete=models.PROTECT, related_name="holds")
+    quantity = models.PositiveIntegerField()
+    unit_price_minor = models.PositiveBigIntegerField(help_text="Price locked when the hold was placed.")
+    currency = models.CharField(max_length=3)
+    price_step = models.PositiveSmallIntegerField(default=0, help_text="Dynamic-pricing step the price came from.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["drop", "status", "expires_at"], name="hold_drop_status_expiry")]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gte=1), name="hold_quantity_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.drop} for {self.customer} ({self.status})"
+
+    def is_live(self, now) -> bool:
+        return self.status == self.Status.ACTIVE and now < self.expires_at

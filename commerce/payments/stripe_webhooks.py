@@ -1,0 +1,57 @@
+"""Stripe webhooks, received and verified by dj-stripe, applied by our payment services.
+
+dj-stripe's endpoint (`/stripe/webhook/<uuid>/`, one WebhookEndpoint row holding
+the signing secret) stores every delivery as a WebhookEventTrigger and verifies
+the `Stripe-Signature` header on the raw body. Once a delivery is verified,
+dj-stripe sends `webhook_pre_process`; our receiver (`on_webhook_pre_process`,
+connected in CommerceConfig.ready) applies checkout events from the verified
+payload, exactly once by unique business keys, inside dj-stripe's transaction.
+dj-stripe then mirrors the event into its own tables; if anything fails the
+whole delivery rolls back and Stripe retries it, which is safe because applying
+an event is idempotent.
+
+Events used: checkout.session.completed (paid unless payment_status is
+"unpaid", e.g. bank debits), checkout.session.async_payment_succeeded,
+checkout.session.expired.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..services.payments import checkout_expire, payment_confirm
+
+logger = logging.getLogger(__name__)
+
+
+def apply_event(payload: dict) -> str | None:
+    """Apply one verified Stripe event payload; returns the outcome or None when not ours."""
+    event_type = payload.get("type", "")
+    obj = (payload.get("data") or {}).get("object") or {}
+    if obj.get("object") != "checkout.session":
+        return None
+    reference = obj.get("id", "")
+    order_id = (obj.get("metadata") or {}).get("order_id")
+    if event_type in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+        if event_type == "checkout.session.completed" and obj.get("payment_status") == "unpaid":
+            return "awaiting_async_payment"
+        result = payment_confirm(
+            provider="stripe",
+            reference=reference,
+            amount_minor=int(obj.get("amount_total") or 0),
+            currency=obj.get("currency") or "",
+            event_id=payload.get("id", ""),
+            payment_id=obj.get("payment_intent") or "",
+            order_id=int(order_id) if str(order_id or "").isdigit() else None,
+        )
+        return result.outcome
+    if event_type == "checkout.session.expired":
+        return checkout_expire(provider="stripe", reference=reference, event_id=payload.get("id", "")).outcome
+    return None
+
+
+def on_webhook_pre_process(sender, instance, **kwargs) -> None:
+    """dj-stripe `webhook_pre_process` receiver: `instance` is the verified WebhookEventTrigger."""
+    outcome = apply_event(instance.json_body)
+    if outcome:
+        logger.info("stripe %s %s → %s", instance.json_body.get("type"), instance.json_body.get("id"), outcome)

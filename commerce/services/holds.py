@@ -1,0 +1,179 @@
+"""Holds: "add to cart" reserves drop units at a locked price until the hold expires."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from .. import locks
+from ..exceptions import DropUnavailable, ErrorCode, InvalidInput, InvalidTransition, LimitExceeded
+from ..models import Customer, Drop, Hold
+from ..pricing import drop_price_quote
+from .customers import customer_get_or_create
+
+SWEEP_BATCH = 200
+
+
+def drop_unavailable_error(drop: Drop, now: dt.datetime) -> DropUnavailable:
+    """The DropUnavailable error that explains why `drop` cannot sell at `now`."""
+    state = drop.state_at(now)
+    if state == Drop.State.NOT_YET_OPEN:
+        return DropUnavailable("This drop is not open yet.", code=ErrorCode.NOT_YET_OPEN, opens_at=drop.opens_at)
+    if state == Drop.State.CLOSED:
+        return DropUnavailable("This drop has closed.", code=ErrorCode.CLOSED, closes_at=drop.closes_at)
+    if state == Drop.State.SOLD_OUT:
+        return DropUnavailable("Sold out.", code=ErrorCode.SOLD_OUT, available=0)
+    return DropUnavailable(f"Only {drop.available} left.", code=ErrorCode.SOLD_OUT, available=drop.available)
+
+
+def customer_units_on_drop(*, customer_id: int, drop_id: int, now: dt.datetime) -> int:
+    """Units the customer holds (live holds) or bought (converted holds) on a drop."""
+    return (
+        Hold.objects.filter(customer_id=customer_id, drop_id=drop_id)
+        .filter(Q(status=Hold.Status.CONVERTED) | Q(status=Hold.Status.ACTIVE, expires_at__gt=now))
+        .aggregate(n=Sum("quantity"))["n"]
+        or 0
+    )
+
+
+def _expire(holds: list[tuple[int, int, int]], now: dt.datetime) -> int:
+    """Mark locked (pk, drop_id, quantity) holds expired and return their units. Returns units freed."""
+    if not holds:
+        return 0
+    Hold.objects.filter(pk__in=[h[0] for h in holds], status=Hold.Status.ACTIVE).update(
+        status=Hold.Status.EXPIRED, ended_at=now
+    )
+    per_drop: dict[int, int] = {}
+    for _pk, drop_id, quantity in holds:
+        per_drop[drop_id] = per_drop.get(drop_id, 0) + quantity
+    for drop_id in sorted(per_drop):
+        locks.drop_return_stock(drop_id=drop_id, quantity=per_drop[drop_id])
+    return sum(per_drop.values())
+
+
+def holds_release_lapsed(*, drop_id: int | None = None, now: dt.datetime | None = None) -> int:
+    """Expire active holds past `expires_at` (one drop, or all) and return their units to stock.
+
+    Rows are claimed with SELECT … FOR UPDATE SKIP LOCKED, so concurrent sweeps
+    (the per-minute schedule and every hold placement) never wait on each other
+    or free a unit twice. Returns the number of units freed. Holds whose order is
+    mid-payment are expired too: a payment that arrives later follows the
+    late-payment rule (commerce.services.payments).
+    """
+    now = now or timezone.now()
+    freed = 0
+    while True:
+        with transaction.atomic():
+            qs = Hold.objects.filter(status=Hold.Status.ACTIVE, expires_at__lte=now)
+            if drop_id is not None:
+                qs = qs.filter(drop_id=drop_id)
+            batch = list(
+                qs.select_for_update(skip_locked=True).order_by("pk").values_list("pk", "drop_id", "quantity")[:SWEEP_BATCH]
+            )
+            freed += _expire(batch, now)
+        if len(batch) < SWEEP_BATCH:
+            return freed
+
+
+def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: dt.datetime | None = None) -> Hold:
+    """Reserve `quantity` units of a drop for `email`; returns the active Hold.
+
+    The unit price is locked from the drop's price schedule at `now`
+    (commerce.pricing) and the hold expires after `drop.hold_seconds`. Stock is
+    taken by one conditional UPDATE in the same transaction that writes the
+    hold (zero oversell); the per-customer limit counts live and converted holds
+    and is serialized by locking the customer's row. Lapsed holds on the drop
+    are released first, so a dead worker never keeps stock away.
+
+    Raises InvalidInput (quantity < 1, bad e-mail), LimitExceeded,
+    DropUnavailable (code sold_out / not_yet_open / closed), Drop.DoesNotExist.
+    """
+    now = now or timezone.now()
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+        raise InvalidInput("Quantity must be a whole number of at least 1.", code=ErrorCode.INVALID_QUANTITY)
+    try:
+        customer = customer_get_or_create(email=email, name=name)
+    except ValidationError as exc:
+        raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL) from exc
+    drop = Drop.objects.get(pk=drop_id)
+    if quantity > drop.per_customer_limit:
+        raise LimitExceeded(f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit)
+    with transaction.atomic():
+        Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
+        lapsed = list(
+            Hold.objects.filter(drop_id=drop.pk, status=Hold.Status.ACTIVE, expires_at__lte=now)
+            .select_for_update(skip_locked=True)
+            .order_by("pk")
+            .values_list("pk", "drop_id", "quantity")[:SWEEP_BATCH]
+        )
+        _expire(lapsed, now)
+        already = customer_units_on_drop(customer_id=customer.pk, drop_id=drop.pk, now=now)
+        if already + quantity > drop.per_customer_limit:
+            raise LimitExceeded(
+                f"You can buy at most {drop.per_customer_limit} of this drop; you already have {already}.",
+                limit=drop.per_customer_limit,
+                already=already,
+            )
+        if drop.pricing == Drop.Pricing.STEP_UP:
+            drop.refresh_from_db(fields=["available"])
+        quote = drop_price_quote(drop, now=now)
+        if not locks.drop_take_stock(drop_id=drop.pk, quantity=quantity, now=now):
+            drop.refresh_from_db(fields=["available"])
+            raise drop_unavailable_error(drop, now)
+        hold = Hold.objects.create(
+            drop=drop,
+            customer=customer,
+            quantity=quantity,
+            unit_price_minor=quote.unit_price_minor,
+            currency=drop.currency,
+            price_step=quote.step,
+            expires_at=now + dt.timedelta(seconds=drop.hold_seconds),
+        )
+    hold.drop = drop
+    hold.customer = customer
+    return hold
+
+
+def hold_release(*, hold_id: int, now: dt.datetime | None = None) -> Hold:
+    """Give up an active hold (buyer abandoned, checkout expired): its units return to stock.
+
+    Idempotent for holds already released or expired. Raises InvalidTransition
+    for a converted hold (refund the order instead).
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        hold = Hold.objects.select_for_update().get(pk=hold_id)
+        if hold.status in (Hold.Status.RELEASED, Hold.Status.EXPIRED):
+            return hold
+        if hold.status == Hold.Status.CONVERTED:
+            raise InvalidTransition("This hold became an order; refund the order instead.")
+        hold.status = Hold.Status.RELEASED
+        hold.ended_at = now
+        hold.save(update_fields=["status", "ended_at"])
+        locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+    return hold
+
+
+def hold_convert(*, hold: Hold, now: dt.datetime, allow_lapsed: bool) -> bool:
+    """Turn a locked hold into sold units. Call inside the caller's transaction with `hold` locked.
+
+    An active hold converts (its units are already taken). A hold that expired or
+    was released gave its units back, so they are taken again through the same
+    conditional UPDATE (ignoring the drop's window) when `allow_lapsed`; returns
+    False if no units remain.
+    """
+    if hold.status == Hold.Status.CONVERTED:
+        return True
+    if hold.status != Hold.Status.ACTIVE:
+        if not allow_lapsed or not locks.drop_take_stock(
+            drop_id=hold.drop_id, quantity=hold.quantity, now=now, require_open=False
+        ):
+            return False
+    hold.status = Hold.Status.CONVERTED
+    hold.ended_at = now
+    hold.save(update_fields=["status", "ended_at"])
+    return True
