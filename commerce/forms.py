@@ -7,7 +7,9 @@ class HoldForm(forms.Form):
     email = forms.EmailField(
         label="Email",
         max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email", "placeholder": "you@example.com"}),
+        widget=forms.EmailInput(
+            attrs={"autocomplete": "email", "inputmode": "email", "placeholder": "you@example.com"}
+        ),
     )
 
     def __init__(self, *args, max_quantity: int = 99, **kwargs):
@@ -24,5 +26,9 @@ class HoldForm(forms.Form):
 class CheckoutForm(forms.Form):
     """The optional coupon code entered on the cart (hold) page."""
 
-    coupon_code = forms.CharField(label="Coupon code", max_length=40, required=False,
-                                  widget=forms.TextInput(attrs={"autocapitalize": "characters", "autocomplete": "off"}))
+    coupon_code = forms.CharField(
+        label="Coupon code",
+        max_length=40,
+        required=False,
+        widget=forms.TextInput(attrs={"autocapitalize": "characters", "autocomplete": "off"}),
+    )

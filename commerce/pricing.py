@@ -84,7 +84,9 @@ def price_schedule_table(drop, *, now: dt.datetime, available: int | None = None
         if rows and not any(r["current"] for r in rows):
             rows[-1]["current"] = current.step >= rows[-1]["step"]
     elif drop.pricing == drop.Pricing.STEP_UP:
-        rows.append({"step": 0, "when": "from the start", "unit_price_minor": drop.price_minor, "current": current.step == 0})
+        rows.append(
+            {"step": 0, "when": "from the start", "unit_price_minor": drop.price_minor, "current": current.step == 0}
+        )
         tiers = sorted(drop.step_up_tiers, key=lambda t: Decimal(str(t["sell_through"])))
         for index, tier in enumerate(tiers, 1):
             rows.append(

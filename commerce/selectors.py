@@ -84,5 +84,7 @@ def drop_status(*, drop: Drop, now: dt.datetime | None = None) -> dict:
 def orders_list() -> QuerySet[Order]:
     """Orders newest first, with customer, session and lines loaded."""
     return (
-        Order.objects.select_related("customer", "session").prefetch_related("lines__sku").order_by("-created_at", "-pk")
+        Order.objects.select_related("customer", "session")
+        .prefetch_related("lines__sku")
+        .order_by("-created_at", "-pk")
     )

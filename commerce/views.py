@@ -50,7 +50,9 @@ def drop_buy(request, drop_id: int):
 @require_http_methods(["GET", "POST"])
 def hold_checkout(request, token: str):
     """The cart: the held item at its locked price, a countdown to expiry, a coupon field, Pay."""
-    hold = get_object_or_404(Hold.objects.select_related("drop__sku__product", "drop__session", "customer"), token=token)
+    hold = get_object_or_404(
+        Hold.objects.select_related("drop__sku__product", "drop__session", "customer"), token=token
+    )
     order = Order.objects.filter(hold=hold).exclude(status=Order.Status.CANCELLED).first()
     if order and order.payment_url and order.status == Order.Status.PENDING:
         return redirect(order.payment_url)

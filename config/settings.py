@@ -120,6 +120,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # A file-backed test database, so `pytest --reuse-db` can skip the migrations next time.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_micromoments.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and task queue ----------------------------------------------------

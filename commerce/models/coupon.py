@@ -26,10 +26,14 @@ class Coupon(models.Model):
     currency = models.CharField(max_length=3, blank=True, help_text="Required for fixed-amount coupons.")
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField()
-    session = models.ForeignKey("sessions_app.LiveSession", null=True, blank=True, on_delete=models.CASCADE, related_name="coupons")
+    session = models.ForeignKey(
+        "sessions_app.LiveSession", null=True, blank=True, on_delete=models.CASCADE, related_name="coupons"
+    )
     drop = models.ForeignKey("commerce.Drop", null=True, blank=True, on_delete=models.CASCADE, related_name="coupons")
     sku = models.ForeignKey("commerce.Sku", null=True, blank=True, on_delete=models.CASCADE, related_name="coupons")
-    customer = models.ForeignKey("commerce.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="personal_coupons")
+    customer = models.ForeignKey(
+        "commerce.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="personal_coupons"
+    )
     max_redemptions = models.PositiveIntegerField(null=True, blank=True, help_text="Empty = unlimited.")
     per_customer_limit = models.PositiveIntegerField(default=1)
     redemptions = models.PositiveIntegerField(default=0, editable=False)

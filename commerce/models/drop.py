@@ -39,7 +39,11 @@ class Drop(models.Model):
 
     pricing = models.CharField(max_length=10, choices=Pricing.choices, default=Pricing.FIXED)
     step_percent = models.DecimalField(
-        max_digits=5, decimal_places=2, null=True, blank=True, help_text="Step down: percent of the base price per step."
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Step down: percent of the base price per step.",
     )
     step_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="Step down: seconds between steps.")
     floor_price_minor = models.PositiveBigIntegerField(null=True, blank=True, help_text="Step down: lowest price.")

@@ -39,9 +39,7 @@ class Order(models.Model):
     discount_minor = models.PositiveBigIntegerField(default=0)
     total_minor = models.PositiveBigIntegerField(default=0)
     refunded_minor = models.PositiveBigIntegerField(default=0)
-    hold = models.OneToOneField(
-        "commerce.Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="order"
-    )
+    hold = models.OneToOneField("commerce.Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="order")
     payment_reference = models.CharField(
         max_length=255, blank=True, db_index=True, help_text="Provider reference (Stripe Checkout Session id)."
     )

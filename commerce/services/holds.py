@@ -72,7 +72,9 @@ def holds_release_lapsed(*, drop_id: int | None = None, now: dt.datetime | None 
             if drop_id is not None:
                 qs = qs.filter(drop_id=drop_id)
             batch = list(
-                qs.select_for_update(skip_locked=True).order_by("pk").values_list("pk", "drop_id", "quantity")[:SWEEP_BATCH]
+                qs.select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values_list("pk", "drop_id", "quantity")[:SWEEP_BATCH]
             )
             freed += _expire(batch, now)
         if len(batch) < SWEEP_BATCH:
@@ -101,7 +103,9 @@ def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: 
         raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL) from exc
     drop = Drop.objects.get(pk=drop_id)
     if quantity > drop.per_customer_limit:
-        raise LimitExceeded(f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit)
+        raise LimitExceeded(
+            f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit
+        )
     with transaction.atomic():
         Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
         lapsed = list(

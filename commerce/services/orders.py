@@ -60,7 +60,9 @@ def checkout_start(
     now = now or timezone.now()
     provider = get_provider(provider_name)
     with transaction.atomic():
-        hold = Hold.objects.select_for_update().select_related("drop__sku__product", "drop__session").get(token=hold_token)
+        hold = (
+            Hold.objects.select_for_update().select_related("drop__sku__product", "drop__session").get(token=hold_token)
+        )
         order = Order.objects.filter(hold=hold).exclude(status=Order.Status.CANCELLED).first()
         if order is None:
             if not hold.is_live(now):
@@ -105,7 +107,9 @@ def checkout_start(
         except PaymentProviderError:
             raise
         except Exception as exc:  # network errors, provider outages
-            raise PaymentProviderError(f"The payment provider is unavailable ({exc.__class__.__name__}). Try again.") from exc
+            raise PaymentProviderError(
+                f"The payment provider is unavailable ({exc.__class__.__name__}). Try again."
+            ) from exc
     return order
 
 

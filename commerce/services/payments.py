@@ -86,13 +86,27 @@ def payment_confirm(
         with transaction.atomic():
             order = Order.objects.select_for_update().get(pk=order.pk)
             if amount_minor != order.total_minor or currency.upper() != order.currency:
-                _claim(key=key, order=order, provider=provider, event_id=event_id, amount_minor=amount_minor,
-                       currency=currency, outcome="mismatch")
+                _claim(
+                    key=key,
+                    order=order,
+                    provider=provider,
+                    event_id=event_id,
+                    amount_minor=amount_minor,
+                    currency=currency,
+                    outcome="mismatch",
+                )
                 logger.error("payment amount mismatch on %s: %s %s", order.number, amount_minor, currency)
                 return PaymentOutcome("mismatch", order.pk)
             if order.status == Order.Status.PAID:
-                _claim(key=key, order=order, provider=provider, event_id=event_id, amount_minor=amount_minor,
-                       currency=currency, outcome="ignored")
+                _claim(
+                    key=key,
+                    order=order,
+                    provider=provider,
+                    event_id=event_id,
+                    amount_minor=amount_minor,
+                    currency=currency,
+                    outcome="ignored",
+                )
                 return PaymentOutcome("ignored", order.pk)
             if payment_id:
                 order.provider_payment_id = payment_id
@@ -101,8 +115,15 @@ def payment_confirm(
             in_time = hold.status == Hold.Status.ACTIVE
             if hold_convert(hold=hold, now=now, allow_lapsed=True):
                 outcome = "paid" if in_time else "paid_late"
-                _claim(key=key, order=order, provider=provider, event_id=event_id, amount_minor=amount_minor,
-                       currency=currency, outcome=outcome)
+                _claim(
+                    key=key,
+                    order=order,
+                    provider=provider,
+                    event_id=event_id,
+                    amount_minor=amount_minor,
+                    currency=currency,
+                    outcome=outcome,
+                )
                 order.status = Order.Status.PAID
                 order.paid_at = now
                 order.paid_late = not in_time
@@ -110,8 +131,15 @@ def payment_confirm(
                 notifications.order_confirmed_on_commit(order_id=order.pk)
                 return PaymentOutcome(outcome, order.pk)
             # Late and sold out: refund in full, tell the buyer.
-            _claim(key=key, order=order, provider=provider, event_id=event_id, amount_minor=amount_minor,
-                   currency=currency, outcome="refunded_late")
+            _claim(
+                key=key,
+                order=order,
+                provider=provider,
+                event_id=event_id,
+                amount_minor=amount_minor,
+                currency=currency,
+                outcome="refunded_late",
+            )
             order.status = Order.Status.PAID  # money was taken; the refund below moves it to refunded
             order.paid_at = now
             order.save(update_fields=["status", "paid_at"])
@@ -143,11 +171,25 @@ def checkout_expire(
         with transaction.atomic():
             order = Order.objects.select_for_update().get(pk=order.pk)
             if order.status != Order.Status.PENDING:
-                _claim(key=f"{provider}:expired:{reference}", order=order, provider=provider, event_id=event_id,
-                       amount_minor=0, currency=order.currency, outcome="ignored")
+                _claim(
+                    key=f"{provider}:expired:{reference}",
+                    order=order,
+                    provider=provider,
+                    event_id=event_id,
+                    amount_minor=0,
+                    currency=order.currency,
+                    outcome="ignored",
+                )
                 return PaymentOutcome("ignored", order.pk)
-            _claim(key=f"{provider}:expired:{reference}", order=order, provider=provider, event_id=event_id,
-                   amount_minor=0, currency=order.currency, outcome="released")
+            _claim(
+                key=f"{provider}:expired:{reference}",
+                order=order,
+                provider=provider,
+                event_id=event_id,
+                amount_minor=0,
+                currency=order.currency,
+                outcome="released",
+            )
             hold = Hold.objects.select_for_update().get(pk=order.hold_id)
             if hold.status == Hold.Status.ACTIVE:
                 locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)

@@ -61,7 +61,9 @@ def refund_create(
             for line in order.lines.filter(pk__in=lines):
                 want = int(lines[line.pk])
                 if want < 1 or want > line.quantity - line.refunded_quantity:
-                    raise RefundInvalid(f"Line {line.title!r}: at most {line.quantity - line.refunded_quantity} units left to refund.")
+                    raise RefundInvalid(
+                        f"Line {line.title!r}: at most {line.quantity - line.refunded_quantity} units left to refund."
+                    )
                 amount += _line_amount(line, want)
                 units[str(line.pk)] = want
             if len(units) != len(lines):

@@ -1,0 +1,183 @@
+"""A local stand-in for the Stripe API paths Micromoments uses, on loopback.
+
+No network reaches Stripe here, so tests point the stripe library at this
+server (`settings.STRIPE_API_HOST` → `stripe.api_base`). It answers with Stripe's
+own fixture objects (tests/commerce/stripe_fixtures/, from stripe/openapi),
+changing only ids, amounts and state, and keeps Checkout Sessions in memory so
+that create → expire → retrieve behave like Stripe's:
+
+  POST /v1/checkout/sessions            create (honours Idempotency-Key)
+  GET  /v1/checkout/sessions/{id}       retrieve
+  POST /v1/checkout/sessions/{id}/expire  open → expired; 400 if complete
+  POST /v1/refunds                      create (honours Idempotency-Key)
+  GET  /v1/{payment_intents,customers,charges}/{id}  fixture with that id
+  GET  /v1/account                      the fixture account (dj-stripe asks for it)
+
+`complete(session_id)` marks a session paid, as a buyer finishing on the hosted page would.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+FIXTURES = Path(__file__).parent / "stripe_fixtures"
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+class StripeStandIn:
+    def __init__(self):
+        self.sessions: dict[str, dict] = {}
+        self.refunds: list[dict] = []
+        self.requests: list[tuple[str, str, dict]] = []
+        self.idempotent: dict[str, dict] = {}
+        self.fail_posts = 0  # answer the next N POSTs with HTTP 500 (an outage, retries included)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def complete(self, session_id: str) -> dict:
+        with self._lock:
+            session = self.sessions[session_id]
+            session.update(status="complete", payment_status="paid")
+            return copy.deepcopy(session)
+
+    # --- request handling -------------------------------------------------------------
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}_test_{next(self._ids):06d}"
+
+    def _create_session(self, form: dict) -> dict:
+        session = fixture("checkout_session")
+        sid = self._new_id("cs")
+        items = {}
+        for key, value in form.items():
+            if key.startswith("line_items["):
+                index = key.split("[")[1].rstrip("]")
+                items.setdefault(index, {})[key.split("]", 1)[1]] = value
+        total = sum(int(i["[price_data][unit_amount]"]) * int(i.get("[quantity]", 1)) for i in items.values())
+        currency = next(iter(items.values()))["[price_data][currency]"] if items else "usd"
+        session.update(
+            id=sid,
+            url=f"https://checkout.stripe.com/c/pay/{sid}",
+            amount_total=total,
+            amount_subtotal=total,
+            currency=currency,
+            client_reference_id=form.get("client_reference_id"),
+            customer_email=form.get("customer_email"),
+            expires_at=int(form.get("expires_at", 0)),
+            success_url=form.get("success_url"),
+            cancel_url=form.get("cancel_url"),
+            metadata={k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")},
+            payment_intent=self._new_id("pi"),
+            status="open",
+            payment_status="unpaid",
+        )
+        self.sessions[sid] = session
+        return session
+
+    def _create_refund(self, form: dict) -> dict:
+        refund = fixture("refund")
+        refund.update(
+            id=self._new_id("re"),
+            amount=int(form["amount"]),
+            payment_intent=form.get("payment_intent"),
+            status="succeeded",
+            metadata={k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")},
+        )
+        self.refunds.append(refund)
+        return refund
+
+    def _route(self, method: str, path: str, form: dict, idem: str | None) -> tuple[int, dict]:
+        parts = path.strip("/").split("/")
+        if method == "POST" and self.fail_posts:
+            self.fail_posts -= 1
+            return 500, {"error": {"type": "api_error", "message": "Stand-in outage"}}
+        if method == "POST" and idem and idem in self.idempotent:
+            return 200, self.idempotent[idem]
+        result: dict | None = None
+        if parts[:3] == ["v1", "checkout", "sessions"]:
+            if method == "POST" and len(parts) == 3:
+                result = self._create_session(form)
+            elif len(parts) >= 4 and parts[3] in self.sessions:
+                session = self.sessions[parts[3]]
+                if method == "POST" and parts[-1] == "expire":
+                    if session["status"] != "open":
+                        return 400, {
+                            "error": {
+                                "type": "invalid_request_error",
+                                "message": f"Only open sessions can be expired ({session['status']}).",
+                            }
+                        }
+                    session["status"] = "expired"
+                result = session
+            else:
+                return 404, {"error": {"type": "invalid_request_error", "message": "No such checkout.session"}}
+        elif parts[:2] == ["v1", "refunds"] and method == "POST":
+            result = self._create_refund(form)
+        elif parts == ["v1", "account"]:
+            result = fixture("account")
+        elif len(parts) == 3 and parts[1] in {"payment_intents", "customers", "charges"}:
+            result = fixture(
+                {"payment_intents": "payment_intent", "customers": "customer", "charges": "charge"}[parts[1]]
+            )
+            result["id"] = parts[2]
+        if result is None:
+            return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL {path}"}}
+        if method == "POST" and idem:
+            self.idempotent[idem] = copy.deepcopy(result)
+        return 200, copy.deepcopy(result)
+
+    def _handler(self):
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self, method):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode() if length else ""
+                path, _, query = self.path.partition("?")
+                form = dict(parse_qsl(raw or query, keep_blank_values=True))
+                with standin._lock:
+                    standin.requests.append((method, path, form))
+                    status, body = standin._route(method, path, form, self.headers.get("Idempotency-Key"))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Request-Id", "req_standin")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._serve("GET")
+
+            def do_POST(self):
+                self._serve("POST")
+
+            def do_DELETE(self):
+                self._serve("DELETE")
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
