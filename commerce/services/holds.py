@@ -172,11 +172,11 @@ def hold_convert(*, hold: Hold, now: dt.datetime, allow_lapsed: bool) -> bool:
     """
     if hold.status == Hold.Status.CONVERTED:
         return True
-    if hold.status != Hold.Status.ACTIVE:
-        if not allow_lapsed or not locks.drop_take_stock(
-            drop_id=hold.drop_id, quantity=hold.quantity, now=now, require_open=False
-        ):
-            return False
+    if hold.status != Hold.Status.ACTIVE and (
+        not allow_lapsed
+        or not locks.drop_take_stock(drop_id=hold.drop_id, quantity=hold.quantity, now=now, require_open=False)
+    ):
+        return False
     hold.status = Hold.Status.CONVERTED
     hold.ended_at = now
     hold.save(update_fields=["status", "ended_at"])
