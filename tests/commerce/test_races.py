@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
-from commerce.exceptions import DropUnavailable
-from commerce.models import Drop, Order, OrderLine
-from commerce.services.orders import order_place
+from commerce.exceptions import CouponInvalid, DropUnavailable
+from commerce.models import Coupon, Drop, Hold, Order, OrderLine, PaymentEvent
+from commerce.services.coupons import coupon_create
+from commerce.services.holds import hold_place
+from commerce.services.orders import checkout_start, order_place
+from commerce.services.payments import payment_confirm
 from tests.factories import make_drop
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -39,6 +44,66 @@ def race(n: int, fn):
         futures = [pool.submit(run, i) for i in range(n)]
         gate.set()
         return [f.result() for f in futures]
+
+
+def test_200_buyers_race_for_50_units_of_holds():
+    drop = make_drop(quantity=50, per_customer_limit=1)
+    results = race(200, lambda i: hold_place(drop_id=drop.pk, email=f"buyer{i}@example.com", quantity=1))
+    holds = [r for r in results if isinstance(r, Hold)]
+    refused = [r for r in results if isinstance(r, DropUnavailable)]
+    assert [r for r in results if not isinstance(r, Hold | DropUnavailable)] == []
+    assert (len(holds), len(refused)) == (50, 150)
+    assert {r.code for r in refused} == {"sold_out"}
+    assert Drop.objects.get(pk=drop.pk).available == 0
+    assert sum(Hold.objects.filter(drop=drop, status="active").values_list("quantity", flat=True)) == 50
+
+
+def test_coupon_cap_holds_under_a_race():
+    drop = make_drop(quantity=100, per_customer_limit=1)
+    now = timezone.now()
+    coupon_create(
+        code="FIRST10",
+        kind="percent",
+        percent_off=10,
+        max_redemptions=10,
+        valid_from=now - dt.timedelta(minutes=1),
+        valid_until=now + dt.timedelta(hours=1),
+    )
+    results = race(
+        60, lambda i: order_place(drop_id=drop.pk, email=f"c{i}@example.com", quantity=1, coupon_code="first10")
+    )
+    won = [r for r in results if isinstance(r, Order)]
+    lost = [r for r in results if isinstance(r, CouponInvalid)]
+    assert [r for r in results if not isinstance(r, Order | CouponInvalid)] == []
+    assert (len(won), len(lost)) == (10, 50)
+    assert {r.code for r in lost} == {"coupon_exhausted"}
+    assert Coupon.objects.get(code="FIRST10").redemptions == 10
+    assert Drop.objects.get(pk=drop.pk).available == 90  # losers' holds were released
+
+
+def test_concurrent_duplicate_payment_events_pay_once():
+    drop = make_drop(quantity=5)
+    hold = hold_place(drop_id=drop.pk, email="a@example.com", quantity=2)
+    order = checkout_start(hold_token=hold.token, provider_name="manual")
+    Order.objects.filter(pk=order.pk).update(status="pending", payment_reference="cs_race", payment_provider="stripe")
+    Hold.objects.filter(pk=hold.pk).update(status="active")
+    results = race(
+        30,
+        lambda i: (
+            payment_confirm(
+                provider="stripe",
+                reference="cs_race",
+                amount_minor=order.total_minor,
+                currency="usd",
+                event_id=f"evt_{i}",
+            ).outcome
+        ),
+    )
+    assert sorted(set(results)) == ["duplicate", "paid"]
+    assert results.count("paid") == 1
+    assert PaymentEvent.objects.filter(order=order).count() == 1
+    assert Order.objects.get(pk=order.pk).status == "paid"
+    assert Drop.objects.get(pk=drop.pk).available == 3
 
 
 def test_200_buyers_race_for_50_units():
