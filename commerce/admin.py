@@ -1,11 +1,30 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from .exceptions import CommerceError
-from .models import ApiKey, Customer, Drop, Order, OrderLine, Partner, Product, Sku
+from .models import (
+    ApiKey,
+    Coupon,
+    CouponRedemption,
+    Customer,
+    Drop,
+    Hold,
+    Order,
+    OrderLine,
+    Partner,
+    PaymentEvent,
+    Product,
+    Refund,
+    Sku,
+)
 from .money import format_money
-from .services import api_keys, drops, orders
+from .pricing import price_schedule_table, validate_tiers
+from .selectors import drop_status, with_effective_stock
+from .services import api_keys, coupons, drops, orders, refunds
 
 
 class SkuInline(admin.TabularInline):
@@ -52,6 +71,11 @@ class DropForm(forms.ModelForm):
             "closes_at",
             "per_customer_limit",
             "hold_seconds",
+            "pricing",
+            "step_percent",
+            "step_seconds",
+            "floor_price_minor",
+            "step_up_tiers",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -64,6 +88,15 @@ class DropForm(forms.ModelForm):
         data = super().clean()
         if data.get("opens_at") and data.get("closes_at") and data["closes_at"] <= data["opens_at"]:
             self.add_error("closes_at", "A drop must close after it opens.")
+        if data.get("pricing") == Drop.Pricing.STEP_DOWN:
+            for name in ("step_percent", "step_seconds", "floor_price_minor"):
+                if not data.get(name):
+                    self.add_error(name, "Needed for a step-down schedule.")
+        if data.get("pricing") == Drop.Pricing.STEP_UP:
+            try:
+                data["step_up_tiers"] = validate_tiers(data.get("step_up_tiers") or [])
+            except ValueError as exc:
+                self.add_error("step_up_tiers", str(exc))
         if self.instance.pk and data.get("quantity") is not None:
             sold = self.instance.quantity - self.instance.available
             if data["quantity"] < sold:
@@ -78,21 +111,65 @@ class DropAdmin(admin.ModelAdmin):
         "display_title",
         "session",
         "quantity",
-        "available",
-        "sold_or_held",
-        "price",
+        "stock_now",
+        "price_now",
+        "pricing",
         "opens_at",
         "closes_at",
+        "qr",
     ]
-    list_filter = ["session__status", "currency", "session__series"]
+    list_filter = ["session__status", "pricing", "currency", "session__series"]
     search_fields = ["title", "sku__code", "sku__product__title", "session__title"]
     list_select_related = ["sku__product", "session"]
     autocomplete_fields = ["sku", "session"]
-    readonly_fields = ["available"]
+    readonly_fields = ["available", "price_schedule", "qr"]
 
-    @admin.display(description="Price", ordering="price_minor")
-    def price(self, obj):
-        return format_money(obj.price_minor, obj.currency)
+    def get_queryset(self, request):
+        return with_effective_stock(super().get_queryset(request), now=timezone.now())
+
+    @admin.display(description="Available now")
+    def stock_now(self, obj):
+        status = drop_status(drop=obj)
+        return f"{status['available']} / {obj.quantity} ({status['state'].replace('_', ' ')})"
+
+    @admin.display(description="Price now")
+    def price_now(self, obj):
+        return format_money(drop_status(drop=obj)["price_minor"], obj.currency)
+
+    @admin.display(description="Price schedule")
+    def price_schedule(self, obj):
+        if not obj.pk:
+            return "Save the drop to see its schedule."
+        rows = price_schedule_table(obj, now=timezone.now())
+        tz = timezone.get_current_timezone()
+        body = format_html_join(
+            "",
+            '<tr style="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    "font-weight:bold;background:#efeefe" if r["current"] else "",
+                    r["step"],
+                    timezone.localtime(r["when"], tz).strftime("%a %d %b %H:%M %Z")
+                    if hasattr(r["when"], "tzinfo")
+                    else r["when"],
+                    format_money(r["unit_price_minor"], obj.currency),
+                    "← current" if r["current"] else "",
+                )
+                for r in rows
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>Step</th><th>From</th><th>Unit price</th><th></th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            body,
+        )
+
+    @admin.display(description="QR (stream overlay)")
+    def qr(self, obj):
+        if not obj.pk:
+            return ""
+        url = reverse("commerce:drop_qr", args=[obj.pk])
+        return format_html('<a href="{}">view</a> · <a href="{}?download=1">download SVG</a>', url, url)
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
@@ -139,7 +216,7 @@ class OrderAdmin(admin.ModelAdmin):
     list_select_related = ["customer", "session"]
     date_hierarchy = "created_at"
     inlines = [OrderLineInline]
-    actions = ["mark_paid", "cancel"]
+    actions = ["mark_paid", "cancel", "fulfil", "refund_full"]
     readonly_fields = [
         "number",
         "customer",
@@ -153,7 +230,12 @@ class OrderAdmin(admin.ModelAdmin):
         "created_at",
         "paid_at",
         "cancelled_at",
+        "refunded_minor",
+        "paid_late",
+        "payment_reference",
+        "provider_payment_id",
         "confirmation",
+        "refund_link",
     ]
 
     def has_add_permission(self, request):
@@ -185,6 +267,31 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel and return stock")
     def cancel(self, request, queryset):
         self._run(request, queryset, orders.order_cancel, "Cancelled")
+
+    @admin.action(description="Mark all units fulfilled (shipped / picked up)")
+    def fulfil(self, request, queryset):
+        for order in queryset:
+            for line in order.lines.all():
+                try:
+                    refunds.order_line_fulfil(line_id=line.pk)
+                except CommerceError as exc:
+                    self.message_user(request, f"{order}: {exc.message}", messages.WARNING)
+                    break
+
+    @admin.action(description="Refund in full (through the payment provider)")
+    def refund_full(self, request, queryset):
+        def run(*, order_id):
+            return refunds.refund_create(order_id=order_id, actor=request.user)
+
+        self._run(request, queryset, run, "Refund queued for")
+
+    @admin.display(description="Partial refund")
+    def refund_link(self, obj):
+        if not obj.pk or obj.status not in (Order.Status.PAID, Order.Status.REFUNDED):
+            return "—"
+        return format_html(
+            '<a href="{}?order={}">Refund units or an amount…</a>', reverse("admin:commerce_refund_add"), obj.pk
+        )
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -249,3 +356,181 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for key in queryset:
             api_keys.api_key_revoke(key_id=key.pk)
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+
+class CouponForm(forms.ModelForm):
+    class Meta:
+        model = Coupon
+        fields = [
+            "code",
+            "kind",
+            "percent_off",
+            "amount_off_minor",
+            "currency",
+            "valid_from",
+            "valid_until",
+            "session",
+            "drop",
+            "sku",
+            "customer",
+            "max_redemptions",
+            "per_customer_limit",
+            "is_active",
+            "note",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("valid_from", "valid_until"):
+            self.fields[name].help_text = f"In the shop's timezone ({settings.SHOP_TIMEZONE})."
+        self.fields["code"].help_text = "Case-insensitive; stored upper-case. Leave empty for a random code."
+        self.fields["code"].required = False
+
+    def clean_code(self):
+        return (self.cleaned_data.get("code") or "").strip().upper() or coupons.coupon_code_generate()
+
+    def clean(self):
+        data = super().clean()
+        if data.get("valid_from") and data.get("valid_until") and data["valid_until"] <= data["valid_from"]:
+            self.add_error("valid_until", "Must be after the start.")
+        if data.get("kind") == Coupon.Kind.PERCENT and not data.get("percent_off"):
+            self.add_error("percent_off", "Needed for a percent coupon.")
+        if data.get("kind") == Coupon.Kind.FIXED:
+            if not data.get("amount_off_minor"):
+                self.add_error("amount_off_minor", "Needed for a fixed coupon.")
+            if not data.get("currency"):
+                self.add_error("currency", "Needed for a fixed coupon.")
+        if sum(bool(data.get(k)) for k in ("session", "drop", "sku")) > 1:
+            self.add_error(None, "Scope a coupon to at most one of session, drop or SKU.")
+        return data
+
+
+@admin.register(Coupon)
+class CouponAdmin(admin.ModelAdmin):
+    form = CouponForm
+    list_display = ["code", "kind", "value", "valid_window", "scope", "redemptions", "max_redemptions", "is_active"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["code", "note"]
+    autocomplete_fields = ["session", "drop", "sku", "customer"]
+    readonly_fields = ["redemptions"]
+
+    @admin.display(description="Value")
+    def value(self, obj):
+        return (
+            f"{obj.percent_off}%"
+            if obj.kind == Coupon.Kind.PERCENT
+            else format_money(obj.amount_off_minor, obj.currency)
+        )
+
+    @admin.display(description=f"Valid ({settings.SHOP_TIMEZONE})")
+    def valid_window(self, obj):
+        fmt = "%d %b %H:%M"
+        return f"{timezone.localtime(obj.valid_from):{fmt}} → {timezone.localtime(obj.valid_until):{fmt} %Z}"
+
+    @admin.display(description="Scope")
+    def scope(self, obj):
+        return obj.session or obj.drop or obj.sku or "all drops"
+
+
+@admin.register(CouponRedemption)
+class CouponRedemptionAdmin(admin.ModelAdmin):
+    list_display = ["coupon", "order", "customer", "discount_minor", "voided_at", "created_at"]
+    list_select_related = ["coupon", "order", "customer"]
+    search_fields = ["coupon__code", "order__number", "customer__email"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Hold)
+class HoldAdmin(admin.ModelAdmin):
+    list_display = ["drop", "customer", "quantity", "unit_price", "status", "expires_at", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["customer__email", "drop__title", "drop__sku__code", "token"]
+    list_select_related = ["drop__sku__product", "customer"]
+    readonly_fields = [f.name for f in Hold._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Unit price")
+    def unit_price(self, obj):
+        return format_money(obj.unit_price_minor, obj.currency)
+
+
+class RefundForm(forms.ModelForm):
+    units = forms.CharField(
+        required=False,
+        help_text="Units per line to refund, as line id: units, comma-separated (e.g. 12: 1). "
+        "Leave empty and give an amount for a goodwill refund, or leave both empty to refund everything left.",
+    )
+    amount = forms.IntegerField(required=False, min_value=1, help_text="Minor units (cents).")
+
+    class Meta:
+        model = Refund
+        fields = ["order", "reason"]
+
+    def clean(self):
+        data = super().clean()
+        lines = {}
+        for part in filter(None, (p.strip() for p in (data.get("units") or "").split(","))):
+            try:
+                line_id, units = (int(x) for x in part.split(":"))
+            except ValueError:
+                self.add_error("units", f"{part!r} is not 'line id: units'.")
+                return data
+            lines[line_id] = units
+        data["lines"] = lines or None
+        return data
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    form = RefundForm
+    list_display = ["__str__", "order", "amount", "reason", "status", "restocked_units", "created_by", "created_at"]
+    list_filter = ["status", "reason"]
+    search_fields = ["order__number", "provider_reference"]
+    list_select_related = ["order", "created_by"]
+    autocomplete_fields = ["order"]
+
+    def get_changeform_initial_data(self, request):
+        return {"order": request.GET.get("order")}
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Refund._meta.fields] if obj else []
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return format_money(obj.amount_minor, obj.currency)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        refund = refunds.refund_create(
+            order_id=form.cleaned_data["order"].pk,
+            lines=form.cleaned_data.get("lines"),
+            amount_minor=form.cleaned_data.get("amount") if not form.cleaned_data.get("lines") else None,
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+        )
+        obj.pk = refund.pk
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except CommerceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            from django.shortcuts import redirect
+
+            return redirect(request.get_full_path())
+
+
+@admin.register(PaymentEvent)
+class PaymentEventAdmin(admin.ModelAdmin):
+    list_display = ["key", "order", "outcome", "amount_minor", "currency", "event_id", "created_at"]
+    list_filter = ["provider", "outcome"]
+    search_fields = ["key", "order__number", "event_id"]
+    readonly_fields = [f.name for f in PaymentEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
