@@ -148,9 +148,10 @@ def create_hold(request, payload: HoldIn):
     """
 
     def handler():
-        if not Drop.objects.filter(pk=payload.drop_id).exists():
+        try:
+            hold = hold_place(drop_id=payload.drop_id, email=payload.email, quantity=payload.quantity)
+        except Drop.DoesNotExist:
             return 404, {"code": "not_found", "message": "No such drop.", "fields": {"drop_id": ["unknown"]}}
-        hold = hold_place(drop_id=payload.drop_id, email=payload.email, quantity=payload.quantity)
         return 201, HoldOut.from_orm(hold).model_dump(mode="json")
 
     return _respond(request, *run_idempotent(request, payload=payload.dict(), handler=handler))

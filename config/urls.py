@@ -1,3 +1,5 @@
+import os
+
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
@@ -15,6 +17,9 @@ urlpatterns = [
     path("", include("commerce.urls")),
     path("", include("sessions_app.urls")),
 ]
+
+if os.environ.get("BENCH_VIEWS") == "1":  # reference views for `make bench` only
+    urlpatterns.insert(0, path("bench/", include("tests.perf.urls")))
 
 if settings.DEBUG:
     from django.conf.urls.static import static

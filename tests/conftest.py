@@ -36,3 +36,11 @@ def catalog(db):
     report = catalog_import_file(CATALOG, currency="USD")
     assert report.ok, report.errors
     return report
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Rate limits and micro-caches must not leak between tests."""
+    from django.core.cache import cache
+
+    cache.clear()

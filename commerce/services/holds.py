@@ -97,16 +97,17 @@ def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: 
     now = now or timezone.now()
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
         raise InvalidInput("Quantity must be a whole number of at least 1.", code=ErrorCode.INVALID_QUANTITY)
-    try:
-        customer = customer_get_or_create(email=email, name=name)
-    except ValidationError as exc:
-        raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL) from exc
     drop = Drop.objects.get(pk=drop_id)
     if quantity > drop.per_customer_limit:
         raise LimitExceeded(
             f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit
         )
     with transaction.atomic():
+        # One transaction (one commit) for the customer row, its lock, the stock and the hold.
+        try:
+            customer = customer_get_or_create(email=email, name=name)
+        except ValidationError as exc:
+            raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL) from exc
         Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
         lapsed = list(
             Hold.objects.filter(drop_id=drop.pk, status=Hold.Status.ACTIVE, expires_at__lte=now)

@@ -20,10 +20,16 @@ def test_coupon_times_are_entered_in_the_shop_timezone(admin_client, settings):
     response = admin_client.post(
         reverse("admin:commerce_coupon_add"),
         {
-            "code": "friday20", "kind": "percent", "percent_off": "20", "currency": "",
-            "valid_from_0": "2026-07-03", "valid_from_1": "19:00:00",
-            "valid_until_0": "2026-07-03", "valid_until_1": "19:25:00",
-            "per_customer_limit": "1", "is_active": "on",
+            "code": "friday20",
+            "kind": "percent",
+            "percent_off": "20",
+            "currency": "",
+            "valid_from_0": "2026-07-03",
+            "valid_from_1": "19:00:00",
+            "valid_until_0": "2026-07-03",
+            "valid_until_1": "19:25:00",
+            "per_customer_limit": "1",
+            "is_active": "on",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -35,11 +41,18 @@ def test_coupon_times_are_entered_in_the_shop_timezone(admin_client, settings):
 
 
 def test_drop_page_shows_the_price_schedule_with_the_current_step(admin_client):
-    drop = make_drop(quantity=10, opens_in=-(4 * 60), price_minor=10000, pricing=Drop.Pricing.STEP_DOWN,
-                     step_percent=Decimal("10"), step_seconds=180, floor_price_minor=8000)
+    drop = make_drop(
+        quantity=10,
+        opens_in=-(4 * 60),
+        price_minor=10000,
+        pricing=Drop.Pricing.STEP_DOWN,
+        step_percent=Decimal("10"),
+        step_seconds=180,
+        floor_price_minor=8000,
+    )
     html = admin_client.get(reverse("admin:commerce_drop_change", args=[drop.pk])).content.decode()
     assert "$100.00" in html and "$90.00" in html and "$80.00" in html
-    assert '<td>1</td>' in html and "← current" in html
+    assert "<td>1</td>" in html and "← current" in html
     current_row = html.split("← current")[0].rsplit("<tr", 1)[1]
     assert "$90.00" in current_row
     listing = admin_client.get(reverse("admin:commerce_drop_changelist")).content.decode()
@@ -53,8 +66,10 @@ def test_qr_code_is_an_svg_that_points_at_the_checkout(client):
     assert "attachment" in response["Content-Disposition"]
     assert response.content.startswith(b"<svg")
     import segno  # decode is not in segno; check the encoded payload by re-encoding the expected URL
+
     expected = segno.make(f"http://testserver/drops/{drop.pk}/checkout/", error="m").svg_inline(
-        scale=8, border=2, dark="#16161d", light="#ffffff")
+        scale=8, border=2, dark="#16161d", light="#ffffff"
+    )
     assert response.content.decode() == expected
 
 
@@ -65,13 +80,16 @@ def test_refund_action_and_partial_refund_form(admin_client, django_capture_on_c
     line = order.lines.get()
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
-            reverse("admin:commerce_refund_add"), {"order": order.pk, "reason": "requested_by_customer", "units": f"{line.pk}: 1"}
+            reverse("admin:commerce_refund_add"),
+            {"order": order.pk, "reason": "requested_by_customer", "units": f"{line.pk}: 1"},
         )
     assert response.status_code == 302
     assert Refund.objects.get().amount_minor == 1000
     assert Drop.objects.get(pk=drop.pk).available == 3
     with django_capture_on_commit_callbacks(execute=True):
-        admin_client.post(reverse("admin:commerce_order_changelist"), {"action": "refund_full", "_selected_action": [order.pk]})
+        admin_client.post(
+            reverse("admin:commerce_order_changelist"), {"action": "refund_full", "_selected_action": [order.pk]}
+        )
     order.refresh_from_db()
     assert (order.status, order.refunded_minor) == (Order.Status.REFUNDED, 3000)
     assert Drop.objects.get(pk=drop.pk).available == 5

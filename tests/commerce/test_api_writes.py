@@ -72,6 +72,8 @@ def test_errors_are_json_with_codes_and_replayed_too(client, auth):
 def test_write_scopes_are_required(client):
     raw = api_key_create(partner=Partner.objects.create(name="BI"), name="ro", scopes=["drops:read"])[1]
     drop = make_drop()
-    response = post(client, "/api/v1/holds", {"drop_id": drop.pk, "email": "a@example.com", "quantity": 1}, {"X-API-Key": raw})
+    response = post(
+        client, "/api/v1/holds", {"drop_id": drop.pk, "email": "a@example.com", "quantity": 1}, {"X-API-Key": raw}
+    )
     assert response.status_code == 403
     assert Order.objects.count() == 0

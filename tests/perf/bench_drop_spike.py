@@ -1,0 +1,187 @@
+"""Drop spike on PostgreSQL under gunicorn on loopback, load from a separate process.
+
+Figures (each as a ratio to a reference served by the same gunicorn in the same run):
+  session page  GET /s/<id>/                 vs bare page GET /bench/bare/      target ≥ 0.60
+  live status   GET /s/<id>/status.json      vs bare page                       target ≥ 0.90
+  place holds   POST /api/v1/holds           vs bare UPDATE POST /bench/update/ target ≥ 0.50
+and zero oversell at the end (units held or sold + available == quantity).
+
+Database: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/micromoments_bench),
+created if missing. Knobs: BENCH_SECONDS (8), BENCH_CONCURRENCY (32), BENCH_WORKERS (2), BENCH_THREADS (8).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT = int(os.environ.get("BENCH_PORT", "8311"))
+DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/micromoments_bench")
+SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
+WORKERS = os.environ.get("BENCH_WORKERS", "2")
+THREADS = os.environ.get("BENCH_THREADS", "8")
+
+
+def _env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in {"TESTING", "DEBUG"}}
+    env.update(
+        DATABASE_URL=DB_URL,
+        DEBUG="0",
+        SECRET_KEY="bench-" + "x" * 50,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="0",
+        BENCH_VIEWS="1",
+        SITE_URL=f"http://127.0.0.1:{PORT}",
+        LOG_LEVEL="WARNING",
+        DB_CONN_MAX_AGE="600",
+    )
+    return env
+
+
+def _manage(*args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=_env(), check=True, capture_output=True, text=True
+    ).stdout
+
+
+def _create_database() -> None:
+    import psycopg
+
+    name = DB_URL.rsplit("/", 1)[1]
+    with psycopg.connect(DB_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+SETUP = """
+import datetime as dt
+from django.db import connection
+from django.utils import timezone
+from commerce.models import Partner, Sku, Drop, Hold
+from commerce.services.api_keys import api_key_create
+from commerce.services.drops import drop_create
+from sessions_app.models import LiveSession, SessionFormat
+from commerce.services.catalog_import import catalog_import_file
+catalog_import_file("commerce/data/shopify_jewelery.csv")
+now = timezone.now()
+session = LiveSession.objects.create(format=SessionFormat.objects.get(slug="drop-demo"), title="Bench spike",
+    starts_at=now, duration_seconds=900, status="live", stream_url="https://example.com/live.m3u8")
+drop = drop_create(session=session, sku=Sku.objects.get(code="leather-anchor-gold"), quantity=1_000_000,
+    opens_at=now - dt.timedelta(minutes=1), closes_at=now + dt.timedelta(hours=2), per_customer_limit=1)
+key = api_key_create(partner=Partner.objects.get_or_create(name="bench")[0], name="bench")[1]
+with connection.cursor() as c:
+    c.execute("CREATE TABLE IF NOT EXISTS bench_counter (id int PRIMARY KEY, available int NOT NULL CHECK (available >= 0))")
+    c.execute("INSERT INTO bench_counter VALUES (1, 1000000000) ON CONFLICT (id) DO UPDATE SET available = 1000000000")
+print(json.dumps({"session": str(session.public_id), "drop": drop.pk, "key": key}))
+"""
+
+CHECK = """
+from django.db.models import Sum
+from commerce.models import Drop, Hold
+d = Drop.objects.get(pk={drop})
+held = Hold.objects.filter(drop=d, status__in=["active", "converted"]).aggregate(n=Sum("quantity"))["n"] or 0
+print(json.dumps({{"quantity": d.quantity, "available": d.available, "held_or_sold": held}}))
+"""
+
+
+def _load(url: str, method: str = "GET", headers: dict | None = None, body: str | None = None) -> dict:
+    config = {
+        "url": url,
+        "method": method,
+        "headers": headers or {},
+        "body": body,
+        "concurrency": CONCURRENCY,
+        "seconds": SECONDS,
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.perf.loadgen", json.dumps(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)
+
+
+def main() -> None:
+    _create_database()
+    _manage("migrate", "--noinput")
+    _manage("collectstatic", "--noinput")
+    ids = json.loads(_manage("shell", "-c", "import json\n" + SETUP).strip().splitlines()[-1])
+    base = f"http://127.0.0.1:{PORT}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "-w",
+            WORKERS,
+            "-k",
+            "gthread",
+            "--threads",
+            THREADS,
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=_env(),
+    )
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/bench/bare/", timeout=1)  # noqa: S310 (loopback)
+                break
+            except OSError:
+                time.sleep(0.2)
+        _load(base + "/bench/bare/")  # warm-up
+        api = {"X-API-Key": ids["key"], "Content-Type": "application/json"}
+        results = {
+            "bare page": _load(base + "/bench/bare/"),
+            "session page": _load(base + f"/s/{ids['session']}/"),
+            "live status": _load(base + f"/s/{ids['session']}/status.json"),
+            "bare UPDATE": _load(base + "/bench/update/", "POST", {"Content-Type": "application/json"}, "{}"),
+            "place holds": _load(
+                base + "/api/v1/holds",
+                "POST",
+                api,
+                json.dumps({"drop_id": ids["drop"], "email": "buyer{n}@example.com", "quantity": 1}),
+            ),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    check = json.loads(
+        _manage("shell", "-c", "import json\n" + CHECK.format(drop=ids["drop"])).strip().splitlines()[-1]
+    )
+    ratios = {
+        "session page": (results["session page"]["rps"] / results["bare page"]["rps"], 0.60),
+        "live status": (results["live status"]["rps"] / results["bare page"]["rps"], 0.90),
+        "place holds": (results["place holds"]["rps"] / results["bare UPDATE"]["rps"], 0.50),
+    }
+    print(f"gunicorn -w {WORKERS} -k gthread --threads {THREADS}; load: {CONCURRENCY} connections × {SECONDS:.0f} s")
+    print(f"{'scenario':<14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  statuses")
+    for name, r in results.items():
+        print(f"{name:<14} {r['rps']:>9.1f} {r['p50_ms']:>8} {r['p99_ms']:>8}  {r['statuses']}")
+    for name, (ratio, target) in ratios.items():
+        print(f"ratio {name:<14} {ratio:6.2f}  (target ≥ {target:.2f}) {'OK' if ratio >= target else 'BELOW TARGET'}")
+    oversold = check["held_or_sold"] + check["available"] != check["quantity"]
+    print(
+        f"stock: quantity {check['quantity']}, held or sold {check['held_or_sold']}, available {check['available']}"
+        f" → {'OVERSOLD' if oversold else 'zero oversell'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
