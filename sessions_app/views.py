@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.cache import cache
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
@@ -23,30 +24,34 @@ def home(request):
     )
 
 
-PAGE_DATA_CACHE_SECONDS = 2
+PAGE_CACHE_SECONDS = 2
+PERSONAL_COOKIES = (settings.SESSION_COOKIE_NAME, "messages")
 
 
 def session_page(request, public_id):
     """The session page: stream embedded, its drops with stock, price and countdown.
 
-    The session and its drops are read at most once per PAGE_DATA_CACHE_SECONDS
-    per cache (a live spike sends thousands of viewers here at once); the
-    figures on the page are then kept fresh by polling `session_status`.
+    A live spike sends thousands of viewers here at once, so for viewers
+    without a session or pending messages (nothing personal on the page) the
+    rendered page is shared for PAGE_CACHE_SECONDS per cache; a page that
+    rendered a CSRF token is never shared. The figures on the page are kept
+    fresh by polling `session_status`.
     """
-    key = f"session-page-data:{public_id}"
-    data = cache.get(key)
-    if data is None:
-        session = get_object_or_404(LiveSession.objects.select_related("format", "series"), public_id=public_id)
-        now = timezone.now()
-        drops = [(drop, drop_status(drop=drop, now=now)) for drop in drops_for_session(session_id=session.pk, now=now)]
-        data = (session, drops, now)
-        cache.set(key, data, PAGE_DATA_CACHE_SECONDS)
-    session, drops, now = data
-    return render(
+    shared = not any(name in request.COOKIES for name in PERSONAL_COOKIES)
+    key = f"session-page:{public_id}"
+    if shared and (html := cache.get(key)) is not None:
+        return HttpResponse(html)
+    session = get_object_or_404(LiveSession.objects.select_related("format", "series"), public_id=public_id)
+    now = timezone.now()
+    drops = [(drop, drop_status(drop=drop, now=now)) for drop in drops_for_session(session_id=session.pk, now=now)]
+    response = render(
         request,
         "sessions_app/session.html",
         {"session": session, "drops": drops, "embed": stream_embed(session.stream_url), "now": now},
     )
+    if shared and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE") and not request.META.get("CSRF_COOKIE_USED"):
+        cache.set(key, response.content, PAGE_CACHE_SECONDS)
+    return response
 
 
 STATUS_CACHE_SECONDS = 1

@@ -23,3 +23,17 @@ def customer_get_or_create(*, email: str, name: str = "") -> Customer:
             return Customer.objects.create(email=clean_email(email), email_normalized=key, name=name)
     except IntegrityError:
         return Customer.objects.get(email_normalized=key)
+
+
+def customer_lock_or_create(*, email: str, name: str = "") -> Customer:
+    """Inside a transaction: the customer for `email`, created if new, with its row locked.
+
+    Two statements and no savepoint: INSERT … ON CONFLICT DO NOTHING, then
+    SELECT … FOR UPDATE. The lock serializes one customer's concurrent purchases
+    (per-customer limits, coupon caps). Raises ValidationError for an invalid address.
+    """
+    key = normalize_email(email)
+    Customer.objects.bulk_create(
+        [Customer(email=clean_email(email), email_normalized=key, name=name)], ignore_conflicts=True
+    )
+    return Customer.objects.select_for_update().get(email_normalized=key)

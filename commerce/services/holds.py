@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from .. import locks
 from ..exceptions import DropUnavailable, ErrorCode, InvalidInput, InvalidTransition, LimitExceeded
-from ..models import Customer, Drop, Hold
+from ..models import Drop, Hold
 from ..pricing import drop_price_quote
-from .customers import customer_get_or_create
+from .customers import customer_lock_or_create
 
 SWEEP_BATCH = 200
 
@@ -105,10 +105,9 @@ def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: 
     with transaction.atomic():
         # One transaction (one commit) for the customer row, its lock, the stock and the hold.
         try:
-            customer = customer_get_or_create(email=email, name=name)
+            customer = customer_lock_or_create(email=email, name=name)
         except ValidationError as exc:
             raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL) from exc
-        Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
         lapsed = list(
             Hold.objects.filter(drop_id=drop.pk, status=Hold.Status.ACTIVE, expires_at__lte=now)
             .select_for_update(skip_locked=True)
