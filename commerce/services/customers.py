@@ -28,12 +28,15 @@ def customer_get_or_create(*, email: str, name: str = "") -> Customer:
 def customer_lock_or_create(*, email: str, name: str = "") -> Customer:
     """Inside a transaction: the customer for `email`, created if new, with its row locked.
 
-    Two statements and no savepoint: INSERT … ON CONFLICT DO NOTHING, then
-    SELECT … FOR UPDATE. The lock serializes one customer's concurrent purchases
-    (per-customer limits, coupon caps). Raises ValidationError for an invalid address.
+    One statement, no savepoint: INSERT … ON CONFLICT (email_normalized) DO
+    UPDATE … RETURNING id, which also locks the row until the transaction ends.
+    The lock serializes one customer's concurrent purchases (per-customer
+    limits, coupon caps). Raises ValidationError for an invalid address.
     """
-    key = normalize_email(email)
+    customer = Customer(email=clean_email(email), email_normalized=normalize_email(email), name=name)
     Customer.objects.bulk_create(
-        [Customer(email=clean_email(email), email_normalized=key, name=name)], ignore_conflicts=True
+        [customer], update_conflicts=True, unique_fields=["email_normalized"], update_fields=["email_normalized"]
     )
-    return Customer.objects.select_for_update().get(email_normalized=key)
+    if customer.pk is None:  # backends that cannot return ids from an upsert
+        customer = Customer.objects.select_for_update().get(email_normalized=customer.email_normalized)
+    return customer

@@ -88,8 +88,8 @@ def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: 
     (commerce.pricing) and the hold expires after `drop.hold_seconds`. Stock is
     taken by one conditional UPDATE in the same transaction that writes the
     hold (zero oversell); the per-customer limit counts live and converted holds
-    and is serialized by locking the customer's row. Lapsed holds on the drop
-    are released first, so a dead worker never keeps stock away.
+    and is serialized by locking the customer's row. When stock runs short, the
+    drop's lapsed holds are released first, so a dead worker never keeps stock away.
 
     Raises InvalidInput (quantity < 1, bad e-mail), LimitExceeded,
     DropUnavailable (code sold_out / not_yet_open / closed), Drop.DoesNotExist.
@@ -108,13 +108,6 @@ def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: 
             customer = customer_lock_or_create(email=email, name=name)
         except ValidationError as exc:
             raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL) from exc
-        lapsed = list(
-            Hold.objects.filter(drop_id=drop.pk, status=Hold.Status.ACTIVE, expires_at__lte=now)
-            .select_for_update(skip_locked=True)
-            .order_by("pk")
-            .values_list("pk", "drop_id", "quantity")[:SWEEP_BATCH]
-        )
-        _expire(lapsed, now)
         already = customer_units_on_drop(customer_id=customer.pk, drop_id=drop.pk, now=now)
         if already + quantity > drop.per_customer_limit:
             raise LimitExceeded(
@@ -126,8 +119,16 @@ def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: 
             drop.refresh_from_db(fields=["available"])
         quote = drop_price_quote(drop, now=now)
         if not locks.drop_take_stock(drop_id=drop.pk, quantity=quantity, now=now):
-            drop.refresh_from_db(fields=["available"])
-            raise drop_unavailable_error(drop, now)
+            # Short of stock: give the drop's lapsed holds back first, then try once more.
+            lapsed = list(
+                Hold.objects.filter(drop_id=drop.pk, status=Hold.Status.ACTIVE, expires_at__lte=now)
+                .select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values_list("pk", "drop_id", "quantity")[:SWEEP_BATCH]
+            )
+            if not (_expire(lapsed, now) and locks.drop_take_stock(drop_id=drop.pk, quantity=quantity, now=now)):
+                drop.refresh_from_db(fields=["available"])
+                raise drop_unavailable_error(drop, now)
         hold = Hold.objects.create(
             drop=drop,
             customer=customer,
