@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpResponse, JsonResponse
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
@@ -66,8 +69,8 @@ def session_status(request, public_id):
     be up to STATUS_CACHE_SECONDS old; a CDN may cache it as long.
     """
     key = f"session-status:{public_id}"
-    payload = cache.get(key)
-    if payload is None:
+    body = cache.get(key)
+    if body is None:
         session = get_object_or_404(LiveSession, public_id=public_id)
         now = timezone.now()
         payload = {
@@ -75,5 +78,6 @@ def session_status(request, public_id):
             "server_time": now.isoformat(),
             "drops": [drop_status(drop=d, now=now) for d in drops_for_session(session_id=session.pk, now=now)],
         }
-        cache.set(key, payload, STATUS_CACHE_SECONDS)
-    return JsonResponse(payload)
+        body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
+        cache.set(key, body, STATUS_CACHE_SECONDS)
+    return HttpResponse(body, content_type="application/json")
