@@ -7,6 +7,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from analytics.services import event_capture_request
+
 from .exceptions import CommerceError
 from .forms import CheckoutForm
 from .models import Drop, Order
@@ -23,7 +25,11 @@ def checkout(request, drop_id: int):
     if request.method == "POST" and form.is_valid():
         try:
             order = order_place(
-                drop_id=drop.pk, email=form.cleaned_data["email"], quantity=form.cleaned_data["quantity"], now=now
+                drop_id=drop.pk,
+                email=form.cleaned_data["email"],
+                quantity=form.cleaned_data["quantity"],
+                now=now,
+                visitor_id=getattr(request, "visitor_id", None),
             )
         except CommerceError as exc:
             form.add_error(None, exc.message)
@@ -31,6 +37,8 @@ def checkout(request, drop_id: int):
         else:
             messages.success(request, "Thank you! Your order is confirmed.")
             return redirect(order.get_absolute_url())
+    if request.method == "GET":
+        event_capture_request(request, name="view", session_id=drop.session_id, drop_id=drop.pk, sku_id=drop.sku_id)
     status = 409 if form.non_field_errors() else (400 if form.errors else 200)
     return render(
         request,

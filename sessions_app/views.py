@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
 
+from analytics.services import event_capture_request
 from commerce.selectors import drop_status, drops_for_session
 
 from .embed import stream_embed
@@ -27,6 +28,7 @@ def session_page(request, public_id):
     session = get_object_or_404(LiveSession.objects.select_related("format", "series"), public_id=public_id)
     now = timezone.now()
     drops = [(drop, drop_status(drop=drop, now=now)) for drop in drops_for_session(session_id=session.pk)]
+    event_capture_request(request, name="view", session_id=session.pk, occurred_at=now)
     return render(
         request,
         "sessions_app/session.html",

@@ -10,6 +10,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from analytics.services import event_capture
+
 from .. import locks
 from ..exceptions import DropUnavailable, ErrorCode, InvalidInput, InvalidTransition, LimitExceeded
 from ..models import Customer, Drop, Order, OrderLine
@@ -45,7 +47,15 @@ def customer_quantity_on_drop(*, customer: Customer, drop_id: int) -> int:
     )
 
 
-def order_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: dt.datetime | None = None) -> Order:
+def order_place(
+    *,
+    drop_id: int,
+    email: str,
+    quantity: int,
+    name: str = "",
+    now: dt.datetime | None = None,
+    visitor_id: str | None = None,
+) -> Order:
     """Buy `quantity` units of a drop for `email`; returns the order, payment started.
 
     Stock is taken with one conditional UPDATE (commerce.locks) in the same
@@ -53,6 +63,9 @@ def order_place(*, drop_id: int, email: str, quantity: int, name: str = "", now:
     per-customer limit is serialized by locking the customer row. The payment
     provider (settings.PAYMENT_PROVIDER) then starts payment: with `manual`
     the order is confirmed as `awaiting_payment` (pay at pickup).
+
+    Analytics (after commit): `cart` (the units are held by this order) and `checkout`
+    (payment started), carrying `visitor_id` so the visitor is merged with the customer.
 
     Raises InvalidInput (bad quantity/e-mail), LimitExceeded, DropUnavailable
     (code sold_out / not_yet_open / closed), Drop.DoesNotExist.
@@ -95,6 +108,20 @@ def order_place(*, drop_id: int, email: str, quantity: int, name: str = "", now:
             currency=drop.currency,
         )
         provider.begin(order=order)
+        for step in ("cart", "checkout"):
+            event_capture(
+                name=step,
+                visitor_id=visitor_id,
+                customer_id=customer.pk,
+                session_id=drop.session_id,
+                drop_id=drop.pk,
+                sku_id=drop.sku_id,
+                order_id=order.pk,
+                amount_minor=total,
+                currency=drop.currency,
+                occurred_at=now,
+                props={"quantity": quantity, "provider": provider.name},
+            )
     return order
 
 
@@ -131,7 +158,26 @@ def order_mark_paid(*, order_id: int, now: dt.datetime | None = None) -> Order:
         order.status = Order.Status.PAID
         order.paid_at = now
         order.save(update_fields=["status", "paid_at"])
+        _capture_purchase(order=order, now=now)
     return order
+
+
+def _capture_purchase(*, order: Order, now: dt.datetime) -> None:
+    """The analytics `purchase` event of a newly paid order (sent after commit)."""
+    lines = list(order.lines.all()[:2])
+    single = lines[0] if len(lines) == 1 else None
+    event_capture(
+        name="purchase",
+        customer_id=order.customer_id,
+        session_id=order.session_id,
+        drop_id=single.drop_id if single else None,
+        sku_id=single.sku_id if single else None,
+        order_id=order.pk,
+        amount_minor=order.total_minor,
+        currency=order.currency,
+        occurred_at=now,
+        props={"quantity": sum(line.quantity for line in lines) if single else None, "provider": order.payment_provider},
+    )
 
 
 def order_cancel(*, order_id: int, now: dt.datetime | None = None) -> Order:
