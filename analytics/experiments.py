@@ -127,7 +127,12 @@ def experiment_result(*, experiment_id: int) -> dict:
         b=viewer_revenues(session_ids=arms["B"], currency=experiment.currency),
     )
     return {
-        "experiment": {"id": experiment.pk, "name": experiment.name, "kind": experiment.kind, "currency": experiment.currency},
+        "experiment": {
+            "id": experiment.pk,
+            "name": experiment.name,
+            "kind": experiment.kind,
+            "currency": experiment.currency,
+        },
         "arms": {arm: {"sessions": len(arms[arm]), **kpis[arm]} for arm in arms},
         "c2p": c2p,
         "revenue_per_viewer": rpv,

@@ -25,15 +25,13 @@ class VisitorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith(_SKIP_PREFIXES):
-            request.visitor_id = None
-            return self.get_response(request)
+        skip = request.path.startswith(_SKIP_PREFIXES)
         current = request.COOKIES.get(COOKIE, "")
-        fresh = not _VALID.match(current)
-        request.visitor_id = uuid.uuid4().hex if fresh else current
+        fresh = not skip and not _VALID.match(current)
+        request.visitor_id = None if skip else (uuid.uuid4().hex if fresh else current)
         was_authenticated = _authenticated(request)
         response = self.get_response(request)
-        if was_authenticated and not _authenticated(request):
+        if was_authenticated and not _authenticated(request):  # a logout (the admin's too)
             request.visitor_id, fresh = uuid.uuid4().hex, True
         if fresh:
             response.set_cookie(

@@ -258,7 +258,9 @@ class Experiment(models.Model):
     format_b = models.ForeignKey(
         "sessions_app.SessionFormat", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    currency = models.CharField(max_length=3, default="USD", help_text="Revenue per viewer is compared in this currency.")
+    currency = models.CharField(
+        max_length=3, default="USD", help_text="Revenue per viewer is compared in this currency."
+    )
     min_effect = models.FloatField(
         default=0.05, help_text="Smallest C2P difference worth detecting (absolute, e.g. 0.05 = 5 points)."
     )

@@ -118,7 +118,10 @@ def session_kpis(*, session_id: int) -> dict:
     minutes = session_minutes(session)
     out["roi_per_minute_minor"] = round((revenue - sample - asset) / minutes) if minutes else None
     out["drops"] = [
-        {"drop_id": drop_id, **_funnel_dict(_rollup_counts(r)[0], orders=r.orders, revenue_minor=r.revenue_minor, currency=r.currency)}
+        {
+            "drop_id": drop_id,
+            **_funnel_dict(_rollup_counts(r)[0], orders=r.orders, revenue_minor=r.revenue_minor, currency=r.currency),
+        }
         for drop_id, r in sorted(rows.items())
         if drop_id
     ]
@@ -170,7 +173,9 @@ def _sessions_kpis(sessions: QuerySet[LiveSession]) -> dict:
         revenue=Sum("revenue_minor"),
     )
     currencies = set(
-        FunnelRollup.objects.filter(session_id__in=ids, drop_id=0).exclude(currency="").values_list("currency", flat=True)
+        FunnelRollup.objects.filter(session_id__in=ids, drop_id=0)
+        .exclude(currency="")
+        .values_list("currency", flat=True)
     )
     currency = currencies.pop() if len(currencies) == 1 else ("" if not currencies else "MIXED")
     return {
@@ -203,7 +208,12 @@ def series_kpis(*, series_id: int) -> dict:
 
     series = Series.objects.get(pk=series_id)
     sessions = LiveSession.objects.filter(series=series).exclude(status=LiveSession.Status.CANCELLED)
-    return {"series_id": series.pk, "name": series.name, "total": _sessions_kpis(sessions), "weeks": weekly_kpis(sessions)}
+    return {
+        "series_id": series.pk,
+        "name": series.name,
+        "total": _sessions_kpis(sessions),
+        "weeks": weekly_kpis(sessions),
+    }
 
 
 def format_kpis(*, format_id: int) -> dict:
@@ -212,7 +222,13 @@ def format_kpis(*, format_id: int) -> dict:
 
     fmt = SessionFormat.objects.get(pk=format_id)
     sessions = LiveSession.objects.filter(format=fmt).exclude(status=LiveSession.Status.CANCELLED)
-    return {"format_id": fmt.pk, "slug": fmt.slug, "name": fmt.name, "total": _sessions_kpis(sessions), "weeks": weekly_kpis(sessions)}
+    return {
+        "format_id": fmt.pk,
+        "slug": fmt.slug,
+        "name": fmt.name,
+        "total": _sessions_kpis(sessions),
+        "weeks": weekly_kpis(sessions),
+    }
 
 
 def drop_kpis(*, drop_id: int) -> dict:
@@ -291,8 +307,10 @@ def cohort_retention(*, source: str | None = None, weeks: int = 12) -> dict:
     {"weeks": weeks, "rows": [{"cohort", "customers", "cells": [rate or None, …]}]}.
     """
     first = dict(_stats(source).values_list("customer_key", "first_day"))
-    purchases = Purchase.objects.filter(customer_key__in=first.keys()) if source is None else Purchase.objects.filter(
-        source=source
+    purchases = (
+        Purchase.objects.filter(customer_key__in=first.keys())
+        if source is None
+        else Purchase.objects.filter(source=source)
     )
     active: dict[dt.date, list[set]] = defaultdict(lambda: [set() for _ in range(weeks)])
     for key, day in purchases.order_by().values_list("customer_key", "day").iterator(chunk_size=20000):

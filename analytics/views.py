@@ -55,7 +55,7 @@ def beacon(request):
         data = {"events": [data]}
     events = data.get("events") if isinstance(data, dict) else None
     if not isinstance(events, list) or not events:
-        return _error(422, "invalid", "Send {\"events\": [...]} with at least one event.")
+        return _error(422, "invalid", 'Send {"events": [...]} with at least one event.')
     if len(events) > MAX_EVENTS:
         return _error(413, "too_many_events", f"At most {MAX_EVENTS} events per request.")
     if is_bot(request.headers.get("User-Agent", "")):

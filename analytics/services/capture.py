@@ -88,9 +88,12 @@ def event_clean(
         low = 0 if field == "amount_minor" else 1
         if not low <= value <= MAX_INT:
             raise EventInvalid(field, f"must be between {low} and 2^63-1")
-    if visitor_id is not None and visitor_id != "":
-        if not isinstance(visitor_id, str) or not _VISITOR_RE.match(visitor_id):
-            raise EventInvalid("visitor_id", "must be 1–64 characters of letters, digits and _.:-")
+    if (
+        visitor_id is not None
+        and visitor_id != ""
+        and (not isinstance(visitor_id, str) or not _VISITOR_RE.match(visitor_id))
+    ):
+        raise EventInvalid("visitor_id", "must be 1–64 characters of letters, digits and _.:-")
     cur = ""
     if currency:
         if not isinstance(currency, str) or not _CURRENCY_RE.match(currency):

@@ -170,7 +170,8 @@ def funnel_actors_recompute(*, session_id: int, actors: Sequence[str], now: dt.d
             for actor, *rest in qs.iterator(chunk_size=10000):
                 by_actor[actor].append(tuple(rest))
         old = {
-            (fa.actor, fa.drop_id): fa for fa in FunnelActor.objects.filter(session_id=session_id, actor__in=list(actors))
+            (fa.actor, fa.drop_id): fa
+            for fa in FunnelActor.objects.filter(session_id=session_id, actor__in=list(actors))
         }
         new: dict[tuple[str, int], FunnelRow] = {}
         currency = head.currency

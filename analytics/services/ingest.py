@@ -182,14 +182,12 @@ def events_flush(*, batch_size: int = 20000, now: dt.datetime | None = None) -> 
 def _write_events(rows: list[tuple]) -> None:
     if connection.vendor == "postgresql":
         table = Event._meta.db_table
-        with connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:  # noqa: S608
-                for row in rows:
-                    copy.write_row((*row[:-1], json.dumps(row[-1])))
+        sql = f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row((*row[:-1], json.dumps(row[-1])))
         return
-    Event.objects.bulk_create(
-        [Event(**dict(zip(EVENT_COLUMNS, row, strict=True))) for row in rows], batch_size=2000
-    )
+    Event.objects.bulk_create([Event(**dict(zip(EVENT_COLUMNS, row, strict=True))) for row in rows], batch_size=2000)
 
 
 def _queue_rollups() -> None:

@@ -9,4 +9,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         moved = events_flush_all()
         result = analytics_rebuild()
-        self.stdout.write(f"flushed {moved} event(s); rebuilt {result['actors']} actor row(s), {result['customers']} customer(s).")
+        self.stdout.write(
+            f"flushed {moved} event(s); rebuilt {result['actors']} actor row(s), {result['customers']} customer(s)."
+        )

@@ -17,7 +17,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("path", type=Path)
-        parser.add_argument("--source", required=True, help="A short name, e.g. cdnow (customers become import:cdnow:<id>).")
+        parser.add_argument(
+            "--source", required=True, help="A short name, e.g. cdnow (customers become import:cdnow:<id>)."
+        )
         parser.add_argument("--currency", default="USD", help="ISO 4217 code of the amounts (major units in the file).")
         parser.add_argument(
             "--columns",
