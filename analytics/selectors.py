@@ -158,7 +158,7 @@ def session_funnel_from_events(
             current, events = actor, []
         events.append((name, at, seq))
         if name == "purchase":
-            orders[order_id if order_id is not None else f"seq:{seq}"] = amount or 0
+            orders[(actor, order_id if order_id is not None else f"seq:{seq}")] = amount or 0
     if events:
         close(events)
     return {"visitors": counts, "orders": len(orders), "revenue_minor": sum(orders.values())}
