@@ -126,7 +126,9 @@ def random_events(session_ids, drops, n_actors=40, seed=7):
                 "occurred_at": timezone.now() - dt.timedelta(seconds=rng.choice([10, 20, 30, 40, 30 * 86400])),
             }
             if name == "purchase":
-                event.update(amount_minor=rng.randint(0, 5000), currency="USD", order_id=a * 100 + rng.randint(1, 3))  # an order has one buyer; Stripe may repeat it
+                event.update(
+                    amount_minor=rng.randint(0, 5000), currency="USD", order_id=a * 100 + rng.randint(1, 3)
+                )  # an order has one buyer; Stripe may repeat it
             events.append(event)
     rng.shuffle(events)
     return events
@@ -141,7 +143,15 @@ def test_incremental_rollups_equal_a_rebuild_and_the_raw_reference(committed, pr
         services.events_capture_many(events[start : start + len(events) // 5 + 1])
         process()
     incremental = {
-        (r.session_id, r.drop_id): (r.visitors_view, r.visitors_click, r.visitors_cart, r.visitors_checkout, r.visitors_purchase, r.orders, r.revenue_minor)
+        (r.session_id, r.drop_id): (
+            r.visitors_view,
+            r.visitors_click,
+            r.visitors_cart,
+            r.visitors_checkout,
+            r.visitors_purchase,
+            r.orders,
+            r.revenue_minor,
+        )
         for r in FunnelRollup.objects.all()
     }
     # then each session equals the figures computed straight from raw events
@@ -154,7 +164,15 @@ def test_incremental_rollups_equal_a_rebuild_and_the_raw_reference(committed, pr
     # and a rebuild from raw events changes nothing
     services.funnel_rebuild()
     rebuilt = {
-        (r.session_id, r.drop_id): (r.visitors_view, r.visitors_click, r.visitors_cart, r.visitors_checkout, r.visitors_purchase, r.orders, r.revenue_minor)
+        (r.session_id, r.drop_id): (
+            r.visitors_view,
+            r.visitors_click,
+            r.visitors_cart,
+            r.visitors_checkout,
+            r.visitors_purchase,
+            r.orders,
+            r.revenue_minor,
+        )
         for r in FunnelRollup.objects.all()
     }
     assert rebuilt == incremental

@@ -22,7 +22,13 @@ D = dt.date(2026, 1, 1)
 
 def p(days: int, amount: int, currency: str = "USD", at_offset: int = 0):
     day = D + dt.timedelta(days=days)
-    return (day, amount, currency, None, dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC) + dt.timedelta(seconds=at_offset))
+    return (
+        day,
+        amount,
+        currency,
+        None,
+        dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC) + dt.timedelta(seconds=at_offset),
+    )
 
 
 def test_repeat_needs_a_later_day_within_the_window():
@@ -43,7 +49,9 @@ def test_ltv_counts_only_the_first_purchase_currency():
 
 def test_import_is_all_or_nothing_with_a_report_per_row(tmp_path):
     path = tmp_path / "log.txt"
-    path.write_text("customer_id date qty amount\n1 20260101 1 10.00\n2 2026-13-01 1 5.00\n3 20260102 x 1.0\n4 20260103 1 -3\n")
+    path.write_text(
+        "customer_id date qty amount\n1 20260101 1 10.00\n2 2026-13-01 1 5.00\n3 20260102 x 1.0\n4 20260103 1 -3\n"
+    )
     err = StringIO()
     with pytest.raises(CommandError, match="3 bad row"):
         call_command("import_transactions", str(path), source="t", no_progress=True, stderr=err)
@@ -55,7 +63,9 @@ def test_import_is_all_or_nothing_with_a_report_per_row(tmp_path):
 
 def test_import_twice_changes_nothing_and_feeds_the_cohort_table(tmp_path):
     path = tmp_path / "log.csv"
-    path.write_text("customer,date,quantity,amount\r\n7,2026-01-05,1,10.50\r\n7,2026-01-20,2,4.25\r\n8,2026-01-06,1,3.00\r\n")
+    path.write_text(
+        "customer,date,quantity,amount\r\n7,2026-01-05,1,10.50\r\n7,2026-01-20,2,4.25\r\n8,2026-01-06,1,3.00\r\n"
+    )
     out = StringIO()
     call_command("import_transactions", str(path), source="t", no_progress=True, stdout=out)
     call_command("import_transactions", str(path), source="t", no_progress=True, stdout=out)
@@ -137,11 +147,24 @@ def test_cdnow_matches_the_pandas_reference_to_the_cent(cdnow_reference):
     assert round(rate["rate"], 6) == 0.174586
     # and the weekly cohort table matches cell by cell
     app = {
-        row["cohort"]: {k: row[k] for k in ("customers", "repeat_7d", "repeat_14d", "repeat_30d", "revenue_7d_minor", "revenue_14d_minor", "ltv_60d_minor")}
+        row["cohort"]: {
+            k: row[k]
+            for k in (
+                "customers",
+                "repeat_7d",
+                "repeat_14d",
+                "repeat_30d",
+                "revenue_7d_minor",
+                "revenue_14d_minor",
+                "ltv_60d_minor",
+            )
+        }
         for row in selectors.cohort_table(source="import:cdnow", period="week")
     }
     assert app == ref["cohorts"]
-    months = {row["cohort"][:7]: row["customers"] for row in selectors.cohort_table(source="import:cdnow", period="month")}
+    months = {
+        row["cohort"][:7]: row["customers"] for row in selectors.cohort_table(source="import:cdnow", period="month")
+    }
     assert months == ref["months"] == {"1997-01": 7846, "1997-02": 8476, "1997-03": 7248}
     assert CustomerStats.objects.filter(source="import:cdnow", repeat_7d=True).count() == 1384
     # the heat map's week 0 holds every customer of its cohort
