@@ -13,6 +13,7 @@ from django.utils import timezone
 from analytics import selectors, services
 from analytics.models import BufferedEvent, Event, FunnelActor, FunnelRollup, VisitorAlias
 from analytics.services.funnel import ordered_funnel
+from commerce.exceptions import DropUnavailable
 from commerce.models import Customer, Order
 from commerce.services.orders import order_mark_paid, order_place
 from tests.analytics.test_capture import BROWSER
@@ -101,7 +102,7 @@ def test_a_rolled_back_order_records_no_checkout(committed, process):
     drop = make_drop(quantity=1, per_customer_limit=1)
     with committed():
         order_place(drop_id=drop.pk, email="a@example.com", quantity=1)
-        with pytest.raises(Exception):  # noqa: B017 - sold out
+        with pytest.raises(DropUnavailable):
             order_place(drop_id=drop.pk, email="b@example.com", quantity=1)
     process()
     assert Event.objects.filter(name="checkout").count() == 1
