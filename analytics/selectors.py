@@ -29,7 +29,7 @@ def ratio(numerator: int, denominator: int) -> float | None:
 
 def _funnel_dict(counts: dict, *, orders: int, revenue_minor: int, currency: str) -> dict:
     """The funnel part of a KPI stack from step counts (metrics.md §1, §2)."""
-    visitors = {step: int(counts.get(step, 0)) for step in FUNNEL_STEPS}
+    visitors = {step: int(counts.get(step) or 0) for step in FUNNEL_STEPS}
     return {
         "visitors": visitors,
         "v2c": ratio(visitors["click"], visitors["view"]),
