@@ -5,7 +5,6 @@ export). Ratios are 0..1 or null; money is integer minor units with its ISO 4217
 times ISO 8601 UTC. Definitions: docs/metrics.md.
 """
 
-
 import datetime as dt
 from typing import Any
 from uuid import UUID

@@ -105,19 +105,24 @@ class VisitorAlias(models.Model):
 
 
 class PendingActor(models.Model):
-    """A (session, actor) pair whose funnel row must be recomputed by rollups_update."""
+    """A (session, actor) pair whose funnel row must be recomputed by rollups_update.
+
+    Not unique on purpose: every flush appends its own rows and a worker deletes only the rows
+    it claimed, so events committed while a worker recomputes an actor always leave a row for
+    the next run (recomputing twice is harmless, missing once is not).
+    """
 
     session_id = models.BigIntegerField()
     actor = models.CharField(max_length=80)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["session_id", "actor"], name="pending_actor_unique")]
+        indexes = [models.Index(fields=["session_id", "actor"], name="pending_actor_pair")]
 
 
 class PendingCustomer(models.Model):
-    """A customer whose CustomerStats must be recomputed by rollups_update."""
+    """A customer whose CustomerStats must be recomputed by rollups_update (appended, see PendingActor)."""
 
-    customer_key = models.CharField(max_length=80, unique=True)
+    customer_key = models.CharField(max_length=80)
 
 
 class FunnelActor(models.Model):

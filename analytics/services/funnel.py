@@ -36,7 +36,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..models import FUNNEL_STEPS, Event, FunnelActor, FunnelRollup, PendingActor
+from ..models import FUNNEL_STEPS, Event, FunnelActor, FunnelRollup, PendingActor, VisitorAlias
 
 CHUNK = 2000
 
@@ -145,6 +145,26 @@ def _contrib(row) -> dict[str, int]:
     return out
 
 
+def _merge_late_aliases(session_id: int, actors: list[str]) -> list[str]:
+    """Move events of visitors identified after their events were flushed to the customer.
+
+    A flush racing the one that identified the visitor may still write `v:<visitor>`; the
+    recompute of that actor heals it here. Returns the actors to recompute (with the customers).
+    """
+    visitors = [a[2:] for a in actors if a.startswith("v:")]
+    if not visitors:
+        return actors
+    extra = []
+    for visitor, customer in VisitorAlias.objects.filter(visitor_id__in=visitors).values_list(
+        "visitor_id", "customer_id"
+    ):
+        Event.objects.filter(session_id=session_id, visitor_id=visitor, actor=f"v:{visitor}").update(
+            actor=f"c:{customer}"
+        )
+        extra.append(f"c:{customer}")
+    return list(dict.fromkeys([*actors, *extra]))
+
+
 def funnel_actors_recompute(*, session_id: int, actors: Sequence[str], now: dt.datetime | None = None) -> int:
     """Recompute the FunnelActor rows of `actors` in one session and apply the deltas.
 
@@ -160,6 +180,7 @@ def funnel_actors_recompute(*, session_id: int, actors: Sequence[str], now: dt.d
         return len(actors)
     with transaction.atomic():
         head = _rollup_lock(session_id)
+        actors = _merge_late_aliases(session_id, list(dict.fromkeys(actors)))
         by_actor: dict[str, list[tuple]] = defaultdict(list)
         if window is not None:
             qs = (

@@ -167,13 +167,11 @@ def events_flush(*, batch_size: int = 20000, now: dt.datetime | None = None) -> 
                 )
         _write_events(rows)
         if pending:
-            PendingActor.objects.bulk_create(
-                [PendingActor(session_id=s, actor=a) for s, a in pending], ignore_conflicts=True, batch_size=5000
-            )
+            PendingActor.objects.bulk_create([PendingActor(session_id=s, actor=a) for s, a in pending], batch_size=5000)
         if purchases:
             Purchase.objects.bulk_create(purchases, ignore_conflicts=True)
             PendingCustomer.objects.bulk_create(
-                [PendingCustomer(customer_key=k) for k in {p.customer_key for p in purchases}], ignore_conflicts=True
+                [PendingCustomer(customer_key=k) for k in {p.customer_key for p in purchases}]
             )
         transaction.on_commit(_queue_rollups)
     return len(rows)
