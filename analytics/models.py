@@ -44,13 +44,24 @@ BEACON_EVENTS: frozenset[str] = frozenset({"view", "click", "share", "follow_up"
 class BufferedEvent(models.Model):
     """An acknowledged event waiting to be flushed: the durable ingest buffer.
 
-    One row per event, only a primary key and a JSON text payload, so an append is the
-    cheapest durable write the database offers. `id` doubles as the event's monotonic
-    sequence number (`Event.seq`), which orders events that share a timestamp.
+    The event's fields without any index but the primary key, so an append (one row, or COPY
+    for a batch) is the cheapest durable write the database offers. `id` is the event's
+    monotonic sequence number (`Event.seq`), which orders events that share a timestamp.
     """
 
     id = models.BigAutoField(primary_key=True)
-    payload = models.TextField(help_text="JSON object: the event's fields (see services.events_capture_many).")
+    name = models.CharField(max_length=20)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    visitor_id = models.CharField(max_length=64, blank=True, default="")
+    customer_id = models.BigIntegerField(null=True)
+    session_id = models.BigIntegerField(null=True)
+    drop_id = models.BigIntegerField(null=True)
+    sku_id = models.BigIntegerField(null=True)
+    order_id = models.BigIntegerField(null=True)
+    amount_minor = models.BigIntegerField(null=True)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    props = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name = "buffered event"

@@ -1,7 +1,7 @@
 """Event capture: the one entry point other apps call, and the durable ingest buffer.
 
-`event_capture(...)` validates one event, then appends it to `BufferedEvent` (one row, a
-primary key and a JSON text) after the caller's transaction commits. It never raises into the
+`event_capture(...)` validates one event, then appends it to `BufferedEvent` (one row in a
+table with no index but its key) after the caller's transaction commits. It never raises into the
 caller: a bad or failed event is logged and dropped, and the caller's page or payment carries
 on. The request therefore pays one unindexed append at most; the raw table's indexes, actor
 resolution, purchases and rollups are written in batches by `events_flush` (a django-q2 task).
@@ -35,6 +35,7 @@ _VISITOR_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 _INT_FIELDS = ("customer_id", "session_id", "drop_id", "sku_id", "order_id", "amount_minor")
 MAX_INT = 2**63 - 1
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 class EventInvalid(ValueError):
@@ -44,6 +45,22 @@ class EventInvalid(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+BUFFER_COLUMNS = (
+    "name",
+    "occurred_at",
+    "received_at",
+    "visitor_id",
+    "customer_id",
+    "session_id",
+    "drop_id",
+    "sku_id",
+    "order_id",
+    "amount_minor",
+    "currency",
+    "props",
+)
 
 
 def event_clean(
@@ -60,11 +77,9 @@ def event_clean(
     occurred_at: dt.datetime | None = None,
     props: dict | None = None,
     now: dt.datetime | None = None,
-) -> dict:
-    """Validate one event and return its buffer payload (plain JSON types).
+) -> tuple:
+    """Validate one event and return its buffer row (values in BUFFER_COLUMNS order).
 
-    Shape: {"name", "t" (occurred_at, ISO 8601 UTC), "r" (received_at), "v" (visitor id),
-    "c", "s", "d", "k", "o", "a" (ints or null), "cur" (ISO 4217 or ""), "p" (dict)}.
     Rules: name in EventName; ids positive integers; amount ≥ 0 minor units and only with a
     currency; occurred_at aware and not more than 5 minutes in the future (clock skew);
     props a JSON object of at most 2 KiB. Raises EventInvalid.
@@ -72,64 +87,57 @@ def event_clean(
     now = now or timezone.now()
     if name not in EVENT_NAMES:
         raise EventInvalid("name", f"unknown event {name!r}")
-    values = {
-        "customer_id": customer_id,
-        "session_id": session_id,
-        "drop_id": drop_id,
-        "sku_id": sku_id,
-        "order_id": order_id,
-        "amount_minor": amount_minor,
-    }
-    for field, value in values.items():
+    for field, value, low in (
+        ("customer_id", customer_id, 1),
+        ("session_id", session_id, 1),
+        ("drop_id", drop_id, 1),
+        ("sku_id", sku_id, 1),
+        ("order_id", order_id, 1),
+        ("amount_minor", amount_minor, 0),
+    ):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int):
+        if type(value) is not int:
             raise EventInvalid(field, "must be an integer")
-        low = 0 if field == "amount_minor" else 1
         if not low <= value <= MAX_INT:
             raise EventInvalid(field, f"must be between {low} and 2^63-1")
-    if (
-        visitor_id is not None
-        and visitor_id != ""
-        and (not isinstance(visitor_id, str) or not _VISITOR_RE.match(visitor_id))
-    ):
+    if visitor_id and (type(visitor_id) is not str or not _VISITOR_RE.match(visitor_id)):
         raise EventInvalid("visitor_id", "must be 1–64 characters of letters, digits and _.:-")
-    cur = ""
-    if currency:
-        if not isinstance(currency, str) or not _CURRENCY_RE.match(currency):
-            raise EventInvalid("currency", "must be an ISO 4217 code such as USD")
-        cur = currency
-    if amount_minor is not None and not cur:
+    if currency and (type(currency) is not str or not _CURRENCY_RE.match(currency)):
+        raise EventInvalid("currency", "must be an ISO 4217 code such as USD")
+    if amount_minor is not None and not currency:
         raise EventInvalid("currency", "an amount needs its currency")
     if occurred_at is None:
         occurred_at = now
-    if not isinstance(occurred_at, dt.datetime) or timezone.is_naive(occurred_at):
+    elif not isinstance(occurred_at, dt.datetime) or occurred_at.utcoffset() is None:
         raise EventInvalid("occurred_at", "must be an aware datetime")
-    if occurred_at > now + dt.timedelta(minutes=5):
+    elif occurred_at > now + CLOCK_SKEW:
         raise EventInvalid("occurred_at", "is in the future")
-    props = props or {}
-    if not isinstance(props, dict):
+    if props:
+        if not isinstance(props, dict):
+            raise EventInvalid("props", "must be an object")
+        try:
+            size = len(json.dumps(props, separators=(",", ":"), ensure_ascii=False).encode())
+        except (TypeError, ValueError) as exc:
+            raise EventInvalid("props", "must be JSON") from exc
+        if size > MAX_PROPS_BYTES:
+            raise EventInvalid("props", f"larger than {MAX_PROPS_BYTES} bytes")
+    elif props is not None and not isinstance(props, dict):
         raise EventInvalid("props", "must be an object")
-    try:
-        props_json = json.dumps(props, separators=(",", ":"), ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise EventInvalid("props", "must be JSON") from exc
-    if len(props_json.encode()) > MAX_PROPS_BYTES:
-        raise EventInvalid("props", f"larger than {MAX_PROPS_BYTES} bytes")
-    return {
-        "name": name,
-        "t": occurred_at.astimezone(dt.UTC).isoformat(),
-        "r": now.astimezone(dt.UTC).isoformat(),
-        "v": visitor_id or "",
-        "c": customer_id,
-        "s": session_id,
-        "d": drop_id,
-        "k": sku_id,
-        "o": order_id,
-        "a": amount_minor,
-        "cur": cur,
-        "p": props,
-    }
+    return (
+        name,
+        occurred_at,
+        now,
+        visitor_id or "",
+        customer_id,
+        session_id,
+        drop_id,
+        sku_id,
+        order_id,
+        amount_minor,
+        currency or "",
+        props or {},
+    )
 
 
 def event_capture(
@@ -153,7 +161,7 @@ def event_capture(
     Returns True if the event was valid and queued, False if it was dropped (logged).
     """
     try:
-        payload = event_clean(
+        row = event_clean(
             name=name,
             visitor_id=visitor_id,
             customer_id=customer_id,
@@ -173,36 +181,37 @@ def event_capture(
         log.exception("analytics event dropped")
         return False
     try:
-        transaction.on_commit(functools.partial(_append_safely, [payload]))
+        transaction.on_commit(functools.partial(_append_safely, [row]))
     except Exception:
         log.exception("analytics event dropped")
         return False
     return True
 
 
-def _append_safely(payloads: list[dict]) -> None:
+def _append_safely(rows: list[tuple]) -> None:
     try:
-        buffer_append(payloads)
+        buffer_append(rows)
     except Exception:
-        log.exception("analytics: %d event(s) could not be buffered", len(payloads))
+        log.exception("analytics: %d event(s) could not be buffered", len(rows))
 
 
-def buffer_append(payloads: Iterable[dict]) -> int:
-    """Append cleaned payloads to the durable buffer; returns how many. Raises DB errors.
+def buffer_append(rows: list[tuple]) -> int:
+    """Append cleaned rows (event_clean output) to the durable buffer; returns how many.
 
-    One multi-row INSERT (COPY on PostgreSQL for large batches). Committed = acknowledged.
+    COPY on PostgreSQL for batches, a multi-row INSERT otherwise. Committed = acknowledged.
+    Raises database errors.
     """
-    rows = [json.dumps(p, separators=(",", ":"), ensure_ascii=False) for p in payloads]
     if not rows:
         return 0
-    if connection.vendor == "postgresql" and len(rows) >= 500:
-        with transaction.atomic(), connection.cursor() as cursor:
-            table = BufferedEvent._meta.db_table
-            with cursor.cursor.copy(f"COPY {table} (payload) FROM STDIN") as copy:  # noqa: S608 - our table name
-                for row in rows:
-                    copy.write_row((row,))
+    if connection.vendor == "postgresql" and len(rows) >= 100:
+        sql = f"COPY {BufferedEvent._meta.db_table} ({', '.join(BUFFER_COLUMNS)}) FROM STDIN"
+        with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row((*row[:-1], json.dumps(row[-1]) if row[-1] else "{}"))
         return len(rows)
-    BufferedEvent.objects.bulk_create([BufferedEvent(payload=r) for r in rows], batch_size=1000)
+    BufferedEvent.objects.bulk_create(
+        [BufferedEvent(**dict(zip(BUFFER_COLUMNS, row, strict=True))) for row in rows], batch_size=1000
+    )
     return len(rows)
 
 
@@ -214,16 +223,16 @@ def events_capture_many(events: Iterable[dict], *, now: dt.datetime | None = Non
     Raises DB errors (the caller decides; the beacon view turns them into 503).
     """
     now = now or timezone.now()
-    payloads, errors = [], []
+    rows, errors = [], []
     for index, raw in enumerate(events):
         try:
-            payloads.append(event_clean(**raw, now=now))
+            rows.append(event_clean(**raw, now=now))
         except EventInvalid as exc:
             errors.append({"index": index, "field": exc.field, "message": exc.message})
         except TypeError:
             errors.append({"index": index, "field": "event", "message": "unknown or missing fields"})
-    buffer_append(payloads)
-    return len(payloads), errors
+    buffer_append(rows)
+    return len(rows), errors
 
 
 # --- bots -------------------------------------------------------------------------------------

@@ -70,26 +70,43 @@ def customer_stats_recompute(*, keys: Iterable[str]) -> int:
     done = 0
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start : start + CHUNK]
-        rows: dict[str, list] = defaultdict(list)
-        sources: dict[str, str] = {}
-        for key, day, amount, currency, session_id, at, source in (
-            Purchase.objects.filter(customer_key__in=chunk)
-            .order_by()
-            .values_list("customer_key", "day", "amount_minor", "currency", "session_id", "occurred_at", "source")
-        ):
-            rows[key].append((day, amount, currency, session_id, at))
-            sources.setdefault(key, source)
         with transaction.atomic():
-            CustomerStats.objects.filter(customer_key__in=chunk).delete()
-            CustomerStats.objects.bulk_create(
-                [
-                    CustomerStats(customer_key=key, source=sources[key], **customer_stats_compute(items))
-                    for key, items in rows.items()
-                ],
-                batch_size=2000,
-            )
+            _lock_keys(chunk)
+            _recompute_chunk(chunk)
         done += len(chunk)
     return done
+
+
+def _lock_keys(keys: list[str]) -> None:
+    """Serialize recomputes of the same customers across workers (PostgreSQL advisory locks, hash order)."""
+    if connection.vendor != "postgresql":
+        return  # SQLite transactions here are IMMEDIATE: writers are already serialized
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 6) AS h "
+            "FROM unnest(%s::text[]) AS k ORDER BY h) AS locks",
+            [keys],
+        )
+
+
+def _recompute_chunk(chunk: list[str]) -> None:
+    rows: dict[str, list] = defaultdict(list)
+    sources: dict[str, str] = {}
+    for key, day, amount, currency, session_id, at, source in (
+        Purchase.objects.filter(customer_key__in=chunk)
+        .order_by()
+        .values_list("customer_key", "day", "amount_minor", "currency", "session_id", "occurred_at", "source")
+    ):
+        rows[key].append((day, amount, currency, session_id, at))
+        sources.setdefault(key, source)
+    CustomerStats.objects.filter(customer_key__in=chunk).delete()
+    CustomerStats.objects.bulk_create(
+        [
+            CustomerStats(customer_key=key, source=sources[key], **customer_stats_compute(items))
+            for key, items in rows.items()
+        ],
+        batch_size=2000,
+    )
 
 
 def pending_customers_process(*, limit: int = 20000) -> int:

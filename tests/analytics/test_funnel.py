@@ -191,10 +191,17 @@ def test_a_flush_that_dies_loses_nothing_and_the_retry_moves_each_event_once(pro
     services.events_capture_many([{"name": "view", "visitor_id": f"v{i}", "session_id": 1} for i in range(50)])
     assert BufferedEvent.objects.count() == 50
 
-    def crash(rows):
-        raise RuntimeError("worker killed")
+    from analytics.services import ingest
 
-    monkeypatch.setattr("analytics.services.ingest._write_events", crash)
+    def crash_after_writing(real):
+        def run(*args):
+            real(*args)  # everything written, then the worker dies before the commit
+            raise RuntimeError("worker killed")
+
+        return run
+
+    monkeypatch.setattr(ingest, "_flush_postgresql", crash_after_writing(ingest._flush_postgresql))
+    monkeypatch.setattr(ingest, "_flush_python", crash_after_writing(ingest._flush_python))
     with pytest.raises(RuntimeError):
         services.events_flush()
     # then the buffer still holds all of them (the transaction rolled back) …
