@@ -78,13 +78,15 @@ def customer_stats_recompute(*, keys: Iterable[str]) -> int:
 
 
 def _lock_keys(keys: list[str]) -> None:
-    """Serialize recomputes of the same customers across workers (PostgreSQL advisory locks, hash order)."""
+    """Serialize recomputes of the same customers across workers (PostgreSQL advisory locks on
+    hash buckets, taken in bucket order so workers never deadlock)."""
     if connection.vendor != "postgresql":
         return  # SQLite transactions here are IMMEDIATE: writers are already serialized
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 6) AS h "
-            "FROM unnest(%s::text[]) AS k ORDER BY h) AS locks",
+            # 512 hash buckets bound the locks a transaction holds (max_locks_per_transaction)
+            "SELECT pg_advisory_xact_lock(6, b) FROM (SELECT DISTINCT abs(hashtext(k) %% 512) AS b "
+            "FROM unnest(%s::text[]) AS k ORDER BY b) AS locks",
             [keys],
         )
 
