@@ -94,7 +94,6 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["session_id", "actor", "occurred_at", "seq"], name="event_session_actor_time"),
             models.Index(fields=["visitor_id"], name="event_visitor"),
-            models.Index(fields=["occurred_at"], name="event_occurred_at"),
         ]
 
     def __str__(self) -> str:
