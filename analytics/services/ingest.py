@@ -102,57 +102,52 @@ def events_flush(*, batch_size: int = 20000, now: dt.datetime | None = None) -> 
     return moved
 
 
-TMP = "analytics_flush_batch"
-
-
 def _flush_postgresql(batch_size: int, now: dt.datetime) -> int:
+    """One set-based statement: claim and delete buffer rows, insert the events with their actor,
+    record pending (session, actor) pairs, purchases and pending customers; then identify."""
     buffer, event = BufferedEvent._meta.db_table, Event._meta.db_table
     pending_actor, pending_customer = PendingActor._meta.db_table, PendingCustomer._meta.db_table
     purchase, alias = Purchase._meta.db_table, VisitorAlias._meta.db_table
+    # the actor: the event's customer, else the visitor's existing alias, else the customer the
+    # visitor is identified as in this very batch, else the visitor
+    actor = (
+        "CASE WHEN b.customer_id IS NOT NULL THEN 'c:' || b.customer_id "
+        "WHEN a.customer_id IS NOT NULL THEN 'c:' || a.customer_id "
+        "WHEN p.customer_id IS NOT NULL THEN 'c:' || p.customer_id "
+        "WHEN b.visitor_id <> '' THEN 'v:' || b.visitor_id ELSE 'x:' || b.id END"
+    )
+    sql = (
+        f"WITH claimed AS (DELETE FROM {buffer} WHERE id IN "  # noqa: S608 - our own table names
+        f"(SELECT id FROM {buffer} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *), "
+        "pairs AS (SELECT DISTINCT ON (visitor_id) visitor_id, customer_id FROM claimed "
+        "WHERE visitor_id <> '' AND customer_id IS NOT NULL ORDER BY visitor_id, id), "
+        f"ins AS (INSERT INTO {event} ({', '.join(EVENT_COLUMNS)}) "
+        f"SELECT b.id, b.name, b.occurred_at, b.received_at, b.visitor_id, b.customer_id, {actor}, "
+        "b.session_id, b.drop_id, b.sku_id, b.order_id, b.amount_minor, b.currency, b.props "
+        f"FROM claimed b LEFT JOIN {alias} a ON b.visitor_id <> '' AND a.visitor_id = b.visitor_id "
+        "LEFT JOIN pairs p ON b.visitor_id <> '' AND p.visitor_id = b.visitor_id "
+        "RETURNING name, occurred_at, actor, session_id, order_id, amount_minor, currency, props), "
+        f"pa AS (INSERT INTO {pending_actor} (session_id, actor) "
+        "SELECT DISTINCT session_id, actor FROM ins WHERE session_id IS NOT NULL), "
+        f"pu AS (INSERT INTO {purchase} (customer_key, occurred_at, day, amount_minor, currency, quantity, "
+        "session_id, order_id, source) "
+        "SELECT actor, occurred_at, (occurred_at AT TIME ZONE 'UTC')::date, amount_minor, currency, "
+        "CASE WHEN jsonb_typeof(props->'quantity') = 'number' THEN (props->>'quantity')::int ELSE 1 END, "
+        "session_id, order_id, 'live' FROM ins "
+        "WHERE name = 'purchase' AND amount_minor IS NOT NULL AND currency <> '' "
+        "ON CONFLICT DO NOTHING RETURNING customer_key), "
+        f"pc AS (INSERT INTO {pending_customer} (customer_key) SELECT DISTINCT customer_key FROM pu) "
+        "SELECT (SELECT count(*) FROM ins), (SELECT array_agg(visitor_id) FROM pairs), "
+        "(SELECT array_agg(customer_id) FROM pairs)"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {TMP} (LIKE {buffer}) ON COMMIT DELETE ROWS")
-        cursor.execute(
-            f"WITH claimed AS (DELETE FROM {buffer} WHERE id IN "  # noqa: S608 - our own table names
-            f"(SELECT id FROM {buffer} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *) "
-            f"INSERT INTO {TMP} SELECT * FROM claimed",
-            [batch_size],
-        )
-        moved = cursor.rowcount
-        if not moved:
-            return 0
-        cursor.execute(
-            f"SELECT DISTINCT ON (visitor_id) visitor_id, customer_id FROM {TMP} "  # noqa: S608
-            "WHERE visitor_id <> '' AND customer_id IS NOT NULL ORDER BY visitor_id, id"
-        )
-        pairs = dict(cursor.fetchall())
+        cursor.execute(sql, [batch_size])
+        moved, visitors, customers = cursor.fetchone()
+    if visitors:
         pending: set[tuple[int, str]] = set()
-        if pairs:
-            _identify(pairs, now, pending)
+        _identify(dict(zip(visitors, customers, strict=True)), now, pending)
         if pending:
             PendingActor.objects.bulk_create([PendingActor(session_id=s, actor=a) for s, a in pending])
-        actor = (
-            "CASE WHEN b.customer_id IS NOT NULL THEN 'c:' || b.customer_id "
-            "WHEN a.customer_id IS NOT NULL THEN 'c:' || a.customer_id "
-            "WHEN b.visitor_id <> '' THEN 'v:' || b.visitor_id ELSE 'x:' || b.id END"
-        )
-        cursor.execute(
-            f"WITH ins AS (INSERT INTO {event} ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608
-            f"SELECT b.id, b.name, b.occurred_at, b.received_at, b.visitor_id, b.customer_id, {actor}, "
-            "b.session_id, b.drop_id, b.sku_id, b.order_id, b.amount_minor, b.currency, b.props "
-            f"FROM {TMP} b LEFT JOIN {alias} a ON a.visitor_id = b.visitor_id AND b.visitor_id <> '' "
-            "RETURNING name, occurred_at, actor, session_id, order_id, amount_minor, currency, props), "
-            f"pa AS (INSERT INTO {pending_actor} (session_id, actor) "
-            "SELECT DISTINCT session_id, actor FROM ins WHERE session_id IS NOT NULL), "
-            f"pu AS (INSERT INTO {purchase} (customer_key, occurred_at, day, amount_minor, currency, quantity, "
-            "session_id, order_id, source) "
-            "SELECT actor, occurred_at, (occurred_at AT TIME ZONE 'UTC')::date, amount_minor, currency, "
-            "CASE WHEN jsonb_typeof(props->'quantity') = 'number' THEN (props->>'quantity')::int ELSE 1 END, "
-            "session_id, order_id, 'live' FROM ins "
-            "WHERE name = 'purchase' AND amount_minor IS NOT NULL AND currency <> '' "
-            "ON CONFLICT DO NOTHING RETURNING customer_key) "
-            f"INSERT INTO {pending_customer} (customer_key) SELECT DISTINCT customer_key FROM pu"
-        )
-        cursor.execute(f"TRUNCATE {TMP}")
     return moved
 
 
