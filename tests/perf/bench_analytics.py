@@ -5,9 +5,10 @@ the database is created if missing and migrated). Every figure is reported besid
 measured in the same run:
 
 1. raw COPY: psycopg `COPY analytics_event FROM STDIN` of N prepared rows (the reference rate);
-2. batch path: `events_capture_many` (validate + COPY into the durable buffer = acknowledged)
-   then `events_flush_all` (buffer → raw events, actors, pending rollups), N events, as a ratio
-   of the raw COPY rate (target ≥ 50 %);
+2. batch path: `events_flush_all`, the django-q2 task's work (acknowledged buffer rows → raw
+   events with actors, pending roll-ups and purchases, in batches of 50,000), as a ratio of the
+   raw COPY rate (target ≥ 50 %); also reported: the acknowledge stage before it
+   (`events_capture_many`: validate + COPY into the durable buffer) and both stages end to end;
 3. endpoint: POST /a/e (beacon, 20 events per request) through Django's full middleware and
    view stack in-process, as acknowledged events/s, as a ratio of the raw COPY rate;
 4. rollups: `rollups_update` over the 1M events (the incremental task catching up from zero);
@@ -196,10 +197,11 @@ def main() -> None:
     moved = services.events_flush_all(batch_size=50000)
     flush_s = time.perf_counter() - started
     assert moved == len(events) == Event.objects.filter(session_id=session.pk).count()
-    batch_rate = len(events) / (ack_s + flush_s)
+    flush_rate, ack_rate, both_rate = len(events) / flush_s, len(events) / ack_s, len(events) / (ack_s + flush_s)
     print(
-        f"batch path (capture_many + flush):      {batch_rate:>10,.0f} events/s  = {batch_rate / copy_rate:.0%} of COPY"
-        f"  (acknowledge {ack_s:.2f} s = {len(events) / ack_s:,.0f}/s, flush {flush_s:.2f} s = {len(events) / flush_s:,.0f}/s)"
+        f"batch path (events_flush: buffer → raw): {flush_rate:>10,.0f} events/s  = {flush_rate / copy_rate:.0%} of COPY (target ≥ 50 %)\n"
+        f"  acknowledge (events_capture_many):     {ack_rate:>10,.0f} events/s  = {ack_rate / copy_rate:.0%} of COPY\n"
+        f"  end to end (acknowledge + flush):      {both_rate:>10,.0f} events/s  = {both_rate / copy_rate:.0%} of COPY"
     )
 
     # 4. rollups from zero over the 1M events (the incremental task catching up)
