@@ -1,12 +1,13 @@
 """Batch ingestion: move acknowledged events from the buffer into the raw `Event` table.
 
-`events_flush` claims the oldest buffer rows (DELETE … RETURNING over SELECT … FOR UPDATE
-SKIP LOCKED on PostgreSQL, so several workers flush in parallel without double-moving), then in
-the same transaction: resolves each event's actor, merges newly identified visitors into their
-customer, writes the raw events (COPY on PostgreSQL, bulk INSERT elsewhere), records the
-(session, actor) pairs and customers whose rollups must be recomputed, and records purchases.
-Either all of that commits or the rows stay in the buffer: nothing acknowledged is lost or
-written twice. Rollups are then updated by `rollups_update` (queued after commit).
+`events_flush` claims the oldest buffer rows (on PostgreSQL: DELETE … RETURNING over SELECT … FOR
+UPDATE SKIP LOCKED, so several workers flush in parallel without double-moving), then in the same
+transaction: resolves each event's actor, writes the raw events, records the (session, actor)
+pairs and customers whose roll-ups must be recomputed, records purchases, and merges newly
+identified visitors into their customer. On PostgreSQL all of it but the merge is one set-based
+statement (no row passes through Python); elsewhere the same steps run in Python. Either all of
+it commits or the rows stay in the buffer: nothing acknowledged is lost or written twice.
+Roll-ups are then updated by `rollups_update` (queued after commit, and scheduled every minute).
 """
 
 from __future__ import annotations
