@@ -10,6 +10,8 @@ from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods
 
+from analytics.services import event_capture_request
+
 from .exceptions import CommerceError
 from .forms import CheckoutForm, HoldForm
 from .models import Drop, Hold, Order
@@ -31,13 +33,19 @@ def drop_buy(request, drop_id: int):
     if request.method == "POST" and form.is_valid():
         try:
             hold = hold_place(
-                drop_id=drop.pk, email=form.cleaned_data["email"], quantity=form.cleaned_data["quantity"], now=now
+                drop_id=drop.pk,
+                email=form.cleaned_data["email"],
+                quantity=form.cleaned_data["quantity"],
+                now=now,
+                visitor_id=getattr(request, "visitor_id", None),
             )
         except CommerceError as exc:
             form.add_error(None, exc.message)
             drop = drop_with_stock(drop_id=drop_id, now=now)
         else:
             return redirect("commerce:hold", token=hold.token)
+    if request.method == "GET":
+        event_capture_request(request, name="view", session_id=drop.session_id, drop_id=drop.pk, sku_id=drop.sku_id)
     status = 409 if form.non_field_errors() else (400 if form.errors else 200)
     return render(
         request,
@@ -69,7 +77,9 @@ def hold_checkout(request, token: str):
                 if code:
                     discount = coupon_check(code=code, hold=hold, now=now)[1]
             else:
-                order = checkout_start(hold_token=hold.token, coupon_code=code, now=now)
+                order = checkout_start(
+                    hold_token=hold.token, coupon_code=code, now=now, visitor_id=getattr(request, "visitor_id", None)
+                )
                 return redirect(order.payment_url or order.get_absolute_url())
         except CommerceError as exc:
             form.add_error("coupon_code" if "coupon" in str(exc.code) else None, exc.message)

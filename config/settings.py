@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "commerce.middleware.ShopTimezoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "analytics.middleware.VisitorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

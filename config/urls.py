@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
+    path("", include("analytics.urls")),
     path("", include("commerce.urls")),
     path("", include("sessions_app.urls")),
 ]

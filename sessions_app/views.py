@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
 
+from analytics.services import event_capture_request
 from commerce.selectors import drop_status, drops_for_session
 
 from .embed import stream_embed
@@ -42,18 +43,21 @@ def session_page(request, public_id):
     """
     shared = not any(name in request.COOKIES for name in PERSONAL_COOKIES)
     key = f"session-page:{public_id}"
-    if shared and (html := cache.get(key)) is not None:
+    if shared and (cached := cache.get(key)) is not None:
+        session_pk, html = cached
+        event_capture_request(request, name="view", session_id=session_pk)
         return HttpResponse(html)
     session = get_object_or_404(LiveSession.objects.select_related("format", "series"), public_id=public_id)
     now = timezone.now()
     drops = [(drop, drop_status(drop=drop, now=now)) for drop in drops_for_session(session_id=session.pk, now=now)]
+    event_capture_request(request, name="view", session_id=session.pk, occurred_at=now)
     response = render(
         request,
         "sessions_app/session.html",
         {"session": session, "drops": drops, "embed": stream_embed(session.stream_url), "now": now},
     )
     if shared and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE") and not request.META.get("CSRF_COOKIE_USED"):
-        cache.set(key, response.content, PAGE_CACHE_SECONDS)
+        cache.set(key, (session.pk, response.content), PAGE_CACHE_SECONDS)
     return response
 
 

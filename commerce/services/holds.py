@@ -13,6 +13,7 @@ from .. import locks
 from ..exceptions import DropUnavailable, ErrorCode, InvalidInput, InvalidTransition, LimitExceeded
 from ..models import Drop, Hold
 from ..pricing import drop_price_quote
+from . import funnel
 from .customers import customer_lock_or_create
 
 SWEEP_BATCH = 200
@@ -81,7 +82,15 @@ def holds_release_lapsed(*, drop_id: int | None = None, now: dt.datetime | None 
             return freed
 
 
-def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: dt.datetime | None = None) -> Hold:
+def hold_place(
+    *,
+    drop_id: int,
+    email: str,
+    quantity: int,
+    name: str = "",
+    now: dt.datetime | None = None,
+    visitor_id: str | None = None,
+) -> Hold:
     """Reserve `quantity` units of a drop for `email`; returns the active Hold.
 
     The unit price is locked from the drop's price schedule at `now`
@@ -90,6 +99,8 @@ def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: 
     hold (zero oversell); the per-customer limit counts live and converted holds
     and is serialized by locking the customer's row. When stock runs short, the
     drop's lapsed holds are released first, so a dead worker never keeps stock away.
+
+    Analytics: a `cart` event (with `visitor_id`, merged with the customer) after commit.
 
     Raises InvalidInput (quantity < 1, bad e-mail), LimitExceeded,
     DropUnavailable (code sold_out / not_yet_open / closed), Drop.DoesNotExist.
@@ -138,6 +149,8 @@ def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: 
             price_step=quote.step,
             expires_at=now + dt.timedelta(seconds=drop.hold_seconds),
         )
+        hold.drop = drop
+        funnel.capture_cart(hold=hold, visitor_id=visitor_id, now=now)
     hold.drop = drop
     hold.customer = customer
     return hold

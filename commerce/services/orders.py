@@ -17,7 +17,7 @@ from .. import locks
 from ..exceptions import CouponInvalid, HoldExpired, InvalidTransition, PaymentProviderError
 from ..models import Customer, Hold, Order, OrderLine
 from ..payments import get_provider
-from . import notifications
+from . import funnel, notifications
 from .coupons import coupon_check, coupon_redeem, coupon_void_for_order
 from .holds import hold_convert, hold_place, hold_release
 
@@ -39,7 +39,12 @@ def _order_create(**fields) -> Order:
 
 
 def checkout_start(
-    *, hold_token: str, coupon_code: str = "", provider_name: str | None = None, now: dt.datetime | None = None
+    *,
+    hold_token: str,
+    coupon_code: str = "",
+    provider_name: str | None = None,
+    now: dt.datetime | None = None,
+    visitor_id: str | None = None,
 ) -> Order:
     """Create the order for a live hold and start payment; returns the order.
 
@@ -95,12 +100,15 @@ def checkout_start(
             )
             if coupon is not None:
                 coupon_redeem(coupon=coupon, order=order, discount_minor=discount)
+            funnel.capture_checkout(order=order, hold=hold, visitor_id=visitor_id, now=now)
             if order.total_minor == 0 or provider.confirms_immediately:
                 hold_convert(hold=hold, now=now, allow_lapsed=False)
                 order.status = Order.Status.PAID if order.total_minor == 0 else Order.Status.AWAITING_PAYMENT
                 order.paid_at = now if order.total_minor == 0 else None
                 order.save(update_fields=["status", "paid_at"])
                 notifications.order_confirmed_on_commit(order_id=order.pk)
+                if order.status == Order.Status.PAID:
+                    funnel.capture_purchase(order=order, now=now)
     if order.status == Order.Status.PENDING and not order.payment_url:
         try:
             provider.begin(order=order, hold=hold, now=now)
@@ -114,16 +122,23 @@ def checkout_start(
 
 
 def order_place(
-    *, drop_id: int, email: str, quantity: int, coupon_code: str = "", name: str = "", now: dt.datetime | None = None
+    *,
+    drop_id: int,
+    email: str,
+    quantity: int,
+    coupon_code: str = "",
+    name: str = "",
+    now: dt.datetime | None = None,
+    visitor_id: str | None = None,
 ) -> Order:
     """Hold and check out in one step (used by the storefront's one-click path and by tests).
 
     Raises what hold_place and checkout_start raise; if checkout fails the hold is released.
     """
     now = now or timezone.now()
-    hold = hold_place(drop_id=drop_id, email=email, quantity=quantity, name=name, now=now)
+    hold = hold_place(drop_id=drop_id, email=email, quantity=quantity, name=name, now=now, visitor_id=visitor_id)
     try:
-        return checkout_start(hold_token=hold.token, coupon_code=coupon_code, now=now)
+        return checkout_start(hold_token=hold.token, coupon_code=coupon_code, now=now, visitor_id=visitor_id)
     except (CouponInvalid, HoldExpired):
         hold_release(hold_id=hold.pk, now=now)
         raise
@@ -148,6 +163,7 @@ def order_mark_paid(*, order_id: int, now: dt.datetime | None = None) -> Order:
         order.status = Order.Status.PAID
         order.paid_at = now
         order.save(update_fields=["status", "paid_at"])
+        funnel.capture_purchase(order=order, now=now)
     return order
 
 

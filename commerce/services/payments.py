@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from .. import locks
 from ..models import Hold, Order, PaymentEvent, Refund
-from . import notifications
+from . import funnel, notifications
 from .coupons import coupon_void_for_order
 from .holds import hold_convert
 
@@ -129,6 +129,7 @@ def payment_confirm(
                 order.paid_late = not in_time
                 order.save(update_fields=["status", "paid_at", "paid_late"])
                 notifications.order_confirmed_on_commit(order_id=order.pk)
+                funnel.capture_purchase(order=order, now=now)
                 return PaymentOutcome(outcome, order.pk)
             # Late and sold out: refund in full, tell the buyer.
             _claim(

@@ -21,7 +21,9 @@ def test_buy_from_the_live_session_page(client):
     assert "$42.99" in html
     assert "data-available>3</span> of 3 left" in html
     checkout_url = reverse("commerce:checkout", args=[drop.pk])
-    assert checkout_url in html
+    buy_url = reverse("analytics:click", args=[drop.pk])  # records the click, then goes to checkout
+    assert buy_url in html
+    assert client.get(buy_url)["Location"] == checkout_url
     # when the viewer reserves 2 units
     response = client.post(checkout_url, {"email": "viewer@example.com", "quantity": 2})
     hold = Hold.objects.get()

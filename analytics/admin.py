@@ -1,0 +1,553 @@
+"""Analytics in the back office: dashboards per session, series and format, cohorts, experiments.
+
+Every dashboard is drawn by Chart.js (vendored, templates/static/vendor/chartjs/) from selector
+output, and every table on it downloads as CSV with `?csv=<table key>` (raw values: ratios 0..1,
+money in minor units with a currency column). Views are thin: read selectors, shape, render.
+"""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import admin
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from commerce.money import format_money
+from sessions_app.models import LiveSession, Series, SessionFormat
+
+from . import selectors
+from .experiments import experiment_result
+from .models import FUNNEL_STEPS, CustomerStats, Event, Experiment, ExperimentSession, FunnelRollup, SessionCost
+
+FUNNEL_COLUMNS = [
+    *[(f"visitors_{s}", s.capitalize(), "int") for s in FUNNEL_STEPS],
+    ("v2c", "V2C", "ratio"),
+    ("c2c", "C2C", "ratio"),
+    ("c2p", "C2P", "ratio"),
+    ("orders", "Orders", "int"),
+    ("revenue_minor", "Revenue", "money"),
+    ("aov_minor", "AOV", "money"),
+    ("revenue_per_viewer_minor", "Revenue / viewer", "money"),
+]
+COHORT_COLUMNS = [
+    ("cohort", "Cohort (first purchase)", "text"),
+    ("customers", "Customers", "int"),
+    ("repeat_7d_rate", "Repeat 7 d", "ratio"),
+    ("repeat_14d_rate", "Repeat 14 d", "ratio"),
+    ("repeat_30d_rate", "Repeat 30 d", "ratio"),
+    ("revenue_7d_minor", "Revenue 7 d", "money"),
+    ("revenue_14d_minor", "Revenue 14 d", "money"),
+    ("ltv_60d_avg_minor", "LTV 60 d / customer", "money"),
+]
+PALETTE = ["#2071b5", "#e07b39", "#3a9e5f", "#a13d63", "#7c6bb0"]
+
+
+def _flat(kpis: dict) -> dict:
+    return {**kpis, **{f"visitors_{k}": v for k, v in kpis["visitors"].items()}}
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{value * 100:.1f} %"
+
+
+def _money(value, currency) -> str:
+    return (
+        "–" if value is None else format_money(value, currency or "USD") if currency != "MIXED" else f"{value} (mixed)"
+    )
+
+
+def _funnel_chart(kpis: dict, title: str = "Funnel: distinct visitors per step") -> dict:
+    counts = [kpis["visitors"][s] for s in FUNNEL_STEPS]
+    return {
+        "id": "funnel",
+        "title": title,
+        "config": {
+            "type": "bar",
+            "data": {
+                "labels": [s.capitalize() for s in FUNNEL_STEPS],
+                "datasets": [{"label": "Visitors", "data": counts, "backgroundColor": PALETTE[0]}],
+            },
+            "options": {"indexAxis": "y", "plugins": {"legend": {"display": False}}},
+        },
+    }
+
+
+def _weeks_chart(weeks: list[dict]) -> dict:
+    labels = [w["week"] for w in weeks]
+    return {
+        "id": "weeks",
+        "title": "KPIs across the weeks",
+        "config": {
+            "type": "line",
+            "data": {
+                "labels": labels,
+                "datasets": [
+                    {"label": name, "data": [w[key] for w in weeks], "borderColor": PALETTE[i], "yAxisID": "y"}
+                    for i, (key, name) in enumerate([("v2c", "V2C"), ("c2c", "C2C"), ("c2p", "C2P")])
+                ]
+                + [
+                    {
+                        "label": "Revenue (minor units)",
+                        "data": [w["revenue_minor"] for w in weeks],
+                        "type": "bar",
+                        "backgroundColor": "rgba(58,158,95,.35)",
+                        "yAxisID": "revenue",
+                    }
+                ],
+            },
+            "options": {"scales": {"revenue": {"position": "right", "grid": {"drawOnChartArea": False}}}},
+            "percentAxis": "y",
+        },
+    }
+
+
+def _cards(kpis: dict) -> list[tuple[str, str]]:
+    cur = kpis["currency"]
+    cards = [
+        ("Viewers", f"{kpis['visitors']['view']:,}"),
+        ("V2C", _pct(kpis["v2c"])),
+        ("C2C", _pct(kpis["c2c"])),
+        ("C2P", _pct(kpis["c2p"])),
+        ("Revenue", _money(kpis["revenue_minor"], cur)),
+        ("AOV", _money(kpis["aov_minor"], cur)),
+    ]
+    acq = kpis.get("acquisition")
+    if acq:
+        cards += [
+            ("New customers", f"{acq['customers']:,}"),
+            ("Repeat 30 d", _pct(acq["repeat_30d"])),
+            ("LTV 60 d", _money(acq["ltv_60d_minor"], cur)),
+        ]
+    return cards
+
+
+class DashboardAdmin(admin.ModelAdmin):
+    """'Analytics dashboards' in the admin menu; its changelist is the dashboard index."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return redirect("admin:analytics_dashboards")
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("dashboards/", wrap(self.index_view), name="analytics_dashboards"),
+            path("session/<int:session_id>/", wrap(self.session_view), name="analytics_session"),
+            path("series/<int:series_id>/", wrap(self.series_view), name="analytics_series"),
+            path("format/<int:format_id>/", wrap(self.format_view), name="analytics_format"),
+            path("cohorts/", wrap(self.cohorts_view), name="analytics_cohorts"),
+            path("experiment/<int:experiment_id>/", wrap(self.experiment_view), name="analytics_experiment"),
+            *super().get_urls(),
+        ]
+
+    # --- rendering ---------------------------------------------------------------------------
+
+    def _render(self, request, context: dict):
+        wanted = request.GET.get("csv")
+        if wanted:
+            table = next((t for t in context.get("tables", []) if t["key"] == wanted), None)
+            if table is None:
+                raise Http404
+            return _csv(table, filename=f"{context['kind']}-{wanted}.csv")
+        for chart in context.get("charts", []):
+            chart["json_id"] = f"chart-{chart['id']}"
+        query = "&".join(f"{k}={v}" for k, v in request.GET.items() if k != "csv")
+        context = {
+            **self.admin_site.each_context(request),
+            "query_prefix": f"{query}&" if query else "",
+            **context,
+        }
+        return TemplateResponse(request, "analytics/dashboard.html", context)
+
+    def index_view(self, request):
+        sessions = LiveSession.objects.select_related("format", "series").order_by("-starts_at")[:100]
+        rollups = {
+            r.session_id: r for r in FunnelRollup.objects.filter(session_id__in=[s.pk for s in sessions], drop_id=0)
+        }
+        rows = []
+        for session in sessions:
+            r = rollups.get(session.pk)
+            kpis = selectors._funnel_dict(
+                *selectors._rollup_counts(r)[:1],
+                orders=r.orders if r else 0,
+                revenue_minor=r.revenue_minor if r else 0,
+                currency=r.currency if r else "",
+            )
+            rows.append(
+                {
+                    "session": (str(session), reverse("admin:analytics_session", args=[session.pk])),
+                    "format": session.format.name,
+                    "series": session.series.name if session.series else "",
+                    "status": session.status,
+                    **_flat(kpis),
+                }
+            )
+        links = [
+            (f"Series: {s.name}", reverse("admin:analytics_series", args=[s.pk])) for s in Series.objects.all()
+        ] + [(f"Format: {f.name}", reverse("admin:analytics_format", args=[f.pk])) for f in SessionFormat.objects.all()]
+        links += [("Cohorts", reverse("admin:analytics_cohorts"))]
+        links += [
+            (f"Experiment: {e.name}", reverse("admin:analytics_experiment", args=[e.pk]))
+            for e in Experiment.objects.all()
+        ]
+        return self._render(
+            request,
+            {
+                "title": "Analytics dashboards",
+                "kind": "index",
+                "links": links,
+                "tables": [
+                    {
+                        "key": "sessions",
+                        "title": "Sessions (latest 100)",
+                        "columns": [
+                            ("session", "Session", "link"),
+                            ("format", "Format", "text"),
+                            ("series", "Series", "text"),
+                            ("status", "Status", "text"),
+                            *FUNNEL_COLUMNS,
+                        ],
+                        "rows": rows,
+                    }
+                ],
+            },
+        )
+
+    def session_view(self, request, session_id: int):
+        try:
+            kpis = selectors.session_kpis(session_id=session_id)
+        except LiveSession.DoesNotExist as exc:
+            raise Http404 from exc
+        cur = kpis["currency"]
+        cards = _cards(kpis) + [
+            ("Minutes on air", f"{kpis['minutes']:g}"),
+            ("ROI / minute", _money(kpis["roi_per_minute_minor"], cur)),
+        ]
+        drops = [{**_flat(d), "drop": f"Drop {d['drop_id']}"} for d in kpis["drops"]]
+        return self._render(
+            request,
+            {
+                "title": f"Session: {kpis['title']}",
+                "kind": "session",
+                "cards": cards,
+                "note": "Distinct visitors per step; a step counts only after the previous one within the session's "
+                "attribution window (docs/metrics.md). ROI per minute = (revenue − sample cost − asset cost) ÷ minutes.",
+                "charts": [_funnel_chart(kpis)],
+                "tables": [
+                    {"key": "funnel", "title": "Funnel", "columns": FUNNEL_COLUMNS, "rows": [_flat(kpis)]},
+                    {
+                        "key": "drops",
+                        "title": "Per drop",
+                        "columns": [("drop", "Drop", "text"), *FUNNEL_COLUMNS],
+                        "rows": drops,
+                    },
+                ],
+            },
+        )
+
+    def _group_view(self, request, data: dict, kind: str, title: str):
+        total = data["total"]
+        weeks = [_flat(w) for w in data["weeks"]]
+        return self._render(
+            request,
+            {
+                "title": title,
+                "kind": kind,
+                "cards": [("Sessions", str(total["sessions"])), *_cards(total)],
+                "note": "Weekly figures are sums over the week's sessions (a visitor of two sessions counts twice).",
+                "charts": [_weeks_chart(data["weeks"]), _funnel_chart(total, "Funnel over all sessions")],
+                "tables": [
+                    {
+                        "key": "weeks",
+                        "title": "Per week",
+                        "columns": [
+                            ("week", "Week (Monday)", "text"),
+                            ("sessions", "Sessions", "int"),
+                            *FUNNEL_COLUMNS,
+                        ],
+                        "rows": weeks,
+                    }
+                ],
+            },
+        )
+
+    def series_view(self, request, series_id: int):
+        try:
+            data = selectors.series_kpis(series_id=series_id)
+        except Series.DoesNotExist as exc:
+            raise Http404 from exc
+        return self._group_view(request, data, "series", f"Series: {data['name']}")
+
+    def format_view(self, request, format_id: int):
+        try:
+            data = selectors.format_kpis(format_id=format_id)
+        except SessionFormat.DoesNotExist as exc:
+            raise Http404 from exc
+        return self._group_view(request, data, "format", f"Format: {data['name']}")
+
+    def cohorts_view(self, request):
+        sources = list(CustomerStats.objects.order_by("source").values_list("source", flat=True).distinct())
+        source = request.GET.get("source") or ("live" if "live" in sources else (sources[0] if sources else "live"))
+        if source not in sources and sources:
+            raise Http404
+        period = "month" if request.GET.get("period") == "month" else "week"
+        weeks = 12
+        heat = selectors.cohort_retention(source=source, weeks=weeks)
+        heat_rows = [
+            {"cohort": r["cohort"], "customers": r["customers"], **{f"w{k}": v for k, v in enumerate(r["cells"])}}
+            for r in heat["rows"]
+        ]
+        rate = selectors.repeat_rate(source=source, days=30)
+        table = selectors.cohort_table(source=source, period=period)
+        return self._render(
+            request,
+            {
+                "title": f"Cohorts ({source})",
+                "kind": "cohorts",
+                "links": [(f"Source: {s}", f"?source={s}&period={period}") for s in sources]
+                + [
+                    (
+                        "By month" if period == "week" else "By week",
+                        f"?source={source}&period={'month' if period == 'week' else 'week'}",
+                    )
+                ],
+                "cards": [
+                    ("Customers", f"{rate['customers']:,}"),
+                    ("Repeat purchase rate 30 d", _pct(rate["rate"])),
+                ],
+                "note": "Cohort = customers by first purchase week (Monday). Repeat within k days = a purchase on a later "
+                "day, at most k days after the first. Heat map: share of the cohort buying in week k after their first purchase.",
+                "charts": [
+                    {
+                        "id": "cohorts",
+                        "title": "Repeat rates by cohort",
+                        "config": {
+                            "type": "bar",
+                            "data": {
+                                "labels": [r["cohort"] for r in table],
+                                "datasets": [
+                                    {
+                                        "label": f"Repeat {k} d",
+                                        "data": [r[f"repeat_{k}d_rate"] for r in table],
+                                        "backgroundColor": PALETTE[i],
+                                    }
+                                    for i, k in enumerate((7, 14, 30))
+                                ],
+                            },
+                            "percentAxis": "y",
+                        },
+                    }
+                ],
+                "tables": [
+                    {
+                        "key": "heatmap",
+                        "title": "Cohort heat map (share buying in week k)",
+                        "columns": [("cohort", "Cohort", "text"), ("customers", "Customers", "int")]
+                        + [(f"w{k}", f"W{k}", "heat") for k in range(weeks)],
+                        "rows": heat_rows,
+                        "heat": True,
+                    },
+                    {
+                        "key": "cohorts",
+                        "title": f"Cohort table (by {period})",
+                        "columns": [*COHORT_COLUMNS[:2], ("currency", "Currency", "text"), *COHORT_COLUMNS[2:]],
+                        "rows": table,
+                    },
+                ],
+            },
+        )
+
+    def experiment_view(self, request, experiment_id: int):
+        try:
+            result = experiment_result(experiment_id=experiment_id)
+        except Experiment.DoesNotExist as exc:
+            raise Http404 from exc
+        cur = result["experiment"]["currency"]
+        rows = []
+        for metric, label, kind in (("c2p", "C2P", "ratio"), ("revenue_per_viewer", "Revenue per viewer", "money")):
+            r = result[metric]
+            a = r["a"]["rate"] if metric == "c2p" else r["a"]["mean"]
+            b = r["b"]["rate"] if metric == "c2p" else r["b"]["mean"]
+            fmt = _pct if kind == "ratio" else (lambda v: "–" if v is None else format_money(round(v), cur))
+            ci = r["ci"] or [None, None]
+            rows.append(
+                {
+                    "metric": label,
+                    "a": fmt(a),
+                    "b": fmt(b),
+                    "effect": fmt(r["effect"])
+                    if kind == "money"
+                    else ("–" if r["effect"] is None else f"{r['effect'] * 100:+.1f} pts"),
+                    "ci": "–"
+                    if ci[0] is None
+                    else f"[{fmt(ci[0]) if kind == 'money' else f'{ci[0] * 100:+.1f}'} … {fmt(ci[1]) if kind == 'money' else f'{ci[1] * 100:+.1f} pts'}]",
+                    "p_value": "–" if r["p_value"] is None else f"{r['p_value']:.4f}",
+                    "n": f"{r['a'].get('trials', r['a'].get('n'))} / {r['b'].get('trials', r['b'].get('n'))}",
+                    "required": "–" if r["required_per_arm"] is None else str(r["required_per_arm"]),
+                    "enough": "yes" if r["enough"] else "not yet",
+                }
+            )
+        arms = result["arms"]
+        return self._render(
+            request,
+            {
+                "title": f"Experiment: {result['experiment']['name']}",
+                "kind": "experiment",
+                "note": "B vs A. C2P: two-proportion z-test, Newcombe 95 % interval; revenue per viewer: Welch t-test and "
+                "interval. 'Enough' = both arms have the sample needed for 80 % power at α = 0.05 (docs/metrics.md §5).",
+                "charts": [
+                    {
+                        "id": "arms",
+                        "title": "C2P and V2C per arm",
+                        "config": {
+                            "type": "bar",
+                            "data": {
+                                "labels": ["V2C", "C2C", "C2P"],
+                                "datasets": [
+                                    {
+                                        "label": f"Arm {arm}",
+                                        "data": [arms[arm]["v2c"], arms[arm]["c2c"], arms[arm]["c2p"]],
+                                        "backgroundColor": PALETTE[i],
+                                    }
+                                    for i, arm in enumerate(("A", "B"))
+                                ],
+                            },
+                            "percentAxis": "y",
+                        },
+                    }
+                ],
+                "tables": [
+                    {
+                        "key": "results",
+                        "title": "Results",
+                        "columns": [
+                            ("metric", "Metric", "text"),
+                            ("a", "A", "text"),
+                            ("b", "B", "text"),
+                            ("effect", "Effect (B − A)", "text"),
+                            ("ci", "95 % CI", "text"),
+                            ("p_value", "p", "text"),
+                            ("n", "n (A / B)", "text"),
+                            ("required", "Needed per arm", "text"),
+                            ("enough", "Large enough", "text"),
+                        ],
+                        "rows": rows,
+                    },
+                    {
+                        "key": "arms",
+                        "title": "Arms",
+                        "columns": [("arm", "Arm", "text"), ("sessions", "Sessions", "int"), *FUNNEL_COLUMNS],
+                        "rows": [{"arm": arm, **_flat(arms[arm])} for arm in ("A", "B")],
+                    },
+                ],
+            },
+        )
+
+
+def _csv(table: dict, *, filename: str) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    keys = [key for key, _label, _kind in table["columns"]]
+    has_money = any(kind == "money" for *_x, kind in table["columns"])
+    writer.writerow(keys + (["currency"] if has_money and "currency" not in keys else []))
+    for row in table["rows"]:
+        values = []
+        for key, _label, kind in table["columns"]:
+            value = row.get(key)
+            values.append(value[0] if kind == "link" and value else ("" if value is None else value))
+        if has_money and "currency" not in keys:
+            values.append(row.get("currency", ""))
+        writer.writerow(values)
+    return response
+
+
+class SessionKpis(FunnelRollup):
+    class Meta:
+        proxy = True
+        verbose_name = "analytics dashboard"
+        verbose_name_plural = "analytics dashboards"
+
+
+admin.site.register(SessionKpis, DashboardAdmin)
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    """Raw events, read only (the source every rollup is rebuilt from)."""
+
+    list_display = [
+        "seq",
+        "name",
+        "occurred_at",
+        "actor",
+        "session_id",
+        "drop_id",
+        "order_id",
+        "amount_minor",
+        "currency",
+    ]
+    list_filter = ["name"]
+    search_fields = ["=actor", "=visitor_id", "=session_id"]
+    show_full_result_count = False
+    ordering = ["-seq"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CustomerStats)
+class CustomerStatsAdmin(admin.ModelAdmin):
+    list_display = ["customer_key", "source", "first_day", "purchases", "repeat_30d", "ltv", "first_session_id"]
+    list_filter = ["source", "repeat_30d"]
+    search_fields = ["=customer_key"]
+    show_full_result_count = False
+
+    @admin.display(description="LTV 60 d", ordering="ltv_60d_minor")
+    def ltv(self, obj):
+        return format_money(obj.ltv_60d_minor, obj.currency)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SessionCost)
+class SessionCostAdmin(admin.ModelAdmin):
+    list_display = ["session_id", "sample_cost_minor", "asset_cost_minor", "currency"]
+
+
+class ExperimentSessionInline(admin.TabularInline):
+    model = ExperimentSession
+    extra = 1
+    autocomplete_fields = ["session"]
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "format_a", "format_b", "results"]
+    inlines = [ExperimentSessionInline]
+
+    @admin.display(description="Results")
+    def results(self, obj):
+        return format_html('<a href="{}">Open</a>', reverse("admin:analytics_experiment", args=[obj.pk]))

@@ -1,0 +1,151 @@
+"""Partner API for BI tools: KPI stacks per session, series and format; cohorts; raw event export.
+
+Scopes: `analytics:read` (KPIs, cohorts) and `analytics:events` (the raw, pseudonymous event
+export). Ratios are 0..1 or null; money is integer minor units with its ISO 4217 currency;
+times ISO 8601 UTC. Definitions: docs/metrics.md.
+"""
+
+import datetime as dt
+from typing import Any
+from uuid import UUID
+
+from django.http import Http404
+from ninja import Field, Router, Schema
+from ninja.pagination import PageNumberPagination, paginate
+
+from config.api import PartnerKey
+from sessions_app.models import LiveSession, Series, SessionFormat
+
+from . import selectors
+
+router = Router(tags=["analytics"])
+
+
+class FunnelOut(Schema):
+    visitors: dict[str, int] = Field(description="Distinct actors per step: view, click, cart, checkout, purchase.")
+    v2c: float | None = Field(description="clicks ÷ views")
+    c2c: float | None = Field(description="checkouts ÷ clicks")
+    c2p: float | None = Field(description="purchases ÷ checkouts")
+    orders: int
+    revenue_minor: int = Field(description="Minor units of `currency`.")
+    currency: str
+    aov_minor: int | None
+    revenue_per_viewer_minor: int | None
+
+
+class AcquisitionOut(Schema):
+    customers: int = Field(description="Customers whose first purchase falls in scope.")
+    repeat_7d: float | None
+    repeat_14d: float | None
+    repeat_30d: float | None
+    revenue_7d_minor: int | None
+    revenue_14d_minor: int | None
+    ltv_60d_minor: int | None = Field(description="Average 60-day LTV per acquired customer.")
+
+
+class DropFunnelOut(FunnelOut):
+    drop_id: int
+
+
+class SessionKpisOut(FunnelOut):
+    session_id: UUID = Field(alias="public_id")
+    title: str
+    starts_at: dt.datetime
+    minutes: float
+    acquisition: AcquisitionOut
+    sample_cost_minor: int
+    asset_cost_minor: int
+    roi_per_minute_minor: int | None = Field(description="(revenue − sample cost − asset cost) ÷ minutes")
+    drops: list[DropFunnelOut]
+
+
+class PeriodKpisOut(FunnelOut):
+    sessions: int
+    acquisition: AcquisitionOut
+
+
+class WeekKpisOut(PeriodKpisOut):
+    week: dt.date = Field(description="Monday of the week, in the sessions' timezone.")
+
+
+class GroupKpisOut(Schema):
+    id: int
+    name: str
+    total: PeriodKpisOut
+    weeks: list[WeekKpisOut]
+
+
+class CohortOut(Schema):
+    cohort: dt.date
+    currency: str
+    customers: int
+    repeat_7d_rate: float | None
+    repeat_14d_rate: float | None
+    repeat_30d_rate: float | None
+    revenue_7d_minor: int
+    revenue_14d_minor: int
+    ltv_60d_avg_minor: int | None
+
+
+class EventOut(Schema):
+    seq: int
+    name: str
+    occurred_at: dt.datetime
+    actor: str = Field(description="c:<customer id> or v:<visitor id> (pseudonymous).")
+    session_id: int | None
+    drop_id: int | None
+    sku_id: int | None
+    order_id: int | None
+    amount_minor: int | None
+    currency: str
+    props: dict[str, Any]
+
+
+@router.get("/analytics/sessions/{session_id}", response=SessionKpisOut, auth=PartnerKey("analytics:read"))
+def get_session_kpis(request, session_id: UUID):
+    """The KPI stack of one session (by its public UUID) with per-drop funnels. 404 if unknown."""
+    pk = LiveSession.objects.filter(public_id=session_id).values_list("pk", flat=True).first()
+    if pk is None:
+        raise Http404
+    return selectors.session_kpis(session_id=pk)
+
+
+@router.get("/analytics/series/{series_id}", response=GroupKpisOut, auth=PartnerKey("analytics:read"))
+def get_series_kpis(request, series_id: int):
+    """A series' KPI stack in total and per week (sums of session rollups)."""
+    if not Series.objects.filter(pk=series_id).exists():
+        raise Http404
+    data = selectors.series_kpis(series_id=series_id)
+    return {"id": data["series_id"], **data}
+
+
+@router.get("/analytics/formats/{format_slug}", response=GroupKpisOut, auth=PartnerKey("analytics:read"))
+def get_format_kpis(request, format_slug: str):
+    """A format's KPI stack in total and per week."""
+    pk = SessionFormat.objects.filter(slug=format_slug).values_list("pk", flat=True).first()
+    if pk is None:
+        raise Http404
+    data = selectors.format_kpis(format_id=pk)
+    return {"id": data["format_id"], **data}
+
+
+@router.get("/analytics/cohorts", response=list[CohortOut], auth=PartnerKey("analytics:read"))
+def list_cohorts(request, period: str = "week", source: str = "live"):
+    """The cohort table by first-purchase week or month (`period=week|month`); `source=live` or `import:<name>`."""
+    if period not in ("week", "month"):
+        from ninja.errors import ValidationError
+
+        raise ValidationError([{"loc": ("query", "period"), "msg": "must be week or month"}])
+    return selectors.cohort_table(source=source, period=period)
+
+
+@router.get("/analytics/events", response=list[EventOut], auth=PartnerKey("analytics:events"))
+@paginate(PageNumberPagination, page_size=500)
+def list_events(request, session_id: UUID | None = None, since_seq: int | None = None):
+    """Raw events in sequence order; filter `?session_id=<uuid>` and `?since_seq=` for incremental pulls."""
+    pk = None
+    if session_id is not None:
+        pk = LiveSession.objects.filter(public_id=session_id).values_list("pk", flat=True).first()
+        if pk is None:
+            raise Http404
+    return selectors.events_export(session_id=pk, since_seq=since_seq)

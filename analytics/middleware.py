@@ -1,0 +1,50 @@
+"""The first-party visitor cookie: an anonymous id on every storefront request."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.conf import settings
+
+COOKIE = "mm_vid"
+MAX_AGE = 365 * 86400
+_VALID = re.compile(r"^[0-9a-f]{32}$")
+_SKIP_PREFIXES = ("/static/", "/media/", "/admin/", "/api/", "/stripe/")
+
+
+class VisitorMiddleware:
+    """Sets `request.visitor_id` from the `mm_vid` cookie, issuing a new id when absent or invalid.
+
+    The cookie is first-party, HttpOnly, SameSite=Lax, one year. A logout (the request was
+    authenticated and no longer is) starts a new visitor. Static, media, admin, API and Stripe
+    paths get no cookie.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        skip = request.path.startswith(_SKIP_PREFIXES)
+        current = request.COOKIES.get(COOKIE, "")
+        fresh = not skip and not _VALID.match(current)
+        request.visitor_id = None if skip else (uuid.uuid4().hex if fresh else current)
+        was_authenticated = _authenticated(request)
+        response = self.get_response(request)
+        if was_authenticated and not _authenticated(request):  # a logout (the admin's too)
+            request.visitor_id, fresh = uuid.uuid4().hex, True
+        if fresh:
+            response.set_cookie(
+                COOKIE,
+                request.visitor_id,
+                max_age=MAX_AGE,
+                httponly=True,
+                samesite="Lax",
+                secure=getattr(settings, "SESSION_COOKIE_SECURE", False),
+            )
+        return response
+
+
+def _authenticated(request) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)

@@ -1,0 +1,86 @@
+"""Storefront analytics endpoints: the client-side beacon and the drop call-to-action redirect."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.db import DatabaseError
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from commerce.models import Drop
+
+from .models import BEACON_EVENTS
+from .services import event_capture_request, events_capture_many, is_bot
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_EVENTS = 20
+_BEACON_FIELDS = {"name", "session_id", "drop_id", "sku_id", "props"}
+
+
+def _error(status: int, code: str, message: str, fields: dict | None = None) -> JsonResponse:
+    return JsonResponse({"code": code, "message": message, "fields": fields or {}}, status=status)
+
+
+@csrf_exempt  # sendBeacon cannot carry a CSRF token; it writes nothing but anonymous events
+@require_POST
+def beacon(request):
+    """Accept client-side events: `{"events": [{"name", "session_id", "drop_id", "sku_id", "props"}]}`.
+
+    Names: view, click, share, follow_up (purchases and holds are recorded by the server only).
+    Body ≤ 16 KiB, ≤ 20 events, props ≤ 2 KiB each. Answers 202 {"accepted": n, "errors": […]},
+    400/413/415/422 JSON errors `{code, message, fields}`, 503 when the buffer is unavailable;
+    never 500. Events from bots are acknowledged and dropped.
+    """
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_BODY_BYTES:
+        return _error(413, "too_large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    body = request.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        return _error(413, "too_large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return _error(400, "invalid_json", "The body is not JSON.")
+    if isinstance(data, dict) and "events" not in data:
+        data = {"events": [data]}
+    events = data.get("events") if isinstance(data, dict) else None
+    if not isinstance(events, list) or not events:
+        return _error(422, "invalid", 'Send {"events": [...]} with at least one event.')
+    if len(events) > MAX_EVENTS:
+        return _error(413, "too_many_events", f"At most {MAX_EVENTS} events per request.")
+    if is_bot(request.headers.get("User-Agent", "")):
+        return JsonResponse({"accepted": 0, "errors": [], "bot": True}, status=202)
+    valid, errors = [], []
+    for index, event in enumerate(events):
+        if not isinstance(event, dict) or set(event) - _BEACON_FIELDS:
+            errors.append({"index": index, "field": "event", "message": f"only {sorted(_BEACON_FIELDS)} are accepted"})
+        elif event.get("name") not in BEACON_EVENTS:
+            errors.append({"index": index, "field": "name", "message": f"one of {sorted(BEACON_EVENTS)}"})
+        else:
+            valid.append((index, {**event, "visitor_id": getattr(request, "visitor_id", None)}))
+    try:
+        accepted, bad = events_capture_many([e for _i, e in valid])
+    except DatabaseError:
+        log.exception("analytics beacon: buffer unavailable")
+        return _error(503, "unavailable", "Events cannot be recorded right now; retry later.")
+    errors += [{**err, "index": valid[err["index"]][0]} for err in bad]
+    status = 202 if accepted or not errors else 422
+    return JsonResponse({"accepted": accepted, "errors": sorted(errors, key=lambda e: e["index"])}, status=status)
+
+
+@require_GET
+def drop_click(request, drop_id: int):
+    """The drop's call to action: record a click, then redirect to the drop's checkout."""
+    drop = get_object_or_404(Drop.objects.only("pk", "session_id", "sku_id"), pk=drop_id)
+    event_capture_request(request, name="click", session_id=drop.session_id, drop_id=drop.pk, sku_id=drop.sku_id)
+    return HttpResponseRedirect(reverse("commerce:checkout", kwargs={"drop_id": drop.pk}))
