@@ -14,6 +14,7 @@ urlpatterns = [
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("", include("commerce.urls")),
     path("", include("sessions_app.urls")),
+    path("", include("sampling.urls")),
 ]
 
 if settings.DEBUG:
