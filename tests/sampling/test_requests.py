@@ -229,7 +229,8 @@ def test_full_status_flow_with_audit_rows():
     ]
     req.refresh_from_db()
     assert (req.tracking_number, req.carrier) == ("1Z999", "UPS")
-    assert req.shipped_at and req.delivered_at
+    assert req.shipped_at
+    assert req.delivered_at
 
 
 @pytest.mark.parametrize("action", ["approve", "ship", "deliver"])

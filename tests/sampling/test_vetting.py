@@ -9,7 +9,12 @@ from django.utils import timezone
 
 from sampling.models import SampleRequest
 from sampling.selectors import review_queue
-from sampling.services.requests import sample_request_approve, sample_request_create, sample_request_reject, sample_request_set_address
+from sampling.services.requests import (
+    sample_request_approve,
+    sample_request_create,
+    sample_request_reject,
+    sample_request_set_address,
+)
 from sampling.vetting import RISK_POINTS, is_disposable_domain
 from tests.factories import ADDRESS_DE, make_campaign
 
