@@ -87,8 +87,8 @@ def test_one_bad_row_changes_nothing_and_every_problem_is_reported(two_approved)
     assert [str(e) for e in report.errors] == [
         "row 3, column 'request_id': no sample request '999999'",
         "row 4, column 'tracking_number': a tracking number is needed to ship",
-        "row 5, column 'status': request %d is in review; it cannot become shipped" % waiting.pk,
-        "row 6, column 'request_id': request %d appears twice in the file" % a.pk,
+        f"row 5, column 'status': request {waiting.pk} is in review; it cannot become shipped",
+        f"row 6, column 'request_id': request {a.pk} appears twice in the file",
     ]
     a.refresh_from_db()
     assert a.status == S.APPROVED
