@@ -11,7 +11,7 @@ import datetime as dt
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from config.api import PartnerKey, error
 
@@ -91,7 +91,7 @@ def create_sample_request(request, payload: SampleRequestIn):
             return error(request, status=exc.status, code=str(exc.code), message=exc.message,
                          fields=exc.extra.get("fields") or {})
     message = outcome.reason or ("A sample is reserved." if outcome.answer == Answer.ACCEPTED else "On the waitlist.")
-    return (201 if outcome.created else 200), {"answer": str(outcome.answer), "message": message, "request": req}
+    return Status(201 if outcome.created else 200, {"answer": str(outcome.answer), "message": message, "request": req})
 
 
 @router.get("/samples/requests/{request_id}", response=SampleRequestOut, auth=PartnerKey("samples:read"))
