@@ -48,4 +48,5 @@ class ApiKey(models.Model):
         return self.revoked_at is None and self.partner.is_active
 
     def has_scope(self, scope: str) -> bool:
-        return not self.scopes or scope in self.scopes
+        """Ticked scopes only; a key with none ticked has every *read* scope (as the help text says)."""
+        return scope in self.scopes if self.scopes else scope.endswith(":read")

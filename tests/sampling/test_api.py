@@ -149,3 +149,12 @@ def test_3pl_export_and_tracking_import(client, partner):
     assert bad.json()["fields"] == {"row 2": ["column 'request_id': no sample request '424242'"]}
     unreadable = client.post("/api/v1/samples/tracking", b"\xff\xfe", content_type="text/csv", headers=headers)
     assert (unreadable.status_code, unreadable.json()["code"]) == (422, "invalid_file")
+
+
+def test_a_key_without_scopes_reads_but_cannot_write(client, partner):
+    campaign = make_campaign()
+    req = approved_request(campaign)
+    headers = key(partner)  # none ticked = every read scope
+    assert client.get(f"/api/v1/samples/requests/{req.pk}", headers=headers).status_code == 200
+    assert create(client, headers, campaign=campaign.slug, email="b@example.com").status_code == 403
+    assert client.get("/api/v1/samples/shipments.csv", headers=headers).status_code == 403
