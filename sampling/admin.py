@@ -147,7 +147,8 @@ class SampleCampaignAdmin(admin.ModelAdmin):
             return
         quantity = data["quantity"]
         obj.quantity = SampleCampaign.objects.get(pk=obj.pk).quantity  # quantity changes go through the service
-        obj.save()
+        # never write `available` from the form's stale copy: requests may have taken samples meanwhile
+        obj.save(update_fields=[f for f in SampleCampaignForm.Meta.fields if f != "quantity"])
         if quantity != obj.quantity:
             campaign_services.campaign_set_quantity(campaign_id=obj.pk, quantity=quantity)
 

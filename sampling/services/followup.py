@@ -67,19 +67,22 @@ def followup_offer_issue(*, request_id: int, now: dt.datetime | None = None) -> 
     Returns the offer (existing or new), or None when the campaign has no
     discount, no series, or its series has no upcoming session yet.
     """
-    now = now or timezone.now()
+    return _offer_issue(request_id=request_id, now=now or timezone.now())[0]
+
+
+def _offer_issue(*, request_id: int, now: dt.datetime) -> tuple[FollowUpOffer | None, bool]:
     req = SampleRequest.objects.select_related("campaign__series").get(pk=request_id)
     existing = FollowUpOffer.objects.filter(request=req).first()
     if existing is not None:
-        return existing
+        return existing, False
     if req.status not in (SampleRequest.Status.SHIPPED, SampleRequest.Status.DELIVERED):
-        return None
+        return None, False
     campaign = req.campaign
     if campaign.offer_percent_off <= 0:
-        return None
+        return None, False
     window = followup_window(campaign=campaign, after=req.shipped_at or now)
     if window is None:
-        return None
+        return None, False
     session, opens_at, closes_at = window
     try:
         with transaction.atomic():
@@ -91,8 +94,8 @@ def followup_offer_issue(*, request_id: int, now: dt.datetime | None = None) -> 
 
             transaction.on_commit(lambda: async_task("sampling.tasks.offer_email_send", offer.pk))
     except IntegrityError:  # issued by a concurrent run
-        return FollowUpOffer.objects.get(request=req)
-    return offer
+        return FollowUpOffer.objects.get(request=req), False
+    return offer, True
 
 
 def followup_offers_issue(*, now: dt.datetime | None = None) -> int:
@@ -104,11 +107,7 @@ def followup_offers_issue(*, now: dt.datetime | None = None) -> int:
         campaign__offer_percent_off__gt=0,
         campaign__series__isnull=False,
     ).values_list("pk", flat=True)
-    issued = 0
-    for request_id in pending:
-        offer = followup_offer_issue(request_id=request_id, now=now)
-        issued += offer is not None and offer.created_at == now
-    return issued
+    return sum(_offer_issue(request_id=request_id, now=now)[1] for request_id in pending)
 
 
 def followup_offer_mark_sent(*, offer_id: int, now: dt.datetime | None = None) -> bool:

@@ -127,3 +127,17 @@ def test_export_action_downloads_the_3pl_csv(client, staff):
                            {"action": "export_shipments", "_selected_action": [campaign.pk]})
     assert response["Content-Type"].startswith("text/csv")
     assert f"\r\n{req.pk}," in response.content.decode()
+
+
+def test_changing_quantity_in_the_admin_keeps_reserved_samples(client, staff):
+    client.post(reverse("admin:sampling_samplecampaign_add"), campaign_form(quantity=5))
+    campaign = SampleCampaign.objects.get()
+    approved_request(campaign, "a@example.com")
+    approved_request(campaign, "b@example.com", address={**ADDRESS_DE, "street_address": "Gontardstraße 2"})
+    form = campaign_form(quantity=8, sku=campaign.sku_id, name="Renamed")
+    response = client.post(reverse("admin:sampling_samplecampaign_change", args=[campaign.pk]), form)
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.quantity, campaign.available) == ("Renamed", 8, 6)
+    refused = client.post(reverse("admin:sampling_samplecampaign_change", args=[campaign.pk]), {**form, "quantity": 1})
+    assert "2 samples are already reserved." in refused.content.decode()
