@@ -33,7 +33,7 @@ class SampleCampaignForm(forms.ModelForm):
             "name", "slug", "sku", "series", "session", "description", "is_active", "opens_at", "closes_at",
             "quantity", "unit_cost_minor", "declared_value_minor", "currency", "use_cases", "purchase_rule",
             "require_attended", "require_clicked", "allowed_use_cases", "preferred_use_cases", "countries",
-            "accept_min_score", "vetting_threshold", "offer_percent_off", "offer_hours_after",
+            "accept_min_score", "address_hours", "vetting_threshold", "offer_percent_off", "offer_hours_after",
         ]
 
     def clean(self):
@@ -75,6 +75,7 @@ class SampleCampaignAdmin(admin.ModelAdmin):
         ("Stock and money (minor units)", {"fields": ["quantity", "available", "unit_cost_minor", "declared_value_minor", "currency"]}),
         ("Micro-form and targeting", {"fields": ["use_cases", "purchase_rule", "require_attended", "require_clicked",
                                                  "allowed_use_cases", "preferred_use_cases", "countries", "accept_min_score", "reach"]}),
+        ("Address step", {"fields": ["address_hours"]}),
         ("Vetting", {"fields": ["vetting_threshold"]}),
         ("Follow-up offer", {"fields": ["offer_percent_off", "offer_hours_after"]}),
         ("KPIs", {"fields": ["kpis"]}),

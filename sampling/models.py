@@ -91,6 +91,9 @@ class SampleCampaign(models.Model):
     offer_percent_off = models.DecimalField(
         max_digits=5, decimal_places=2, default=0, help_text="Bundle discount for sample recipients, in percent."
     )
+    address_hours = models.PositiveIntegerField(
+        default=72, help_text="An accepted request without an address after this many hours is cancelled; its sample goes to the waitlist."
+    )
     offer_hours_after = models.PositiveIntegerField(
         default=48, help_text="The offer closes this many hours (wall clock, series timezone) after the next session ends."
     )
@@ -175,6 +178,9 @@ class SampleRequest(models.Model):
     tracking_number = models.CharField(max_length=120, blank=True)
     decision_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(db_index=True)
+    reserved_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a sample was reserved (accepted, or promoted from the waitlist)."
+    )
     address_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     shipped_at = models.DateTimeField(null=True, blank=True)

@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from .models import FollowUpOffer, SampleRequest
-from .services import followup
+from .services import followup, requests
 
 SUBJECTS = {
     "accepted": "Your sample is reserved: one step left",
@@ -50,3 +50,8 @@ def offer_email_send(offer_id: int) -> None:
 def followup_offers_issue() -> int:
     """Scheduled every 15 minutes (migration 0002): issue offers to shipped requesters."""
     return followup.followup_offers_issue()
+
+
+def sample_requests_expire() -> int:
+    """Scheduled hourly (migration 0003): cancel reservations left without an address."""
+    return requests.sample_requests_expire()

@@ -168,7 +168,7 @@ def sample_request_create(
                         status=status, session_id=session_id, source=source, partner=partner,
                         idempotency_key=idempotency_key if partner is not None else "", ip=ip or None,
                         geo_country=(geo_country or "").upper()[:2], priority_score=score,
-                        priority_reasons=score_reasons, created_at=now,
+                        priority_reasons=score_reasons, created_at=now, reserved_at=now if taken else None,
                     )
             except IntegrityError as exc:
                 raise _Duplicate from exc  # leaves the outer block: the sample taken above goes back
@@ -230,7 +230,8 @@ def waitlist_promote_next(*, campaign_id: int, now: dt.datetime) -> SampleReques
         )
         if candidate is None or not locks.campaign_take_sample(campaign_id=campaign_id):
             return None
-        _transition(candidate, to=S.REQUESTED, actor_label="system", reason="a sample was freed", now=now)
+        _transition(candidate, to=S.REQUESTED, actor_label="system", reason="a sample was freed", now=now,
+                    reserved_at=now)
         _queue_email(candidate.pk, "promoted")
         return candidate
 
@@ -362,3 +363,25 @@ def sample_request_mark_delivered(
         req = _locked(request_id)
         return _transition(req, to=S.DELIVERED, actor=actor, actor_label=actor_label or _actor_label(actor, "system"),
                            now=now, delivered_at=now)
+
+
+def sample_requests_expire(*, now: dt.datetime | None = None) -> int:
+    """Cancel accepted requests still without an address `campaign.address_hours` after the reservation.
+
+    Their samples go to the waitlist (best priority first). Returns how many were cancelled.
+    Run by the scheduled task `sampling.tasks.sample_requests_expire` (hourly).
+    """
+    now = now or timezone.now()
+    stale = SampleRequest.objects.filter(status=S.REQUESTED, reserved_at__isnull=False).select_related("campaign")
+    expired = 0
+    for req in stale.iterator():
+        if req.reserved_at + dt.timedelta(hours=req.campaign.address_hours) > now:
+            continue
+        with transaction.atomic():
+            locked = _locked(req.pk)
+            if locked.status != S.REQUESTED:
+                continue
+            _transition(locked, to=S.CANCELLED, actor_label="system", now=now,
+                        reason=f"no address within {req.campaign.address_hours} hours")
+            expired += 1
+    return expired

@@ -35,7 +35,7 @@ def campaign_form(**overrides):
         "closes_at_0": (now + dt.timedelta(days=7)).strftime("%Y-%m-%d"), "closes_at_1": "00:00:00",
         "quantity": 25, "unit_cost_minor": 300, "declared_value_minor": 1500, "currency": "EUR",
         "use_cases": '["Everyday wear", "A gift"]', "purchase_rule": "new", "allowed_use_cases": "[]",
-        "preferred_use_cases": '["A gift"]', "countries": '["de", "at"]', "accept_min_score": 0,
+        "preferred_use_cases": '["A gift"]', "countries": '["de", "at"]', "accept_min_score": 0, "address_hours": 72,
         "vetting_threshold": 60, "offer_percent_off": "15", "offer_hours_after": 48, **overrides,
     }
 

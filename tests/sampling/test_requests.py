@@ -298,3 +298,27 @@ def test_request_time_is_injected():
     req = ask(campaign, now=when).request
     assert req.created_at == when
     assert req.consent_at == when
+
+
+def test_reservations_without_an_address_expire_and_go_to_the_waitlist(django_capture_on_commit_callbacks):
+    from sampling.services.requests import sample_requests_expire
+    from sampling.tasks import sample_requests_expire as scheduled_task
+
+    campaign = make_campaign(quantity=2, address_hours=48)
+    start = campaign.opens_at + dt.timedelta(minutes=1)
+    idle = ask(campaign, "idle@example.com", now=start).request
+    done = ask(campaign, "done@example.com", now=start).request
+    sample_request_set_address(token=done.token, address=ADDRESS_DE, now=start)
+    waiting = ask(campaign, "waiting@example.com", now=start).request
+    assert waiting.status == S.WAITLISTED
+    assert sample_requests_expire(now=start + dt.timedelta(hours=47)) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sample_requests_expire(now=start + dt.timedelta(hours=48)) == 1
+    idle.refresh_from_db()
+    waiting.refresh_from_db()
+    assert idle.status == S.CANCELLED
+    assert idle.events.last().reason == "no address within 48 hours"
+    assert waiting.status == S.REQUESTED
+    assert waiting.reserved_at == start + dt.timedelta(hours=48)
+    assert available(campaign) == 0
+    assert scheduled_task() == 0  # the promoted request has its own 48 hours
