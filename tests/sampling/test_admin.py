@@ -141,3 +141,16 @@ def test_changing_quantity_in_the_admin_keeps_reserved_samples(client, staff):
     assert (campaign.name, campaign.quantity, campaign.available) == ("Renamed", 8, 6)
     refused = client.post(reverse("admin:sampling_samplecampaign_change", args=[campaign.pk]), {**form, "quantity": 1})
     assert "2 samples are already reserved." in refused.content.decode()
+
+
+def test_demo_campaign_command(catalog):
+    from django.core.management import call_command
+
+    from sessions_app.models import Series, SessionFormat
+
+    Series.objects.create(name="Friday", slug="friday-jewellery-drop", format=SessionFormat.objects.get(slug="drop-demo"),
+                          host_name="Host", weekday=4, local_time=dt.time(18, 0), starts_on=dt.date(2026, 1, 1))
+    call_command("seed_sampling_demo")
+    call_command("seed_sampling_demo")  # safe to run again
+    campaign = SampleCampaign.objects.get()
+    assert (campaign.quantity, campaign.available, campaign.sku.code) == (25, 25, "gemstone-blue")
