@@ -97,6 +97,9 @@ def test_reject_from_the_review_queue_asks_for_a_reason(client, staff):
     event = req.events.last()
     assert (event.actor, event.actor_label, event.reason) == (staff, "staff:staff", "Looks like a reseller")
     assert req.email not in client.get(url).content.decode()
+    detail = client.get(reverse("admin:sampling_samplerequest_change", args=[req.pk])).content.decode()
+    assert "staff:staff" in detail  # the audit trail, who and why
+    assert "Looks like a reseller" in detail
 
 
 def test_approve_action_only_moves_requests_in_review(client, staff):
