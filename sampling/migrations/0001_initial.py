@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('commerce', '0002_alter_apikey_scopes'),
+        ('commerce', '0001_initial'),
         ('sessions_app', '0002_seed_formats'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
