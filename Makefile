@@ -21,6 +21,7 @@ migrate: $(VENV)/.installed
 
 demo: migrate
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_sampling_demo
 
 ## run: install, migrate, load demo data, serve on $(HOST):$(PORT) with the django-q2 worker beside it
 run: demo

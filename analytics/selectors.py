@@ -359,3 +359,32 @@ def events_export(*, session_id: int | None = None, since_seq: int | None = None
     if since_seq is not None:
         qs = qs.filter(seq__gt=since_seq)
     return qs
+
+
+def _audience(*, names: tuple[str, ...], series_id: int | None) -> set[str]:
+    """Normalized e-mails of identified customers with an event named in `names` (optionally in one series)."""
+    from commerce.models import Customer
+    from sessions_app.models import LiveSession
+
+    events = Event.objects.filter(name__in=names, customer_id__isnull=False)
+    if series_id is not None:
+        events = events.filter(session_id__in=LiveSession.objects.filter(series_id=series_id).values("pk"))
+    return set(
+        Customer.objects.filter(pk__in=events.values("customer_id").distinct()).values_list(
+            "email_normalized", flat=True
+        )
+    )
+
+
+def audience_attendees(*, series_id: int | None) -> set[str]:
+    """People who watched a session (a `view` event), as normalized e-mails; for sampling's targeting.
+
+    Only identified visitors count (their anonymous views are merged with the
+    customer once they give their e-mail). `series_id=None` means any series.
+    """
+    return _audience(names=("view",), series_id=series_id)
+
+
+def audience_drop_clickers(*, series_id: int | None) -> set[str]:
+    """People who clicked a drop's call to action (a `click` event), as normalized e-mails."""
+    return _audience(names=("click",), series_id=series_id)

@@ -16,6 +16,7 @@ from ninja.security import APIKeyHeader
 
 from commerce.exceptions import CommerceError
 from commerce.services.api_keys import api_key_authenticate
+from sampling.exceptions import SamplingError
 
 
 class PartnerKey(APIKeyHeader):
@@ -63,6 +64,12 @@ def _commerce_error(request, exc: CommerceError):
     return error(request, status=exc.status, code=str(exc.code), message=exc.message, fields=exc.extra)
 
 
+@api.exception_handler(SamplingError)
+def _sampling_error(request, exc: SamplingError):
+    fields = exc.extra.get("fields") or {k: v for k, v in exc.extra.items() if k != "fields"}
+    return error(request, status=exc.status, code=str(exc.code), message=exc.message, fields=fields)
+
+
 @api.exception_handler(ValidationError)
 def _validation_error(request, exc: ValidationError):
     fields: dict[str, list[str]] = {}
@@ -95,3 +102,4 @@ def _http_error(request, exc: HttpError):
 api.add_router("/", "sessions_app.api.router")
 api.add_router("/", "commerce.api.router")
 api.add_router("/", "analytics.api.router")
+api.add_router("/", "sampling.api.router")

@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("analytics.urls")),
     path("", include("commerce.urls")),
     path("", include("sessions_app.urls")),
+    path("", include("sampling.urls")),
 ]
 
 if os.environ.get("BENCH_VIEWS") == "1":  # reference views for `make bench` only

@@ -60,3 +60,38 @@ def make_drop(*, quantity: int = 5, sku=None, session=None, opens_in: int = -60,
         closes_at=now + dt.timedelta(seconds=closes_in),
         **kwargs,
     )
+
+
+def make_campaign(
+    *, quantity: int = 10, sku=None, series=None, session=None, opens_in: int = -60, closes_in: int = 86400, **kwargs
+):
+    """A sample campaign open from `opens_in` to `closes_in` seconds from now, every sample available."""
+    from sampling.services.campaigns import campaign_create
+
+    now = timezone.now()
+    kwargs.setdefault("name", f"Campaign {make_campaign.counter}")
+    kwargs.setdefault("slug", f"campaign-{make_campaign.counter}")
+    make_campaign.counter += 1
+    kwargs.setdefault("use_cases", ["Everyday wear", "A gift", "Special occasion"])
+    kwargs.setdefault("unit_cost_minor", 350)
+    kwargs.setdefault("declared_value_minor", 1250)
+    return campaign_create(
+        sku=sku or SkuFactory(),
+        series=series,
+        session=session,
+        quantity=quantity,
+        opens_at=now + dt.timedelta(seconds=opens_in),
+        closes_at=now + dt.timedelta(seconds=closes_in),
+        **kwargs,
+    )
+
+
+make_campaign.counter = 1
+
+ADDRESS_DE = {
+    "name": "Ann Example",
+    "street_address": "Gontardstraße 7",
+    "city": "Berlin",
+    "postal_code": "10178",
+    "country_code": "DE",
+}

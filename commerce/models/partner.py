@@ -33,13 +33,16 @@ class ApiKey(models.Model):
         "orders:write",
         "analytics:read",
         "analytics:events",
+        "samples:read",
+        "samples:write",
+        "samples:3pl",
     ]
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=120, help_text="What the key is for, e.g. 'BI nightly export'.")
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
-    scopes = models.JSONField(default=list, blank=True, help_text=f"Subset of {SCOPES}; empty = all scopes.")
+    scopes = models.JSONField(default=list, blank=True, help_text=f"Subset of {SCOPES}; empty = every read scope.")
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -56,4 +59,5 @@ class ApiKey(models.Model):
         return self.revoked_at is None and self.partner.is_active
 
     def has_scope(self, scope: str) -> bool:
-        return not self.scopes or scope in self.scopes
+        """Ticked scopes only; a key with none ticked has every *read* scope (as the help text says)."""
+        return scope in self.scopes if self.scopes else scope.endswith(":read")

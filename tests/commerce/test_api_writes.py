@@ -13,7 +13,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def auth():
-    raw = api_key_create(partner=Partner.objects.create(name="Affiliate"), name="writes")[1]
+    raw = api_key_create(
+        partner=Partner.objects.create(name="Affiliate"),
+        name="writes",
+        scopes=["drops:read", "holds:write", "orders:write"],
+    )[1]
     return {"X-API-Key": raw}
 
 

@@ -75,7 +75,7 @@ session = LiveSession.objects.create(format=SessionFormat.objects.get(slug="drop
     starts_at=now, duration_seconds=900, status="live", stream_url="https://example.com/live.m3u8")
 drop = drop_create(session=session, sku=Sku.objects.get(code="leather-anchor-gold"), quantity=1_000_000,
     opens_at=now - dt.timedelta(minutes=1), closes_at=now + dt.timedelta(hours=2), per_customer_limit=1)
-key = api_key_create(partner=Partner.objects.get_or_create(name="bench")[0], name="bench")[1]
+key = api_key_create(partner=Partner.objects.get_or_create(name="bench")[0], name="bench", scopes=["holds:write"])[1]
 with connection.cursor() as c:
     c.execute("CREATE TABLE IF NOT EXISTS bench_counter (id int PRIMARY KEY, available int NOT NULL CHECK (available >= 0))")
     c.execute("INSERT INTO bench_counter VALUES (1, 1000000000) ON CONFLICT (id) DO UPDATE SET available = 1000000000")

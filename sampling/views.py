@@ -1,0 +1,227 @@
+"""Storefront views: the micro-form, the request page with its address step, the follow-up offer.
+
+Thin: parse, call one service, render. The micro-form answers honestly at once
+(accepted / waitlisted / already requested / not eligible with the reason);
+with `Accept: application/json` it answers JSON so the session page can show
+the answer without leaving the stream.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from commerce.exceptions import CommerceError
+from commerce.forms import HoldForm
+from commerce.models import Drop
+from commerce.selectors import drop_status
+from sessions_app.models import LiveSession
+
+from .addresses import country_choices
+from .exceptions import SamplingError
+from .forms import AddressForm, MicroForm
+from .models import FollowUpOffer, SampleCampaign, SampleRequest
+from .services import followup
+from .services.requests import Answer, sample_request_create, sample_request_set_address
+
+GEO_HEADERS = ("HTTP_CF_IPCOUNTRY", "HTTP_X_COUNTRY_CODE")
+ANSWER_TITLES = {
+    Answer.ACCEPTED: "Your sample is reserved",
+    Answer.WAITLISTED: "You're on the waitlist",
+    Answer.ALREADY_REQUESTED: "You've already asked for this sample",
+    Answer.NOT_ELIGIBLE: "Not eligible for this sample",
+}
+
+
+def client_ip(request) -> str | None:
+    """The client's address as the web server saw it (REMOTE_ADDR; the proxy in front sets it)."""
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def geo_country(request) -> str:
+    """ISO country of the client from the CDN header (CF-IPCountry / X-Country-Code), '' if unknown."""
+    for header in GEO_HEADERS:
+        value = (request.META.get(header) or "").strip().upper()
+        if len(value) == 2 and value.isalpha() and value != "XX":
+            return value
+    return ""
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@require_http_methods(["GET", "POST"])
+def request_form(request, slug: str):
+    """GET: the micro-form at its own URL. POST: answer it (page, or JSON for the session page's script)."""
+    campaign = get_object_or_404(SampleCampaign.objects.select_related("sku__product"), slug=slug)
+    form = MicroForm(request.POST or None, campaign=campaign, initial={"session": request.GET.get("session")})
+    outcome = error = None
+    if request.method == "POST" and form.is_valid():
+        session = None
+        if form.cleaned_data.get("session"):
+            session = LiveSession.objects.filter(public_id=form.cleaned_data["session"]).first()
+        try:
+            outcome = sample_request_create(
+                campaign_id=campaign.pk,
+                email=form.cleaned_data["email"],
+                use_case=form.cleaned_data["use_case"],
+                consent=form.cleaned_data["consent"],
+                ip=client_ip(request),
+                geo_country=geo_country(request),
+                session_id=session.pk if session else None,
+                source="session" if session else "form",
+            )
+        except SamplingError as exc:
+            error = exc
+            form.add_error(None, exc.message)
+    if _wants_json(request) and request.method == "POST":
+        if outcome is not None:
+            return JsonResponse(
+                {
+                    "answer": str(outcome.answer),
+                    "title": ANSWER_TITLES[outcome.answer],
+                    "message": _answer_message(outcome),
+                    "next_url": outcome.request.get_absolute_url()
+                    if outcome.request and outcome.answer != Answer.NOT_ELIGIBLE
+                    else "",
+                }
+            )
+        status = error.status if error else 400
+        return JsonResponse(
+            {
+                "answer": "error",
+                "code": str(error.code) if error else "invalid",
+                "message": error.message if error else "Please check the form.",
+                "fields": {k: [str(e) for e in v] for k, v in form.errors.items()},
+            },
+            status=status,
+        )
+    status = 200 if outcome or request.method == "GET" else (error.status if error else 400)
+    return render(
+        request,
+        "sampling/request.html",
+        {
+            "campaign": campaign,
+            "form": form,
+            "outcome": outcome,
+            "title": ANSWER_TITLES.get(outcome.answer) if outcome else "",
+            "message": _answer_message(outcome) if outcome else "",
+        },
+        status=status,
+    )
+
+
+def _answer_message(outcome) -> str:
+    if outcome.answer == Answer.ACCEPTED:
+        return "One step left: tell us where to send it. We've also e-mailed you the link."
+    if outcome.answer == Answer.WAITLISTED:
+        return "All samples are taken right now. If one becomes free, we offer it in order and e-mail you."
+    if outcome.answer == Answer.ALREADY_REQUESTED:
+        return f"It is one per person. Your request is {outcome.request.get_status_display().lower()}."
+    return outcome.reason
+
+
+@require_http_methods(["GET", "POST"])
+def request_status(request, token: str):
+    """The requester's page: status, and the country-aware address step while it is needed."""
+    req = get_object_or_404(SampleRequest.objects.select_related("campaign__sku__product"), token=token)
+    countries = req.campaign.countries or []
+    default = countries[0] if countries else (geo_country(request) or "US")
+    country = (request.POST.get("country_code") or request.GET.get("country") or default).upper()
+    if country not in dict(country_choices()) or (countries and country not in countries):
+        country = default
+    form = None
+    status = 200
+    if req.status == SampleRequest.Status.REQUESTED:
+        changing_country = "change_country" in request.POST
+        form = AddressForm(
+            None if changing_country or request.method == "GET" else request.POST,
+            country=country,
+            allowed_countries=countries,
+            initial={"country_code": country},
+        )
+        if request.method == "POST" and not changing_country and form.is_valid():
+            try:
+                sample_request_set_address(token=token, address=form.cleaned_data)
+            except SamplingError as exc:
+                for name, message in (exc.extra.get("fields") or {}).items():
+                    form.add_error(name if name in form.fields else None, message)
+                if not exc.extra.get("fields"):
+                    form.add_error(None, exc.message)
+                status = exc.status
+                req.refresh_from_db()
+                if req.status != SampleRequest.Status.REQUESTED:
+                    messages.error(request, exc.message)
+                    return redirect(req.get_absolute_url())
+            else:
+                messages.success(request, "Thank you! We have your address.")
+                return redirect(req.get_absolute_url())
+        elif request.method == "POST" and not changing_country:
+            status = 400
+    return render(
+        request, "sampling/request_status.html", {"req": req, "form": form, "campaign": req.campaign}, status=status
+    )
+
+
+def offer_page(request, token: str):
+    """The follow-up offer with a countdown to its opening or closing, and the session's drops."""
+    offer = get_object_or_404(FollowUpOffer.objects.select_related("request__campaign", "session"), token=token)
+    now = timezone.now()
+    followup.followup_offer_mark_opened(offer_id=offer.pk, now=now)
+    drops = [(d, drop_status(drop=d, now=now)) for d in followup.offer_drops(offer=offer)]
+    return render(
+        request,
+        "sampling/offer.html",
+        {
+            "offer": offer,
+            "state": offer.state_at(now),
+            "drops": drops,
+            "now": now,
+            "session": offer.session,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def offer_checkout(request, token: str, drop_id: int):
+    """Checkout on one of the offer session's drops with the bundle discount; the offer is used once."""
+    offer = get_object_or_404(FollowUpOffer.objects.select_related("request", "session"), token=token)
+    drop = get_object_or_404(Drop.objects.select_related("sku__product", "session"), pk=drop_id, session=offer.session)
+    now = timezone.now()
+    form = HoldForm(
+        request.POST or None,
+        max_quantity=drop.per_customer_limit,
+        initial={"email": offer.request.email, "quantity": 1},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            order = followup.offer_redeem(
+                token=token,
+                drop_id=drop.pk,
+                email=form.cleaned_data["email"],
+                quantity=form.cleaned_data["quantity"],
+                now=now,
+            )
+        except (SamplingError, CommerceError) as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Thank you! Your offer saved you {offer.percent_off.normalize():f}%.")
+            return redirect(order.get_absolute_url())
+    status = 409 if form.non_field_errors() else (400 if form.errors else 200)
+    return render(
+        request,
+        "sampling/offer_checkout.html",
+        {
+            "offer": offer,
+            "drop": drop,
+            "form": form,
+            "state": offer.state_at(now),
+            "status": drop_status(drop=drop, now=now),
+            "session": drop.session,
+        },
+        status=status,
+    )
