@@ -25,7 +25,16 @@ class ApiKey(models.Model):
     the digest of the whole key is compared in constant time.
     """
 
-    SCOPES = ["sessions:read", "drops:read", "orders:read", "holds:write", "orders:write"]
+    SCOPES = [
+        "sessions:read",
+        "drops:read",
+        "orders:read",
+        "holds:write",
+        "orders:write",
+        "pickup:read",
+        "pickup:write",
+        "pickup:checkin",
+    ]
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=120, help_text="What the key is for, e.g. 'BI nightly export'.")

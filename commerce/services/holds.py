@@ -13,6 +13,7 @@ from .. import locks
 from ..exceptions import DropUnavailable, ErrorCode, InvalidInput, InvalidTransition, LimitExceeded
 from ..models import Customer, Drop, Hold
 from ..pricing import drop_price_quote
+from ..selectors_pickup import pickup_slot_for_hold, pickup_slot_unavailable_error
 from .customers import customer_get_or_create
 
 SWEEP_BATCH = 200
@@ -44,6 +45,11 @@ def _expire(holds: list[tuple[int, int, int]], now: dt.datetime) -> int:
     """Mark locked (pk, drop_id, quantity) holds expired and return their units. Returns units freed."""
     if not holds:
         return 0
+    slot_ids = sorted(
+        Hold.objects.filter(pk__in=[h[0] for h in holds], pickup_slot__isnull=False).values_list(
+            "pickup_slot_id", flat=True
+        )
+    )
     Hold.objects.filter(pk__in=[h[0] for h in holds], status=Hold.Status.ACTIVE).update(
         status=Hold.Status.EXPIRED, ended_at=now
     )
@@ -52,6 +58,8 @@ def _expire(holds: list[tuple[int, int, int]], now: dt.datetime) -> int:
         per_drop[drop_id] = per_drop.get(drop_id, 0) + quantity
     for drop_id in sorted(per_drop):
         locks.drop_return_stock(drop_id=drop_id, quantity=per_drop[drop_id])
+    for slot_id in slot_ids:  # after the drops: the same lock order as hold_place
+        locks.pickup_slot_return(slot_id=slot_id)
     return sum(per_drop.values())
 
 
@@ -79,7 +87,15 @@ def holds_release_lapsed(*, drop_id: int | None = None, now: dt.datetime | None 
             return freed
 
 
-def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: dt.datetime | None = None) -> Hold:
+def hold_place(
+    *,
+    drop_id: int,
+    email: str,
+    quantity: int,
+    name: str = "",
+    now: dt.datetime | None = None,
+    pickup_slot_id: int | None = None,
+) -> Hold:
     """Reserve `quantity` units of a drop for `email`; returns the active Hold.
 
     The unit price is locked from the drop's price schedule at `now`
@@ -89,8 +105,14 @@ def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: 
     and is serialized by locking the customer's row. Lapsed holds on the drop
     are released first, so a dead worker never keeps stock away.
 
+    With `pickup_slot_id` (required for pickup-only drops) the hold also takes
+    one place in that slot of the drop's pop-up, in the same transaction, with
+    the same expiry and at the slot's price (commerce.pricing).
+
     Raises InvalidInput (quantity < 1, bad e-mail), LimitExceeded,
-    DropUnavailable (code sold_out / not_yet_open / closed), Drop.DoesNotExist.
+    DropUnavailable (code sold_out / not_yet_open / closed), PickupInvalid
+    (pickup_slot_required / pickup_slot_invalid), PickupSlotUnavailable
+    (pickup_slot_full, `extra["nearest"]` = nearest free slots), Drop.DoesNotExist.
     """
     now = now or timezone.now()
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
@@ -102,6 +124,7 @@ def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: 
     drop = Drop.objects.get(pk=drop_id)
     if quantity > drop.per_customer_limit:
         raise LimitExceeded(f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit)
+    slot = pickup_slot_for_hold(drop=drop, pickup_slot_id=pickup_slot_id)
     with transaction.atomic():
         Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
         lapsed = list(
@@ -120,10 +143,12 @@ def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: 
             )
         if drop.pricing == Drop.Pricing.STEP_UP:
             drop.refresh_from_db(fields=["available"])
-        quote = drop_price_quote(drop, now=now)
+        quote = drop_price_quote(drop, now=now, slot=slot)
         if not locks.drop_take_stock(drop_id=drop.pk, quantity=quantity, now=now):
             drop.refresh_from_db(fields=["available"])
             raise drop_unavailable_error(drop, now)
+        if slot is not None and not locks.pickup_slot_take(slot_id=slot.pk, now=now):
+            raise pickup_slot_unavailable_error(slot=slot, now=now)
         hold = Hold.objects.create(
             drop=drop,
             customer=customer,
@@ -132,6 +157,7 @@ def hold_place(*, drop_id: int, email: str, quantity: int, name: str = "", now: 
             currency=drop.currency,
             price_step=quote.step,
             expires_at=now + dt.timedelta(seconds=drop.hold_seconds),
+            pickup_slot=slot,
         )
     hold.drop = drop
     hold.customer = customer
@@ -155,6 +181,8 @@ def hold_release(*, hold_id: int, now: dt.datetime | None = None) -> Hold:
         hold.ended_at = now
         hold.save(update_fields=["status", "ended_at"])
         locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+        if hold.pickup_slot_id:
+            locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
     return hold
 
 
@@ -163,17 +191,24 @@ def hold_convert(*, hold: Hold, now: dt.datetime, allow_lapsed: bool) -> bool:
 
     An active hold converts (its units are already taken). A hold that expired or
     was released gave its units back, so they are taken again through the same
-    conditional UPDATE (ignoring the drop's window) when `allow_lapsed`; returns
-    False if no units remain.
+    conditional UPDATE (ignoring the drop's window) when `allow_lapsed`, with
+    its pickup place if it had one; returns False if the units or the place are gone.
     """
     if hold.status == Hold.Status.CONVERTED:
         return True
-    if hold.status != Hold.Status.ACTIVE:
-        if not allow_lapsed or not locks.drop_take_stock(
-            drop_id=hold.drop_id, quantity=hold.quantity, now=now, require_open=False
-        ):
-            return False
+    if hold.status != Hold.Status.ACTIVE and not (allow_lapsed and _take_again(hold, now)):
+        return False
     hold.status = Hold.Status.CONVERTED
     hold.ended_at = now
     hold.save(update_fields=["status", "ended_at"])
+    return True
+
+
+def _take_again(hold: Hold, now: dt.datetime) -> bool:
+    """Take a lapsed hold's units (and its pickup place) again, ignoring windows. True if both were there."""
+    if not locks.drop_take_stock(drop_id=hold.drop_id, quantity=hold.quantity, now=now, require_open=False):
+        return False
+    if hold.pickup_slot_id and not locks.pickup_slot_take_any(slot_id=hold.pickup_slot_id):
+        locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+        return False
     return True

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from .. import locks
 from ..exceptions import CouponInvalid, HoldExpired, InvalidTransition, PaymentProviderError
-from ..models import Customer, Hold, Order, OrderLine
+from ..models import Customer, Hold, Order, OrderLine, PickupBooking
 from ..payments import get_provider
 from . import notifications
 from .coupons import coupon_check, coupon_redeem, coupon_void_for_order
@@ -91,6 +91,8 @@ def checkout_start(
                 total_minor=subtotal - discount,
                 currency=hold.currency,
             )
+            if hold.pickup_slot_id:
+                PickupBooking.objects.create(order=order, slot_id=hold.pickup_slot_id)
             if coupon is not None:
                 coupon_redeem(coupon=coupon, order=order, discount_minor=discount)
             if order.total_minor == 0 or provider.confirms_immediately:
@@ -161,6 +163,8 @@ def order_cancel(*, order_id: int, now: dt.datetime | None = None) -> Order:
             hold = Hold.objects.select_for_update().get(pk=order.hold_id)
             if hold.status in (Hold.Status.ACTIVE, Hold.Status.CONVERTED):
                 locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+                if hold.pickup_slot_id:
+                    locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
                 hold.status = Hold.Status.RELEASED
                 hold.ended_at = now
                 hold.save(update_fields=["status", "ended_at"])
