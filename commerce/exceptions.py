@@ -110,6 +110,13 @@ class PassInvalid(CommerceError):
     status = 404
 
 
+class PassExpired(PassInvalid):
+    """A genuine pickup pass past its slot's end plus the grace period."""
+
+    code = ErrorCode.PASS_EXPIRED
+    status = 410
+
+
 class AlreadyCheckedIn(CommerceError):
     """The booking was already picked up; `extra` has `checked_in_at` (ISO UTC) and `checked_in_by`."""
 

@@ -30,6 +30,7 @@ from ..exceptions import (
     ErrorCode,
     InvalidInput,
     InvalidTransition,
+    PassExpired,
     PassInvalid,
     PickupInvalid,
 )
@@ -197,7 +198,7 @@ def pickup_pass_verify(*, token: str, now: dt.datetime | None = None) -> PickupB
     if booking is None or booking.pass_version != version:
         raise PassInvalid("This pickup pass was replaced by a newer one (rescheduled) or does not exist.")
     if now.timestamp() > expires:
-        raise PassInvalid("This pickup pass has expired.", code=ErrorCode.PASS_EXPIRED, expired_at=expires)
+        raise PassExpired("This pickup pass has expired.", expired_at=expires)
     if booking.cancelled_at or booking.order.status not in ACTIVE_ORDER_STATUSES:
         raise PassInvalid("This pickup booking was cancelled.")
     return booking
