@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from . import admin_pickup  # noqa: F401  (registers the pop-up pickup admin)
 from .exceptions import CommerceError
 from .models import ApiKey, Customer, Drop, Order, OrderLine, Partner, Product, Sku
 from .money import format_money
@@ -52,6 +53,8 @@ class DropForm(forms.ModelForm):
             "closes_at",
             "per_customer_limit",
             "hold_seconds",
+            "fulfilment",
+            "popup",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -64,6 +67,8 @@ class DropForm(forms.ModelForm):
         data = super().clean()
         if data.get("opens_at") and data.get("closes_at") and data["closes_at"] <= data["opens_at"]:
             self.add_error("closes_at", "A drop must close after it opens.")
+        if data.get("fulfilment", Drop.Fulfilment.SHIP) != Drop.Fulfilment.SHIP and not data.get("popup"):
+            self.add_error("popup", "Pickup drops need a pop-up.")
         if self.instance.pk and data.get("quantity") is not None:
             sold = self.instance.quantity - self.instance.available
             if data["quantity"] < sold:

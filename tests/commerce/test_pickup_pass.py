@@ -92,7 +92,7 @@ def test_pass_email_has_the_qr_code_and_a_calendar_entry(drop, django_capture_on
     assert len(pass_mail) == 1
     message = pass_mail[0]
     assert message.to == ["ann@example.com"]
-    assert "Mon 31 Mar, 12:00–12:15 CEST" in message.body
+    assert "Sun 31 Mar, 12:00–12:15 CEST" in message.body
     assert booking.order.token in message.body
     html = message.alternatives[0][0]
     assert 'src="cid:pickup-qr"' in html

@@ -167,3 +167,61 @@ def test_database_refuses_available_above_capacity():
         PickupSlot.objects.filter(pk=slot.pk).update(available=3)
     with pytest.raises(IntegrityError), transaction.atomic():
         PickupSlot.objects.filter(pk=slot.pk).update(available=-1)
+
+
+def test_admin_generates_slots_from_a_rule_and_shows_capacity_used(admin_client):
+    popup = make_popup(starts_on=dt.date(2026, 3, 28), ends_on=dt.date(2026, 3, 30))
+    url = f"/admin/commerce/popup/{popup.pk}/generate/"
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert "2026-03-29" in page.content.decode()
+    response = admin_client.post(url, {
+        "dates": ["2026-03-28", "2026-03-29"], "start": "12:00", "end": "18:00", "every_minutes": "15",
+        "capacity": "8", "price_adjust_percent": "0",
+    })
+    assert response.status_code == 302
+    slots = PickupSlot.objects.filter(popup=popup)
+    assert slots.count() == 48
+    assert {s.starts_at.astimezone(BERLIN).strftime("%H:%M") for s in slots} == {
+        f"{h:02d}:{m:02d}" for h in range(12, 18) for m in (0, 15, 30, 45)
+    }
+    changelist = admin_client.get("/admin/commerce/pickupslot/")
+    assert changelist.status_code == 200
+    assert "0 / 8" in changelist.content.decode()
+    assert admin_client.get(f"/admin/commerce/popup/{popup.pk}/change/").status_code == 200
+    assert admin_client.get("/admin/commerce/popup/").status_code == 200
+
+
+def test_admin_rule_with_bad_times_is_a_form_error(admin_client):
+    popup = make_popup(starts_on=dt.date(2026, 6, 1), ends_on=dt.date(2026, 6, 2))
+    response = admin_client.post(f"/admin/commerce/popup/{popup.pk}/generate/", {
+        "dates": ["2026-06-01"], "start": "18:00", "end": "12:00", "every_minutes": "15", "capacity": "8",
+        "price_adjust_percent": "0",
+    })
+    assert response.status_code == 200
+    assert "End after the start time." in response.content.decode()
+    assert not PickupSlot.objects.exists()
+
+
+def test_admin_slot_edit_cannot_go_below_used_capacity(admin_client):
+    drop = make_pickup_drop(per_customer_limit=5)
+    slot = make_slot(drop.popup, capacity=3)
+    hold_place(drop_id=drop.pk, email="a@example.com", quantity=1, pickup_slot_id=slot.pk)
+    hold_place(drop_id=drop.pk, email="b@example.com", quantity=1, pickup_slot_id=slot.pk)
+    data = {"starts_at_0": slot.starts_at.strftime("%Y-%m-%d"), "starts_at_1": slot.starts_at.strftime("%H:%M:%S"),
+            "ends_at_0": slot.ends_at.strftime("%Y-%m-%d"), "ends_at_1": slot.ends_at.strftime("%H:%M:%S"),
+            "capacity": "1", "price_adjust_percent": "0"}
+    response = admin_client.post(f"/admin/commerce/pickupslot/{slot.pk}/change/", data)
+    assert response.status_code == 200
+    assert "2 places are already booked or held" in response.content.decode()
+    response = admin_client.post(f"/admin/commerce/pickupslot/{slot.pk}/change/", {**data, "capacity": "6", "closed": "on"})
+    assert response.status_code == 302
+    slot.refresh_from_db()
+    assert (slot.capacity, slot.available, slot.closed) == (6, 4, True)
+
+
+def test_admin_drop_form_requires_a_popup_for_pickup(admin_client):
+    drop = make_pickup_drop()
+    response = admin_client.get(f"/admin/commerce/drop/{drop.pk}/change/")
+    assert response.status_code == 200
+    assert 'name="fulfilment"' in response.content.decode()
