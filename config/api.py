@@ -94,3 +94,4 @@ def _http_error(request, exc: HttpError):
 
 api.add_router("/", "sessions_app.api.router")
 api.add_router("/", "commerce.api.router")
+api.add_router("/pickup", "commerce.api_pickup.router")

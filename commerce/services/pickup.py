@@ -417,3 +417,25 @@ def booking_summary(booking: PickupBooking) -> str:
     """One line for staff: "MM-… · ann@example.com · Sat 28 Mar, 12:00–12:15 CET"."""
     return f"{booking.order.number} · {booking.order.customer.email} · {slot_label(booking.slot)}"
 
+
+
+def pickup_slot_book(
+    *, drop_id: int, slot_id: int, email: str, quantity: int, name: str = "", now: dt.datetime | None = None
+) -> PickupBooking:
+    """Hold units with a place in `slot_id` and check out in one step (partner API); returns the booking.
+
+    With the manual provider the order is confirmed at once (pay at pickup) and the pass
+    e-mailed; with a hosted provider the order stays pending until paid (`order.payment_url`).
+    Raises what hold_place and checkout_start raise; if checkout fails the hold is released.
+    """
+    from .holds import hold_place, hold_release
+    from .orders import checkout_start
+
+    now = now or timezone.now()
+    hold = hold_place(drop_id=drop_id, email=email, quantity=quantity, name=name, now=now, pickup_slot_id=slot_id)
+    try:
+        order = checkout_start(hold_token=hold.token, now=now)
+    except CommerceError:
+        hold_release(hold_id=hold.pk, now=now)
+        raise
+    return PickupBooking.objects.select_related("slot__popup", "order__customer").get(order=order)
