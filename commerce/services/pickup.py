@@ -6,9 +6,10 @@ in the hold's transaction and moves with the hold (commerce.services.holds);
 this module moves it between slots (reschedule) and gives it back on a
 cancelled booking, always through the conditional UPDATEs in commerce.locks.
 
-Pass tokens: `django.core.signing` with a pickup-only salt over
+Pass tokens: `django.core.signing.Signer` (HMAC-SHA256 with SECRET_KEY) and a pickup-only salt over
 {"b": booking id, "v": pass version, "e": expiry (Unix seconds, UTC)}; the
-expiry is the slot's end plus `settings.PICKUP_PASS_GRACE_HOURS`. A token is
+expiry is the slot's end plus `settings.PICKUP_PASS_GRACE_HOURS`. The same booking and
+version always give the same token (the QR code on the page and in the e-mail match). A token is
 rejected when its signature is wrong (forged or altered), its version is not
 the booking's current one (rescheduled since), or it is past its expiry.
 """
@@ -182,7 +183,7 @@ def pickup_slot_update(
 def pickup_pass_token(booking: PickupBooking) -> str:
     """The signed, unguessable pass token for the booking's current version (what the QR code encodes)."""
     expires = int((booking.slot.ends_at + pass_grace()).timestamp())
-    return signing.dumps({"b": booking.pk, "v": booking.pass_version, "e": expires}, salt=PASS_SALT)
+    return signing.Signer(salt=PASS_SALT).sign_object({"b": booking.pk, "v": booking.pass_version, "e": expires})
 
 
 def pickup_pass_verify(*, token: str, now: dt.datetime | None = None) -> PickupBooking:
@@ -190,7 +191,7 @@ def pickup_pass_verify(*, token: str, now: dt.datetime | None = None) -> PickupB
     superseded by a reschedule, cancelled) or `pass_expired` (status 410, past the slot's end + grace)."""
     now = now or timezone.now()
     try:
-        data = signing.loads((token or "").strip(), salt=PASS_SALT)
+        data = signing.Signer(salt=PASS_SALT).unsign_object((token or "").strip())
         booking_id, version, expires = int(data["b"]), int(data["v"]), int(data["e"])
     except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
         raise PassInvalid("This is not a valid pickup pass.") from exc

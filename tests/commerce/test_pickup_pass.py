@@ -50,8 +50,9 @@ def test_token_round_trip(drop):
     "forge",
     [
         lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # signature altered
-        lambda t: signing.dumps({"b": 1, "v": 1, "e": 4102444800}, salt="another.salt"),  # signed for something else
-        lambda t: signing.dumps({"b": 1, "v": 1, "e": 4102444800}, key="not-our-secret", salt=PASS_SALT),
+        lambda t: signing.Signer(salt="another.salt").sign_object({"b": 1, "v": 1, "e": 4102444800}),
+        lambda t: signing.Signer(key="not-our-secret", salt=PASS_SALT).sign_object({"b": 1, "v": 1, "e": 4102444800}),
+        lambda t: signing.dumps({"b": 1, "v": 1, "e": 4102444800}, salt=PASS_SALT),  # another signing format
         lambda t: "",
         lambda t: "MM-12345678",
         lambda t: "garbage:more:garbage",
