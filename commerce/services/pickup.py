@@ -206,7 +206,7 @@ def pickup_pass_verify(*, token: str, now: dt.datetime | None = None) -> PickupB
 
 
 def _booking_for_update(booking_id: int) -> PickupBooking:
-    return PickupBooking.objects.select_for_update().select_related("order", "slot__popup").get(pk=booking_id)
+    return PickupBooking.objects.select_for_update(of=("self",)).select_related("order", "slot__popup").get(pk=booking_id)
 
 
 def pickup_reschedule(*, booking_id: int, slot_id: int, now: dt.datetime | None = None) -> PickupBooking:
