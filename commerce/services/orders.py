@@ -60,7 +60,11 @@ def checkout_start(
     now = now or timezone.now()
     provider = get_provider(provider_name)
     with transaction.atomic():
-        hold = Hold.objects.select_for_update().select_related("drop__sku__product", "drop__session").get(token=hold_token)
+        hold = (
+            Hold.objects.select_for_update(of=("self",))
+            .select_related("drop__sku__product", "drop__session")
+            .get(token=hold_token)
+        )
         order = Order.objects.filter(hold=hold).exclude(status=Order.Status.CANCELLED).first()
         if order is None:
             if not hold.is_live(now):
