@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .exceptions import ErrorCode, PickupInvalid, PickupSlotUnavailable
@@ -124,7 +124,7 @@ def pickup_no_shows(
 
 
 def bookings_due_reminder(*, now: dt.datetime, lead: dt.timedelta) -> QuerySet[PickupBooking]:
-    """Valid bookings not yet reminded whose slot opens within `lead` from `now` (and has not started)."""
+    """Valid bookings not yet reminded nor picked up whose slot opens within `lead` from `now` (not yet started)."""
     return bookings_active().filter(
-        Q(reminder_sent_at__isnull=True), slot__starts_at__gt=now, slot__starts_at__lte=now + lead
+        reminder_sent_at__isnull=True, checked_in_at__isnull=True, slot__starts_at__gt=now, slot__starts_at__lte=now + lead
     )

@@ -78,3 +78,14 @@ def test_the_schedule_exists():
     schedule = Schedule.objects.get(name="commerce.pickup_reminders")
     assert schedule.func == "commerce.tasks.pickup_reminders"
     assert schedule.minutes == 5
+
+
+def test_a_booking_picked_up_early_gets_no_reminder(drop, settings, django_capture_on_commit_callbacks):
+    settings.PICKUP_REMINDER_MINUTES = 60
+    slot = make_slot(drop.popup, starts_in=3 * 3600)
+    booking = pickup_slot_book(drop_id=drop.pk, slot_id=slot.pk, email="early@example.com", quantity=1)
+    PickupBooking.objects.filter(pk=booking.pk).update(checked_in_at=slot.starts_at - dt.timedelta(hours=2))
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pickup_reminders_send(now=slot.starts_at - dt.timedelta(minutes=30)) == 0
+    assert reminders() == []
