@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from . import admin_pickup  # noqa: F401  (registers the pop-up pickup admin)
 from .exceptions import CommerceError
 from .models import (
     ApiKey,
@@ -76,6 +77,8 @@ class DropForm(forms.ModelForm):
             "step_seconds",
             "floor_price_minor",
             "step_up_tiers",
+            "fulfilment",
+            "popup",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -97,6 +100,8 @@ class DropForm(forms.ModelForm):
                 data["step_up_tiers"] = validate_tiers(data.get("step_up_tiers") or [])
             except ValueError as exc:
                 self.add_error("step_up_tiers", str(exc))
+        if data.get("fulfilment", Drop.Fulfilment.SHIP) != Drop.Fulfilment.SHIP and not data.get("popup"):
+            self.add_error("popup", "Pickup drops need a pop-up.")
         if self.instance.pk and data.get("quantity") is not None:
             sold = self.instance.quantity - self.instance.available
             if data["quantity"] < sold:

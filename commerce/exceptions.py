@@ -23,6 +23,13 @@ class ErrorCode(StrEnum):
     COUPON_CUSTOMER_LIMIT = "coupon_customer_limit"
     PAYMENT_PROVIDER_ERROR = "payment_provider_error"
     REFUND_INVALID = "refund_invalid"
+    PICKUP_SLOT_FULL = "pickup_slot_full"
+    PICKUP_SLOT_REQUIRED = "pickup_slot_required"
+    PICKUP_SLOT_INVALID = "pickup_slot_invalid"
+    PASS_INVALID = "pass_invalid"  # noqa: S105 (an error code, not a secret)
+    PASS_EXPIRED = "pass_expired"  # noqa: S105
+    ALREADY_CHECKED_IN = "already_checked_in"
+    PAYMENT_REQUIRED = "payment_required"
 
 
 class CommerceError(Exception):
@@ -81,3 +88,36 @@ class PaymentProviderError(CommerceError):
 
     code = ErrorCode.PAYMENT_PROVIDER_ERROR
     status = 502
+
+
+class PickupSlotUnavailable(CommerceError):
+    """The chosen pickup slot is full, closed or over (`code` pickup_slot_full); `extra["nearest"]` lists free slots."""
+
+    code = ErrorCode.PICKUP_SLOT_FULL
+
+
+class PickupInvalid(CommerceError):
+    """A pickup request that does not fit the drop or booking (slot required, slot of another pop-up, …)."""
+
+    code = ErrorCode.PICKUP_SLOT_INVALID
+    status = 422
+
+
+class PassInvalid(CommerceError):
+    """A pickup pass token that is forged, malformed, superseded or expired (`code` pass_invalid / pass_expired)."""
+
+    code = ErrorCode.PASS_INVALID
+    status = 404
+
+
+class PassExpired(PassInvalid):
+    """A genuine pickup pass past its slot's end plus the grace period."""
+
+    code = ErrorCode.PASS_EXPIRED
+    status = 410
+
+
+class AlreadyCheckedIn(CommerceError):
+    """The booking was already picked up; `extra` has `checked_in_at` (ISO UTC) and `checked_in_by`."""
+
+    code = ErrorCode.ALREADY_CHECKED_IN

@@ -12,6 +12,11 @@ Price schedules (per drop, `Drop.pricing`):
   `quantity`), the price is `base + round_half_up(base × percent / 100)` (the
   highest tier reached applies).
 
+Pickup slots: a pickup-bound unit may be priced per slot. When a quote is
+asked for a `slot` (commerce.models.PickupSlot) its `price_adjust_percent` is
+applied on top of the schedule's price: `price + round_half_up(price × pct / 100)`
+(negative = cheaper; later slots can clear a short run), never below zero.
+
 The price shown, the price locked into a hold and the price charged all come
 from `drop_price_quote`; a hold keeps its price only while it lives.
 
@@ -43,8 +48,18 @@ def _step_down_price(drop, step: int) -> int:
     return max(int(drop.floor_price_minor), drop.price_minor - drop_by)
 
 
-def drop_price_quote(drop, *, now: dt.datetime, available: int | None = None) -> PriceQuote:
-    """The drop's unit price at `now`. `available` overrides drop.available (effective stock)."""
+def _slot_adjusted(quote: PriceQuote, slot) -> PriceQuote:
+    price = max(quote.unit_price_minor + percent_of(quote.unit_price_minor, slot.price_adjust_percent), 0)
+    return PriceQuote(price, quote.currency, quote.step, quote.next_change_at)
+
+
+def drop_price_quote(drop, *, now: dt.datetime, available: int | None = None, slot=None) -> PriceQuote:
+    """The drop's unit price at `now`. `available` overrides drop.available (effective stock).
+
+    With a pickup `slot`, the slot's price adjustment is applied (module docstring).
+    """
+    if slot is not None and slot.price_adjust_percent:
+        return _slot_adjusted(drop_price_quote(drop, now=now, available=available), slot)
     base = drop.price_minor
     if drop.pricing == drop.Pricing.STEP_DOWN and drop.step_seconds and drop.step_percent:
         elapsed = max((now - drop.opens_at).total_seconds(), 0)

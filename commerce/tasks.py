@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+from email.mime.image import MIMEImage
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives, send_mail
 from django.template.loader import render_to_string
+from django.urls import reverse
 
-from .models import Order
+from .models import Order, PickupBooking
 from .payments import get_provider
 from .services import payments as payment_services
 from .services.holds import holds_release_lapsed
+from .services.pickup import pickup_pass_token, pickup_reminders_send
 from .services.refunds import refund_submit
 
 logger = logging.getLogger(__name__)
@@ -28,6 +31,9 @@ def send_order_email(order_id: int, kind: str) -> None:
     subject, template = EMAILS[kind]
     body = render_to_string(template, {"order": order, "site_url": settings.SITE_URL})
     send_mail(subject.format(number=order.number), body, None, [order.customer.email])
+    if kind == "confirmed":
+        for booking_id in PickupBooking.objects.filter(order_id=order_id).values_list("pk", flat=True):
+            send_pickup_email(booking_id, "pass")
 
 
 def refund_submit_task(refund_id: int) -> None:
@@ -53,3 +59,49 @@ def checkout_cancel(order_id: int) -> None:
         return
     if cancelled:
         payment_services.checkout_expire(provider=order.payment_provider, reference=order.payment_reference)
+
+
+PICKUP_EMAILS = {
+    "pass": "Your pickup pass for {popup} ({number})",
+    "rescheduled": "Your new pickup time at {popup} ({number})",
+    "reminder": "Reminder: pickup at {popup} at {time}",
+    "no_show": "We missed you at {popup} ({number})",
+}
+
+
+def send_pickup_email(booking_id: int, kind: str, message: str = "") -> None:
+    """Send one pickup e-mail (`kind` in PICKUP_EMAILS). Passes carry the QR code (inline PNG) and an .ics entry."""
+    from .pickup_documents import pass_qr_png, slot_ics
+    from .selectors_pickup import slot_label
+
+    booking = PickupBooking.objects.select_related("order__customer", "slot__popup").get(pk=booking_id)
+    order, slot = booking.order, booking.slot
+    pass_url = settings.SITE_URL + reverse("commerce:pickup_pass", kwargs={"token": order.token})
+    local = slot.local_starts_at()
+    context = {
+        "booking": booking,
+        "order": order,
+        "slot": slot,
+        "popup": slot.popup,
+        "slot_label": slot_label(slot),
+        "pass_url": pass_url,
+        "message": message,
+        "site_url": settings.SITE_URL,
+    }
+    subject = PICKUP_EMAILS[kind].format(popup=slot.popup.name, number=order.number, time=f"{local:%H:%M %Z}")
+    body = render_to_string(f"commerce/pickup/email/{kind}.txt", context)
+    email = EmailMultiAlternatives(subject, body, None, [order.customer.email])
+    if kind in ("pass", "rescheduled", "reminder"):
+        token = pickup_pass_token(booking)
+        email.attach_alternative(render_to_string("commerce/pickup/email/pass.html", context), "text/html")
+        image = MIMEImage(pass_qr_png(token), "png")
+        image.add_header("Content-ID", "<pickup-qr>")
+        image.add_header("Content-Disposition", "inline", filename="pickup-pass.png")
+        email.attach(image)
+        email.attach(f"pickup-{order.number}.ics", slot_ics(booking, pass_url=pass_url), "text/calendar")
+    email.send()
+
+
+def pickup_reminders() -> int:
+    """Every 5 minutes: queue pickup reminders that are due (each booking once)."""
+    return pickup_reminders_send()

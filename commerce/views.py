@@ -29,6 +29,8 @@ def drop_buy(request, drop_id: int):
         drop = drop_with_stock(drop_id=drop_id, now=now)
     except Drop.DoesNotExist as exc:
         raise Http404 from exc
+    if drop.offers_pickup:  # the viewer picks a pickup slot there (commerce.views_pickup)
+        return redirect("commerce:pickup_buy", drop_id=drop.pk)
     form = HoldForm(request.POST or None, max_quantity=drop.per_customer_limit)
     if request.method == "POST" and form.is_valid():
         try:

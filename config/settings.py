@@ -241,6 +241,10 @@ USE_TZ = True
 SHOP_TIMEZONE = env("SHOP_TIMEZONE", "Europe/Berlin")
 SHOP_NAME = env("SHOP_NAME", "Micromoments")
 SHOP_CURRENCY = env("SHOP_CURRENCY", "USD")
+# Pop-up pickup: reminder e-mail this many minutes before a slot opens; a pass
+# stays valid this many hours after its slot ends.
+PICKUP_REMINDER_MINUTES = int(env("PICKUP_REMINDER_MINUTES", "120"))
+PICKUP_PASS_GRACE_HOURS = int(env("PICKUP_PASS_GRACE_HOURS", "12"))
 
 # --- Payments -----------------------------------------------------------------
 STRIPE_LIVE_SECRET_KEY = env("STRIPE_LIVE_SECRET_KEY", "")

@@ -95,3 +95,39 @@ ADDRESS_DE = {
     "postal_code": "10178",
     "country_code": "DE",
 }
+
+
+def make_popup(*, timezone_name: str = "Europe/Berlin", partner=None, days: int = 3, **kwargs):
+    """A pop-up running from today for `days` days (local dates)."""
+    from commerce.models import PopUp
+
+    today = timezone.now().date()
+    return PopUp.objects.create(
+        name=kwargs.pop("name", "Kreuzberg pop-up"),
+        address=kwargs.pop("address", "Oranienstraße 1\n10999 Berlin"),
+        timezone=timezone_name,
+        starts_on=kwargs.pop("starts_on", today),
+        ends_on=kwargs.pop("ends_on", today + dt.timedelta(days=days)),
+        partner=partner,
+        **kwargs,
+    )
+
+
+def make_slot(popup, *, starts_in: int = 3600, minutes: int = 15, capacity: int = 5, **kwargs):
+    """A pickup slot starting `starts_in` seconds from now, all places free."""
+    from commerce.models import PickupSlot
+
+    starts_at = kwargs.pop("starts_at", None) or timezone.now() + dt.timedelta(seconds=starts_in)
+    return PickupSlot.objects.create(
+        popup=popup,
+        starts_at=starts_at,
+        ends_at=starts_at + dt.timedelta(minutes=minutes),
+        capacity=capacity,
+        available=capacity,
+        **kwargs,
+    )
+
+
+def make_pickup_drop(*, popup=None, fulfilment: str = "pickup", **kwargs):
+    """A live drop sold for pickup at `popup` (a new pop-up if none)."""
+    return make_drop(popup=popup or make_popup(), fulfilment=fulfilment, **kwargs)

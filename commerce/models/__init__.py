@@ -5,6 +5,7 @@ from .hold import Hold
 from .order import Order, OrderLine
 from .partner import ApiKey, Partner
 from .payment import IdempotencyRecord, PaymentEvent, Refund
+from .pickup import PickupBooking, PickupSlot, PopUp
 from .product import Product, Sku
 
 __all__ = [
@@ -19,6 +20,9 @@ __all__ = [
     "OrderLine",
     "Partner",
     "PaymentEvent",
+    "PickupBooking",
+    "PickupSlot",
+    "PopUp",
     "Product",
     "Refund",
     "Sku",

@@ -25,6 +25,11 @@ class Drop(models.Model):
         STEP_DOWN = "step_down", "Step down over time to a floor"
         STEP_UP = "step_up", "Step up as sell-through passes thresholds"
 
+    class Fulfilment(models.TextChoices):
+        SHIP = "ship", "Ship"
+        PICKUP = "pickup", "Pickup only"
+        PICKUP_OR_SHIP = "pickup_or_ship", "Pickup or ship"
+
     session = models.ForeignKey("sessions_app.LiveSession", on_delete=models.PROTECT, related_name="drops")
     sku = models.ForeignKey("commerce.Sku", on_delete=models.PROTECT, related_name="drops")
     title = models.CharField(max_length=200, blank=True, help_text="Shown to viewers; defaults to the SKU.")
@@ -52,6 +57,17 @@ class Drop(models.Model):
         blank=True,
         help_text='Step up: [{"sell_through": 50, "percent": 10}, …] = +10% once 50% of the units are sold or held.',
     )
+    fulfilment = models.CharField(
+        max_length=16, choices=Fulfilment.choices, default=Fulfilment.SHIP, help_text="Ship, pickup only, or either."
+    )
+    popup = models.ForeignKey(
+        "commerce.PopUp",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="drops",
+        help_text="Pop-up where pickup-bound units are collected (required unless shipped).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -66,6 +82,9 @@ class Drop(models.Model):
                 | Q(step_percent__gt=0, step_seconds__gt=0, floor_price_minor__isnull=False),
                 name="drop_step_down_complete",
             ),
+            models.CheckConstraint(
+                condition=Q(fulfilment="ship") | Q(popup__isnull=False), name="drop_pickup_needs_popup"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -74,6 +93,10 @@ class Drop(models.Model):
     @property
     def display_title(self) -> str:
         return self.title or str(self.sku)
+
+    @property
+    def offers_pickup(self) -> bool:
+        return self.fulfilment != self.Fulfilment.SHIP
 
     @property
     def sold_or_held(self) -> int:

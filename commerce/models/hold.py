@@ -32,6 +32,14 @@ class Hold(models.Model):
     unit_price_minor = models.PositiveBigIntegerField(help_text="Price locked when the hold was placed.")
     currency = models.CharField(max_length=3)
     price_step = models.PositiveSmallIntegerField(default=0, help_text="Dynamic-pricing step the price came from.")
+    pickup_slot = models.ForeignKey(
+        "commerce.PickupSlot",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="holds",
+        help_text="Pickup slot whose place this hold takes (one place per hold), if any.",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -36,6 +36,9 @@ class ApiKey(models.Model):
         "samples:read",
         "samples:write",
         "samples:3pl",
+        "pickup:read",
+        "pickup:write",
+        "pickup:checkin",
     ]
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_keys")

@@ -13,6 +13,7 @@ from .. import locks
 from ..exceptions import DropUnavailable, ErrorCode, InvalidInput, InvalidTransition, LimitExceeded
 from ..models import Drop, Hold
 from ..pricing import drop_price_quote
+from ..selectors_pickup import pickup_slot_for_hold, pickup_slot_unavailable_error
 from . import funnel
 from .customers import customer_lock_or_create
 
@@ -48,11 +49,18 @@ def _expire(holds: list[tuple[int, int, int]], now: dt.datetime) -> int:
     Hold.objects.filter(pk__in=[h[0] for h in holds], status=Hold.Status.ACTIVE).update(
         status=Hold.Status.EXPIRED, ended_at=now
     )
+    slot_ids = sorted(
+        Hold.objects.filter(pk__in=[h[0] for h in holds], pickup_slot__isnull=False).values_list(
+            "pickup_slot_id", flat=True
+        )
+    )
     per_drop: dict[int, int] = {}
     for _pk, drop_id, quantity in holds:
         per_drop[drop_id] = per_drop.get(drop_id, 0) + quantity
     for drop_id in sorted(per_drop):
         locks.drop_return_stock(drop_id=drop_id, quantity=per_drop[drop_id])
+    for slot_id in slot_ids:  # after the drops: the same lock order as hold_place
+        locks.pickup_slot_return(slot_id=slot_id)
     return sum(per_drop.values())
 
 
@@ -90,6 +98,7 @@ def hold_place(
     name: str = "",
     now: dt.datetime | None = None,
     visitor_id: str | None = None,
+    pickup_slot_id: int | None = None,
 ) -> Hold:
     """Reserve `quantity` units of a drop for `email`; returns the active Hold.
 
@@ -100,10 +109,16 @@ def hold_place(
     and is serialized by locking the customer's row. When stock runs short, the
     drop's lapsed holds are released first, so a dead worker never keeps stock away.
 
+    With `pickup_slot_id` (required for pickup-only drops) the hold also takes
+    one place in that slot of the drop's pop-up, in the same transaction, with
+    the same expiry and at the slot's price (commerce.pricing).
+
     Analytics: a `cart` event (with `visitor_id`, merged with the customer) after commit.
 
     Raises InvalidInput (quantity < 1, bad e-mail), LimitExceeded,
-    DropUnavailable (code sold_out / not_yet_open / closed), Drop.DoesNotExist.
+    DropUnavailable (code sold_out / not_yet_open / closed), PickupInvalid
+    (pickup_slot_required / pickup_slot_invalid), PickupSlotUnavailable
+    (pickup_slot_full, `extra["nearest"]` = nearest free slots), Drop.DoesNotExist.
     """
     now = now or timezone.now()
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
@@ -113,6 +128,7 @@ def hold_place(
         raise LimitExceeded(
             f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit
         )
+    slot = pickup_slot_for_hold(drop=drop, pickup_slot_id=pickup_slot_id)
     with transaction.atomic():
         # One transaction (one commit) for the customer row, its lock, the stock and the hold.
         try:
@@ -128,7 +144,7 @@ def hold_place(
             )
         if drop.pricing == Drop.Pricing.STEP_UP:
             drop.refresh_from_db(fields=["available"])
-        quote = drop_price_quote(drop, now=now)
+        quote = drop_price_quote(drop, now=now, slot=slot)
         if not locks.drop_take_stock(drop_id=drop.pk, quantity=quantity, now=now):
             # Short of stock: give the drop's lapsed holds back first, then try once more.
             lapsed = list(
@@ -140,6 +156,16 @@ def hold_place(
             if not (_expire(lapsed, now) and locks.drop_take_stock(drop_id=drop.pk, quantity=quantity, now=now)):
                 drop.refresh_from_db(fields=["available"])
                 raise drop_unavailable_error(drop, now)
+        if slot is not None and not locks.pickup_slot_take(slot_id=slot.pk, now=now):
+            # The slot looks full: give back its places held by lapsed holds (any drop), then try once more.
+            lapsed = list(
+                Hold.objects.filter(pickup_slot_id=slot.pk, status=Hold.Status.ACTIVE, expires_at__lte=now)
+                .select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values_list("pk", "drop_id", "quantity")[:SWEEP_BATCH]
+            )
+            if not (_expire(lapsed, now) and locks.pickup_slot_take(slot_id=slot.pk, now=now)):
+                raise pickup_slot_unavailable_error(slot=slot, now=now)
         hold = Hold.objects.create(
             drop=drop,
             customer=customer,
@@ -148,6 +174,7 @@ def hold_place(
             currency=drop.currency,
             price_step=quote.step,
             expires_at=now + dt.timedelta(seconds=drop.hold_seconds),
+            pickup_slot=slot,
         )
         hold.drop = drop
         funnel.capture_cart(hold=hold, visitor_id=visitor_id, now=now)
@@ -173,6 +200,8 @@ def hold_release(*, hold_id: int, now: dt.datetime | None = None) -> Hold:
         hold.ended_at = now
         hold.save(update_fields=["status", "ended_at"])
         locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+        if hold.pickup_slot_id:
+            locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
     return hold
 
 
@@ -181,17 +210,24 @@ def hold_convert(*, hold: Hold, now: dt.datetime, allow_lapsed: bool) -> bool:
 
     An active hold converts (its units are already taken). A hold that expired or
     was released gave its units back, so they are taken again through the same
-    conditional UPDATE (ignoring the drop's window) when `allow_lapsed`; returns
-    False if no units remain.
+    conditional UPDATE (ignoring the drop's window) when `allow_lapsed`, with
+    its pickup place if it had one; returns False if the units or the place are gone.
     """
     if hold.status == Hold.Status.CONVERTED:
         return True
-    if hold.status != Hold.Status.ACTIVE and (
-        not allow_lapsed
-        or not locks.drop_take_stock(drop_id=hold.drop_id, quantity=hold.quantity, now=now, require_open=False)
-    ):
+    if hold.status != Hold.Status.ACTIVE and not (allow_lapsed and _take_again(hold, now)):
         return False
     hold.status = Hold.Status.CONVERTED
     hold.ended_at = now
     hold.save(update_fields=["status", "ended_at"])
+    return True
+
+
+def _take_again(hold: Hold, now: dt.datetime) -> bool:
+    """Take a lapsed hold's units (and its pickup place) again, ignoring windows. True if both were there."""
+    if not locks.drop_take_stock(drop_id=hold.drop_id, quantity=hold.quantity, now=now, require_open=False):
+        return False
+    if hold.pickup_slot_id and not locks.pickup_slot_take_any(slot_id=hold.pickup_slot_id):
+        locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+        return False
     return True

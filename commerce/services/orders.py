@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from .. import locks
 from ..exceptions import CouponInvalid, HoldExpired, InvalidTransition, PaymentProviderError
-from ..models import Customer, Hold, Order, OrderLine
+from ..models import Customer, Hold, Order, OrderLine, PickupBooking
 from ..payments import get_provider
 from . import funnel, notifications
 from .coupons import coupon_check, coupon_redeem, coupon_void_for_order
@@ -66,7 +66,9 @@ def checkout_start(
     provider = get_provider(provider_name)
     with transaction.atomic():
         hold = (
-            Hold.objects.select_for_update().select_related("drop__sku__product", "drop__session").get(token=hold_token)
+            Hold.objects.select_for_update(of=("self",))
+            .select_related("drop__sku__product", "drop__session")
+            .get(token=hold_token)
         )
         order = Order.objects.filter(hold=hold).exclude(status=Order.Status.CANCELLED).first()
         if order is None:
@@ -98,6 +100,8 @@ def checkout_start(
                 total_minor=subtotal - discount,
                 currency=hold.currency,
             )
+            if hold.pickup_slot_id:
+                PickupBooking.objects.create(order=order, slot_id=hold.pickup_slot_id)
             if coupon is not None:
                 coupon_redeem(coupon=coupon, order=order, discount_minor=discount)
             funnel.capture_checkout(order=order, hold=hold, visitor_id=visitor_id, now=now)
@@ -181,6 +185,8 @@ def order_cancel(*, order_id: int, now: dt.datetime | None = None) -> Order:
             hold = Hold.objects.select_for_update().get(pk=order.hold_id)
             if hold.status in (Hold.Status.ACTIVE, Hold.Status.CONVERTED):
                 locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+                if hold.pickup_slot_id:
+                    locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
                 hold.status = Hold.Status.RELEASED
                 hold.ended_at = now
                 hold.save(update_fields=["status", "ended_at"])

@@ -194,6 +194,8 @@ def checkout_expire(
             hold = Hold.objects.select_for_update().get(pk=order.hold_id)
             if hold.status == Hold.Status.ACTIVE:
                 locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+                if hold.pickup_slot_id:
+                    locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
                 hold.status = Hold.Status.RELEASED
                 hold.ended_at = now
                 hold.save(update_fields=["status", "ended_at"])
