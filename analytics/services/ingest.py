@@ -1,7 +1,8 @@
 """Batch ingestion: move acknowledged events from the buffer into the raw `Event` table.
 
-`events_flush` claims the oldest buffer rows (on PostgreSQL: DELETE … RETURNING over SELECT … FOR
-UPDATE SKIP LOCKED, so several workers flush in parallel without double-moving), then in the same
+`events_flush` claims the oldest buffer rows (on PostgreSQL: DELETE … RETURNING under a transaction
+advisory lock, so flushes started by several workers run one after the other and never move an
+event twice, while appends go on), then in the same
 transaction: resolves each event's actor, writes the raw events, records the (session, actor)
 pairs and customers whose roll-ups must be recomputed, records purchases, and merges newly
 identified visitors into their customer. On PostgreSQL all of it but the merge is one set-based
@@ -103,6 +104,9 @@ def events_flush(*, batch_size: int = 20000, now: dt.datetime | None = None) -> 
     return moved
 
 
+FLUSH_LOCK = 61  # advisory lock class of the flush (customer stats use class 6)
+
+
 def _flush_postgresql(batch_size: int, now: dt.datetime) -> int:
     """One set-based statement: claim and delete buffer rows, insert the events with their actor,
     record pending (session, actor) pairs, purchases and pending customers; then identify."""
@@ -119,7 +123,7 @@ def _flush_postgresql(batch_size: int, now: dt.datetime) -> int:
     )
     sql = (
         f"WITH claimed AS (DELETE FROM {buffer} WHERE id IN "  # noqa: S608 - our own table names
-        f"(SELECT id FROM {buffer} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *), "
+        f"(SELECT id FROM {buffer} ORDER BY id LIMIT %s) RETURNING *), "
         "pairs AS (SELECT DISTINCT ON (visitor_id) visitor_id, customer_id FROM claimed "
         "WHERE visitor_id <> '' AND customer_id IS NOT NULL ORDER BY visitor_id, id), "
         f"ins AS (INSERT INTO {event} ({', '.join(EVENT_COLUMNS)}) "
@@ -142,6 +146,9 @@ def _flush_postgresql(batch_size: int, now: dt.datetime) -> int:
         "(SELECT array_agg(customer_id) FROM pairs)"
     )
     with connection.cursor() as cursor:
+        # one flush at a time (held to commit): its DELETE then needs no row locks taken up
+        # front, which would write every claimed row twice; appends are never blocked by it
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, 1)", [FLUSH_LOCK])
         cursor.execute(sql, [batch_size])
         moved, visitors, customers = cursor.fetchone()
     if visitors:
