@@ -66,6 +66,7 @@ def request_form(request, slug: str):
             session = LiveSession.objects.filter(public_id=form.cleaned_data["session"]).first()
         try:
             outcome = sample_request_create(
+                visitor_id=getattr(request, "visitor_id", None),
                 campaign_id=campaign.pk,
                 email=form.cleaned_data["email"],
                 use_case=form.cleaned_data["use_case"],

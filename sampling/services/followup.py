@@ -28,6 +28,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from analytics.services import event_capture
 from commerce.identity import normalize_email
 from commerce.models import Coupon, Drop, Order
 from commerce.services.coupons import coupon_code_generate, coupon_create
@@ -124,7 +125,10 @@ def followup_offer_mark_sent(*, offer_id: int, now: dt.datetime | None = None) -
 
 def followup_offer_mark_opened(*, offer_id: int, now: dt.datetime | None = None) -> None:
     """Record the first view of the offer page (funnel step "follow-up opened")."""
-    FollowUpOffer.objects.filter(pk=offer_id, opened_at__isnull=True).update(opened_at=now or timezone.now())
+    now = now or timezone.now()
+    offer = FollowUpOffer.objects.filter(pk=offer_id).values("session_id").first()
+    if FollowUpOffer.objects.filter(pk=offer_id, opened_at__isnull=True).update(opened_at=now):
+        event_capture(name="follow_up", session_id=offer["session_id"], occurred_at=now, props={"action": "opened"})
 
 
 def offer_drops(*, offer: FollowUpOffer) -> list[Drop]:
@@ -200,4 +204,14 @@ def offer_redeem(*, token: str, drop_id: int, email: str, quantity: int, now: dt
         )
         if not updated:  # unreachable under the row lock; kept as the one-use guard on databases without it
             raise OfferError("This offer has already been used.", code=ErrorCode.OFFER_REDEEMED)
+        event_capture(
+            name="follow_up",
+            customer_id=order.customer_id,
+            session_id=offer.session_id,
+            order_id=order.pk,
+            amount_minor=order.total_minor,
+            currency=order.currency,
+            occurred_at=now,
+            props={"action": "redeemed"},
+        )
     return order

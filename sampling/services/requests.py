@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from analytics.services import event_capture
 from commerce.identity import clean_email, normalize_email
 
 from .. import locks, targeting, vetting
@@ -99,6 +100,7 @@ def sample_request_create(
     idempotency_key: str = "",
     rate_limit: bool = True,
     now: dt.datetime | None = None,
+    visitor_id: str | None = None,
 ) -> RequestOutcome:
     """Answer a micro-form (or partner API) request for a sample.
 
@@ -202,6 +204,13 @@ def sample_request_create(
             return RequestOutcome(_answer_for(replay), replay, details={"replay": True})
         existing = SampleRequest.objects.get(campaign=campaign, email_normalized=key)
         return RequestOutcome(Answer.ALREADY_REQUESTED, existing, reason="You have already requested this sample.")
+    event_capture(  # analytics funnel: "sample_request" (after commit; never raises)
+        name="sample_request",
+        visitor_id=visitor_id,
+        session_id=session_id,
+        occurred_at=now,
+        props={"campaign_id": campaign_id, "answer": str(_answer_for(req))},
+    )
     return RequestOutcome(_answer_for(req), req, created=True)
 
 

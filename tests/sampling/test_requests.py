@@ -48,6 +48,11 @@ def test_accepted_reserves_one_sample_and_emails_the_address_link(django_capture
     assert outcome.request.get_absolute_url() in mail.outbox[0].body
     event = outcome.request.events.get()
     assert (event.from_status, event.to_status, event.actor_label) == ("", "requested", "viewer")
+    # and the analytics funnel got its "sample_request" step
+    from analytics.models import BufferedEvent
+
+    captured = BufferedEvent.objects.get(name="sample_request")
+    assert captured.props["campaign_id"] == campaign.pk
 
 
 def test_waitlisted_when_stock_is_gone():
