@@ -62,15 +62,29 @@ def shipments_to_export(*, campaign_id: int | None = None) -> QuerySet[SampleReq
     return qs
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    """Text a viewer typed is never read as a spreadsheet formula: a leading = + - @ gets a quote (OWASP)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def shipments_export_csv(*, campaign_id: int | None = None, requests=None) -> str:
-    """The 3PL CSV (see module docstring) for approved requests, as text."""
+    """The 3PL CSV (see module docstring) for approved requests, as text.
+
+    Cells holding viewer-typed text that starts like a formula are prefixed with a quote.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     for req in requests if requests is not None else shipments_to_export(campaign_id=campaign_id):
         c = req.campaign
         writer.writerow(
-            [
+            _cell(v)
+            for v in [
                 req.pk,
                 req.token[:12],
                 c.slug,

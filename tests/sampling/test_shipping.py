@@ -113,3 +113,26 @@ def test_unreadable_files_are_refused(data, message):
     with pytest.raises(TrackingFileError) as exc:
         tracking_import(data=data)
     assert message in str(exc.value)
+
+
+def test_export_neutralizes_spreadsheet_formulas():
+    from types import SimpleNamespace
+
+    from sampling.services.shipping import shipments_export_csv
+
+    campaign = make_campaign(quantity=1)
+    req = SimpleNamespace(
+        pk=1,
+        token="t" * 20,
+        campaign=campaign,
+        ship_name='=HYPERLINK("http://x")',
+        email="a@example.com",
+        ship_street_address="@SUM(A1)",
+        ship_city="-1+1",
+        ship_city_area="",
+        ship_postal_code="10178",
+        ship_country_area="",
+        ship_country="DE",
+    )
+    text = shipments_export_csv(requests=[req])
+    assert "'=HYPERLINK" in text and "'@SUM(A1)" in text and "'-1+1" in text

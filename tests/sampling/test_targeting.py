@@ -144,10 +144,13 @@ def test_segment_reach_before_saving(audience, series):
     buy("b2@example.com")
     audience.ATTENDEES[series.pk] = {"b1@example.com", "v1@example.com", "v2@example.com"}
     audience.CLICKERS[series.pk] = {"v1@example.com"}
+
     def reach(**kw):
         return segment_reach(
-            series_id=series.pk, **{"purchase_rule": R.ANYONE, "require_attended": False, "require_clicked": False, **kw}
+            series_id=series.pk,
+            **{"purchase_rule": R.ANYONE, "require_attended": False, "require_clicked": False, **kw},
         )  # noqa: E731
+
     assert reach() == {"known": 4, "open_to_new": True, "analytics_connected": True}
     assert reach(purchase_rule=R.BUYERS)["known"] == 2
     assert reach(purchase_rule=R.BUYERS)["open_to_new"] is False
