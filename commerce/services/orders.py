@@ -181,17 +181,26 @@ def order_cancel(*, order_id: int, now: dt.datetime | None = None) -> Order:
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status not in (Order.Status.PENDING, Order.Status.AWAITING_PAYMENT):
             raise InvalidTransition(f"A {order.get_status_display().lower()} order cannot be cancelled.")
-        if order.hold_id:
-            hold = Hold.objects.select_for_update().get(pk=order.hold_id)
-            if hold.status in (Hold.Status.ACTIVE, Hold.Status.CONVERTED):
-                locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
-                if hold.pickup_slot_id:
-                    locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
-                hold.status = Hold.Status.RELEASED
-                hold.ended_at = now
-                hold.save(update_fields=["status", "ended_at"])
-        coupon_void_for_order(order=order, now=now)
-        order.status = Order.Status.CANCELLED
-        order.cancelled_at = now
-        order.save(update_fields=["status", "cancelled_at"])
+        order_release_locked(order=order, now=now)
     return order
+
+
+def order_release_locked(*, order: Order, now: dt.datetime) -> None:
+    """Cancel an unpaid order whose row the caller has locked, inside the caller's transaction.
+
+    Its hold's units (and pickup place) go back, its coupon use returns to the cap,
+    and the order is marked cancelled.
+    """
+    if order.hold_id:
+        hold = Hold.objects.select_for_update().get(pk=order.hold_id)
+        if hold.status in (Hold.Status.ACTIVE, Hold.Status.CONVERTED):
+            locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+            if hold.pickup_slot_id:
+                locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
+            hold.status = Hold.Status.RELEASED
+            hold.ended_at = now
+            hold.save(update_fields=["status", "ended_at"])
+    coupon_void_for_order(order=order, now=now)
+    order.status = Order.Status.CANCELLED
+    order.cancelled_at = now
+    order.save(update_fields=["status", "cancelled_at"])

@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .. import locks
 from ..models import Hold, Order, PaymentEvent, Refund
 from . import funnel, notifications
-from .coupons import coupon_void_for_order
 from .holds import hold_convert
+from .orders import order_release_locked
 
 logger = logging.getLogger(__name__)
 
@@ -191,18 +190,7 @@ def checkout_expire(
                 currency=order.currency,
                 outcome="released",
             )
-            hold = Hold.objects.select_for_update().get(pk=order.hold_id)
-            if hold.status == Hold.Status.ACTIVE:
-                locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
-                if hold.pickup_slot_id:
-                    locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
-                hold.status = Hold.Status.RELEASED
-                hold.ended_at = now
-                hold.save(update_fields=["status", "ended_at"])
-            coupon_void_for_order(order=order, now=now)
-            order.status = Order.Status.CANCELLED
-            order.cancelled_at = now
-            order.save(update_fields=["status", "cancelled_at"])
+            order_release_locked(order=order, now=now)
             return PaymentOutcome("released", order.pk)
     except IntegrityError:
         return PaymentOutcome("duplicate", order.pk)
