@@ -95,11 +95,13 @@ class DropForm(forms.ModelForm):
             for name in ("step_percent", "step_seconds", "floor_price_minor"):
                 if not data.get(name):
                     self.add_error(name, "Needed for a step-down schedule.")
-        if data.get("pricing") == Drop.Pricing.STEP_UP:
+        if data.get("pricing") == Drop.Pricing.STEP_UP or data.get("step_up_tiers"):
             try:
                 data["step_up_tiers"] = validate_tiers(data.get("step_up_tiers") or [])
             except ValueError as exc:
                 self.add_error("step_up_tiers", str(exc))
+        if data.get("hold_seconds") is not None and data["hold_seconds"] < 60:
+            self.add_error("hold_seconds", "A hold must last at least 60 seconds, or nobody can check out.")
         if data.get("fulfilment", Drop.Fulfilment.SHIP) != Drop.Fulfilment.SHIP and not data.get("popup"):
             self.add_error("popup", "Pickup drops need a pop-up.")
         if self.instance.pk and data.get("quantity") is not None:
@@ -145,7 +147,11 @@ class DropAdmin(admin.ModelAdmin):
     def price_schedule(self, obj):
         if not obj.pk:
             return "Save the drop to see its schedule."
-        rows = price_schedule_table(obj, now=timezone.now())
+        try:
+            validate_tiers(obj.step_up_tiers or [])
+            rows = price_schedule_table(obj, now=timezone.now())
+        except (ValueError, ArithmeticError):
+            return "The step-up tiers are not valid: fix them below."
         tz = timezone.get_current_timezone()
         body = format_html_join(
             "",
@@ -223,6 +229,7 @@ class OrderAdmin(admin.ModelAdmin):
     inlines = [OrderLineInline]
     actions = ["mark_paid", "cancel", "fulfil", "refund_full"]
     readonly_fields = [
+        "hold",
         "number",
         "customer",
         "session",
@@ -392,7 +399,10 @@ class CouponForm(forms.ModelForm):
         self.fields["code"].required = False
 
     def clean_code(self):
-        return (self.cleaned_data.get("code") or "").strip().upper() or coupons.coupon_code_generate()
+        code = (self.cleaned_data.get("code") or "").strip().upper() or coupons.coupon_code_generate()
+        if not coupons.CODE_PATTERN.fullmatch(code):
+            raise forms.ValidationError("3–40 letters, digits, '-' or '_' (no spaces).")
+        return code
 
     def clean(self):
         data = super().clean()

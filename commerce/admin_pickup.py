@@ -79,11 +79,17 @@ class PopUpAdmin(admin.ModelAdmin):
     def generate_link(self, obj):
         if not obj.pk:
             return "Save the pop-up first."
-        return format_html('<a class="button" href="{}">Generate slots…</a>', reverse("admin:commerce_popup_generate", args=[obj.pk]))
+        return format_html(
+            '<a class="button" href="{}">Generate slots…</a>', reverse("admin:commerce_popup_generate", args=[obj.pk])
+        )
 
     def get_urls(self):
         return [
-            path("<int:popup_id>/generate/", self.admin_site.admin_view(self.generate_view), name="commerce_popup_generate"),
+            path(
+                "<int:popup_id>/generate/",
+                self.admin_site.admin_view(self.generate_view),
+                name="commerce_popup_generate",
+            ),
             *super().get_urls(),
         ]
 
@@ -204,13 +210,30 @@ class NoShowFilter(admin.SimpleListFilter):
 
 @admin.register(PickupBooking)
 class PickupBookingAdmin(admin.ModelAdmin):
-    list_display = ["order", "email", "slot", "checked_in_at", "checked_in_by_label", "reminder_sent_at", "cancelled_at"]
+    list_display = [
+        "order",
+        "email",
+        "slot",
+        "checked_in_at",
+        "checked_in_by_label",
+        "reminder_sent_at",
+        "cancelled_at",
+    ]
     list_filter = [NoShowFilter, "slot__popup"]
     search_fields = ["order__number", "order__customer__email"]
     list_select_related = ["order__customer", "slot__popup"]
     readonly_fields = [
-        "order", "slot", "pass_version", "checked_in_at", "checked_in_by", "checked_in_by_label",
-        "reminder_sent_at", "no_show_messaged_at", "cancelled_at", "created_at", "pass_link",
+        "order",
+        "slot",
+        "pass_version",
+        "checked_in_at",
+        "checked_in_by",
+        "checked_in_by_label",
+        "reminder_sent_at",
+        "no_show_messaged_at",
+        "cancelled_at",
+        "created_at",
+        "pass_link",
     ]
     fields = readonly_fields
 

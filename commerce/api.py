@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
+from pydantic import StrictInt
 
 from config.api import PartnerKey, api
 
@@ -58,7 +59,7 @@ class DropOut(Schema):
 class HoldIn(Schema):
     drop_id: int
     email: str = Field(max_length=254)
-    quantity: int = Field(ge=1, le=99)
+    quantity: StrictInt = Field(ge=1, le=99)
 
 
 class HoldOut(Schema):

@@ -161,8 +161,12 @@ def list_no_shows(request, popup_id: int):
     if not _partner_popups(request).filter(pk=popup_id).exists():
         raise Http404
     return [
-        {"order_number": b.order.number, "email": b.order.customer.email, "slot": _slot(b.slot),
-         "messaged_at": b.no_show_messaged_at}
+        {
+            "order_number": b.order.number,
+            "email": b.order.customer.email,
+            "slot": _slot(b.slot),
+            "messaged_at": b.no_show_messaged_at,
+        }
         for b in pickup_no_shows(popup_id=popup_id)
     ]
 

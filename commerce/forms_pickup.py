@@ -15,18 +15,25 @@ class PickupHoldForm(forms.Form):
     email = forms.EmailField(
         label="Email",
         max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email", "placeholder": "you@example.com"}),
+        widget=forms.EmailInput(
+            attrs={"autocomplete": "email", "inputmode": "email", "placeholder": "you@example.com"}
+        ),
     )
 
     def __init__(self, *args, max_quantity: int = 99, slot_ids: list[int] = (), allow_ship: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["quantity"] = forms.IntegerField(
-            label="Quantity", min_value=1, max_value=max_quantity, initial=1,
+            label="Quantity",
+            min_value=1,
+            max_value=max_quantity,
+            initial=1,
             widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
         )
         choices = [(str(pk), str(pk)) for pk in slot_ids] + ([(SHIP, "Ship to me")] if allow_ship else [])
         self.fields["slot"] = forms.ChoiceField(
-            label="Pickup slot", choices=choices, widget=forms.RadioSelect,
+            label="Pickup slot",
+            choices=choices,
+            widget=forms.RadioSelect,
             error_messages={"required": "Choose a pickup slot.", "invalid_choice": "Choose one of the listed slots."},
         )
 
@@ -55,7 +62,8 @@ class CheckinForm(forms.Form):
 class NoShowMessageForm(forms.Form):
     slot_id = forms.IntegerField(widget=forms.HiddenInput)
     message = forms.CharField(
-        label="Message", max_length=2000,
+        label="Message",
+        max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
         initial="Sorry we missed you! Reply to this e-mail or reschedule from your pass to pick up another time.",
     )
@@ -65,7 +73,9 @@ class SlotRuleForm(forms.Form):
     """Bulk slot creation: every N minutes from HH:MM to HH:MM local on chosen dates."""
 
     dates = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, help_text="Local dates of the pop-up.")
-    start = forms.TimeField(label="From (local time)", initial=dt.time(12), widget=forms.TimeInput(attrs={"type": "time"}))
+    start = forms.TimeField(
+        label="From (local time)", initial=dt.time(12), widget=forms.TimeInput(attrs={"type": "time"})
+    )
     end = forms.TimeField(label="To (local time)", initial=dt.time(18), widget=forms.TimeInput(attrs={"type": "time"}))
     every_minutes = forms.IntegerField(label="Every (minutes)", min_value=1, max_value=24 * 60, initial=15)
     length_minutes = forms.IntegerField(
@@ -73,7 +83,12 @@ class SlotRuleForm(forms.Form):
     )
     capacity = forms.IntegerField(min_value=1, max_value=10000, initial=8)
     price_adjust_percent = forms.DecimalField(
-        label="Price adjustment (%)", max_digits=5, decimal_places=2, initial=0, min_value=-99.99, max_value=100,
+        label="Price adjustment (%)",
+        max_digits=5,
+        decimal_places=2,
+        initial=0,
+        min_value=-99.99,
+        max_value=100,
         help_text="Negative = cheaper for these slots, e.g. -20 for late slots.",
     )
 

@@ -135,9 +135,10 @@ def validate_tiers(tiers) -> list[dict]:
     for tier in tiers:
         try:
             sell_through, percent = Decimal(str(tier["sell_through"])), Decimal(str(tier["percent"]))
-        except (KeyError, TypeError, ArithmeticError) as exc:
+            in_range = 0 < sell_through <= 100 and 0 < percent <= 1000
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise ValueError('each tier needs "sell_through" and "percent" numbers') from exc
-        if not (0 < sell_through <= 100) or percent <= 0:
-            raise ValueError("sell_through must be in (0, 100] and percent > 0")
+        if not in_range:
+            raise ValueError("sell_through must be in (0, 100] and percent in (0, 1000]")
         out.append({"sell_through": float(sell_through), "percent": float(percent)})
     return out

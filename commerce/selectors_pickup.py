@@ -18,7 +18,7 @@ NEAREST = 3
 
 
 def slot_label(slot: PickupSlot) -> str:
-    """"Sat 28 Mar, 12:00–12:15 CET" in the pop-up's timezone."""
+    """ "Sat 28 Mar, 12:00–12:15 CET" in the pop-up's timezone."""
     start, end = slot.local_starts_at(), slot.local_ends_at()
     return f"{start:%a %d %b, %H:%M}–{end:%H:%M} {start:%Z}"
 
@@ -68,13 +68,19 @@ def pickup_slot_unavailable_error(*, slot: PickupSlot, now: dt.datetime) -> Pick
         why = "This pickup slot is over."
     else:
         why = "This pickup slot was just taken: it is full."
-    hint = (" Nearest free slots: " + "; ".join(slot_label(s) for s in nearest) + ".") if nearest else " No other slot is free."
+    hint = (
+        (" Nearest free slots: " + "; ".join(slot_label(s) for s in nearest) + ".")
+        if nearest
+        else " No other slot is free."
+    )
     return PickupSlotUnavailable(
         why + hint,
         code=ErrorCode.PICKUP_SLOT_FULL,
         slot_id=slot.pk,
-        nearest=[{"id": s.pk, "starts_at": s.starts_at.isoformat(), "label": slot_label(s), "available": s.available}
-                 for s in nearest],
+        nearest=[
+            {"id": s.pk, "starts_at": s.starts_at.isoformat(), "label": slot_label(s), "available": s.available}
+            for s in nearest
+        ],
     )
 
 
@@ -92,7 +98,9 @@ def pickup_slot_for_hold(*, drop: Drop, pickup_slot_id: int | None) -> PickupSlo
         raise PickupInvalid("This drop is shipped; it has no pickup slots.", code=ErrorCode.PICKUP_SLOT_INVALID)
     slot = PickupSlot.objects.select_related("popup").filter(pk=pickup_slot_id, popup_id=drop.popup_id).first()
     if slot is None:
-        raise PickupInvalid("That pickup slot does not belong to this drop's pop-up.", code=ErrorCode.PICKUP_SLOT_INVALID)
+        raise PickupInvalid(
+            "That pickup slot does not belong to this drop's pop-up.", code=ErrorCode.PICKUP_SLOT_INVALID
+        )
     return slot
 
 
@@ -126,5 +134,8 @@ def pickup_no_shows(
 def bookings_due_reminder(*, now: dt.datetime, lead: dt.timedelta) -> QuerySet[PickupBooking]:
     """Valid bookings not yet reminded nor picked up whose slot opens within `lead` from `now` (not yet started)."""
     return bookings_active().filter(
-        reminder_sent_at__isnull=True, checked_in_at__isnull=True, slot__starts_at__gt=now, slot__starts_at__lte=now + lead
+        reminder_sent_at__isnull=True,
+        checked_in_at__isnull=True,
+        slot__starts_at__gt=now,
+        slot__starts_at__lte=now + lead,
     )

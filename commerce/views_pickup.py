@@ -44,7 +44,9 @@ def _slot_rows(drop: Drop, now) -> list[dict]:
     rows = []
     for slot in slots_for_popup(popup_id=drop.popup_id, now=now):
         row = slot_as_dict(slot, now=now)
-        row["price_minor"] = drop_price_quote(drop, now=now, available=effective_available(drop), slot=slot).unit_price_minor
+        row["price_minor"] = drop_price_quote(
+            drop, now=now, available=effective_available(drop), slot=slot
+        ).unit_price_minor
         rows.append(row)
     return rows
 
@@ -62,7 +64,10 @@ def pickup_drop_buy(request, drop_id: int):
     slots = _slot_rows(drop, now)
     allow_ship = drop.fulfilment == Drop.Fulfilment.PICKUP_OR_SHIP
     form = PickupHoldForm(
-        request.POST or None, max_quantity=drop.per_customer_limit, slot_ids=[s["id"] for s in slots], allow_ship=allow_ship
+        request.POST or None,
+        max_quantity=drop.per_customer_limit,
+        slot_ids=[s["id"] for s in slots],
+        allow_ship=allow_ship,
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -121,8 +126,11 @@ def pickup_pass(request, token: str):
         try:
             if request.POST.get("action") == "cancel":
                 pickup_cancel(booking_id=booking.pk, now=now)
-                messages.success(request, "Your pickup is cancelled." + (
-                    " Your refund is on its way." if booking.order.status == Order.Status.PAID else ""))
+                messages.success(
+                    request,
+                    "Your pickup is cancelled."
+                    + (" Your refund is on its way." if booking.order.status == Order.Status.PAID else ""),
+                )
                 return redirect("commerce:pickup_pass", token=token)
             if form.is_valid():
                 pickup_reschedule(booking_id=booking.pk, slot_id=form.cleaned_data["slot"], now=now)
@@ -177,8 +185,10 @@ def pickup_staff_home(request):
         rows.append(
             {
                 "popup": popup,
-                "slots": [{**slot_as_dict(s, now=now), "checked_in": checked.get(s.pk, 0), "ended": s.ends_at <= now}
-                          for s in slots],
+                "slots": [
+                    {**slot_as_dict(s, now=now), "checked_in": checked.get(s.pk, 0), "ended": s.ends_at <= now}
+                    for s in slots
+                ],
                 "no_shows": pickup_no_shows(popup_id=popup.pk, now=now).count(),
             }
         )
@@ -238,11 +248,12 @@ def pickup_no_shows_page(request, popup_id: int):
         return redirect("commerce:pickup_no_shows", popup_id=popup.pk)
     groups: dict[int, dict] = {}
     for booking in pickup_no_shows(popup_id=popup.pk, now=now):
-        group = groups.setdefault(booking.slot_id, {"slot": booking.slot, "label": slot_label(booking.slot), "bookings": []})
+        group = groups.setdefault(
+            booking.slot_id, {"slot": booking.slot, "label": slot_label(booking.slot), "bookings": []}
+        )
         group["bookings"].append(booking)
     return render(
         request,
         "commerce/pickup/no_shows.html",
         {"popup": popup, "groups": list(groups.values()), "form": NoShowMessageForm()},
     )
-

@@ -133,7 +133,9 @@ class PickupBooking(models.Model):
     checked_in_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="pickup_checkins"
     )
-    checked_in_by_label = models.CharField(max_length=200, blank=True, help_text="Who checked in (staff or API partner).")
+    checked_in_by_label = models.CharField(
+        max_length=200, blank=True, help_text="Who checked in (staff or API partner)."
+    )
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
     no_show_messaged_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 
 from django.db.models import Q
@@ -15,6 +16,7 @@ from ..money import check_currency
 from ..pricing import line_discount
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I
+CODE_PATTERN = re.compile(r"[A-Z0-9_-]{3,40}")
 
 
 def coupon_code_generate(prefix: str = "", length: int = 8) -> str:
@@ -48,6 +50,8 @@ def coupon_create(
     """
     if valid_until <= valid_from:
         raise CouponInvalid("A coupon must end after it starts.")
+    if code is not None and not CODE_PATTERN.fullmatch(code.strip().upper()):
+        raise CouponInvalid("A coupon code is 3–40 letters, digits, '-' or '_' (no spaces).")
     if sum(x is not None for x in (session, drop, sku)) > 1:
         raise CouponInvalid("Scope a coupon to at most one of session, drop or SKU.")
     if kind == Coupon.Kind.FIXED:

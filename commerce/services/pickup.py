@@ -120,7 +120,9 @@ def pickup_slots_generate(
             wall_times.append(wall)
             wall += step
     if len(wall_times) > MAX_SLOTS_PER_RULE:
-        raise InvalidInput(f"That rule makes {len(wall_times)} slots; at most {MAX_SLOTS_PER_RULE}.", code="invalid_rule")
+        raise InvalidInput(
+            f"That rule makes {len(wall_times)} slots; at most {MAX_SLOTS_PER_RULE}.", code="invalid_rule"
+        )
     result = SlotRuleResult()
     with transaction.atomic():
         for wall in wall_times:
@@ -169,7 +171,9 @@ def pickup_slot_update(
             fields["closed"] = closed
         if price_adjust_percent is not None:
             if not -100 < price_adjust_percent <= 100:
-                raise InvalidInput("Price adjustment must be above -100 % and at most 100 %.", code="invalid_price_adjust")
+                raise InvalidInput(
+                    "Price adjustment must be above -100 % and at most 100 %.", code="invalid_price_adjust"
+                )
             fields["price_adjust_percent"] = price_adjust_percent
         if fields:
             PickupSlot.objects.filter(pk=slot_id).update(**fields)
@@ -206,7 +210,9 @@ def pickup_pass_verify(*, token: str, now: dt.datetime | None = None) -> PickupB
 
 
 def _booking_for_update(booking_id: int) -> PickupBooking:
-    return PickupBooking.objects.select_for_update(of=("self",)).select_related("order", "slot__popup").get(pk=booking_id)
+    return (
+        PickupBooking.objects.select_for_update(of=("self",)).select_related("order", "slot__popup").get(pk=booking_id)
+    )
 
 
 def pickup_reschedule(*, booking_id: int, slot_id: int, now: dt.datetime | None = None) -> PickupBooking:
@@ -387,9 +393,7 @@ def pickup_reminders_send(*, now: dt.datetime | None = None) -> int:
     return claimed
 
 
-def pickup_no_shows_message(
-    *, slot_id: int, message: str, now: dt.datetime | None = None
-) -> int:
+def pickup_no_shows_message(*, slot_id: int, message: str, now: dt.datetime | None = None) -> int:
     """E-mail `message` to each no-show of an ended slot, once per booking; returns how many were queued.
 
     Raises InvalidInput for an empty message or a slot that has not ended.
@@ -417,7 +421,6 @@ def pickup_no_shows_message(
 def booking_summary(booking: PickupBooking) -> str:
     """One line for staff: "MM-… · ann@example.com · Sat 28 Mar, 12:00–12:15 CET"."""
     return f"{booking.order.number} · {booking.order.customer.email} · {slot_label(booking.slot)}"
-
 
 
 def pickup_slot_book(

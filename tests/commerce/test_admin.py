@@ -93,3 +93,66 @@ def test_refund_action_and_partial_refund_form(admin_client, django_capture_on_c
     order.refresh_from_db()
     assert (order.status, order.refunded_minor) == (Order.Status.REFUNDED, 3000)
     assert Drop.objects.get(pk=drop.pk).available == 5
+
+
+def _drop_form(drop, **overrides):
+    data = {
+        "session": drop.session_id,
+        "sku": drop.sku_id,
+        "title": "",
+        "quantity": drop.quantity,
+        "price_minor": drop.price_minor,
+        "currency": drop.currency,
+        "opens_at_0": "2026-01-01",
+        "opens_at_1": "10:00:00",
+        "closes_at_0": "2030-01-01",
+        "closes_at_1": "10:00:00",
+        "per_customer_limit": 2,
+        "hold_seconds": 600,
+        "pricing": "fixed",
+        "step_up_tiers": "[]",
+        "fulfilment": "ship",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field_error"),
+    [
+        ({"step_up_tiers": '[{"sell_through": "x"}]'}, "each tier needs"),  # refused even while pricing is fixed
+        ({"pricing": "step_up", "step_up_tiers": '{"a": 1}'}, "tiers must be a list"),
+        ({"hold_seconds": 0}, "at least 60 seconds"),
+    ],
+)
+def test_drop_form_refuses_schedules_and_holds_that_cannot_work(admin_client, overrides, field_error):
+    drop = make_drop()
+    response = admin_client.post(reverse("admin:commerce_drop_change", args=[drop.pk]), _drop_form(drop, **overrides))
+    assert response.status_code == 200
+    assert field_error in response.content.decode()
+    # a stored bad schedule (from before validation) still renders the page, never a 500
+    Drop.objects.filter(pk=drop.pk).update(pricing="step_up", step_up_tiers=[{"sell_through": "x"}])
+    page = admin_client.get(reverse("admin:commerce_drop_change", args=[drop.pk]))
+    assert page.status_code == 200
+    assert "not valid" in page.content.decode()
+
+
+def test_order_hold_cannot_be_repointed_in_the_admin(admin_client):
+    drop = make_drop(quantity=5)
+    order = order_place(drop_id=drop.pk, email="a@example.com", quantity=1)
+    html = admin_client.get(reverse("admin:commerce_order_change", args=[order.pk])).content.decode()
+    assert 'name="hold"' not in html
+
+
+def test_coupon_codes_have_no_spaces(admin_client):
+    from commerce.exceptions import CouponInvalid
+    from commerce.services.coupons import coupon_create
+
+    with pytest.raises(CouponInvalid):
+        coupon_create(
+            code="has space",
+            kind="percent",
+            percent_off=10,
+            valid_from=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            valid_until=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+        )

@@ -81,3 +81,10 @@ def test_write_scopes_are_required(client):
     )
     assert response.status_code == 403
     assert Order.objects.count() == 0
+
+
+def test_quantity_must_be_a_real_integer(client, auth):
+    drop = make_drop(quantity=5)
+    response = post(client, "/api/v1/holds", {"drop_id": drop.pk, "email": "a@example.com", "quantity": True}, auth)
+    assert response.status_code == 422
+    assert "quantity" in response.json()["fields"]

@@ -122,8 +122,10 @@ def test_reschedule_ok_then_into_a_full_slot_is_409(client, partner, setup):
         headers=auth,
     ).json()["order_number"]
     moved = client.post(
-        f"/api/v1/pickup/bookings/{number}/reschedule", {"slot_id": other_slot.pk},
-        content_type="application/json", headers={**auth, "Idempotency-Key": "mv-1"},
+        f"/api/v1/pickup/bookings/{number}/reschedule",
+        {"slot_id": other_slot.pk},
+        content_type="application/json",
+        headers={**auth, "Idempotency-Key": "mv-1"},
     )
     assert moved.status_code == 200
     assert moved.json()["slot"]["id"] == other_slot.pk
@@ -134,8 +136,10 @@ def test_reschedule_ok_then_into_a_full_slot_is_409(client, partner, setup):
         headers=auth,
     )
     back = client.post(
-        f"/api/v1/pickup/bookings/{number}/reschedule", {"slot_id": slot.pk},
-        content_type="application/json", headers=auth,
+        f"/api/v1/pickup/bookings/{number}/reschedule",
+        {"slot_id": slot.pk},
+        content_type="application/json",
+        headers=auth,
     )
     assert back.status_code == 409
     assert back.json()["code"] == "pickup_slot_full"
@@ -155,13 +159,21 @@ def test_check_in_by_token_then_409_on_repeat(client, partner, setup):
     unpaid = client.post("/api/v1/pickup/checkins", {"token": token}, content_type="application/json", headers=auth)
     assert unpaid.status_code == 409
     assert unpaid.json()["code"] == "payment_required"
-    first = client.post("/api/v1/pickup/checkins", {"token": token, "payment_collected": True},
-                        content_type="application/json", headers=auth)
+    first = client.post(
+        "/api/v1/pickup/checkins",
+        {"token": token, "payment_collected": True},
+        content_type="application/json",
+        headers=auth,
+    )
     assert first.status_code == 201
     assert first.json()["checked_in_by"] == "API: Door Co"
     assert first.json()["order_status"] == "paid"
-    again = client.post("/api/v1/pickup/checkins", {"token": token, "payment_collected": True},
-                        content_type="application/json", headers=auth)
+    again = client.post(
+        "/api/v1/pickup/checkins",
+        {"token": token, "payment_collected": True},
+        content_type="application/json",
+        headers=auth,
+    )
     assert again.status_code == 409
     assert again.json()["code"] == "already_checked_in"
     assert again.json()["fields"]["checked_in_by"] == "API: Door Co"
@@ -170,8 +182,9 @@ def test_check_in_by_token_then_409_on_repeat(client, partner, setup):
 
 def test_check_in_with_forged_or_foreign_token_is_404(client, partner, setup):
     auth = key(partner, ["pickup:checkin"])
-    forged = client.post("/api/v1/pickup/checkins", {"token": "eyJiIjoxfQ:abc"}, content_type="application/json",
-                         headers=auth)
+    forged = client.post(
+        "/api/v1/pickup/checkins", {"token": "eyJiIjoxfQ:abc"}, content_type="application/json", headers=auth
+    )
     assert forged.status_code == 404
     assert forged.json()["code"] == "pass_invalid"
     foreign_popup = make_popup(name="Not yours")
@@ -180,8 +193,9 @@ def test_check_in_with_forged_or_foreign_token_is_404(client, partner, setup):
     from commerce.services.pickup import pickup_slot_book
 
     booking = pickup_slot_book(drop_id=foreign_drop.pk, slot_id=foreign_slot.pk, email="x@example.com", quantity=1)
-    response = client.post("/api/v1/pickup/checkins", {"token": pickup_pass_token(booking)},
-                           content_type="application/json", headers=auth)
+    response = client.post(
+        "/api/v1/pickup/checkins", {"token": pickup_pass_token(booking)}, content_type="application/json", headers=auth
+    )
     assert response.status_code == 404
 
 

@@ -184,9 +184,16 @@ def test_late_payment_takes_the_place_again_or_refunds_when_the_slot_filled_up()
     holds_release_lapsed(now=now + dt.timedelta(seconds=61))
     assert slot_available(slot) == 1
     # someone else takes the only place meanwhile
-    hold_place(drop_id=drop.pk, email="b@example.com", quantity=1, pickup_slot_id=slot.pk, now=now + dt.timedelta(seconds=62))
-    outcome = payment_confirm(provider="stripe", reference="cs_test_pickup", amount_minor=order.total_minor,
-                              currency="USD", now=now + dt.timedelta(seconds=70))
+    hold_place(
+        drop_id=drop.pk, email="b@example.com", quantity=1, pickup_slot_id=slot.pk, now=now + dt.timedelta(seconds=62)
+    )
+    outcome = payment_confirm(
+        provider="stripe",
+        reference="cs_test_pickup",
+        amount_minor=order.total_minor,
+        currency="USD",
+        now=now + dt.timedelta(seconds=70),
+    )
     assert outcome.outcome == "refunded_late"
     assert slot_available(slot) == 0
     # the units it briefly took again went back: only b's unit is out
@@ -200,8 +207,13 @@ def test_late_payment_is_honoured_when_the_place_is_still_free():
     hold = hold_place(drop_id=drop.pk, email="a@example.com", quantity=1, pickup_slot_id=slot.pk, now=now)
     order = _pending_provider_order(hold)
     holds_release_lapsed(now=now + dt.timedelta(seconds=61))
-    outcome = payment_confirm(provider="stripe", reference="cs_test_pickup", amount_minor=order.total_minor,
-                              currency="USD", now=now + dt.timedelta(seconds=70))
+    outcome = payment_confirm(
+        provider="stripe",
+        reference="cs_test_pickup",
+        amount_minor=order.total_minor,
+        currency="USD",
+        now=now + dt.timedelta(seconds=70),
+    )
     assert outcome.outcome == "paid_late"
     assert slot_available(slot) == 0
     assert Hold.objects.get(pk=hold.pk).status == Hold.Status.CONVERTED

@@ -44,7 +44,9 @@ def test_many_bookings_race_for_a_slot(capacity, buyers):
 def test_holds_race_for_the_last_place():
     drop = make_pickup_drop(quantity=100, per_customer_limit=1)
     slot = make_slot(drop.popup, capacity=3)
-    results = race(30, lambda i: hold_place(drop_id=drop.pk, email=f"h{i}@example.com", quantity=1, pickup_slot_id=slot.pk))
+    results = race(
+        30, lambda i: hold_place(drop_id=drop.pk, email=f"h{i}@example.com", quantity=1, pickup_slot_id=slot.pk)
+    )
     assert sum(isinstance(r, Hold) for r in results) == 3
     assert PickupSlot.objects.get(pk=slot.pk).available == 0
     assert Drop.objects.get(pk=drop.pk).available == 97

@@ -56,7 +56,9 @@ def test_reminder_shows_local_time_on_a_dst_change_day(drop, settings, django_ca
     assert "Sun 31 Mar, 12:00–12:15 CEST" in message.body
 
 
-def test_cancelled_bookings_get_no_reminder_and_a_reschedule_rearms_it(drop, settings, django_capture_on_commit_callbacks):
+def test_cancelled_bookings_get_no_reminder_and_a_reschedule_rearms_it(
+    drop, settings, django_capture_on_commit_callbacks
+):
     settings.PICKUP_REMINDER_MINUTES = 60
     a = make_slot(drop.popup, starts_in=3000)
     b = make_slot(drop.popup, starts_in=9000)

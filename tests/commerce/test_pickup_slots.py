@@ -29,7 +29,12 @@ def local_hm(slot) -> str:
 def test_every_15_minutes_from_12_to_18_with_capacity_8():
     popup = make_popup(starts_on=dt.date(2026, 6, 12), ends_on=dt.date(2026, 6, 13))
     result = pickup_slots_generate(
-        popup_id=popup.pk, dates=[dt.date(2026, 6, 12)], start=dt.time(12), end=dt.time(18), every_minutes=15, capacity=8
+        popup_id=popup.pk,
+        dates=[dt.date(2026, 6, 12)],
+        start=dt.time(12),
+        end=dt.time(18),
+        every_minutes=15,
+        capacity=8,
     )
     slots = list(PickupSlot.objects.filter(popup=popup))
     assert len(result.created) == len(slots) == 24
@@ -109,8 +114,14 @@ def test_other_timezones_use_their_own_offsets():
 
 def test_running_a_rule_twice_keeps_existing_slots():
     popup = make_popup(starts_on=dt.date(2026, 6, 12), ends_on=dt.date(2026, 6, 12))
-    rule = {"popup_id": popup.pk, "dates": [dt.date(2026, 6, 12)], "start": dt.time(12), "end": dt.time(13),
-            "every_minutes": 20, "capacity": 3}
+    rule = {
+        "popup_id": popup.pk,
+        "dates": [dt.date(2026, 6, 12)],
+        "start": dt.time(12),
+        "end": dt.time(13),
+        "every_minutes": 20,
+        "capacity": 3,
+    }
     assert len(pickup_slots_generate(**rule).created) == 3
     again = pickup_slots_generate(**rule)
     assert again.created == []
@@ -120,13 +131,25 @@ def test_running_a_rule_twice_keeps_existing_slots():
 
 @pytest.mark.parametrize(
     "change",
-    [{"every_minutes": 0}, {"capacity": 0}, {"end": dt.time(11)}, {"dates": []}, {"every_minutes": 1, "dates": [
-        dt.date(2026, 6, d) for d in range(1, 29)]}],
+    [
+        {"every_minutes": 0},
+        {"capacity": 0},
+        {"end": dt.time(11)},
+        {"dates": []},
+        {"every_minutes": 1, "dates": [dt.date(2026, 6, d) for d in range(1, 29)]},
+    ],
 )
 def test_bad_rules_are_refused(change):
     popup = make_popup()
-    rule = {"popup_id": popup.pk, "dates": [dt.date(2026, 6, 12)], "start": dt.time(12), "end": dt.time(18),
-            "every_minutes": 15, "capacity": 3, **change}
+    rule = {
+        "popup_id": popup.pk,
+        "dates": [dt.date(2026, 6, 12)],
+        "start": dt.time(12),
+        "end": dt.time(18),
+        "every_minutes": 15,
+        "capacity": 3,
+        **change,
+    }
     with pytest.raises(InvalidInput):
         pickup_slots_generate(**rule)
     assert not PickupSlot.objects.exists()
@@ -175,10 +198,17 @@ def test_admin_generates_slots_from_a_rule_and_shows_capacity_used(admin_client)
     page = admin_client.get(url)
     assert page.status_code == 200
     assert "2026-03-29" in page.content.decode()
-    response = admin_client.post(url, {
-        "dates": ["2026-03-28", "2026-03-29"], "start": "12:00", "end": "18:00", "every_minutes": "15",
-        "capacity": "8", "price_adjust_percent": "0",
-    })
+    response = admin_client.post(
+        url,
+        {
+            "dates": ["2026-03-28", "2026-03-29"],
+            "start": "12:00",
+            "end": "18:00",
+            "every_minutes": "15",
+            "capacity": "8",
+            "price_adjust_percent": "0",
+        },
+    )
     assert response.status_code == 302
     slots = PickupSlot.objects.filter(popup=popup)
     assert slots.count() == 48
@@ -194,10 +224,17 @@ def test_admin_generates_slots_from_a_rule_and_shows_capacity_used(admin_client)
 
 def test_admin_rule_with_bad_times_is_a_form_error(admin_client):
     popup = make_popup(starts_on=dt.date(2026, 6, 1), ends_on=dt.date(2026, 6, 2))
-    response = admin_client.post(f"/admin/commerce/popup/{popup.pk}/generate/", {
-        "dates": ["2026-06-01"], "start": "18:00", "end": "12:00", "every_minutes": "15", "capacity": "8",
-        "price_adjust_percent": "0",
-    })
+    response = admin_client.post(
+        f"/admin/commerce/popup/{popup.pk}/generate/",
+        {
+            "dates": ["2026-06-01"],
+            "start": "18:00",
+            "end": "12:00",
+            "every_minutes": "15",
+            "capacity": "8",
+            "price_adjust_percent": "0",
+        },
+    )
     assert response.status_code == 200
     assert "End after the start time." in response.content.decode()
     assert not PickupSlot.objects.exists()
@@ -208,13 +245,20 @@ def test_admin_slot_edit_cannot_go_below_used_capacity(admin_client):
     slot = make_slot(drop.popup, capacity=3)
     hold_place(drop_id=drop.pk, email="a@example.com", quantity=1, pickup_slot_id=slot.pk)
     hold_place(drop_id=drop.pk, email="b@example.com", quantity=1, pickup_slot_id=slot.pk)
-    data = {"starts_at_0": slot.starts_at.strftime("%Y-%m-%d"), "starts_at_1": slot.starts_at.strftime("%H:%M:%S"),
-            "ends_at_0": slot.ends_at.strftime("%Y-%m-%d"), "ends_at_1": slot.ends_at.strftime("%H:%M:%S"),
-            "capacity": "1", "price_adjust_percent": "0"}
+    data = {
+        "starts_at_0": slot.starts_at.strftime("%Y-%m-%d"),
+        "starts_at_1": slot.starts_at.strftime("%H:%M:%S"),
+        "ends_at_0": slot.ends_at.strftime("%Y-%m-%d"),
+        "ends_at_1": slot.ends_at.strftime("%H:%M:%S"),
+        "capacity": "1",
+        "price_adjust_percent": "0",
+    }
     response = admin_client.post(f"/admin/commerce/pickupslot/{slot.pk}/change/", data)
     assert response.status_code == 200
     assert "2 places are already booked or held" in response.content.decode()
-    response = admin_client.post(f"/admin/commerce/pickupslot/{slot.pk}/change/", {**data, "capacity": "6", "closed": "on"})
+    response = admin_client.post(
+        f"/admin/commerce/pickupslot/{slot.pk}/change/", {**data, "capacity": "6", "closed": "on"}
+    )
     assert response.status_code == 302
     slot.refresh_from_db()
     assert (slot.capacity, slot.available, slot.closed) == (6, 4, True)

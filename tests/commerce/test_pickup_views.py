@@ -50,7 +50,7 @@ def test_reserving_a_slot_places_the_hold_with_its_place(client):
     done = client.post(response["Location"], {"pay": "1"})
     order = Order.objects.get()
     assert done["Location"] == order.get_absolute_url()
-    assert 'data-pickup-pass-link' in client.get(done["Location"]).content.decode()
+    assert "data-pickup-pass-link" in client.get(done["Location"]).content.decode()
 
 
 def test_slot_taken_meanwhile_is_a_409_form_error_with_the_nearest(client):
