@@ -36,18 +36,27 @@ class CommerceError(Exception):
     """Base for every domain error raised by commerce services.
 
     `code` is stable (API clients branch on it), `message` is for people,
-    `extra` carries structured details (e.g. remaining stock).
+    `extra` carries structured details (e.g. remaining stock), `field` names the
+    input the error is about (e.g. "email"), if any.
     """
 
     code: ErrorCode = ErrorCode.NOT_FOUND
     status = 409
+    field: str | None = None
 
-    def __init__(self, message: str, *, code: ErrorCode | None = None, **extra):
+    def __init__(self, message: str, *, code: ErrorCode | None = None, field: str | None = None, **extra):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        if field is not None:
+            self.field = field
         self.extra = extra
+
+    @property
+    def fields(self) -> dict:
+        """The `fields` member of the API's error JSON: {field: [message]} plus `extra`."""
+        return {**({self.field: [self.message]} if self.field else {}), **self.extra}
 
 
 class DropUnavailable(CommerceError):
@@ -81,6 +90,7 @@ class CouponInvalid(CommerceError):
 
     code = ErrorCode.COUPON_INVALID
     status = 422
+    field = "coupon_code"
 
 
 class PaymentProviderError(CommerceError):

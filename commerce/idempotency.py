@@ -39,7 +39,7 @@ def run_idempotent(request, *, payload: dict, handler: Callable[[], tuple[int, d
         try:
             return handler()
         except CommerceError as exc:
-            return exc.status, json.loads(json.dumps(error_body(str(exc.code), exc.message, exc.extra), default=str))
+            return exc.status, json.loads(json.dumps(error_body(str(exc.code), exc.message, exc.fields), default=str))
 
     if not key:
         return call()

@@ -61,7 +61,7 @@ def error(request, *, status: int, code: str, message: str, fields: dict | None 
 
 @api.exception_handler(CommerceError)
 def _commerce_error(request, exc: CommerceError):
-    return error(request, status=exc.status, code=str(exc.code), message=exc.message, fields=exc.extra)
+    return error(request, status=exc.status, code=str(exc.code), message=exc.message, fields=exc.fields)
 
 
 @api.exception_handler(SamplingError)
@@ -96,7 +96,8 @@ def _not_found(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
-    return error(request, status=exc.status_code, code="http_error", message=str(exc))
+    code = {400: "bad_request", 405: "method_not_allowed", 429: "rate_limited"}.get(exc.status_code, "http_error")
+    return error(request, status=exc.status_code, code=code, message=str(exc))
 
 
 api.add_router("/", "sessions_app.api.router")

@@ -122,7 +122,9 @@ def hold_place(
     """
     now = now or timezone.now()
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-        raise InvalidInput("Quantity must be a whole number of at least 1.", code=ErrorCode.INVALID_QUANTITY)
+        raise InvalidInput(
+            "Quantity must be a whole number of at least 1.", code=ErrorCode.INVALID_QUANTITY, field="quantity"
+        )
     drop = Drop.objects.get(pk=drop_id)
     if quantity > drop.per_customer_limit:
         raise LimitExceeded(
@@ -134,7 +136,7 @@ def hold_place(
         try:
             customer = customer_lock_or_create(email=email, name=name)
         except ValidationError as exc:
-            raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL) from exc
+            raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL, field="email") from exc
         already = customer_units_on_drop(customer_id=customer.pk, drop_id=drop.pk, now=now)
         if already + quantity > drop.per_customer_limit:
             raise LimitExceeded(

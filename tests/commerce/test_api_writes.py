@@ -88,3 +88,15 @@ def test_quantity_must_be_a_real_integer(client, auth):
     response = post(client, "/api/v1/holds", {"drop_id": drop.pk, "email": "a@example.com", "quantity": True}, auth)
     assert response.status_code == 422
     assert "quantity" in response.json()["fields"]
+
+
+def test_errors_name_the_field_they_are_about(client, auth):
+    drop = make_drop(quantity=5)
+    bad = post(client, "/api/v1/holds", {"drop_id": drop.pk, "email": "nope", "quantity": 1}, auth)
+    assert bad.json()["fields"] == {"email": ["Enter a valid email address."]}
+    hold = post(client, "/api/v1/holds", {"drop_id": drop.pk, "email": "a@example.com", "quantity": 1}, auth).json()
+    coupon = post(client, f"/api/v1/holds/{hold['token']}/checkout", {"coupon_code": "NOPE"}, auth)
+    assert (coupon.status_code, coupon.json()["code"]) == (422, "coupon_invalid")
+    assert list(coupon.json()["fields"]) == ["coupon_code"]
+    junk = client.post("/api/v1/holds", data="{not json", content_type="application/json", headers=auth)
+    assert junk.json()["code"] in {"bad_request", "invalid"}
