@@ -16,6 +16,7 @@ is told by e-mail.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -84,28 +85,21 @@ def payment_confirm(
     try:
         with transaction.atomic():
             order = Order.objects.select_for_update().get(pk=order.pk)
+            claim = functools.partial(
+                _claim,
+                key=key,
+                order=order,
+                provider=provider,
+                event_id=event_id,
+                amount_minor=amount_minor,
+                currency=currency,
+            )
             if amount_minor != order.total_minor or currency.upper() != order.currency:
-                _claim(
-                    key=key,
-                    order=order,
-                    provider=provider,
-                    event_id=event_id,
-                    amount_minor=amount_minor,
-                    currency=currency,
-                    outcome="mismatch",
-                )
+                claim(outcome="mismatch")
                 logger.error("payment amount mismatch on %s: %s %s", order.number, amount_minor, currency)
                 return PaymentOutcome("mismatch", order.pk)
             if order.status == Order.Status.PAID:
-                _claim(
-                    key=key,
-                    order=order,
-                    provider=provider,
-                    event_id=event_id,
-                    amount_minor=amount_minor,
-                    currency=currency,
-                    outcome="ignored",
-                )
+                claim(outcome="ignored")
                 return PaymentOutcome("ignored", order.pk)
             if payment_id:
                 order.provider_payment_id = payment_id
@@ -114,15 +108,7 @@ def payment_confirm(
             in_time = hold.status == Hold.Status.ACTIVE
             if hold_convert(hold=hold, now=now, allow_lapsed=True):
                 outcome = "paid" if in_time else "paid_late"
-                _claim(
-                    key=key,
-                    order=order,
-                    provider=provider,
-                    event_id=event_id,
-                    amount_minor=amount_minor,
-                    currency=currency,
-                    outcome=outcome,
-                )
+                claim(outcome=outcome)
                 order.status = Order.Status.PAID
                 order.paid_at = now
                 order.paid_late = not in_time
@@ -131,15 +117,7 @@ def payment_confirm(
                 funnel.capture_purchase(order=order, now=now)
                 return PaymentOutcome(outcome, order.pk)
             # Late and sold out: refund in full, tell the buyer.
-            _claim(
-                key=key,
-                order=order,
-                provider=provider,
-                event_id=event_id,
-                amount_minor=amount_minor,
-                currency=currency,
-                outcome="refunded_late",
-            )
+            claim(outcome="refunded_late")
             order.status = Order.Status.PAID  # money was taken; the refund below moves it to refunded
             order.paid_at = now
             order.save(update_fields=["status", "paid_at"])
