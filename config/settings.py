@@ -157,7 +157,7 @@ if TESTING:
 
 # --- Files --------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "templates" / "static"]
 WHITENOISE_USE_FINDERS = DEBUG or TESTING  # production serves the collectstatic output
 MEDIA_URL = "/media/"

@@ -40,6 +40,15 @@ def test_check_deploy_is_clean_with_production_variables():
     assert "no issues" in result.stdout
 
 
+def test_collectstatic_builds_the_production_manifest(tmp_path):
+    """Production serves hashed, compressed copies; a vendored file naming a missing one breaks the deploy."""
+    result = _manage("collectstatic", "--noinput", env={**PROD_ENV, "STATIC_ROOT": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = (tmp_path / "staticfiles.json").read_text()
+    assert "vendor/chartjs/chart.umd.js" in manifest
+    assert list(tmp_path.glob("vendor/chartjs/chart.umd.*.js.gz"))
+
+
 def test_secret_key_is_required_when_debug_is_off():
     env = {k: v for k, v in PROD_ENV.items() if k != "SECRET_KEY"}
     result = _manage("check", env=env)
