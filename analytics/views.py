@@ -70,7 +70,7 @@ def beacon(request):
             valid.append((index, {**event, "visitor_id": getattr(request, "visitor_id", None)}))
     try:
         accepted, bad = events_capture_many([e for _i, e in valid])
-    except DatabaseError:
+    except (DatabaseError, TimeoutError, RuntimeError):  # the buffer (or the writer) cannot take them now
         log.exception("analytics beacon: buffer unavailable")
         return _error(503, "unavailable", "Events cannot be recorded right now; retry later.")
     errors += [{**err, "index": valid[err["index"]][0]} for err in bad]

@@ -152,6 +152,14 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# Partner API keys found valid are remembered this long per process (revocation delay).
+API_KEY_CACHE_SECONDS = float(env("API_KEY_CACHE_SECONDS", "5"))
+
+# Analytics events: "thread" = a background writer per process appends them in batches (the
+# request does not wait); "sync" = written on the request's thread (tests, debugging).
+ANALYTICS_WRITER = env("ANALYTICS_WRITER", "sync" if TESTING else "thread")
+ANALYTICS_WRITER_DELAY_SECONDS = float(env("ANALYTICS_WRITER_DELAY_SECONDS", "0.05"))
+
 if TESTING:
     Q_CLUSTER["sync"] = True
 

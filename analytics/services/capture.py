@@ -1,14 +1,17 @@
 """Event capture: the one entry point other apps call, and the durable ingest buffer.
 
-`event_capture(...)` validates one event, then appends it to `BufferedEvent` (one row in a
-table with no index but its key) after the caller's transaction commits. It never raises into the
-caller: a bad or failed event is logged and dropped, and the caller's page or payment carries
-on. The request therefore pays one unindexed append at most; the raw table's indexes, actor
-resolution, purchases and rollups are written in batches by `events_flush` (a django-q2 task).
+`event_capture(...)` validates one event and hands it, after the caller's transaction commits, to
+the process's EventWriter (analytics.services.writer): the request goes on at once and a
+background thread appends the queued events to `BufferedEvent` (a table with no index but its
+key) in batches, one COPY on PostgreSQL. A `purchase` is handed over the same way, but its caller
+waits (a few ms, group-committed with other events) until it is written. Capture never raises into the caller: a bad or failed event is logged and dropped, and the
+caller's page or payment carries on. The raw table's indexes, actor resolution, purchases and
+rollups are written in batches by `events_flush` (a django-q2 task).
 
-Once the append has committed the event is acknowledged: it is in the database and survives a
-restart of the web or the worker process. The flush moves buffer rows into `Event` and deletes
-them in one transaction, so an event is moved exactly once.
+Once its append has committed an event is acknowledged: it survives a restart of the web or the
+worker process. The beacon waits for that before it answers 202; the writer's queue is written
+out at a graceful exit. The flush moves buffer rows into `Event` and deletes them in one
+transaction, so an event is moved exactly once.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import BufferedEvent, EventName
+from .writer import event_writer, writer_mode
 
 log = logging.getLogger(__name__)
 
@@ -181,16 +185,31 @@ def event_capture(
         log.exception("analytics event dropped")
         return False
     try:
-        transaction.on_commit(functools.partial(_append_safely, [row]))
+        transaction.on_commit(functools.partial(_hand_over, [row], wait=name in WAITED_FOR_EVENTS))
     except Exception:
         log.exception("analytics event dropped")
         return False
     return True
 
 
-def _append_safely(rows: list[tuple]) -> None:
+WAITED_FOR_EVENTS = frozenset({"purchase"})
+WAIT_SECONDS = 5.0
+
+
+def _hand_over(rows: list[tuple], *, wait: bool = False) -> None:
+    """After commit: queue the rows on the process's writer (or write them now in sync mode).
+
+    With `wait` (purchases) the caller returns only once the rows are committed: a payment
+    webhook that has answered has its purchase event in the database. The writer keeps queue
+    order, so events captured earlier in the same transaction are written no later.
+    """
     try:
-        buffer_append(rows)
+        if writer_mode() != "thread":
+            buffer_append(rows)
+        elif wait:
+            event_writer().submit(rows, wait=True).result(WAIT_SECONDS)
+        else:
+            event_writer().submit(rows)
     except Exception:
         log.exception("analytics: %d event(s) could not be buffered", len(rows))
 
@@ -215,12 +234,16 @@ def buffer_append(rows: list[tuple]) -> int:
     return len(rows)
 
 
-def events_capture_many(events: Iterable[dict], *, now: dt.datetime | None = None) -> tuple[int, list[dict]]:
+def events_capture_many(
+    events: Iterable[dict], *, now: dt.datetime | None = None, timeout: float = 5.0
+) -> tuple[int, list[dict]]:
     """Validate and buffer many events at once (beacon batches, imports, the batch path).
 
     `events` are dicts of event_capture's keyword arguments. Returns (accepted, errors) where
     each error is {"index", "field", "message"}; valid events are buffered even if others fail.
-    Raises DB errors (the caller decides; the beacon view turns them into 503).
+    Returns only once the accepted events are committed: in thread mode they join the writer's
+    next batch (group commit with other callers) and this waits up to `timeout` seconds.
+    Raises DB errors and TimeoutError (the caller decides; the beacon view turns them into 503).
     """
     now = now or timezone.now()
     rows, errors = [], []
@@ -231,7 +254,10 @@ def events_capture_many(events: Iterable[dict], *, now: dt.datetime | None = Non
             errors.append({"index": index, "field": exc.field, "message": exc.message})
         except TypeError:
             errors.append({"index": index, "field": "event", "message": "unknown or missing fields"})
-    buffer_append(rows)
+    if rows and writer_mode() == "thread" and not transaction.get_connection().in_atomic_block:
+        event_writer().submit(rows, wait=True).result(timeout)
+    else:
+        buffer_append(rows)
     return len(rows), errors
 
 
