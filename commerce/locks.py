@@ -8,9 +8,10 @@ the last line of defence. Callers run these inside their own transaction.
 
 from __future__ import annotations
 
-from django.db.models import F, Q
+from django.db import connection
+from django.db.models import F, Q, Sum
 
-from .models import Coupon, Drop, PickupSlot
+from .models import Coupon, Drop, Hold, PickupSlot
 
 
 def drop_take_stock(*, drop_id: int, quantity: int, now, require_open: bool = True) -> bool:
@@ -19,6 +20,119 @@ def drop_take_stock(*, drop_id: int, quantity: int, now, require_open: bool = Tr
     if require_open:
         qs = qs.filter(opens_at__lte=now, closes_at__gt=now)
     return bool(qs.update(available=F("available") - quantity))
+
+
+def customer_units_on_drop(*, customer_id: int, drop_id: int, now) -> int:
+    """Units the customer holds (live holds) or bought (converted holds) on a drop."""
+    return (
+        Hold.objects.filter(customer_id=customer_id, drop_id=drop_id)
+        .filter(Q(status=Hold.Status.CONVERTED) | Q(status=Hold.Status.ACTIVE, expires_at__gt=now))
+        .aggregate(n=Sum("quantity"))["n"]
+        or 0
+    )
+
+
+# The customer's row, created if new and locked until the transaction ends (DO UPDATE locks it).
+_CUSTOMER_LOCK_SQL = """
+INSERT INTO commerce_customer (email, email_normalized, name, created_at)
+VALUES (%(email)s, %(email_key)s, %(name)s, %(now)s)
+ON CONFLICT (email_normalized) DO UPDATE SET email_normalized = EXCLUDED.email_normalized
+RETURNING id
+"""
+
+# Count the customer's live units, take the stock if the limit, stock and window allow, insert the
+# hold; returns (units the customer already had, hold id or NULL, customer id).
+_HOLD_SQL = """
+WITH cust AS (
+    SELECT id FROM commerce_customer WHERE email_normalized = %(email_key)s
+), mine AS (
+    SELECT COALESCE(SUM(quantity), 0) AS n FROM commerce_hold
+    WHERE customer_id = (SELECT id FROM cust) AND drop_id = %(drop)s
+      AND (status = 'converted' OR (status = 'active' AND expires_at > %(now)s))
+), took AS (
+    UPDATE commerce_drop SET available = available - %(quantity)s
+    WHERE id = %(drop)s AND available >= %(quantity)s AND opens_at <= %(now)s AND closes_at > %(now)s
+      AND (SELECT n FROM mine) + %(quantity)s <= per_customer_limit
+    RETURNING id
+), ins AS (
+    INSERT INTO commerce_hold (token, drop_id, customer_id, quantity, unit_price_minor, currency, price_step,
+                               pickup_slot_id, status, expires_at, created_at)
+    SELECT %(token)s, took.id, cust.id, %(quantity)s, %(price)s, %(currency)s, %(step)s,
+           %(slot)s, 'active', %(expires)s, %(now)s
+    FROM took, cust
+    RETURNING id
+)
+SELECT (SELECT n FROM mine), (SELECT id FROM ins), (SELECT id FROM cust)
+"""
+
+
+def _hold_params(hold: Hold, email_key: str, now) -> dict:
+    return {
+        "email_key": email_key,
+        "drop": hold.drop_id,
+        "now": now,
+        "quantity": hold.quantity,
+        "token": hold.token,
+        "price": hold.unit_price_minor,
+        "currency": hold.currency,
+        "step": hold.price_step,
+        "slot": hold.pickup_slot_id,
+        "expires": hold.expires_at,
+    }
+
+
+def _saved(hold: Hold, pk: int, customer_id: int, now) -> None:
+    hold.pk, hold.customer_id, hold.created_at = pk, customer_id, now
+    hold._state.adding = False
+    hold._state.db = "default"
+
+
+def hold_insert_taking_stock(*, hold: Hold, now) -> tuple[bool, int]:
+    """Insert an unsaved active `hold` (its `drop` and `customer` loaded) if the customer's limit,
+    the drop's stock and its window allow it. Returns (inserted, units the customer already had).
+
+    Inside the caller's transaction, with the customer's row already locked (that lock
+    serializes one customer's holds, so the per-customer count cannot race). The units the
+    customer already has on the drop (live or converted holds) plus `hold.quantity` must not
+    exceed the drop's per-customer limit; the stock is taken by the same conditional UPDATE as
+    drop_take_stock. On PostgreSQL the count, the UPDATE and the INSERT are one statement.
+    """
+    if connection.vendor != "postgresql":
+        already = customer_units_on_drop(customer_id=hold.customer_id, drop_id=hold.drop_id, now=now)
+        if already + hold.quantity > hold.drop.per_customer_limit or not drop_take_stock(
+            drop_id=hold.drop_id, quantity=hold.quantity, now=now
+        ):
+            return False, already
+        hold.created_at = now
+        hold.save(force_insert=True)
+        return True, already
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLD_SQL, _hold_params(hold, hold.customer.email_normalized, now))
+        already, pk, customer_id = cursor.fetchone()
+    if pk is not None:
+        _saved(hold, pk, customer_id, now)
+    return pk is not None, already
+
+
+def hold_place_in_one_round_trip(*, hold: Hold, email: str, email_key: str, name: str, now) -> tuple[bool, int]:
+    """PostgreSQL only: the customer upsert-and-lock and hold_insert_taking_stock in one round trip.
+
+    Both statements go to the server as one query string, which PostgreSQL runs as one
+    transaction (an implicit one in autocommit, else part of the caller's): the first
+    creates or locks the customer's row, the second, with a snapshot taken after that lock,
+    counts, takes and inserts. The drop's row is therefore locked only while the server runs
+    the second statement and commits, never while the client thinks. Sets `hold.customer_id`
+    and returns (inserted, units the customer already had).
+    """
+    params = {**_hold_params(hold, email_key, now), "email": email, "name": name}
+    with connection.cursor() as cursor:
+        cursor.execute(_CUSTOMER_LOCK_SQL + ";" + _HOLD_SQL, params)
+        cursor.nextset()
+        already, pk, customer_id = cursor.fetchone()
+    hold.customer_id = customer_id
+    if pk is not None:
+        _saved(hold, pk, customer_id, now)
+    return pk is not None, already
 
 
 def drop_return_stock(*, drop_id: int, quantity: int) -> None:

@@ -47,7 +47,11 @@ class Hold(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["drop", "status", "expires_at"], name="hold_drop_status_expiry")]
+        indexes = [
+            models.Index(fields=["drop", "status", "expires_at"], name="hold_drop_status_expiry"),
+            # the per-customer limit check on every hold (commerce.locks): a customer has few holds
+            models.Index(fields=["customer", "drop"], name="hold_customer_drop"),
+        ]
         constraints = [models.CheckConstraint(condition=Q(quantity__gte=1), name="hold_quantity_positive")]
 
     def __str__(self) -> str:

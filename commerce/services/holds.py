@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Q, Sum
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .. import locks
 from ..exceptions import DropUnavailable, ErrorCode, InvalidInput, InvalidTransition, LimitExceeded
+from ..identity import clean_email, normalize_email
 from ..models import Drop, Hold
 from ..pricing import drop_price_quote
 from ..selectors_pickup import pickup_slot_for_hold, pickup_slot_unavailable_error
@@ -30,16 +30,6 @@ def drop_unavailable_error(drop: Drop, now: dt.datetime) -> DropUnavailable:
     if state == Drop.State.SOLD_OUT:
         return DropUnavailable("Sold out.", code=ErrorCode.SOLD_OUT, available=0)
     return DropUnavailable(f"Only {drop.available} left.", code=ErrorCode.SOLD_OUT, available=drop.available)
-
-
-def customer_units_on_drop(*, customer_id: int, drop_id: int, now: dt.datetime) -> int:
-    """Units the customer holds (live holds) or bought (converted holds) on a drop."""
-    return (
-        Hold.objects.filter(customer_id=customer_id, drop_id=drop_id)
-        .filter(Q(status=Hold.Status.CONVERTED) | Q(status=Hold.Status.ACTIVE, expires_at__gt=now))
-        .aggregate(n=Sum("quantity"))["n"]
-        or 0
-    )
 
 
 def _expire(holds: list[tuple[int, int, int]], now: dt.datetime) -> int:
@@ -105,9 +95,11 @@ def hold_place(
     The unit price is locked from the drop's price schedule at `now`
     (commerce.pricing) and the hold expires after `drop.hold_seconds`. Stock is
     taken by one conditional UPDATE in the same transaction that writes the
-    hold (zero oversell); the per-customer limit counts live and converted holds
-    and is serialized by locking the customer's row. When stock runs short, the
-    drop's lapsed holds are released first, so a dead worker never keeps stock away.
+    hold (zero oversell; one statement with the limit check and the INSERT on
+    PostgreSQL, commerce.locks.hold_insert_taking_stock); the per-customer limit
+    counts live and converted holds and is serialized by locking the customer's
+    row. When stock runs short, the drop's lapsed holds are released first, so a
+    dead worker never keeps stock away.
 
     With `pickup_slot_id` (required for pickup-only drops) the hold also takes
     one place in that slot of the drop's pop-up, in the same transaction, with
@@ -131,33 +123,49 @@ def hold_place(
             f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit
         )
     slot = pickup_slot_for_hold(drop=drop, pickup_slot_id=pickup_slot_id)
+    if slot is None and connection.vendor == "postgresql":
+        # The spike path: one round trip does it all (commerce.locks.hold_place_in_one_round_trip).
+        try:
+            typed = clean_email(email)
+        except ValidationError as exc:
+            raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL, field="email") from exc
+        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=None)
+        inserted, already = locks.hold_place_in_one_round_trip(
+            hold=hold, email=typed, email_key=normalize_email(typed), name=name, now=now
+        )
+        if inserted:
+            hold.drop = drop
+            funnel.capture_cart(hold=hold, visitor_id=visitor_id, now=now)
+            return hold
+        if already + quantity > drop.per_customer_limit:
+            raise _limit_error(drop, already)
+        # Short of stock or not open: the path below releases lapsed holds and explains a refusal.
     with transaction.atomic():
         # One transaction (one commit) for the customer row, its lock, the stock and the hold.
         try:
             customer = customer_lock_or_create(email=email, name=name)
         except ValidationError as exc:
             raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL, field="email") from exc
-        already = customer_units_on_drop(customer_id=customer.pk, drop_id=drop.pk, now=now)
-        if already + quantity > drop.per_customer_limit:
-            raise LimitExceeded(
-                f"You can buy at most {drop.per_customer_limit} of this drop; you already have {already}.",
-                limit=drop.per_customer_limit,
-                already=already,
-            )
         if drop.pricing == Drop.Pricing.STEP_UP:
             drop.refresh_from_db(fields=["available"])
-        quote = drop_price_quote(drop, now=now, slot=slot)
-        if not locks.drop_take_stock(drop_id=drop.pk, quantity=quantity, now=now):
-            # Short of stock: give the drop's lapsed holds back first, then try once more.
+        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=slot)
+        hold.customer = customer
+        inserted, already = locks.hold_insert_taking_stock(hold=hold, now=now)
+        if not inserted and already + quantity <= drop.per_customer_limit:
+            # Short of stock (or not open): give the drop's lapsed holds back first, then try once more.
             lapsed = list(
                 Hold.objects.filter(drop_id=drop.pk, status=Hold.Status.ACTIVE, expires_at__lte=now)
                 .select_for_update(skip_locked=True)
                 .order_by("pk")
                 .values_list("pk", "drop_id", "quantity")[:SWEEP_BATCH]
             )
-            if not (_expire(lapsed, now) and locks.drop_take_stock(drop_id=drop.pk, quantity=quantity, now=now)):
-                drop.refresh_from_db(fields=["available"])
-                raise drop_unavailable_error(drop, now)
+            if _expire(lapsed, now):
+                inserted, already = locks.hold_insert_taking_stock(hold=hold, now=now)
+        if not inserted:
+            if already + quantity > drop.per_customer_limit:
+                raise _limit_error(drop, already)
+            drop.refresh_from_db(fields=["available"])
+            raise drop_unavailable_error(drop, now)
         if slot is not None and not locks.pickup_slot_take(slot_id=slot.pk, now=now):
             # The slot looks full: give back its places held by lapsed holds (any drop), then try once more.
             lapsed = list(
@@ -168,21 +176,32 @@ def hold_place(
             )
             if not (_expire(lapsed, now) and locks.pickup_slot_take(slot_id=slot.pk, now=now)):
                 raise pickup_slot_unavailable_error(slot=slot, now=now)
-        hold = Hold.objects.create(
-            drop=drop,
-            customer=customer,
-            quantity=quantity,
-            unit_price_minor=quote.unit_price_minor,
-            currency=drop.currency,
-            price_step=quote.step,
-            expires_at=now + dt.timedelta(seconds=drop.hold_seconds),
-            pickup_slot=slot,
-        )
-        hold.drop = drop
         funnel.capture_cart(hold=hold, visitor_id=visitor_id, now=now)
     hold.drop = drop
     hold.customer = customer
     return hold
+
+
+def _new_hold(*, drop: Drop, quantity: int, now: dt.datetime, slot) -> Hold:
+    """An unsaved active hold at the drop's (and slot's) current price, expiring after drop.hold_seconds."""
+    quote = drop_price_quote(drop, now=now, slot=slot)
+    return Hold(
+        drop=drop,
+        quantity=quantity,
+        unit_price_minor=quote.unit_price_minor,
+        currency=drop.currency,
+        price_step=quote.step,
+        expires_at=now + dt.timedelta(seconds=drop.hold_seconds),
+        pickup_slot=slot,
+    )
+
+
+def _limit_error(drop: Drop, already: int) -> LimitExceeded:
+    return LimitExceeded(
+        f"You can buy at most {drop.per_customer_limit} of this drop; you already have {already}.",
+        limit=drop.per_customer_limit,
+        already=already,
+    )
 
 
 def hold_release(*, hold_id: int, now: dt.datetime | None = None) -> Hold:

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from commerce.exceptions import CouponInvalid, DropUnavailable
+from commerce.exceptions import CouponInvalid, DropUnavailable, LimitExceeded
 from commerce.models import Coupon, Drop, Hold, Order, OrderLine, PaymentEvent
 from commerce.services.coupons import coupon_create
 from commerce.services.holds import hold_place
@@ -119,6 +119,17 @@ def test_200_buyers_race_for_50_units():
     drop.refresh_from_db()
     assert drop.available == 0
     assert sum(OrderLine.objects.filter(drop=drop).values_list("quantity", flat=True)) == 50
+
+
+def test_one_customer_placing_holds_from_many_tabs_gets_no_more_than_the_limit():
+    drop = make_drop(quantity=50, per_customer_limit=3)
+    spellings = ["fan@example.com", "Fan@Example.com", " FAN@example.COM "]
+    results = race(40, lambda i: hold_place(drop_id=drop.pk, email=spellings[i % 3], quantity=1))
+    holds = [r for r in results if isinstance(r, Hold)]
+    assert [r for r in results if not isinstance(r, Hold | LimitExceeded)] == []
+    assert len(holds) == 3
+    assert len({h.customer_id for h in holds}) == 1
+    assert Drop.objects.get(pk=drop.pk).available == 47
 
 
 def test_one_customer_racing_themselves_respects_the_limit():
