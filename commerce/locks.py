@@ -8,7 +8,7 @@ the last line of defence. Callers run these inside their own transaction.
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import ProgrammingError, connection
 from django.db.models import F, Q, Sum
 
 from .models import Coupon, Drop, Hold, PickupSlot
@@ -41,29 +41,47 @@ RETURNING id
 """
 
 # Count the customer's live units, take the stock if the limit, stock and window allow, insert the
-# hold; returns (units the customer already had, hold id or NULL, customer id).
+# hold; returns (units the customer already had, hold id or NULL, customer id). Prepared once per
+# database connection (a hold is planned once, not on every request during a spike).
+_HOLD_STATEMENT = "mm_hold_place_v1"
+_HOLD_PARAMS = ("email_key", "drop", "now", "quantity", "token", "price", "currency", "step", "slot", "expires")
 _HOLD_SQL = """
+PREPARE mm_hold_place_v1 (varchar, bigint, timestamptz, integer, varchar, bigint, varchar, smallint, bigint,
+                           timestamptz) AS
 WITH cust AS (
-    SELECT id FROM commerce_customer WHERE email_normalized = %(email_key)s
+    SELECT id FROM commerce_customer WHERE email_normalized = $1
 ), mine AS (
     SELECT COALESCE(SUM(quantity), 0) AS n FROM commerce_hold
-    WHERE customer_id = (SELECT id FROM cust) AND drop_id = %(drop)s
-      AND (status = 'converted' OR (status = 'active' AND expires_at > %(now)s))
+    WHERE customer_id = (SELECT id FROM cust) AND drop_id = $2
+      AND (status = 'converted' OR (status = 'active' AND expires_at > $3))
 ), took AS (
-    UPDATE commerce_drop SET available = available - %(quantity)s
-    WHERE id = %(drop)s AND available >= %(quantity)s AND opens_at <= %(now)s AND closes_at > %(now)s
-      AND (SELECT n FROM mine) + %(quantity)s <= per_customer_limit
+    UPDATE commerce_drop SET available = available - $4
+    WHERE id = $2 AND available >= $4 AND opens_at <= $3 AND closes_at > $3
+      AND (SELECT n FROM mine) + $4 <= per_customer_limit
     RETURNING id
 ), ins AS (
     INSERT INTO commerce_hold (token, drop_id, customer_id, quantity, unit_price_minor, currency, price_step,
                                pickup_slot_id, status, expires_at, created_at)
-    SELECT %(token)s, took.id, cust.id, %(quantity)s, %(price)s, %(currency)s, %(step)s,
-           %(slot)s, 'active', %(expires)s, %(now)s
+    SELECT $5, took.id, cust.id, $4, $6, $7, $8, $9, 'active', $10, $3
     FROM took, cust
     RETURNING id
 )
 SELECT (SELECT n FROM mine), (SELECT id FROM ins), (SELECT id FROM cust)
 """
+_EXECUTE_HOLD = f"EXECUTE {_HOLD_STATEMENT} ({', '.join(f'%({name})s' for name in _HOLD_PARAMS)})"
+
+
+def _prepare_hold_statement() -> None:
+    """PREPARE the hold statement on this database connection unless it already has it."""
+    connection.ensure_connection()
+    raw = connection.connection
+    if getattr(raw, "_mm_hold_prepared", False):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [_HOLD_STATEMENT])
+        if cursor.fetchone() is None:
+            cursor.execute(_HOLD_SQL)
+    raw._mm_hold_prepared = True
 
 
 def _hold_params(hold: Hold, email_key: str, now) -> dict:
@@ -106,8 +124,9 @@ def hold_insert_taking_stock(*, hold: Hold, now) -> tuple[bool, int]:
         hold.created_at = now
         hold.save(force_insert=True)
         return True, already
+    _prepare_hold_statement()
     with connection.cursor() as cursor:
-        cursor.execute(_HOLD_SQL, _hold_params(hold, hold.customer.email_normalized, now))
+        cursor.execute(_EXECUTE_HOLD, _hold_params(hold, hold.customer.email_normalized, now))
         already, pk, customer_id = cursor.fetchone()
     if pk is not None:
         _saved(hold, pk, customer_id, now)
@@ -125,14 +144,28 @@ def hold_place_in_one_round_trip(*, hold: Hold, email: str, email_key: str, name
     and returns (inserted, units the customer already had).
     """
     params = {**_hold_params(hold, email_key, now), "email": email, "name": name}
-    with connection.cursor() as cursor:
-        cursor.execute(_CUSTOMER_LOCK_SQL + ";" + _HOLD_SQL, params)
-        cursor.nextset()
-        already, pk, customer_id = cursor.fetchone()
+    _prepare_hold_statement()
+    try:
+        already, pk, customer_id = _run_one_round_trip(params)
+    except ProgrammingError as exc:
+        # The server forgot the statement (DISCARD ALL, a pooler handing over another session):
+        # nothing ran, so prepare it again and retry once, unless a caller's transaction is now broken.
+        if "mm_hold_place_v1" not in str(exc) or connection.in_atomic_block:
+            raise
+        connection.connection._mm_hold_prepared = False
+        _prepare_hold_statement()
+        already, pk, customer_id = _run_one_round_trip(params)
     hold.customer_id = customer_id
     if pk is not None:
         _saved(hold, pk, customer_id, now)
     return pk is not None, already
+
+
+def _run_one_round_trip(params: dict) -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute(_CUSTOMER_LOCK_SQL + ";" + _EXECUTE_HOLD, params)
+        cursor.nextset()
+        return cursor.fetchone()
 
 
 def drop_return_stock(*, drop_id: int, quantity: int) -> None:
