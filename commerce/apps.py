@@ -12,3 +12,11 @@ class CommerceConfig(AppConfig):
         from .payments.stripe_webhooks import on_webhook_pre_process
 
         signals.webhook_pre_process.connect(on_webhook_pre_process, dispatch_uid="commerce.stripe_webhooks")
+
+        from django.db.models.signals import post_delete, post_save
+
+        from .models import Drop
+        from .selectors import drop_terms_forget
+
+        post_save.connect(drop_terms_forget, sender=Drop, dispatch_uid="commerce.drop_terms")
+        post_delete.connect(drop_terms_forget, sender=Drop, dispatch_uid="commerce.drop_terms_deleted")

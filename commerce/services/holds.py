@@ -13,6 +13,7 @@ from ..exceptions import DropUnavailable, ErrorCode, InvalidInput, InvalidTransi
 from ..identity import clean_email, normalize_email
 from ..models import Drop, Hold
 from ..pricing import drop_price_quote
+from ..selectors import drop_for_hold
 from ..selectors_pickup import pickup_slot_for_hold, pickup_slot_unavailable_error
 from . import funnel
 from .customers import customer_lock_or_create
@@ -117,29 +118,31 @@ def hold_place(
         raise InvalidInput(
             "Quantity must be a whole number of at least 1.", code=ErrorCode.INVALID_QUANTITY, field="quantity"
         )
-    drop = Drop.objects.get(pk=drop_id)
-    if quantity > drop.per_customer_limit:
-        raise LimitExceeded(
-            f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit
-        )
-    slot = pickup_slot_for_hold(drop=drop, pickup_slot_id=pickup_slot_id)
-    if slot is None and connection.vendor == "postgresql":
-        # The spike path: one round trip does it all (commerce.locks.hold_place_in_one_round_trip).
+    drop = drop_for_hold(drop_id=drop_id)  # its terms; the database checks window, stock and limit
+    spike_path = pickup_slot_id is None and drop.fulfilment != Drop.Fulfilment.PICKUP
+    if spike_path and connection.vendor == "postgresql" and quantity <= drop.per_customer_limit:
+        # One round trip does it all (commerce.locks.hold_place_in_one_round_trip).
         try:
             typed = clean_email(email)
         except ValidationError as exc:
             raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL, field="email") from exc
+        if drop.pricing == Drop.Pricing.STEP_UP:
+            drop.refresh_from_db(fields=["available"])  # its price follows sell-through
         hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=None)
-        inserted, already = locks.hold_place_in_one_round_trip(
+        inserted, _already = locks.hold_place_in_one_round_trip(
             hold=hold, email=typed, email_key=normalize_email(typed), name=name, now=now
         )
         if inserted:
             hold.drop = drop
             funnel.capture_cart(hold=hold, visitor_id=visitor_id, now=now)
             return hold
-        if already + quantity > drop.per_customer_limit:
-            raise _limit_error(drop, already)
-        # Short of stock or not open: the path below releases lapsed holds and explains a refusal.
+        # Refused: below, lapsed holds are released and a refusal is explained from a fresh read.
+    drop = Drop.objects.get(pk=drop_id)
+    if quantity > drop.per_customer_limit:
+        raise LimitExceeded(
+            f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit
+        )
+    slot = pickup_slot_for_hold(drop=drop, pickup_slot_id=pickup_slot_id)
     with transaction.atomic():
         # One transaction (one commit) for the customer row, its lock, the stock and the hold.
         try:
