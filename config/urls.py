@@ -11,12 +11,13 @@ admin.site.site_title = "Micromoments"
 admin.site.index_title = "Back office"
 
 urlpatterns = [
+    # the session page and its live-status JSON take the spike: resolved first
+    path("", include("sessions_app.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("", include("analytics.urls")),
     path("", include("commerce.urls")),
-    path("", include("sessions_app.urls")),
     path("", include("sampling.urls")),
 ]
 
