@@ -43,8 +43,11 @@ lint: $(VENV)/.installed
 test: $(VENV)/.installed browser lint
 	DEBUG=0 TESTING=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-## bench: benchmarks under tests/perf (need PostgreSQL: BENCH_DATABASE_URL)
+## bench: benchmarks under tests/perf (need PostgreSQL: BENCH_DATABASE_URL); wrk drives the HTTP load where it can be installed
 bench: $(VENV)/.installed
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)) || \
+	  echo "wrk not installed: the drop-spike bench uses the Python load generator"; }
 	TESTING=1 BENCH=$(BENCH) $(PY) -m tests.perf.run
 
 clean:

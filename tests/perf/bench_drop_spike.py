@@ -6,14 +6,23 @@ Figures (each as a ratio to a reference served by the same gunicorn in the same 
   place holds   POST /api/v1/holds           vs bare UPDATE POST /bench/update/ target ≥ 0.50
 and zero oversell at the end (units held or sold + available == quantity).
 
+The load comes from wrk (Debian's `wrk`, a C load generator that leaves the CPU to the server;
+`make bench` installs it where it can) or, without it, from tests/perf/loadgen.py, each in its own
+process. The five scenarios run in BENCH_ROUNDS interleaved rounds (bare, page, status, UPDATE,
+holds, then again), so a noisy neighbour slows a scenario and its reference alike; each ratio is
+the median of its per-round ratios, and the req/s shown are medians too.
+
 Database: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/micromoments_bench),
-created if missing. Knobs: BENCH_SECONDS (8), BENCH_CONCURRENCY (32), BENCH_WORKERS (2), BENCH_THREADS (8).
+created if missing. Knobs: BENCH_SECONDS per scenario and round (5), BENCH_ROUNDS (3),
+BENCH_CONCURRENCY (32), BENCH_WORKERS (1), BENCH_THREADS (16), BENCH_LOADGEN (wrk | python).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -23,10 +32,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PORT = int(os.environ.get("BENCH_PORT", "8311"))
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/micromoments_bench")
-SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+LOADGEN = os.environ.get("BENCH_LOADGEN") or ("wrk" if shutil.which("wrk") else "python")
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
-WORKERS = os.environ.get("BENCH_WORKERS", "2")
-THREADS = os.environ.get("BENCH_THREADS", "8")
+# One gthread worker by default: a keep-alive connection stays with the worker that accepted it,
+# and wrk opens all its connections at once, so with two workers one of them often took nearly all
+# of them and the same scenario's rate swung threefold from run to run (seen here).
+WORKERS = os.environ.get("BENCH_WORKERS", "1")
+THREADS = os.environ.get("BENCH_THREADS", "16")
 
 
 def _env() -> dict:
@@ -92,6 +106,9 @@ print(json.dumps({{"quantity": d.quantity, "available": d.available, "held_or_so
 
 
 def _load(url: str, method: str = "GET", headers: dict | None = None, body: str | None = None) -> dict:
+    """Drive `url` for SECONDS from a separate process; {"rps", "p50_ms", "p99_ms", "statuses"}."""
+    if LOADGEN == "wrk":
+        return _load_wrk(url, method, headers or {}, body)
     config = {
         "url": url,
         "method": method,
@@ -108,6 +125,38 @@ def _load(url: str, method: str = "GET", headers: dict | None = None, body: str 
         check=True,
     ).stdout
     return json.loads(out)
+
+
+_runs = iter(range(10**6))
+
+
+def _load_wrk(url: str, method: str, headers: dict, body: str | None) -> dict:
+    env = {
+        **os.environ,
+        "WRK_METHOD": method,
+        "WRK_HEADERS": "\n".join(f"{k}: {v}" for k, v in headers.items()),
+        "WRK_BODY": body or "",
+        "WRK_RUN": f"{os.getpid()}r{next(_runs)}",
+    }
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONCURRENCY}", f"-d{SECONDS:.0f}s", "-s", str(ROOT / "tests/perf/wrk.lua"), url],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    ok = r["requests"] - r["non_2xx"] - r["socket_errors"]
+    statuses = {"2xx": ok, **({"other": r["non_2xx"]} if r["non_2xx"] else {})}
+    if r["socket_errors"]:
+        statuses["socket errors"] = r["socket_errors"]
+    return {
+        "requests": r["requests"],
+        "statuses": statuses,
+        "rps": round(r["requests"] / (r["duration_us"] / 1e6), 1),
+        "p50_ms": round(r["p50_us"] / 1000, 2),
+        "p99_ms": round(r["p99_us"] / 1000, 2),
+    }
 
 
 def main() -> None:
@@ -147,35 +196,49 @@ def main() -> None:
                 time.sleep(0.2)
         _load(base + "/bench/bare/")  # warm-up
         api = {"X-API-Key": ids["key"], "Content-Type": "application/json"}
-        results = {
-            "bare page": _load(base + "/bench/bare/"),
-            "session page": _load(base + f"/s/{ids['session']}/"),
-            "live status": _load(base + f"/s/{ids['session']}/status.json"),
-            "bare UPDATE": _load(base + "/bench/update/", "POST", {"Content-Type": "application/json"}, "{}"),
-            "place holds": _load(
-                base + "/api/v1/holds",
-                "POST",
-                api,
-                json.dumps({"drop_id": ids["drop"], "email": "buyer{n}@example.com", "quantity": 1}),
-            ),
+        hold_body = json.dumps({"drop_id": ids["drop"], "email": "buyer{n}@example.com", "quantity": 1})
+        scenarios = {
+            "bare page": lambda: _load(base + "/bench/bare/"),
+            "session page": lambda: _load(base + f"/s/{ids['session']}/"),
+            "live status": lambda: _load(base + f"/s/{ids['session']}/status.json"),
+            "bare UPDATE": lambda: _load(base + "/bench/update/", "POST", {"Content-Type": "application/json"}, "{}"),
+            "place holds": lambda: _load(base + "/api/v1/holds", "POST", api, hold_body),
         }
+        rounds = [{name: run() for name, run in scenarios.items()} for _ in range(ROUNDS)]
     finally:
         server.terminate()
         server.wait(timeout=30)
     check = json.loads(
         _manage("shell", "-c", "import json\n" + CHECK.format(drop=ids["drop"])).strip().splitlines()[-1]
     )
-    ratios = {
-        "session page": (results["session page"]["rps"] / results["bare page"]["rps"], 0.60),
-        "live status": (results["live status"]["rps"] / results["bare page"]["rps"], 0.90),
-        "place holds": (results["place holds"]["rps"] / results["bare UPDATE"]["rps"], 0.50),
+    targets = {
+        "session page": ("bare page", 0.60),
+        "live status": ("bare page", 0.90),
+        "place holds": ("bare UPDATE", 0.50),
     }
-    print(f"gunicorn -w {WORKERS} -k gthread --threads {THREADS}; load: {CONCURRENCY} connections × {SECONDS:.0f} s")
-    print(f"{'scenario':<14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  statuses")
-    for name, r in results.items():
-        print(f"{name:<14} {r['rps']:>9.1f} {r['p50_ms']:>8} {r['p99_ms']:>8}  {r['statuses']}")
-    for name, (ratio, target) in ratios.items():
-        print(f"ratio {name:<14} {ratio:6.2f}  (target ≥ {target:.2f}) {'OK' if ratio >= target else 'BELOW TARGET'}")
+    print(
+        f"gunicorn -w {WORKERS} -k gthread --threads {THREADS}; load: {LOADGEN}, {CONCURRENCY} connections, "
+        f"{ROUNDS} interleaved rounds × {SECONDS:.0f} s per scenario"
+    )
+    print(f"{'scenario':<14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  (medians over rounds)  statuses (all rounds)")
+    for name in scenarios:
+        runs = [r[name] for r in rounds]
+        statuses: dict[str, int] = {}
+        for run in runs:
+            for code, n in run["statuses"].items():
+                statuses[str(code)] = statuses.get(str(code), 0) + n
+        print(
+            f"{name:<14} {statistics.median(r['rps'] for r in runs):>9.1f} "
+            f"{statistics.median(r['p50_ms'] for r in runs):>8.2f} {statistics.median(r['p99_ms'] for r in runs):>8.2f}"
+            f"  {statuses}"
+        )
+    for name, (reference, target) in targets.items():
+        per_round = [r[name]["rps"] / r[reference]["rps"] for r in rounds]
+        ratio = statistics.median(per_round)
+        print(
+            f"ratio {name:<14} {ratio:6.2f}  (rounds: {', '.join(f'{x:.2f}' for x in per_round)}; "
+            f"vs {reference}, target ≥ {target:.2f}) {'OK' if ratio >= target else 'BELOW TARGET'}"
+        )
     oversold = check["held_or_sold"] + check["available"] != check["quantity"]
     print(
         f"stock: quantity {check['quantity']}, held or sold {check['held_or_sold']}, available {check['available']}"
