@@ -154,6 +154,9 @@ else:
     Q_CLUSTER["orm"] = "default"
 # Partner API keys found valid are remembered this long per process (revocation delay).
 API_KEY_CACHE_SECONDS = float(env("API_KEY_CACHE_SECONDS", "5"))
+# A drop's terms (price schedule, hold time, currency) are read this often at most per process
+# when holds are placed; window, stock and per-customer limit are always checked in the database.
+DROP_TERMS_CACHE_SECONDS = float(env("DROP_TERMS_CACHE_SECONDS", "1"))
 
 # Analytics events: "thread" = a background writer per process appends them in batches (the
 # request does not wait); "sync" = written on the request's thread (tests, debugging).
