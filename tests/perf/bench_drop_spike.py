@@ -21,26 +21,28 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
+
+from tests.perf.http import LOADGEN, gunicorn, load
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = int(os.environ.get("BENCH_PORT", "8311"))
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/micromoments_bench")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-LOADGEN = os.environ.get("BENCH_LOADGEN") or ("wrk" if shutil.which("wrk") else "python")
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
 # One gthread worker by default: a keep-alive connection stays with the worker that accepted it,
 # and wrk opens all its connections at once, so with two workers one of them often took nearly all
 # of them and the same scenario's rate swung threefold from run to run (seen here).
 WORKERS = os.environ.get("BENCH_WORKERS", "1")
 THREADS = os.environ.get("BENCH_THREADS", "16")
+
+
+def _load(url: str, method: str = "GET", headers: dict | None = None, body: str | None = None) -> dict:
+    return load(url, method, headers, body, seconds=SECONDS, concurrency=CONCURRENCY)
 
 
 def _env() -> dict:
@@ -105,95 +107,13 @@ print(json.dumps({{"quantity": d.quantity, "available": d.available, "held_or_so
 """
 
 
-def _load(url: str, method: str = "GET", headers: dict | None = None, body: str | None = None) -> dict:
-    """Drive `url` for SECONDS from a separate process; {"rps", "p50_ms", "p99_ms", "statuses"}."""
-    if LOADGEN == "wrk":
-        return _load_wrk(url, method, headers or {}, body)
-    config = {
-        "url": url,
-        "method": method,
-        "headers": headers or {},
-        "body": body,
-        "concurrency": CONCURRENCY,
-        "seconds": SECONDS,
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.perf.loadgen", json.dumps(config)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(out)
-
-
-_runs = iter(range(10**6))
-
-
-def _load_wrk(url: str, method: str, headers: dict, body: str | None) -> dict:
-    env = {
-        **os.environ,
-        "WRK_METHOD": method,
-        "WRK_HEADERS": "\n".join(f"{k}: {v}" for k, v in headers.items()),
-        "WRK_BODY": body or "",
-        "WRK_RUN": f"{os.getpid()}r{next(_runs)}",
-    }
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONCURRENCY}", f"-d{SECONDS:.0f}s", "-s", str(ROOT / "tests/perf/wrk.lua"), url],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    ).stdout
-    r = json.loads(out.strip().splitlines()[-1])
-    ok = r["requests"] - r["non_2xx"] - r["socket_errors"]
-    statuses = {"2xx": ok, **({"other": r["non_2xx"]} if r["non_2xx"] else {})}
-    if r["socket_errors"]:
-        statuses["socket errors"] = r["socket_errors"]
-    return {
-        "requests": r["requests"],
-        "statuses": statuses,
-        "rps": round(r["requests"] / (r["duration_us"] / 1e6), 1),
-        "p50_ms": round(r["p50_us"] / 1000, 2),
-        "p99_ms": round(r["p99_us"] / 1000, 2),
-    }
-
-
 def main() -> None:
     _create_database()
     _manage("migrate", "--noinput")
     _manage("collectstatic", "--noinput")
     ids = json.loads(_manage("shell", "-c", "import json\n" + SETUP).strip().splitlines()[-1])
     base = f"http://127.0.0.1:{PORT}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "-b",
-            f"127.0.0.1:{PORT}",
-            "-w",
-            WORKERS,
-            "-k",
-            "gthread",
-            "--threads",
-            THREADS,
-            "--keep-alive",
-            "30",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=_env(),
-    )
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/bench/bare/", timeout=1)  # noqa: S310 (loopback)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with gunicorn(_env(), PORT, workers=WORKERS, threads=THREADS, ready_path="/bench/bare/"):
         _load(base + "/bench/bare/")  # warm-up
         api = {"X-API-Key": ids["key"], "Content-Type": "application/json"}
         hold_body = json.dumps({"drop_id": ids["drop"], "email": "buyer{n}@example.com", "quantity": 1})
@@ -205,9 +125,6 @@ def main() -> None:
             "place holds": lambda: _load(base + "/api/v1/holds", "POST", api, hold_body),
         }
         rounds = [{name: run() for name, run in scenarios.items()} for _ in range(ROUNDS)]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     check = json.loads(
         _manage("shell", "-c", "import json\n" + CHECK.format(drop=ids["drop"])).strip().splitlines()[-1]
     )

@@ -1,0 +1,126 @@
+"""HTTP load for the benchmarks: gunicorn on loopback, and a load generator in its own process.
+
+`gunicorn(env, port, …)` serves config.wsgi until the block ends. `load(url, …)` drives a URL with
+wrk (Debian's `wrk`, a C load generator that leaves the CPU to the server) or, without it, with
+tests/perf/loadgen.py (BENCH_LOADGEN=wrk|python), and returns {"rps", "p50_ms", "p99_ms", "statuses"}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LOADGEN = os.environ.get("BENCH_LOADGEN") or ("wrk" if shutil.which("wrk") else "python")
+
+
+@contextmanager
+def gunicorn(env: dict, port: int, *, workers: str = "1", threads: str = "16", ready_path: str = "/"):
+    """Serve the project with gunicorn (gthread) on 127.0.0.1:`port`; yields the base URL."""
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            workers,
+            "-k",
+            "gthread",
+            "--threads",
+            threads,
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + ready_path, timeout=1)  # noqa: S310 (loopback)
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()  # graceful: workers finish requests and write their queued events
+        server.wait(timeout=30)
+
+
+def load(
+    url: str,
+    method: str = "GET",
+    headers: dict | None = None,
+    body: str | None = None,
+    *,
+    seconds: float,
+    concurrency: int,
+) -> dict:
+    """Drive `url` for `seconds` over `concurrency` keep-alive connections from a separate process.
+
+    `body` may contain "{n}", replaced by a number unique per request. Returns
+    {"requests", "statuses", "rps", "p50_ms", "p99_ms"}.
+    """
+    if LOADGEN == "wrk":
+        return _load_wrk(url, method, headers or {}, body, seconds, concurrency)
+    config = {
+        "url": url,
+        "method": method,
+        "headers": headers or {},
+        "body": body,
+        "concurrency": concurrency,
+        "seconds": seconds,
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.perf.loadgen", json.dumps(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)
+
+
+_runs = iter(range(10**6))
+
+
+def _load_wrk(url: str, method: str, headers: dict, body: str | None, seconds: float, concurrency: int) -> dict:
+    env = {
+        **os.environ,
+        "WRK_METHOD": method,
+        "WRK_HEADERS": "\n".join(f"{k}: {v}" for k, v in headers.items()),
+        "WRK_BODY": body or "",
+        "WRK_RUN": f"{os.getpid()}r{next(_runs)}",
+    }
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds:.0f}s", "-s", str(ROOT / "tests/perf/wrk.lua"), url],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    ok = r["requests"] - r["non_2xx"] - r["socket_errors"]
+    statuses = {"2xx": ok, **({"other": r["non_2xx"]} if r["non_2xx"] else {})}
+    if r["socket_errors"]:
+        statuses["socket errors"] = r["socket_errors"]
+    return {
+        "requests": r["requests"],
+        "statuses": statuses,
+        "rps": round(r["requests"] / (r["duration_us"] / 1e6), 1),
+        "p50_ms": round(r["p50_us"] / 1000, 2),
+        "p99_ms": round(r["p99_us"] / 1000, 2),
+    }
