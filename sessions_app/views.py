@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -18,6 +17,7 @@ from commerce.selectors import drop_status, drops_for_session
 
 from .embed import stream_embed
 from .models import LiveSession
+from .pagecache import cache_store, cached_or_claim
 from .selectors import sessions_live, sessions_upcoming
 
 
@@ -38,13 +38,14 @@ def session_page(request, public_id):
 
     A live spike sends thousands of viewers here at once, so for viewers
     without a session or pending messages (nothing personal on the page) the
-    rendered page is shared for PAGE_CACHE_SECONDS per cache; a page that
-    rendered a CSRF token is never shared. The figures on the page are kept
+    rendered page is shared for PAGE_CACHE_SECONDS per cache (then rebuilt by one
+    request while the others get the previous one: sessions_app.pagecache); a page
+    that rendered a CSRF token is never shared. The figures on the page are kept
     fresh by polling `session_status`.
     """
     shared = not any(name in request.COOKIES for name in PERSONAL_COOKIES)
     key = f"session-page:{public_id}"
-    if shared and (cached := cache.get(key)) is not None:
+    if shared and (cached := cached_or_claim(key)) is not None:
         session_pk, html = cached
         event_capture_request(request, name="view", session_id=session_pk)
         return HttpResponse(html)
@@ -58,7 +59,7 @@ def session_page(request, public_id):
         {"session": session, "drops": drops, "embed": stream_embed(session.stream_url), "now": now},
     )
     if shared and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE") and not request.META.get("CSRF_COOKIE_USED"):
-        cache.set(key, (session.pk, response.content), PAGE_CACHE_SECONDS)
+        cache_store(key, (session.pk, response.content), PAGE_CACHE_SECONDS)
     return response
 
 
@@ -71,11 +72,12 @@ def session_status(request, public_id):
     """JSON polled by the session page: {"session": status, "server_time", "drops": [drop_status…]}.
 
     A thousand viewers poll this at once, so the payload is computed at most once
-    per second per cache (Redis shared across web hosts, or per process) and may
-    be up to STATUS_CACHE_SECONDS old; a CDN may cache it as long.
+    per second per cache (Redis shared across web hosts, or per process), by one
+    request while the others get the previous payload (sessions_app.pagecache),
+    and may be up to STATUS_CACHE_SECONDS old; a CDN may cache it as long.
     """
     key = f"session-status:{public_id}"
-    body = cache.get(key)
+    body = cached_or_claim(key)
     if body is None:
         session = get_object_or_404(LiveSession, public_id=public_id)
         now = timezone.now()
@@ -85,5 +87,5 @@ def session_status(request, public_id):
             "drops": [drop_status(drop=d, now=now) for d in drops_for_session(session_id=session.pk, now=now)],
         }
         body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
-        cache.set(key, body, STATUS_CACHE_SECONDS)
+        cache_store(key, body, STATUS_CACHE_SECONDS)
     return HttpResponse(body, content_type="application/json")

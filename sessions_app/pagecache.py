@@ -1,0 +1,38 @@
+"""Shared caching for the pages a live spike hits: fresh for N seconds, refreshed by one request.
+
+A plain cache entry that expires makes every request arriving in that instant rebuild it at once
+(a thousand viewers poll the status JSON every second). Here an entry carries its own freshness:
+when it goes stale, the first request to claim it (`cache.add`, atomic on Redis and in-process)
+rebuilds it while every other request keeps getting the previous value, at most a rebuild's time old.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.cache import cache
+
+CLAIM_SECONDS = 5  # a rebuild that dies leaves its claim this long before another request retries
+KEEP_FACTOR = 30  # a stale value is kept this many freshness periods for concurrent requests
+
+
+def cached_or_claim(key: str) -> Any | None:
+    """The cached value if fresh, or stale while another request rebuilds it; None = the caller rebuilds.
+
+    A caller that gets None must call `cache_store(key, …)` (or let its claim lapse after
+    CLAIM_SECONDS when it cannot build the value).
+    """
+    entry = cache.get(key)
+    if entry is None:
+        return None
+    fresh_until, value = entry
+    if fresh_until > time.time() or not cache.add(f"{key}:claim", 1, CLAIM_SECONDS):
+        return value
+    return None
+
+
+def cache_store(key: str, value: Any, fresh_seconds: float) -> None:
+    """Store `value` as fresh for `fresh_seconds` (kept longer, stale, for requests racing a rebuild)."""
+    cache.set(key, (time.time() + fresh_seconds, value), max(int(fresh_seconds * KEEP_FACTOR), 60))
+    cache.delete(f"{key}:claim")
