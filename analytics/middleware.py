@@ -57,5 +57,9 @@ def visitor_exempt(view_func):
 
 
 def _authenticated(request) -> bool:
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        # no session: nobody is logged in, and not touching the session keeps anonymous responses
+        # (the status JSON a CDN may cache) free of `Vary: Cookie`
+        return False
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_authenticated)
