@@ -122,9 +122,10 @@ def _flush_postgresql(batch_size: int, now: dt.datetime) -> int:
         "WHEN b.visitor_id <> '' THEN 'v:' || b.visitor_id ELSE 'x:' || b.id END"
     )
     sql = (
-        # the oldest `batch_size` rows as one id range: a range scan, not one index probe per row
-        f"WITH claimed AS (DELETE FROM {buffer} WHERE id <= COALESCE("  # noqa: S608 - our own table names
-        f"(SELECT id FROM {buffer} ORDER BY id OFFSET %s LIMIT 1), 9223372036854775807) RETURNING *), "
+        # the oldest rows as one id range [min, min + batch_size): min(id) is read off the primary
+        # key and the range is an index range scan, whatever the table's size or statistics
+        f"WITH claimed AS (DELETE FROM {buffer} WHERE id >= (SELECT min(id) FROM {buffer}) "  # noqa: S608
+        f"AND id < (SELECT min(id) FROM {buffer}) + %s RETURNING *), "
         "pairs AS (SELECT DISTINCT ON (visitor_id) visitor_id, customer_id FROM claimed "
         "WHERE visitor_id <> '' AND customer_id IS NOT NULL ORDER BY visitor_id, id), "
         f"ins AS (INSERT INTO {event} ({', '.join(EVENT_COLUMNS)}) "
@@ -150,7 +151,7 @@ def _flush_postgresql(batch_size: int, now: dt.datetime) -> int:
         # one flush at a time (held to commit): its DELETE then needs no row locks taken up
         # front, which would write every claimed row twice; appends are never blocked by it
         cursor.execute("SELECT pg_advisory_xact_lock(%s, 1)", [FLUSH_LOCK])
-        cursor.execute(sql, [batch_size - 1])
+        cursor.execute(sql, [batch_size])
         moved, visitors, customers = cursor.fetchone()
     if visitors:
         pending: set[tuple[int, str]] = set()
