@@ -49,7 +49,7 @@ def beacon(request):
         return _error(413, "too_large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return _error(400, "invalid_json", "The body is not JSON.")
     if isinstance(data, dict) and "events" not in data:
         data = {"events": [data]}
@@ -64,7 +64,7 @@ def beacon(request):
     for index, event in enumerate(events):
         if not isinstance(event, dict) or set(event) - _BEACON_FIELDS:
             errors.append({"index": index, "field": "event", "message": f"only {sorted(_BEACON_FIELDS)} are accepted"})
-        elif event.get("name") not in BEACON_EVENTS:
+        elif not isinstance(event.get("name"), str) or event["name"] not in BEACON_EVENTS:
             errors.append({"index": index, "field": "name", "message": f"one of {sorted(BEACON_EVENTS)}"})
         else:
             valid.append((index, {**event, "visitor_id": getattr(request, "visitor_id", None)}))

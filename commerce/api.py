@@ -57,7 +57,7 @@ class DropOut(Schema):
 
 
 class HoldIn(Schema):
-    drop_id: int
+    drop_id: StrictInt
     email: str = Field(max_length=254)
     quantity: StrictInt = Field(ge=1, le=99)
 

@@ -1,9 +1,10 @@
-"""`Idempotency-Key` for API writes: a replay returns the first answer, byte for byte.
+"""`Idempotency-Key` for API writes: a replay returns the first answer (its status and JSON).
 
 The first request with a key inserts an IdempotencyRecord (unique per partner
 and key) before doing any work; that insert is the claim, so two concurrent
 requests with one key cannot both act. Later requests with the same key and the
-same method, path and body get the stored status and JSON; the same key with a
+same method, path and body get the stored status and JSON (the same members and values; on
+PostgreSQL the stored JSON is jsonb, so members may come back in another order); the same key with a
 different request gets 422 `idempotency_key_reused`; a key whose first request
 is still running gets 409 `idempotency_in_progress`. Domain errors (sold out, …)
 are answers too and are replayed as such.
@@ -15,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Callable
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 
 from .exceptions import CommerceError
@@ -39,7 +41,8 @@ def run_idempotent(request, *, payload: dict, handler: Callable[[], tuple[int, d
         try:
             return handler()
         except CommerceError as exc:
-            return exc.status, json.loads(json.dumps(error_body(str(exc.code), exc.message, exc.fields), default=str))
+            body = error_body(str(exc.code), exc.message, exc.fields)
+            return exc.status, json.loads(json.dumps(body, cls=DjangoJSONEncoder))  # ISO 8601 times
 
     if not key:
         return call()

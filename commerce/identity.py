@@ -16,13 +16,16 @@ import unicodedata
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit; Customer.email's column
 PROVIDERS_IGNORING_DOTS = frozenset({"gmail.com", "googlemail.com"})
 DOMAIN_ALIASES = {"googlemail.com": "gmail.com"}
 
 
 def clean_email(raw: str) -> str:
-    """NFKC + trim + lower-case domain; raises ValidationError if not an address."""
+    """NFKC + trim + lower-case domain; raises ValidationError if not an address (or longer than 254 after NFKC)."""
     email = unicodedata.normalize("NFKC", raw or "").strip()
+    if len(email) > MAX_EMAIL_LENGTH:  # NFKC can lengthen an address that was short enough as typed
+        raise ValidationError("Enter a valid email address.")
     validate_email(email)
     local, _, domain = email.rpartition("@")
     return f"{local}@{domain.lower()}"

@@ -120,10 +120,13 @@ def event_clean(
     if props:
         if not isinstance(props, dict):
             raise EventInvalid("props", "must be an object")
-        try:
-            size = len(json.dumps(props, separators=(",", ":"), ensure_ascii=False).encode())
-        except (TypeError, ValueError) as exc:
+        try:  # strict JSON: no NaN/Infinity, nothing PostgreSQL's jsonb refuses (a NUL character)
+            text = json.dumps(props, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            size = len(text.encode())  # UnicodeEncodeError (a ValueError) for lone surrogates
+        except (TypeError, ValueError, RecursionError) as exc:
             raise EventInvalid("props", "must be JSON") from exc
+        if "\\u0000" in text:
+            raise EventInvalid("props", "must not contain NUL characters")
         if size > MAX_PROPS_BYTES:
             raise EventInvalid("props", f"larger than {MAX_PROPS_BYTES} bytes")
     elif props is not None and not isinstance(props, dict):

@@ -32,16 +32,15 @@ def drop_set_quantity(*, drop_id: int, quantity: int) -> Drop:
     already sold or held. One conditional UPDATE, safe during a live spike.
     """
     with transaction.atomic():
-        drop = Drop.objects.get(pk=drop_id)
-        delta = quantity - drop.quantity
-        updated = Drop.objects.filter(pk=drop_id, available__gte=-delta).update(
-            quantity=quantity, available=F("available") + delta
+        # The delta is computed from the row as the UPDATE finds it (both SET expressions read the
+        # old row), so two staff saving at once cannot leave `available` out of step with `quantity`.
+        updated = Drop.objects.filter(pk=drop_id, available__gte=F("quantity") - quantity).update(
+            quantity=quantity, available=F("available") + (quantity - F("quantity"))
         )
+        drop = Drop.objects.get(pk=drop_id)
         if not updated:
-            drop.refresh_from_db()
             raise InvalidInput(
                 f"{drop.sold_or_held} units are already sold or held; quantity cannot go below that.",
                 code="quantity_below_sold",
             )
-        drop.refresh_from_db()
     return drop

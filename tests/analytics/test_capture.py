@@ -196,6 +196,14 @@ def test_beacon_accepts_valid_events_and_reports_bad_ones():
         ({"events": [{"name": "view"}] * 21}, 413, "too_many_events"),
         ({"events": [{"name": "view", "props": {"x": "y" * 17000}}]}, 413, "too_large"),
         ({"events": [{"name": "view", "customer_id": 5}]}, 422, None),
+        ({"events": [{"name": ["view"], "session_id": 5}]}, 422, None),
+        (b"[" * 5000 + b"]" * 5000, 400, "invalid_json"),
+        # what PostgreSQL's jsonb refuses must be refused here, not poison the writer's batch
+        (b'{"events": [{"name": "view", "session_id": 5, "props": {"x": NaN}}]}', 422, None),
+        (b'{"events": [{"name": "view", "session_id": 5, "props": {"x": 1e400}}]}', 422, None),
+        ({"events": [{"name": "view", "session_id": 5, "props": {"x": "a\u0000b"}}]}, 422, None),
+        ({"events": [{"name": "view", "session_id": 5, "props": {"k\u0000": 1}}]}, 422, None),
+        (b'{"events": [{"name": "view", "session_id": 5, "props": {"x": "\\ud800"}}]}', 422, None),
     ],
 )
 def test_beacon_refuses_bad_input_with_json_errors(client, body, status, code):

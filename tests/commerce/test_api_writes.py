@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from commerce.models import Drop, Hold, Order, Partner
@@ -100,3 +102,31 @@ def test_errors_name_the_field_they_are_about(client, auth):
     assert list(coupon.json()["fields"]) == ["coupon_code"]
     junk = client.post("/api/v1/holds", data="{not json", content_type="application/json", headers=auth)
     assert junk.json()["code"] in {"bad_request", "invalid"}
+
+
+def test_ids_must_be_real_integers_too(client, auth):
+    drop = make_drop(quantity=5)
+    for drop_id in (True, str(drop.pk)):
+        response = post(client, "/api/v1/holds", {"drop_id": drop_id, "email": "a@example.com", "quantity": 1}, auth)
+        assert response.status_code == 422
+        assert "drop_id" in response.json()["fields"]
+    assert not Hold.objects.exists()
+
+
+def test_an_address_that_unicode_normalization_lengthens_past_254_is_a_422_not_a_500(client, auth):
+    drop = make_drop(quantity=5)
+    email = "\ufb03" * 100 + "@example.com"  # 112 characters as typed, 312 after NFKC ("ﬃ" → "ffi")
+    response = post(client, "/api/v1/holds", {"drop_id": drop.pk, "email": email, "quantity": 1}, auth)
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_email")
+    assert Drop.objects.get(pk=drop.pk).available == 5
+
+
+def test_times_in_error_fields_are_iso_8601(client, auth):
+    drop = make_drop(quantity=5, opens_in=3600, closes_in=7200)
+    headers = {**auth, "Idempotency-Key": "early-1"}
+    body = {"drop_id": drop.pk, "email": "a@example.com", "quantity": 1}
+    for response in (post(client, "/api/v1/holds", body, headers), post(client, "/api/v1/holds", body, headers)):
+        assert response.json()["code"] == "not_yet_open"
+        opens_at = response.json()["fields"]["opens_at"]
+        parsed = dt.datetime.fromisoformat(opens_at)  # ISO 8601 to the millisecond, as JSON dates go
+        assert "T" in opens_at and abs(parsed - Drop.objects.get(pk=drop.pk).opens_at) < dt.timedelta(milliseconds=1)

@@ -22,3 +22,10 @@ def test_normalize_email(raw, key):
 def test_invalid_email(raw):
     with pytest.raises(ValidationError):
         normalize_email(raw)
+
+
+def test_an_address_longer_than_254_after_nfkc_is_invalid():
+    from commerce.identity import clean_email
+
+    with pytest.raises(ValidationError):
+        clean_email("\ufb03" * 100 + "@example.com")

@@ -137,3 +137,17 @@ def test_one_customer_racing_themselves_respects_the_limit():
     results = race(20, lambda i: order_place(drop_id=drop.pk, email="same@example.com", quantity=1))
     assert sum(isinstance(r, Order) for r in results) == 2
     assert Drop.objects.get(pk=drop.pk).available == 48
+
+
+def test_two_staff_changing_a_drops_quantity_at_once_keep_available_in_step():
+    from commerce.services.drops import drop_set_quantity
+
+    drop = make_drop(quantity=100, per_customer_limit=50)
+    order_place(drop_id=drop.pk, email="buyer@example.com", quantity=50)
+    for _trial in range(20):
+        Drop.objects.filter(pk=drop.pk).update(quantity=100, available=50)
+        race(2, lambda i: drop_set_quantity(drop_id=drop.pk, quantity=(80, 120)[i]))
+        drop.refresh_from_db()
+        # whichever save came last, the 50 units sold stay sold: available = quantity - 50
+        assert drop.quantity in (80, 120)
+        assert drop.available == drop.quantity - 50
