@@ -36,3 +36,41 @@ def cache_store(key: str, value: Any, fresh_seconds: float) -> None:
     """Store `value` as fresh for `fresh_seconds` (kept longer, stale, for requests racing a rebuild)."""
     cache.set(key, (time.time() + fresh_seconds, value), max(int(fresh_seconds * KEEP_FACTOR), 60))
     cache.delete(f"{key}:claim")
+
+
+def shared_response(view_func):
+    """Mark a view's responses as the same for everyone (a CDN may cache them).
+
+    SharedResponseMiddleware then strips whatever cookies other middleware attached on the way out
+    (a stale session being cleared, a malformed CSRF cookie being replaced) and `Vary: Cookie`:
+    a cached copy must not hand one visitor's cookie to the next.
+    """
+
+    def wrapped(request, *args, **kwargs):
+        response = view_func(request, *args, **kwargs)
+        response.shared = True
+        return response
+
+    wrapped.__dict__.update(view_func.__dict__)
+    wrapped.__doc__, wrapped.__name__ = view_func.__doc__, view_func.__name__
+    return wrapped
+
+
+class SharedResponseMiddleware:
+    """Outermost middleware: responses of `shared_response` views leave without cookies or Vary: Cookie."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if getattr(response, "shared", False):
+            response.cookies.clear()
+            vary = [v.strip() for v in response.get("Vary", "").split(",") if v.strip()]
+            if any(v.lower() == "cookie" for v in vary):
+                remaining = [v for v in vary if v.lower() != "cookie"]
+                if remaining:
+                    response["Vary"] = ", ".join(remaining)
+                else:
+                    del response["Vary"]
+        return response

@@ -17,7 +17,7 @@ from commerce.selectors import drop_status, drops_for_session
 
 from .embed import stream_embed
 from .models import LiveSession
-from .pagecache import cache_store, cached_or_claim
+from .pagecache import cache_store, cached_or_claim, shared_response
 from .selectors import sessions_live, sessions_upcoming
 
 
@@ -67,6 +67,7 @@ STATUS_CACHE_SECONDS = 1
 
 
 @visitor_exempt
+@shared_response
 @cache_control(max_age=STATUS_CACHE_SECONDS, public=True)
 def session_status(request, public_id):
     """JSON polled by the session page: {"session": status, "server_time", "drops": [drop_status…]}.

@@ -73,3 +73,16 @@ def test_live_status_serves_the_previous_payload_while_one_request_rebuilds_it(c
     assert json.loads(client.get(url).content)["drops"][0]["available"] == 4
     assert rebuilds == [1]
     assert json.loads(client.get(url).content)["drops"][0]["available"] == 4
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cookie", ["sessionid=stale-session-key", "csrftoken=x", "mm_vid=zzz"])
+def test_live_status_never_carries_cookies_or_vary_cookie(client, cookie):
+    drop = make_drop(quantity=5)
+    name, value = cookie.split("=")
+    client.cookies[name] = value
+    response = client.get(reverse("sessions_app:session_status", args=[drop.session.public_id]))
+    assert response.status_code == 200
+    assert "Set-Cookie" not in str(response.serialize_headers(), "latin-1")
+    assert "Cookie" not in response.get("Vary", "")
+    assert response["Cache-Control"] == "max-age=1, public"
