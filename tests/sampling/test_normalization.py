@@ -68,8 +68,10 @@ def test_accepted_addresses_normalize_to_a_stable_key():
         assert unicodedata.normalize("NFKC", key) == key, test_id
         assert "+" not in local, test_id
         assert normalize_email(address.upper()) == key, test_id  # case never splits a person
-        if not local.startswith('"'):  # a quoted local part cannot take a tag outside its quotes
-            assert normalize_email(f"{local}+live@{domain}") == key, test_id  # plus-addressing
+        tagged = f"{local}+live@{domain}"
+        # a quoted local part cannot take a tag outside its quotes; past 254 characters it is no address
+        if not local.startswith('"') and len(tagged) <= 254:
+            assert normalize_email(tagged) == key, test_id  # plus-addressing
     assert accepted >= 30
 
 
