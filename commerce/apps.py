@@ -15,8 +15,12 @@ class CommerceConfig(AppConfig):
 
         from django.db.models.signals import post_delete, post_save
 
-        from .models import Drop
-        from .selectors import drop_terms_forget
+        from .models import ApiKey, Drop, Partner
+        from .selectors import drop_terms
+        from .services.api_keys import recent_keys
 
-        post_save.connect(drop_terms_forget, sender=Drop, dispatch_uid="commerce.drop_terms")
-        post_delete.connect(drop_terms_forget, sender=Drop, dispatch_uid="commerce.drop_terms_deleted")
+        # per-process memories of hot reads (commerce.memo): a save here forgets them at once
+        post_save.connect(drop_terms.forget, sender=Drop, dispatch_uid="commerce.drop_terms")
+        post_delete.connect(drop_terms.forget, sender=Drop, dispatch_uid="commerce.drop_terms_deleted")
+        post_save.connect(recent_keys.forget, sender=ApiKey, dispatch_uid="commerce.recent_keys")
+        post_save.connect(recent_keys.forget, sender=Partner, dispatch_uid="commerce.recent_keys_partner")

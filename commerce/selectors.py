@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import threading
-import time
 
-from django.conf import settings
 from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from .memo import MISSING, ProcessMemo
 from .models import Drop, Hold, Order
 from .pricing import drop_price_quote
 
 # A drop's terms (price schedule, per-customer limit, hold time, currency, fulfilment) as read for
 # hold placement, remembered per process for DROP_TERMS_CACHE_SECONDS: during a spike every
 # "add to cart" would otherwise read the same row. Saving a drop in this process forgets them.
-_drop_terms: dict[int, tuple[float, Drop]] = {}
-_drop_terms_lock = threading.Lock()
-
-
-def drop_terms_forget(**_kwargs) -> None:
-    """Forget every remembered drop (connected to Drop's post_save and post_delete)."""
-    with _drop_terms_lock:
-        _drop_terms.clear()
+drop_terms = ProcessMemo("DROP_TERMS_CACHE_SECONDS", 1, max_entries=256)
 
 
 def drop_for_hold(*, drop_id: int) -> Drop:
@@ -37,15 +28,10 @@ def drop_for_hold(*, drop_id: int) -> Drop:
     checked by the database in the statement that takes the stock (commerce.locks), and a
     refused hold is explained from a fresh read. `available` is not to be trusted here.
     """
-    ttl = float(getattr(settings, "DROP_TERMS_CACHE_SECONDS", 1))
-    if ttl > 0 and (hit := _drop_terms.get(drop_id)) is not None and hit[0] > time.monotonic():
-        return copy.copy(hit[1])
+    if (remembered := drop_terms.get(drop_id)) is not MISSING:
+        return copy.copy(remembered)
     drop = Drop.objects.get(pk=drop_id)
-    if ttl > 0:
-        with _drop_terms_lock:
-            if len(_drop_terms) > 256:
-                _drop_terms.clear()
-            _drop_terms[drop_id] = (time.monotonic() + ttl, copy.copy(drop))
+    drop_terms.put(drop_id, copy.copy(drop))
     return drop
 
 

@@ -6,14 +6,10 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-import threading
-import time
 
-from django.conf import settings
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 from django.utils import timezone
 
+from ..memo import MISSING, ProcessMemo
 from ..models import ApiKey, Partner
 
 
@@ -41,20 +37,7 @@ def api_key_revoke(*, key_id: int, now: dt.datetime | None = None) -> ApiKey:
 # Authenticated keys are remembered per process for API_KEY_CACHE_SECONDS, so a partner's burst
 # of writes (a live drop) does not look its key up on every request. Saving a key or a partner in
 # this process forgets them at once; other processes notice a revocation within that many seconds.
-_recent: dict[str, tuple[float, ApiKey]] = {}
-_recent_lock = threading.Lock()
-_RECENT_MAX = 1024
-
-
-def _cache_seconds() -> float:
-    return float(getattr(settings, "API_KEY_CACHE_SECONDS", 5))
-
-
-@receiver(post_save, sender=ApiKey)
-@receiver(post_save, sender=Partner)
-def _forget_recent(**_kwargs) -> None:
-    with _recent_lock:
-        _recent.clear()
+recent_keys = ProcessMemo("API_KEY_CACHE_SECONDS", 5)
 
 
 def api_key_authenticate(raw: str, *, now: dt.datetime | None = None) -> ApiKey | None:
@@ -68,18 +51,13 @@ def api_key_authenticate(raw: str, *, now: dt.datetime | None = None) -> ApiKey 
     if len(parts) != 3 or parts[0] != "mm":
         return None
     digest = _digest(raw)
-    ttl = _cache_seconds()
-    if ttl > 0 and (hit := _recent.get(digest)) is not None and hit[0] > time.monotonic():
-        return hit[1]
+    if (remembered := recent_keys.get(digest)) is not MISSING:
+        return remembered
     key = ApiKey.objects.select_related("partner").filter(prefix=parts[1]).first()
     if key is None or not hmac.compare_digest(key.key_hash, digest) or not key.is_active:
         return None
     now = now or timezone.now()
     if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    if ttl > 0:
-        with _recent_lock:
-            if len(_recent) >= _RECENT_MAX:
-                _recent.clear()
-            _recent[digest] = (time.monotonic() + ttl, key)
+    recent_keys.put(digest, key)
     return key

@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from commerce import memo
 from commerce.exceptions import DropUnavailable, LimitExceeded
 from commerce.models import ApiKey, Drop, Hold, Partner
-from commerce.services import api_keys
 from commerce.services.api_keys import api_key_create, api_key_revoke
 from commerce.services.holds import hold_place
 from tests.factories import make_drop
@@ -42,7 +42,7 @@ def test_a_key_revoked_by_another_process_is_refused_once_its_memory_lapses(clie
     key_obj, key = api_key_create(partner=Partner.objects.create(name="P"), name="k", scopes=["holds:write"])
     drop = make_drop(quantity=5, per_customer_limit=5)
     clock = [1000.0]
-    monkeypatch.setattr(api_keys.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(memo.time, "monotonic", lambda: clock[0])
     assert _place(client, key, drop).status_code == 201
     ApiKey.objects.filter(pk=key_obj.pk).update(revoked_at=timezone.now())  # no signal: another web worker
     assert _place(client, key, drop).status_code == 201  # still remembered (at most API_KEY_CACHE_SECONDS)
