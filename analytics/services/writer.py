@@ -56,6 +56,7 @@ class EventWriter:
         self._pid = os.getpid()
         self._closed = False
         self._busy = False
+        self._waiters = 0  # queued submissions whose caller waits: write them without gathering
         self.written = 0
         self.dropped = 0
 
@@ -77,6 +78,7 @@ class EventWriter:
             for row in rows[:-1]:
                 self._queue.append((row, None))
             self._queue.append((rows[-1], future))
+            self._waiters += future is not None
             self._trim()
             if wait or len(self._queue) >= self.max_batch:
                 self._cond.notify_all()  # someone is waiting, or a full batch: write now
@@ -125,16 +127,16 @@ class EventWriter:
         while len(self._queue) > self.max_queue:
             _row, future = self._queue.popleft()
             self.dropped += 1
+            self._waiters -= future is not None
             if future is not None and not future.done():
                 future.set_exception(RuntimeError("analytics queue overflow"))
         if self.dropped and self.dropped % 10_000 == 1:
             log.error("analytics writer: queue full, %d event(s) dropped so far", self.dropped)
 
-    def _waiter_queued(self) -> bool:
-        return any(future is not None for _row, future in self._queue)
-
     def _take(self, n: int) -> list[tuple[tuple, Future | None]]:
-        return [self._queue.popleft() for _ in range(min(n, len(self._queue)))]
+        taken = [self._queue.popleft() for _ in range(min(n, len(self._queue)))]
+        self._waiters -= sum(future is not None for _row, future in taken)
+        return taken
 
     def _run(self) -> None:
         try:
@@ -144,7 +146,7 @@ class EventWriter:
                         self._cond.wait()
                     if not self._queue and self._closed:
                         return
-                    if len(self._queue) < self.max_batch and not self._closed and not self._waiter_queued():
+                    if len(self._queue) < self.max_batch and not self._closed and not self._waiters:
                         self._cond.wait(self.max_delay)  # let a batch gather
                     batch = self._take(self.max_batch)
                     self._busy = True
