@@ -18,8 +18,8 @@ class VisitorMiddleware:
 
     The cookie is first-party, HttpOnly, SameSite=Lax, one year. A logout (the request was
     authenticated and no longer is) starts a new visitor. Static, media, admin, API and Stripe
-    paths get no cookie, nor do views marked with `visitor_exempt` (machine endpoints such as
-    the live-status JSON a page polls every second: the page itself issued the cookie).
+    paths get no cookie (nor do responses the same for everyone, such as the live-status JSON:
+    sessions_app.pagecache strips their cookies).
     """
 
     def __init__(self, get_response):
@@ -34,7 +34,7 @@ class VisitorMiddleware:
         response = self.get_response(request)
         if was_authenticated and not _authenticated(request):  # a logout (the admin's too)
             request.visitor_id, fresh = uuid.uuid4().hex, True
-        if fresh and not getattr(request, "_visitor_exempt", False):
+        if fresh:
             response.set_cookie(
                 COOKIE,
                 request.visitor_id,
@@ -44,16 +44,6 @@ class VisitorMiddleware:
                 secure=getattr(settings, "SESSION_COOKIE_SECURE", False),
             )
         return response
-
-    def process_view(self, request, view_func, view_args, view_kwargs):
-        if getattr(view_func, "visitor_exempt", False):
-            request._visitor_exempt = True
-
-
-def visitor_exempt(view_func):
-    """Mark a view whose responses never issue the visitor cookie (it may still read it)."""
-    view_func.visitor_exempt = True
-    return view_func
 
 
 def _authenticated(request) -> bool:

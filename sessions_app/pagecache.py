@@ -8,6 +8,7 @@ rebuilds it while every other request keeps getting the previous value, at most 
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -42,17 +43,16 @@ def shared_response(view_func):
     """Mark a view's responses as the same for everyone (a CDN may cache them).
 
     SharedResponseMiddleware then strips whatever cookies other middleware attached on the way out
-    (a stale session being cleared, a malformed CSRF cookie being replaced) and `Vary: Cookie`:
+    (a new visitor id, a stale session being cleared, a malformed CSRF cookie) and `Vary: Cookie`:
     a cached copy must not hand one visitor's cookie to the next.
     """
 
+    @functools.wraps(view_func)
     def wrapped(request, *args, **kwargs):
         response = view_func(request, *args, **kwargs)
         response.shared = True
         return response
 
-    wrapped.__dict__.update(view_func.__dict__)
-    wrapped.__doc__, wrapped.__name__ = view_func.__doc__, view_func.__name__
     return wrapped
 
 

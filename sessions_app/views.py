@@ -11,7 +11,6 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
 
-from analytics.middleware import visitor_exempt
 from analytics.services import event_capture_request
 from commerce.selectors import drop_status, drops_for_session
 
@@ -66,7 +65,6 @@ def session_page(request, public_id):
 STATUS_CACHE_SECONDS = 1
 
 
-@visitor_exempt
 @shared_response
 @cache_control(max_age=STATUS_CACHE_SECONDS, public=True)
 def session_status(request, public_id):
