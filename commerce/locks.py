@@ -32,7 +32,9 @@ def customer_units_on_drop(*, customer_id: int, drop_id: int, now) -> int:
     )
 
 
-# The customer's row, created if new and locked until the transaction ends (DO UPDATE locks it).
+# The customer's row, created if new and locked until the transaction ends (DO UPDATE locks it):
+# services.customers.customer_lock_or_create's upsert, as SQL text so that it can travel in the
+# same query string as the hold statement.
 _CUSTOMER_LOCK_SQL = """
 INSERT INTO commerce_customer (email, email_normalized, name, created_at)
 VALUES (%(email)s, %(email_key)s, %(name)s, %(now)s)
@@ -45,9 +47,8 @@ RETURNING id
 # database connection (a hold is planned once, not on every request during a spike).
 _HOLD_STATEMENT = "mm_hold_place_v1"
 _HOLD_PARAMS = ("email_key", "drop", "now", "quantity", "token", "price", "currency", "step", "slot", "expires")
+_HOLD_TYPES = "varchar, bigint, timestamptz, integer, varchar, bigint, varchar, smallint, bigint, timestamptz"
 _HOLD_SQL = """
-PREPARE mm_hold_place_v1 (varchar, bigint, timestamptz, integer, varchar, bigint, varchar, smallint, bigint,
-                           timestamptz) AS
 WITH cust AS (
     SELECT id FROM commerce_customer WHERE email_normalized = $1
 ), mine AS (
@@ -80,7 +81,7 @@ def _prepare_hold_statement() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [_HOLD_STATEMENT])
         if cursor.fetchone() is None:
-            cursor.execute(_HOLD_SQL)
+            cursor.execute(f"PREPARE {_HOLD_STATEMENT} ({_HOLD_TYPES}) AS {_HOLD_SQL}")  # noqa: S608 - constants
     raw._mm_hold_prepared = True
 
 
@@ -150,7 +151,7 @@ def hold_place_in_one_round_trip(*, hold: Hold, email: str, email_key: str, name
     except ProgrammingError as exc:
         # The server forgot the statement (DISCARD ALL, a pooler handing over another session):
         # nothing ran, so prepare it again and retry once, unless a caller's transaction is now broken.
-        if "mm_hold_place_v1" not in str(exc) or connection.in_atomic_block:
+        if _HOLD_STATEMENT not in str(exc) or connection.in_atomic_block:
             raise
         connection.connection._mm_hold_prepared = False
         _prepare_hold_statement()
@@ -166,6 +167,19 @@ def _run_one_round_trip(params: dict) -> tuple:
         cursor.execute(_CUSTOMER_LOCK_SQL + ";" + _EXECUTE_HOLD, params)
         cursor.nextset()
         return cursor.fetchone()
+
+
+def drop_set_quantity(*, drop_id: int, quantity: int) -> bool:
+    """Set a drop's quantity, moving `available` by the same delta; False if that would go below 0.
+
+    The delta is computed from the row as the UPDATE finds it (both SET expressions read the old
+    row), so two staff saving at once cannot leave `available` out of step with `quantity`.
+    """
+    return bool(
+        Drop.objects.filter(pk=drop_id, available__gte=F("quantity") - quantity).update(
+            quantity=quantity, available=F("available") + (quantity - F("quantity"))
+        )
+    )
 
 
 def drop_return_stock(*, drop_id: int, quantity: int) -> None:

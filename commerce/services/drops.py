@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import F
 
+from .. import locks
 from ..exceptions import InvalidInput
 from ..models import Drop
 
@@ -32,11 +32,7 @@ def drop_set_quantity(*, drop_id: int, quantity: int) -> Drop:
     already sold or held. One conditional UPDATE, safe during a live spike.
     """
     with transaction.atomic():
-        # The delta is computed from the row as the UPDATE finds it (both SET expressions read the
-        # old row), so two staff saving at once cannot leave `available` out of step with `quantity`.
-        updated = Drop.objects.filter(pk=drop_id, available__gte=F("quantity") - quantity).update(
-            quantity=quantity, available=F("available") + (quantity - F("quantity"))
-        )
+        updated = locks.drop_set_quantity(drop_id=drop_id, quantity=quantity)
         drop = Drop.objects.get(pk=drop_id)
         if not updated:
             raise InvalidInput(

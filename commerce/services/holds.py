@@ -123,14 +123,14 @@ def hold_place(
     if spike_path and connection.vendor == "postgresql" and quantity <= drop.per_customer_limit:
         # One round trip does it all (commerce.locks.hold_place_in_one_round_trip).
         try:
-            typed = clean_email(email)
+            typed, key = clean_email(email), normalize_email(email)
         except ValidationError as exc:
-            raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL, field="email") from exc
+            raise _invalid_email() from exc
         if drop.pricing == Drop.Pricing.STEP_UP:
             drop.refresh_from_db(fields=["available"])  # its price follows sell-through
         hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=None)
         inserted, _already = locks.hold_place_in_one_round_trip(
-            hold=hold, email=typed, email_key=normalize_email(typed), name=name, now=now
+            hold=hold, email=typed, email_key=key, name=name, now=now
         )
         if inserted:
             hold.drop = drop
@@ -148,7 +148,7 @@ def hold_place(
         try:
             customer = customer_lock_or_create(email=email, name=name)
         except ValidationError as exc:
-            raise InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL, field="email") from exc
+            raise _invalid_email() from exc
         if drop.pricing == Drop.Pricing.STEP_UP:
             drop.refresh_from_db(fields=["available"])
         hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=slot)
@@ -197,6 +197,10 @@ def _new_hold(*, drop: Drop, quantity: int, now: dt.datetime, slot) -> Hold:
         expires_at=now + dt.timedelta(seconds=drop.hold_seconds),
         pickup_slot=slot,
     )
+
+
+def _invalid_email() -> InvalidInput:
+    return InvalidInput("Enter a valid email address.", code=ErrorCode.INVALID_EMAIL, field="email")
 
 
 def _limit_error(drop: Drop, already: int) -> LimitExceeded:
