@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from commerce.models import Drop
 from commerce.money import format_money
 from sessions_app.models import LiveSession, Series, SessionFormat
 
@@ -235,7 +236,11 @@ class DashboardAdmin(admin.ModelAdmin):
             ("Minutes on air", f"{kpis['minutes']:g}"),
             ("ROI / minute", _money(kpis["roi_per_minute_minor"], cur)),
         ]
-        drops = [{**_flat(d), "drop": f"Drop {d['drop_id']}"} for d in kpis["drops"]]
+        names = {
+            d.pk: str(d)
+            for d in Drop.objects.select_related("sku__product").filter(pk__in=[d["drop_id"] for d in kpis["drops"]])
+        }
+        drops = [{**_flat(d), "drop": names.get(d["drop_id"], f"Drop {d['drop_id']}")} for d in kpis["drops"]]
         return self._render(
             request,
             {

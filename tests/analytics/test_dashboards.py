@@ -57,6 +57,7 @@ def test_session_dashboard_shows_the_funnel_chart_and_exports_csv(admin_client, 
     assert (rows[0]["revenue_minor"], rows[0]["currency"]) == ("4299", "USD")
     drops = list(csv.DictReader(io.StringIO(admin_client.get(url, {"csv": "drops"}).content.decode())))
     assert drops[0]["visitors_purchase"] == "1"
+    assert drops[0]["drop"] == str(sold)  # named as staff know it, not by its id
     assert admin_client.get(url, {"csv": "nope"}).status_code == 404
 
 
