@@ -34,7 +34,7 @@ class VisitorMiddleware:
         response = self.get_response(request)
         if was_authenticated and not _authenticated(request):  # a logout (the admin's too)
             request.visitor_id, fresh = uuid.uuid4().hex, True
-        if fresh:
+        if fresh and not getattr(response, "shared", False):  # shared: the same for everyone (pagecache)
             response.set_cookie(
                 COOKIE,
                 request.visitor_id,
