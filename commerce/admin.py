@@ -502,8 +502,18 @@ class RefundForm(forms.ModelForm):
 @admin.register(Refund)
 class RefundAdmin(admin.ModelAdmin):
     form = RefundForm
-    list_display = ["__str__", "order", "amount", "reason", "status", "restocked_units", "created_by", "created_at"]
-    list_filter = ["status", "reason"]
+    list_display = [
+        "__str__",
+        "order",
+        "amount",
+        "reason",
+        "origin",
+        "status",
+        "restocked_units",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["status", "origin", "reason"]
     search_fields = ["order__number", "provider_reference"]
     list_select_related = ["order", "created_by"]
     autocomplete_fields = ["order"]

@@ -16,6 +16,7 @@ from .services import payments as payment_services
 from .services.holds import holds_release_lapsed
 from .services.pickup import pickup_pass_token, pickup_reminders_send
 from .services.refunds import refund_submit
+from .services.refunds import refunds_reconcile as refunds_reconcile_service
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,13 @@ def send_order_email(order_id: int, kind: str) -> None:
 
 
 def refund_submit_task(refund_id: int) -> None:
+    """Submit one refund (safe to repeat); raises ProviderUnavailable if the provider did not answer."""
     refund_submit(refund_id=refund_id)
+
+
+def refunds_reconcile() -> dict[str, int]:
+    """Every 5 minutes: settle refunds pending longer than REFUND_RECONCILE_AFTER_MINUTES with the provider."""
+    return refunds_reconcile_service()
 
 
 def holds_expire() -> int:

@@ -273,6 +273,9 @@ PAYMENT_PROVIDER = env(
     "PAYMENT_PROVIDER",
     "stripe" if (STRIPE_TEST_SECRET_KEY or STRIPE_LIVE_SECRET_KEY) else "manual",
 )
+# A refund still pending this long (its submission died, or the provider is slow) is looked up
+# at the provider and settled or resubmitted with the same idempotency key (every 5 minutes).
+REFUND_RECONCILE_AFTER_MINUTES = int(env("REFUND_RECONCILE_AFTER_MINUTES", "10"))
 
 # --- Auth / admin -------------------------------------------------------------
 LOGIN_URL = "admin:login"

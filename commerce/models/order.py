@@ -44,7 +44,10 @@ class Order(models.Model):
         max_length=255, blank=True, db_index=True, help_text="Provider reference (Stripe Checkout Session id)."
     )
     provider_payment_id = models.CharField(
-        max_length=255, blank=True, help_text="Provider's payment id (Stripe PaymentIntent), used for refunds."
+        max_length=255,
+        blank=True,
+        db_index=True,
+        help_text="Provider's payment id (Stripe PaymentIntent), used for refunds.",
     )
     payment_url = models.URLField(max_length=2000, blank=True, help_text="Where the buyer pays (hosted page).")
     paid_late = models.BooleanField(default=False, help_text="Paid after its hold lapsed and honoured from stock.")

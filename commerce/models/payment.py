@@ -30,29 +30,51 @@ class PaymentEvent(models.Model):
 
 
 class Refund(models.Model):
-    """Money given back on an order, full or partial; `lines` maps order-line id → units refunded."""
+    """Money given back on an order, full or partial; `lines` maps order-line id → units refunded.
+
+    `provider_reference` is the provider's refund id (Stripe `re_…`), unique once
+    known: a refund we submitted gets it from the provider's answer (or from a
+    webhook/reconciliation matching `metadata.refund_id`); a refund made in the
+    provider's dashboard arrives by webhook and is recorded with
+    `origin = provider`. `status` only moves forward:
+    pending → succeeded | failed | canceled, and succeeded → failed (a card
+    refund can still fail after succeeding). Order totals derive from the
+    succeeded refunds (commerce.services.refunds).
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
 
     class Reason(models.TextChoices):
         REQUESTED = "requested_by_customer", "Requested by customer"
         LATE_PAYMENT = "late_payment_sold_out", "Paid after the hold lapsed; sold out"
         OTHER = "other", "Other"
 
+    class Origin(models.TextChoices):
+        SHOP = "shop", "Micromoments (admin, pickup cancel, late payment)"
+        PROVIDER = "provider", "Payment provider's dashboard"
+
     order = models.ForeignKey("commerce.Order", on_delete=models.PROTECT, related_name="refunds")
     amount_minor = models.PositiveBigIntegerField()
     currency = models.CharField(max_length=3)
     reason = models.CharField(max_length=40, choices=Reason.choices, default=Reason.REQUESTED)
+    origin = models.CharField(
+        max_length=10,
+        choices=Origin.choices,
+        default=Origin.SHOP,
+        help_text="Where the refund was made: here, or in the provider's dashboard (learnt from its webhooks).",
+    )
     lines = models.JSONField(default=dict, blank=True)
     restocked_units = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
-    provider_reference = models.CharField(max_length=100, blank=True)
+    provider_reference = models.CharField(max_length=100, blank=True, help_text="Provider's refund id (Stripe re_…).")
     failure_message = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True, help_text="When it left `pending`.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -61,6 +83,9 @@ class Refund(models.Model):
             models.UniqueConstraint(
                 fields=["provider_reference"], condition=~Q(provider_reference=""), name="refund_provider_ref_unique"
             ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="refund_status_created"),
         ]
 
     def __str__(self) -> str:

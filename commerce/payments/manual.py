@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import register
+from . import ProviderRefund, register
 
 
 class ManualProvider:
@@ -16,9 +16,22 @@ class ManualProvider:
     def cancel(self, *, order) -> bool:
         return True
 
-    def refund(self, *, refund) -> str:
-        """Money is handed back in person; the refund is recorded with a local reference."""
-        return f"manual-{refund.pk}"
+    def refund(self, *, refund) -> ProviderRefund:
+        """Money is handed back in person; the refund is recorded with a local reference, succeeded at once."""
+        return ProviderRefund(
+            reference=f"manual-{refund.pk}",
+            status="succeeded",
+            amount_minor=refund.amount_minor,
+            currency=refund.currency,
+            local_id=refund.pk,
+        )
+
+    def refund_find(self, *, refund) -> ProviderRefund | None:
+        """Nothing outside this database knows a manual refund: submitting it (again) is the way to settle it."""
+        return None
+
+    def refunds_for_payment(self, *, payment_id: str) -> list[ProviderRefund]:
+        return []
 
 
 register(ManualProvider())

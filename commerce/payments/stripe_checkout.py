@@ -22,9 +22,52 @@ from django.conf import settings
 from django.urls import reverse
 
 from ..exceptions import PaymentProviderError
-from . import register
+from . import ProviderRefund, ProviderUnavailable, register
 
 STRIPE_MIN_SESSION_SECONDS = 30 * 60
+
+# Stripe refund statuses → ours; `requires_action` is still in flight.
+REFUND_STATUSES = {
+    "pending": "pending",
+    "requires_action": "pending",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+# Outcome unknown (network, timeout, Stripe 5xx, rate limit): retry later, never mark failed.
+TRANSIENT_ERRORS = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError)
+
+
+def refund_idempotency_key(refund_id: int) -> str:
+    """The one Idempotency-Key for a local refund: every (re)submission of refund N sends the same key."""
+    return f"refund-{refund_id}"
+
+
+def provider_refund(obj) -> ProviderRefund:
+    """Our view of a Stripe Refund object (a dict from a webhook payload or a StripeObject from the API)."""
+    metadata = obj.get("metadata") or {}
+    local_id = str(metadata.get("refund_id") or "")
+    return ProviderRefund(
+        reference=obj["id"],
+        status=REFUND_STATUSES.get(obj.get("status") or "", "pending"),
+        amount_minor=int(obj.get("amount") or 0),
+        currency=(obj.get("currency") or "").upper(),
+        payment_id=obj.get("payment_intent") or "",
+        local_id=int(local_id) if local_id.isdigit() else None,
+        reason=obj.get("reason") or "",
+        failure_reason=obj.get("failure_reason") or "",
+        created=int(obj.get("created") or 0),
+    )
+
+
+def _stripe_call(fn, *args, **kwargs):
+    """Call the stripe library; unknown outcomes raise ProviderUnavailable, refusals PaymentProviderError."""
+    try:
+        return fn(*args, **kwargs)
+    except TRANSIENT_ERRORS as exc:
+        raise ProviderUnavailable(f"Stripe did not answer: {exc.user_message or exc}") from exc
+    except stripe.StripeError as exc:
+        raise PaymentProviderError(f"Stripe refused: {exc.user_message or exc}") from exc
 
 
 def _api_key() -> str:
@@ -87,18 +130,44 @@ class StripeCheckoutProvider:
             session = stripe.checkout.Session.retrieve(order.payment_reference, **_client_kwargs())
         return session["status"] == "expired"
 
-    def refund(self, *, refund) -> str:
-        """Refund `refund.amount_minor` on the order's PaymentIntent; returns the Stripe refund id."""
+    def refund(self, *, refund) -> ProviderRefund:
+        """Refund `refund.amount_minor` on the order's PaymentIntent (metadata.refund_id = our id).
+
+        Always the same Idempotency-Key per local refund, so a repeated call
+        within Stripe's 24 h key lifetime returns the first refund; after that,
+        reconciliation looks the refund up (refund_find) before resubmitting.
+        """
         order = refund.order
-        result = stripe.Refund.create(
+        result = _stripe_call(
+            stripe.Refund.create,
             payment_intent=order.provider_payment_id,
             amount=refund.amount_minor,
             reason="requested_by_customer",
             metadata={"order_number": order.number, "refund_id": str(refund.pk), "reason": refund.reason},
-            idempotency_key=f"refund-{refund.pk}",
+            idempotency_key=refund_idempotency_key(refund.pk),
             **_client_kwargs(),
         )
-        return result["id"]
+        return provider_refund(result)
+
+    def refund_find(self, *, refund) -> ProviderRefund | None:
+        """Stripe's refund for a local one: by its stored id, else among the PaymentIntent's refunds by metadata."""
+        if refund.provider_reference:
+            return provider_refund(_stripe_call(stripe.Refund.retrieve, refund.provider_reference, **_client_kwargs()))
+        for found in self.refunds_for_payment(payment_id=refund.order.provider_payment_id):
+            if found.local_id == refund.pk:
+                return found
+        return None
+
+    def refunds_for_payment(self, *, payment_id: str) -> list[ProviderRefund]:
+        """Every refund of a PaymentIntent (all pages), oldest first."""
+        if not payment_id:
+            return []
+        listed = _stripe_call(stripe.Refund.list, payment_intent=payment_id, limit=100, **_client_kwargs())
+        try:
+            found = [provider_refund(obj) for obj in listed.auto_paging_iter()]
+        except TRANSIENT_ERRORS as exc:
+            raise ProviderUnavailable(f"Stripe did not answer: {exc.user_message or exc}") from exc
+        return sorted(found, key=lambda r: (r.created, r.reference))
 
 
 register(StripeCheckoutProvider())

@@ -12,7 +12,12 @@ an event is idempotent.
 
 Events used: checkout.session.completed (paid unless payment_status is
 "unpaid", e.g. bank debits), checkout.session.async_payment_succeeded,
-checkout.session.expired.
+checkout.session.expired; for refunds (ours and those made in the Stripe
+dashboard) refund.created, refund.updated, refund.failed and the legacy
+charge.refund.updated (the refund object itself) and charge.refunded (the
+charge: its embedded refund list when complete, else the PaymentIntent's
+refunds fetched from Stripe). Refund states are applied forward only and
+exactly once by commerce.services.refunds, whatever the order of arrival.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from __future__ import annotations
 import logging
 
 from ..services.payments import checkout_expire, payment_confirm
+from ..services.refunds import payment_refunds_sync, refund_sync
+from .stripe_checkout import provider_refund
+
+REFUND_EVENTS = {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +37,10 @@ def apply_event(payload: dict) -> str | None:
     """Apply one verified Stripe event payload; returns the outcome or None when not ours."""
     event_type = payload.get("type", "")
     obj = (payload.get("data") or {}).get("object") or {}
+    if event_type in REFUND_EVENTS and obj.get("object") == "refund" and obj.get("id"):
+        return refund_sync(provider="stripe", state=provider_refund(obj), event_id=payload.get("id", "")).outcome
+    if event_type == "charge.refunded" and obj.get("object") == "charge":
+        return _charge_refunded(obj, event_id=payload.get("id", ""))
     if obj.get("object") != "checkout.session":
         return None
     reference = obj.get("id", "")
@@ -48,6 +61,17 @@ def apply_event(payload: dict) -> str | None:
     if event_type == "checkout.session.expired":
         return checkout_expire(provider="stripe", reference=reference, event_id=payload.get("id", "")).outcome
     return None
+
+
+def _charge_refunded(charge: dict, *, event_id: str) -> str:
+    """Apply every refund of the charge's PaymentIntent (embedded list if complete, else fetched)."""
+    embedded = charge.get("refunds") or {}
+    data = embedded.get("data") or []
+    states = [provider_refund(obj) for obj in data] if data and not embedded.get("has_more") else None
+    outcomes = payment_refunds_sync(
+        provider="stripe", payment_id=charge.get("payment_intent") or "", states=states, event_id=event_id
+    )
+    return ",".join(o.outcome for o in outcomes) or "ignored"
 
 
 def on_webhook_pre_process(sender, instance, **kwargs) -> None:

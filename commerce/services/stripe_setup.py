@@ -5,7 +5,17 @@ from __future__ import annotations
 from django.urls import reverse
 from djstripe.models import WebhookEndpoint
 
-EVENTS = ["checkout.session.completed", "checkout.session.async_payment_succeeded", "checkout.session.expired"]
+EVENTS = [
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.expired",
+    # refunds, ours and those made in the Stripe dashboard (commerce.services.refunds)
+    "charge.refunded",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+    "charge.refund.updated",
+]
 
 
 def webhook_endpoint_register(*, secret: str, base_url: str, livemode: bool = False) -> tuple[WebhookEndpoint, str]:

@@ -9,11 +9,16 @@ that create → expire → retrieve behave like Stripe's:
   POST /v1/checkout/sessions            create (honours Idempotency-Key)
   GET  /v1/checkout/sessions/{id}       retrieve
   POST /v1/checkout/sessions/{id}/expire  open → expired; 400 if complete
-  POST /v1/refunds                      create (honours Idempotency-Key)
-  GET  /v1/{payment_intents,customers,charges}/{id}  fixture with that id
+  POST /v1/refunds                      create (honours Idempotency-Key; status `refund_status`)
+  GET  /v1/refunds?payment_intent=…     list a PaymentIntent's refunds (newest first, one page)
+  GET  /v1/refunds/{id}                 retrieve
+  GET  /v1/{payment_intents,customers,charges,balance_transactions,payment_methods}/{id}  fixture, that id
   GET  /v1/account                      the fixture account (dj-stripe asks for it)
 
 `complete(session_id)` marks a session paid, as a buyer finishing on the hosted page would.
+`dashboard_refund(payment_intent, amount)` makes a refund as staff would in the Stripe dashboard,
+`refund_set(id, status=…)` moves a refund on (pending → succeeded/failed/canceled), and
+`charge_for(payment_intent)` gives the charge as a `charge.refunded` event carries it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 FIXTURES = Path(__file__).parent / "stripe_fixtures"
+FIXTURE_PATHS = {
+    "payment_intents": "payment_intent",
+    "customers": "customer",
+    "charges": "charge",
+    "balance_transactions": "balance_transaction",
+    "payment_methods": "payment_method",
+}
 
 
 def fixture(name: str) -> dict:
@@ -40,6 +52,8 @@ class StripeStandIn:
         self.requests: list[tuple[str, str, dict]] = []
         self.idempotent: dict[str, dict] = {}
         self.fail_posts = 0  # answer the next N POSTs with HTTP 500 (an outage, retries included)
+        self.refund_status = "succeeded"  # status of refunds created through the API
+        self.refuse_refunds = ""  # if set, POST /v1/refunds answers 400 with this message (a definite refusal)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -96,17 +110,58 @@ class StripeStandIn:
         self.sessions[sid] = session
         return session
 
-    def _create_refund(self, form: dict) -> dict:
+    def _create_refund(self, form: dict, status: str | None = None) -> dict:
         refund = fixture("refund")
         refund.update(
             id=self._new_id("re"),
             amount=int(form["amount"]),
+            currency=form.get("currency", "usd"),
             payment_intent=form.get("payment_intent"),
-            status="succeeded",
+            charge="ch_for_" + str(form.get("payment_intent")),
+            created=1_764_000_000 + len(self.refunds),
+            reason=form.get("reason"),
+            status=status or self.refund_status,
             metadata={k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")},
         )
         self.refunds.append(refund)
         return refund
+
+    def dashboard_refund(self, payment_intent: str, amount: int, *, status: str = "succeeded", currency="usd") -> dict:
+        """A refund made in the Stripe dashboard: no metadata, Stripe's own id."""
+        with self._lock:
+            form = {"amount": str(amount), "payment_intent": payment_intent, "currency": currency}
+            return copy.deepcopy(self._create_refund(form, status=status))
+
+    def refund_set(self, refund_id: str, **changes) -> dict:
+        with self._lock:
+            refund = next(r for r in self.refunds if r["id"] == refund_id)
+            refund.update(changes)
+            return copy.deepcopy(refund)
+
+    def refunds_of(self, payment_intent: str) -> list[dict]:
+        with self._lock:
+            return [copy.deepcopy(r) for r in reversed(self.refunds) if r["payment_intent"] == payment_intent]
+
+    def charge_for(self, payment_intent: str, amount: int, *, embed_refunds: bool = True) -> dict:
+        """The charge as a `charge.refunded` event carries it; without `embed_refunds`, as API versions since
+        2022-11-15 send it (no refund list: the receiver must ask Stripe)."""
+        refunds = self.refunds_of(payment_intent)
+        refunded = sum(r["amount"] for r in refunds if r["status"] in ("succeeded", "pending"))
+        charge = fixture("charge")
+        charge.update(
+            id="ch_for_" + payment_intent,
+            amount=amount,
+            amount_captured=amount,
+            amount_refunded=refunded,
+            captured=True,
+            refunded=refunded >= amount,
+            payment_intent=payment_intent,
+        )
+        if embed_refunds:
+            charge["refunds"].update(data=refunds, url=f"/v1/charges/{charge['id']}/refunds")
+        else:
+            charge.pop("refunds")
+        return charge
 
     def _route(self, method: str, path: str, form: dict, idem: str | None) -> tuple[int, dict]:
         parts = path.strip("/").split("/")
@@ -133,15 +188,24 @@ class StripeStandIn:
                 result = session
             else:
                 return 404, {"error": {"type": "invalid_request_error", "message": "No such checkout.session"}}
-        elif parts[:2] == ["v1", "refunds"] and method == "POST":
+        elif parts == ["v1", "refunds"] and method == "POST":
+            if self.refuse_refunds:
+                return 400, {"error": {"type": "invalid_request_error", "message": self.refuse_refunds}}
             result = self._create_refund(form)
+        elif parts == ["v1", "refunds"] and method == "GET":
+            found = [r for r in reversed(self.refunds) if r["payment_intent"] == form.get("payment_intent")]
+            result = {"object": "list", "data": found, "has_more": False, "url": "/v1/refunds"}
+        elif parts[:2] == ["v1", "refunds"] and len(parts) == 3 and method == "GET":
+            result = next((r for r in self.refunds if r["id"] == parts[2]), None)
+            if result is None:
+                return 404, {"error": {"type": "invalid_request_error", "message": f"No such refund: '{parts[2]}'"}}
         elif parts == ["v1", "account"]:
             result = fixture("account")
-        elif len(parts) == 3 and parts[1] in {"payment_intents", "customers", "charges"}:
-            result = fixture(
-                {"payment_intents": "payment_intent", "customers": "customer", "charges": "charge"}[parts[1]]
-            )
+        elif len(parts) == 3 and parts[1] in FIXTURE_PATHS:
+            result = fixture(FIXTURE_PATHS[parts[1]])
             result["id"] = parts[2]
+            if parts[1] == "charges" and parts[2].startswith("ch_for_"):  # the charge behind our PaymentIntent
+                result.update(payment_intent=parts[2].removeprefix("ch_for_"), captured=True)
         if result is None:
             return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL {path}"}}
         if method == "POST" and idem:
