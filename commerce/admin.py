@@ -31,7 +31,9 @@ from .staff_access import lock_down_app, perm_check
 
 # dj-stripe's and the task queue's admins are for superusers only (hidden and 403 for other staff);
 # their apps come before this one in INSTALLED_APPS, so their admins are registered by now.
-lock_down_app(admin.site, "djstripe")
+# Stripe webhook endpoints are registered with `manage.py stripe_webhook_endpoint` (dj-stripe's add form
+# calls Stripe and fails without API keys).
+lock_down_app(admin.site, "djstripe", no_add=("webhookendpoint",))
 lock_down_app(admin.site, "django_q")
 
 

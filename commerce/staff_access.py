@@ -16,9 +16,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 
-from django.contrib import admin
+import stripe
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
+from django.core.management import CommandError
+from django.http import Http404
+from django.shortcuts import redirect
 
 
 def has_staff_perms(user, perms: Iterable[str]) -> bool:
@@ -132,24 +136,38 @@ def _superuser_only(view, *, model_admin):
         if not (request.user.is_active and request.user.is_superuser):
             raise PermissionDenied
         action = kwargs.get("action_name")
-        if action is not None:
-            from django.http import Http404
-
-            # dj-stripe's confirm view looks the action and model up by name: unknown names are 404, not 500
-            if action not in model_admin.get_actions(request) or kwargs.get("model_name") != model_admin.opts.model_name:
-                raise Http404("No such action.")
-        return view(request, *args, **kwargs)
+        if action is None:
+            return view(request, *args, **kwargs)
+        # dj-stripe's confirm-action view looks the action and model up by name and calls Stripe:
+        # unknown names are 404, a bare GET goes back to the list, Stripe errors become a message (never a 500)
+        opts = model_admin.opts
+        if action not in model_admin.get_actions(request) or kwargs.get("model_name") != opts.model_name:
+            raise Http404("No such action.")
+        changelist = redirect(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        if request.method != "POST":
+            return changelist
+        try:
+            return view(request, *args, **kwargs)
+        except (stripe.StripeError, CommandError, ValueError, LookupError) as exc:
+            messages.error(request, f"Stripe sync failed: {exc}")
+            return changelist
 
     wrapped.staff_permissions = ("superuser",)
     return wrapped
 
 
-def lock_down_app(site: admin.AdminSite, app_label: str) -> None:
-    """Re-register every ModelAdmin of `app_label` on `site` behind SuperuserOnlyAdminMixin."""
+def lock_down_app(site: admin.AdminSite, app_label: str, *, no_add: tuple[str, ...] = ()) -> None:
+    """Re-register every ModelAdmin of `app_label` on `site` behind SuperuserOnlyAdminMixin.
+
+    `no_add`: model names whose add form is refused to everyone (made another way, e.g. a command).
+    """
     for model, model_admin in list(site._registry.items()):
         if model._meta.app_label != app_label or isinstance(model_admin, SuperuserOnlyAdminMixin):
             continue
         cls = type(model_admin)
-        locked = type(f"SuperuserOnly{cls.__name__}", (SuperuserOnlyAdminMixin, cls), {})
+        attrs = {}
+        if model._meta.model_name in no_add:
+            attrs["has_add_permission"] = lambda self, request, *args: False
+        locked = type(f"SuperuserOnly{cls.__name__}", (SuperuserOnlyAdminMixin, cls), attrs)
         site.unregister(model)
         site.register(model, locked)
