@@ -289,8 +289,6 @@ AUTH_PASSWORD_VALIDATORS = [
 # One correlation id per request, so a bulk action's entries (one per object) can be listed together.
 AUDITLOG_CID_GETTER = "commerce.audit.current_cid"
 AUDITLOG_DISABLE_REMOTE_ADDR = False
-# Kept this many days by `manage.py auditlogflush --before-date` run by the operator (0 = forever).
-AUDIT_LOG_RETENTION_DAYS = int(env("AUDIT_LOG_RETENTION_DAYS", "0"))
 
 LOGGING = {
     "version": 1,
