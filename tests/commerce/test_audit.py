@@ -122,3 +122,33 @@ def test_the_audit_log_is_read_only_searchable_and_for_the_owner(client):
 
     client.force_login(make_staff("door", role="fulfilment"))
     assert client.get("/admin/auditlog/logentry/").status_code == 403
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_staff_racing_to_mark_the_same_orders_paid_leave_one_entry_per_order_each_naming_its_own_user():
+    """Six staff post the same bulk action at once (threads, own connections): each order is paid once,
+    has exactly one 'paid' entry, and every entry names the user whose request wrote it."""
+    from django.test import Client
+
+    from tests.commerce.test_races import race
+
+    drop = make_drop(quantity=20, per_customer_limit=5)
+    orders = [order_place(drop_id=drop.pk, email=f"b{i}@example.com", quantity=1) for i in range(3)]
+    staff = [make_staff(f"clerk{i}", role="support", email=f"clerk{i}@example.com") for i in range(6)]
+
+    def post(i):
+        client = Client()
+        client.force_login(staff[i])
+        return client.post(
+            "/admin/commerce/order/", {"action": "mark_paid", "_selected_action": [o.pk for o in orders], "index": 0}
+        ).status_code
+
+    assert race(6, post) == [302] * 6
+
+    paid = LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Order), changes__status=["awaiting_payment", "paid"]
+    )
+    assert sorted(e.object_id for e in paid) == sorted(o.pk for o in orders)
+    assert all(e.actor in staff and e.actor_email == e.actor.email for e in paid)
+    assert Order.objects.filter(pk__in=[o.pk for o in orders], status=Order.Status.PAID).count() == 3
