@@ -27,7 +27,7 @@ from .money import format_money
 from .pricing import price_schedule_table, validate_tiers
 from .selectors import drop_status, with_effective_stock
 from .services import api_keys, coupons, drops, orders, refunds
-from .staff_access import lock_down_app, perm_check
+from .staff_access import has_staff_perms, lock_down_app, perm_check
 
 # dj-stripe's and the task queue's admins are for superusers only (hidden and 403 for other staff);
 # their apps come before this one in INSTALLED_APPS, so their admins are registered by now.
@@ -531,7 +531,7 @@ class RefundAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         # a refund is money leaving the shop: the refund permission, not just add_refund
-        return super().has_add_permission(request) and request.user.has_perm("commerce.refund_order")
+        return has_staff_perms(request.user, ["commerce.add_refund", "commerce.refund_order"])
 
     def has_delete_permission(self, request, obj=None):
         return False  # money history
