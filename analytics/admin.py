@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -18,6 +19,7 @@ from django.utils.html import format_html
 
 from commerce.models import Drop
 from commerce.money import format_money
+from commerce.staff_access import has_staff_perms, staff_permission_required
 from sessions_app.models import LiveSession, Series, SessionFormat
 
 from . import selectors
@@ -44,6 +46,10 @@ COHORT_COLUMNS = [
     ("revenue_14d_minor", "Revenue 14 d", "money"),
     ("ltv_60d_avg_minor", "LTV 60 d / customer", "money"),
 ]
+VIEW_DASHBOARDS = "analytics.view_dashboards"
+EXPORT_DASHBOARDS = "analytics.export_dashboards"
+dashboard_view = staff_permission_required(VIEW_DASHBOARDS)
+
 PALETTE = ["#2071b5", "#e07b39", "#3a9e5f", "#a13d63", "#7c6bb0"]
 
 
@@ -138,6 +144,13 @@ class DashboardAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        return has_staff_perms(request.user, [VIEW_DASHBOARDS])
+
+    def has_module_permission(self, request):
+        return has_staff_perms(request.user, [VIEW_DASHBOARDS])
+
+    @dashboard_view
     def changelist_view(self, request, extra_context=None):
         return redirect("admin:analytics_dashboards")
 
@@ -158,6 +171,8 @@ class DashboardAdmin(admin.ModelAdmin):
     def _render(self, request, context: dict):
         wanted = request.GET.get("csv")
         if wanted:
+            if not has_staff_perms(request.user, [EXPORT_DASHBOARDS]):
+                raise PermissionDenied
             table = next((t for t in context.get("tables", []) if t["key"] == wanted), None)
             if table is None:
                 raise Http404
@@ -172,6 +187,7 @@ class DashboardAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "analytics/dashboard.html", context)
 
+    @dashboard_view
     def index_view(self, request):
         sessions = LiveSession.objects.select_related("format", "series").order_by("-starts_at")[:100]
         rollups = {
@@ -226,6 +242,7 @@ class DashboardAdmin(admin.ModelAdmin):
             },
         )
 
+    @dashboard_view
     def session_view(self, request, session_id: int):
         try:
             kpis = selectors.session_kpis(session_id=session_id)
@@ -288,6 +305,7 @@ class DashboardAdmin(admin.ModelAdmin):
             },
         )
 
+    @dashboard_view
     def series_view(self, request, series_id: int):
         try:
             data = selectors.series_kpis(series_id=series_id)
@@ -295,6 +313,7 @@ class DashboardAdmin(admin.ModelAdmin):
             raise Http404 from exc
         return self._group_view(request, data, "series", f"Series: {data['name']}")
 
+    @dashboard_view
     def format_view(self, request, format_id: int):
         try:
             data = selectors.format_kpis(format_id=format_id)
@@ -302,6 +321,7 @@ class DashboardAdmin(admin.ModelAdmin):
             raise Http404 from exc
         return self._group_view(request, data, "format", f"Format: {data['name']}")
 
+    @dashboard_view
     def cohorts_view(self, request):
         sources = list(CustomerStats.objects.order_by("source").values_list("source", flat=True).distinct())
         source = request.GET.get("source") or ("live" if "live" in sources else (sources[0] if sources else "live"))
@@ -374,6 +394,7 @@ class DashboardAdmin(admin.ModelAdmin):
             },
         )
 
+    @dashboard_view
     def experiment_view(self, request, experiment_id: int):
         try:
             result = experiment_result(experiment_id=experiment_id)
@@ -484,6 +505,10 @@ class SessionKpis(FunnelRollup):
         proxy = True
         verbose_name = "analytics dashboard"
         verbose_name_plural = "analytics dashboards"
+        permissions = [
+            ("view_dashboards", "Can view the analytics dashboards"),
+            ("export_dashboards", "Can download dashboard tables as CSV"),
+        ]
 
 
 admin.site.register(SessionKpis, DashboardAdmin)

@@ -5,7 +5,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from . import admin_pickup  # noqa: F401  (registers the pop-up pickup admin)
+from . import admin_audit, admin_pickup  # noqa: F401  (registers the pop-up pickup and audit log admins)
+from .audit import admin_action_logged
 from .exceptions import CommerceError
 from .models import (
     ApiKey,
@@ -26,6 +27,14 @@ from .money import format_money
 from .pricing import price_schedule_table, validate_tiers
 from .selectors import drop_status, with_effective_stock
 from .services import api_keys, coupons, drops, orders, refunds
+from .staff_access import has_staff_perms, lock_down_app, perm_check
+
+# dj-stripe's and the task queue's admins are for superusers only (hidden and 403 for other staff);
+# their apps come before this one in INSTALLED_APPS, so their admins are registered by now.
+# Stripe webhook endpoints are registered with `manage.py stripe_webhook_endpoint` (dj-stripe's add form
+# calls Stripe and fails without API keys).
+lock_down_app(admin.site, "djstripe", no_add=("webhookendpoint",))
+lock_down_app(admin.site, "django_q")
 
 
 class SkuInline(admin.TabularInline):
@@ -253,6 +262,14 @@ class OrderAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # orders are cancelled or refunded, never deleted
+
+    has_mark_paid_permission = perm_check("commerce.mark_paid_order")
+    has_cancel_permission = perm_check("commerce.cancel_order")
+    has_fulfil_permission = perm_check("commerce.fulfil_order")
+    has_refund_permission = perm_check("commerce.refund_order")
+
     @admin.display(description="Total", ordering="total_minor")
     def total(self, obj):
         return format_money(obj.total_minor, obj.currency)
@@ -262,35 +279,34 @@ class OrderAdmin(admin.ModelAdmin):
         return format_html('<a href="{}" target="_blank">open</a>', obj.get_absolute_url())
 
     def _run(self, request, queryset, service, verb):
-        done = 0
+        done = []
         for order in queryset:
             try:
                 service(order_id=order.pk)
-                done += 1
+                done.append(order)
             except CommerceError as exc:
                 self.message_user(request, f"{order}: {exc.message}", messages.WARNING)
+        admin_action_logged(request, done, f"{verb} (admin action).")
         if done:
-            self.message_user(request, f"{verb} {done} order(s).", messages.SUCCESS)
+            self.message_user(request, f"{verb} {len(done)} order(s).", messages.SUCCESS)
 
-    @admin.action(description="Mark paid (payment received at pickup)")
+    @admin.action(description="Mark paid (payment received at pickup)", permissions=["mark_paid"])
     def mark_paid(self, request, queryset):
         self._run(request, queryset, orders.order_mark_paid, "Marked paid")
 
-    @admin.action(description="Cancel and return stock")
+    @admin.action(description="Cancel and return stock", permissions=["cancel"])
     def cancel(self, request, queryset):
         self._run(request, queryset, orders.order_cancel, "Cancelled")
 
-    @admin.action(description="Mark all units fulfilled (shipped / picked up)")
+    @admin.action(description="Mark all units fulfilled (shipped / picked up)", permissions=["fulfil"])
     def fulfil(self, request, queryset):
-        for order in queryset:
-            for line in order.lines.all():
-                try:
-                    refunds.order_line_fulfil(line_id=line.pk)
-                except CommerceError as exc:
-                    self.message_user(request, f"{order}: {exc.message}", messages.WARNING)
-                    break
+        def run(*, order_id):
+            for line in OrderLine.objects.filter(order_id=order_id).order_by("pk"):
+                refunds.order_line_fulfil(line_id=line.pk)
 
-    @admin.action(description="Refund in full (through the payment provider)")
+        self._run(request, queryset, run, "Marked fulfilled")
+
+    @admin.action(description="Refund in full (through the payment provider)", permissions=["refund"])
     def refund_full(self, request, queryset):
         def run(*, order_id):
             return refunds.refund_create(order_id=order_id, actor=request.user)
@@ -346,6 +362,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
     search_fields = ["name", "prefix", "partner__name"]
     actions = ["revoke"]
 
+    has_revoke_permission = perm_check("commerce.revoke_apikey")
+
     def get_readonly_fields(self, request, obj=None):
         return ["partner", "prefix", "created_at", "last_used_at", "revoked_at"] if obj else []
 
@@ -363,11 +381,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["revoke"])
     def revoke(self, request, queryset):
-        for key in queryset:
-            api_keys.api_key_revoke(key_id=key.pk)
-        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+        keys = [api_keys.api_key_revoke(key_id=key.pk) for key in queryset]
+        admin_action_logged(request, keys, "Revoked (admin action).")
+        self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
 
 
 class CouponForm(forms.ModelForm):
@@ -521,6 +539,13 @@ class RefundAdmin(admin.ModelAdmin):
     def get_changeform_initial_data(self, request):
         return {"order": request.GET.get("order")}
 
+    def has_add_permission(self, request):
+        # a refund is money leaving the shop: the refund permission, not just add_refund
+        return has_staff_perms(request.user, ["commerce.add_refund", "commerce.refund_order"])
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # money history
+
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Refund._meta.fields] if obj else []
 
@@ -559,3 +584,6 @@ class PaymentEventAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # money history

@@ -10,11 +10,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from .audit import admin_action_logged
 from .exceptions import CommerceError
 from .forms_pickup import SlotRuleForm
 from .models import PickupBooking, PickupSlot, PopUp
 from .selectors_pickup import slot_label
 from .services import pickup as pickup_services
+from .staff_access import perm_check, staff_permission_required
 
 
 class PickupSlotInline(admin.TabularInline):
@@ -93,11 +95,10 @@ class PopUpAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    @staff_permission_required("commerce.add_pickupslot")
     def generate_view(self, request, popup_id: int):
         """Bulk-create slots: every N minutes from HH:MM to HH:MM local on chosen dates, with a capacity."""
         popup = get_object_or_404(PopUp, pk=popup_id)
-        if not self.has_change_permission(request, popup):
-            return redirect("admin:index")
         form = SlotRuleForm(request.POST or None, popup=popup)
         if request.method == "POST" and form.is_valid():
             try:
@@ -149,6 +150,8 @@ class PickupSlotAdmin(admin.ModelAdmin):
     date_hierarchy = "starts_at"
     actions = ["close", "reopen"]
 
+    has_close_permission = perm_check("commerce.change_pickupslot")
+
     @admin.display(description="Local time", ordering="starts_at")
     def local_time(self, obj):
         return slot_label(obj)
@@ -177,17 +180,17 @@ class PickupSlotAdmin(admin.ModelAdmin):
         except CommerceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
 
-    @admin.action(description="Close selected slots (no new bookings)")
+    @admin.action(description="Close selected slots (no new bookings)", permissions=["close"])
     def close(self, request, queryset):
-        for slot in queryset:
-            pickup_services.pickup_slot_update(slot_id=slot.pk, closed=True)
-        self.message_user(request, f"Closed {queryset.count()} slot(s).", messages.SUCCESS)
+        slots = [pickup_services.pickup_slot_update(slot_id=slot.pk, closed=True) for slot in queryset]
+        admin_action_logged(request, slots, "Closed (admin action).")
+        self.message_user(request, f"Closed {len(slots)} slot(s).", messages.SUCCESS)
 
-    @admin.action(description="Reopen selected slots")
+    @admin.action(description="Reopen selected slots", permissions=["close"])
     def reopen(self, request, queryset):
-        for slot in queryset:
-            pickup_services.pickup_slot_update(slot_id=slot.pk, closed=False)
-        self.message_user(request, f"Reopened {queryset.count()} slot(s).", messages.SUCCESS)
+        slots = [pickup_services.pickup_slot_update(slot_id=slot.pk, closed=False) for slot in queryset]
+        admin_action_logged(request, slots, "Reopened (admin action).")
+        self.message_user(request, f"Reopened {len(slots)} slot(s).", messages.SUCCESS)
 
 
 class NoShowFilter(admin.SimpleListFilter):

@@ -24,3 +24,7 @@ class CommerceConfig(AppConfig):
         post_delete.connect(drop_terms.forget, sender=Drop, dispatch_uid="commerce.drop_terms_deleted")
         post_save.connect(recent_keys.forget, sender=ApiKey, dispatch_uid="commerce.recent_keys")
         post_save.connect(recent_keys.forget, sender=Partner, dispatch_uid="commerce.recent_keys_partner")
+
+        from .audit import register_models
+
+        register_models()  # audit log of staff actions and money movements (commerce.audit)

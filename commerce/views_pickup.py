@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -38,6 +37,7 @@ from .services.pickup import (
     pickup_pass_token,
     pickup_reschedule,
 )
+from .staff_access import staff_page
 
 
 def _slot_rows(drop: Drop, now) -> list[dict]:
@@ -169,7 +169,11 @@ def pickup_pass_ics(request, token: str):
 # --- Staff ---------------------------------------------------------------------
 
 
-@staff_member_required
+DOOR = "commerce.checkin_pickupbooking"
+NO_SHOWS = "commerce.message_noshows_pickupbooking"
+
+
+@staff_page(DOOR)
 def pickup_staff_home(request):
     """Pop-ups with their slots at a glance: capacity used, checked in, no-shows."""
     now = timezone.now()
@@ -195,7 +199,7 @@ def pickup_staff_home(request):
     return render(request, "commerce/pickup/staff_home.html", {"rows": rows})
 
 
-@staff_member_required
+@staff_page(DOOR)
 @require_http_methods(["GET", "POST"])
 def pickup_checkin(request):
     """The door: scan the pass QR with the phone camera (or type the code / order number) to check in.
@@ -230,7 +234,7 @@ def pickup_checkin(request):
     return render(request, "commerce/pickup/checkin.html", {"form": form, "result": result}, status=status)
 
 
-@staff_member_required
+@staff_page(NO_SHOWS)
 @require_http_methods(["GET", "POST"])
 def pickup_no_shows_page(request, popup_id: int):
     """No-shows of a pop-up's ended slots, grouped by slot, with a message form per slot."""

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "django_q",
     "djstripe",
     "storages",
+    "auditlog",
     "sessions_app",
     "commerce",
     "sampling",
@@ -77,6 +78,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "commerce.audit.AuditActorMiddleware",  # who did it: the staff user, or the system (webhook, task)
     "commerce.middleware.ShopTimezoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "analytics.middleware.VisitorMiddleware",
@@ -285,6 +287,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Audit log (django-auditlog; docs/staff-roles.md) -------------------------------------------
+# One correlation id per request, so a bulk action's entries (one per object) can be listed together.
+AUDITLOG_CID_GETTER = "commerce.audit.current_cid"
+AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 LOGGING = {
     "version": 1,

@@ -10,7 +10,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from commerce.audit import admin_action_logged
 from commerce.money import format_money
+from commerce.staff_access import perm_check, staff_permission_required
 
 from .exceptions import SamplingError
 from .models import ReviewQueueItem, SampleCampaign, SampleRequest, SampleRequestEvent
@@ -102,6 +104,9 @@ class SampleCampaignAdmin(admin.ModelAdmin):
     autocomplete_fields = ["sku"]
     readonly_fields = ["available", "reach", "kpis"]
     actions = ["offer_waitlist", "export_shipments"]
+
+    has_offer_permission = perm_check("sampling.change_samplecampaign")
+    has_export_permission = perm_check("sampling.export_samplerequest")
     fieldsets = [
         (
             None,
@@ -151,6 +156,7 @@ class SampleCampaignAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    @staff_permission_required("sampling.view_samplecampaign")
     def reach_view(self, request):
         """JSON for the reach preview: the segment in the (unsaved) form → how many known people it reaches."""
         series = request.GET.get("series") or None
@@ -230,12 +236,13 @@ class SampleCampaignAdmin(admin.ModelAdmin):
         if quantity != obj.quantity:
             campaign_services.campaign_set_quantity(campaign_id=obj.pk, quantity=quantity)
 
-    @admin.action(description="Offer remaining samples to the waitlist (best priority first)")
+    @admin.action(description="Offer remaining samples to the waitlist (best priority first)", permissions=["offer"])
     def offer_waitlist(self, request, queryset):
         total = sum(campaign_services.campaign_offer_waitlist(campaign_id=c.pk) for c in queryset)
+        admin_action_logged(request, queryset, f"Offered {total} sample(s) to the waitlist (admin action).")
         self.message_user(request, f"Offered {total} sample(s) to the waitlist.", messages.SUCCESS)
 
-    @admin.action(description="Export approved requests as 3PL CSV")
+    @admin.action(description="Export approved requests as 3PL CSV", permissions=["export"])
     def export_shipments(self, request, queryset):
         requests = (
             SampleRequest.objects.filter(campaign__in=queryset, status=SampleRequest.Status.APPROVED)
@@ -287,6 +294,11 @@ class SampleRequestAdmin(admin.ModelAdmin):
     actions = ["approve", "reject", "cancel", "mark_delivered", "export_shipments"]
     change_list_template = "admin/sampling/samplerequest/change_list.html"
 
+    has_review_permission = perm_check("sampling.review_samplerequest")
+    has_cancel_permission = perm_check("sampling.cancel_samplerequest")
+    has_ship_permission = perm_check("sampling.ship_samplerequest")
+    has_export_permission = perm_check("sampling.export_samplerequest")
+
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in SampleRequest._meta.fields]
 
@@ -306,6 +318,7 @@ class SampleRequestAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    @staff_permission_required("sampling.ship_samplerequest")
     def import_tracking_view(self, request):
         """Upload the 3PL's tracking CSV; all-or-nothing with a per-row report."""
         form = TrackingUploadForm(request.POST or None, request.FILES or None)
@@ -326,15 +339,16 @@ class SampleRequestAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/sampling/import_tracking.html", context)
 
     def _run(self, request, queryset, fn, verb):
-        done = 0
+        done = []
         for req in queryset:
             try:
                 fn(req)
-                done += 1
+                done.append(req)
             except SamplingError as exc:
                 self.message_user(request, f"{req}: {exc.message}", messages.WARNING)
+        admin_action_logged(request, done, f"{verb} (admin action).")
         if done:
-            self.message_user(request, f"{verb} {done} request(s).", messages.SUCCESS)
+            self.message_user(request, f"{verb} {len(done)} request(s).", messages.SUCCESS)
 
     def _with_reason(self, request, queryset, fn, verb, action):
         if "apply" in request.POST:
@@ -358,7 +372,7 @@ class SampleRequestAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Approve (from the review queue)")
+    @admin.action(description="Approve (from the review queue)", permissions=["review"])
     def approve(self, request, queryset):
         self._run(
             request,
@@ -367,7 +381,7 @@ class SampleRequestAdmin(admin.ModelAdmin):
             "Approved",
         )
 
-    @admin.action(description="Reject with a reason")
+    @admin.action(description="Reject with a reason", permissions=["review"])
     def reject(self, request, queryset):
         return self._with_reason(
             request,
@@ -379,7 +393,7 @@ class SampleRequestAdmin(admin.ModelAdmin):
             "reject",
         )
 
-    @admin.action(description="Cancel with a reason")
+    @admin.action(description="Cancel with a reason", permissions=["cancel"])
     def cancel(self, request, queryset):
         return self._with_reason(
             request,
@@ -391,7 +405,7 @@ class SampleRequestAdmin(admin.ModelAdmin):
             "cancel",
         )
 
-    @admin.action(description="Mark delivered")
+    @admin.action(description="Mark delivered", permissions=["ship"])
     def mark_delivered(self, request, queryset):
         self._run(
             request,
@@ -400,7 +414,7 @@ class SampleRequestAdmin(admin.ModelAdmin):
             "Marked delivered",
         )
 
-    @admin.action(description="Export approved as 3PL CSV")
+    @admin.action(description="Export approved as 3PL CSV", permissions=["export"])
     def export_shipments(self, request, queryset):
         requests = (
             queryset.filter(status=SampleRequest.Status.APPROVED)

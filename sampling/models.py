@@ -196,6 +196,12 @@ class SampleRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("review_samplerequest", "Can review sample requests (approve, reject)"),
+            ("cancel_samplerequest", "Can cancel sample requests"),
+            ("ship_samplerequest", "Can import tracking and mark sample requests delivered"),
+            ("export_samplerequest", "Can export sample shipments (names, addresses) as 3PL CSV"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "email_normalized"], name="sample_one_per_person_per_campaign"),
             models.UniqueConstraint(

@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from commerce.audit import admin_action_logged
 from commerce.models import Drop
+from commerce.staff_access import perm_check
 
 from . import services
 from .models import LiveSession, Series, SessionFormat
@@ -34,6 +36,8 @@ class SeriesAdmin(admin.ModelAdmin):
     inlines = [SessionInline]
     actions = ["plan_sessions"]
 
+    has_plan_permission = perm_check("sessions_app.add_livesession")
+
     @admin.display(description="Upcoming sessions")
     def upcoming(self, obj):
         return obj.sessions.filter(status=LiveSession.Status.SCHEDULED, starts_at__gte=timezone.now()).count()
@@ -44,9 +48,10 @@ class SeriesAdmin(admin.ModelAdmin):
         if created:
             self.message_user(request, f"Scheduled {len(created)} upcoming session(s).", messages.SUCCESS)
 
-    @admin.action(description="Schedule missing upcoming sessions")
+    @admin.action(description="Schedule missing upcoming sessions", permissions=["plan"])
     def plan_sessions(self, request, queryset):
         total = sum(len(services.series_plan_sessions(series=s)) for s in queryset)
+        admin_action_logged(request, queryset, f"Scheduled {total} session(s) (admin action).")
         self.message_user(request, f"Scheduled {total} session(s).", messages.SUCCESS)
 
 
@@ -72,29 +77,33 @@ class LiveSessionAdmin(admin.ModelAdmin):
     inlines = [DropInline]
     actions = ["go_live", "end", "cancel"]
 
+    has_golive_permission = perm_check("sessions_app.golive_livesession")
+    has_cancel_permission = perm_check("sessions_app.cancel_livesession")
+
     @admin.display(description="Drops")
     def drop_count(self, obj):
         return obj.drops.count()
 
     def _run(self, request, queryset, service, verb):
-        done = 0
+        done = []
         for session in queryset:
             try:
                 service(session_id=session.pk)
-                done += 1
+                done.append(session)
             except services.SessionError as exc:
                 self.message_user(request, f"{session}: {exc.message}", messages.WARNING)
+        admin_action_logged(request, done, f"{verb} (admin action).")
         if done:
-            self.message_user(request, f"{verb} {done} session(s).", messages.SUCCESS)
+            self.message_user(request, f"{verb} {len(done)} session(s).", messages.SUCCESS)
 
-    @admin.action(description="Go live")
+    @admin.action(description="Go live", permissions=["golive"])
     def go_live(self, request, queryset):
         self._run(request, queryset, services.session_go_live, "Started")
 
-    @admin.action(description="End session")
+    @admin.action(description="End session", permissions=["golive"])
     def end(self, request, queryset):
         self._run(request, queryset, services.session_end, "Ended")
 
-    @admin.action(description="Cancel session")
+    @admin.action(description="Cancel session", permissions=["cancel"])
     def cancel(self, request, queryset):
         self._run(request, queryset, services.session_cancel, "Cancelled")

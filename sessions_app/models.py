@@ -117,6 +117,10 @@ class LiveSession(models.Model):
 
     class Meta:
         ordering = ["starts_at"]
+        permissions = [
+            ("golive_livesession", "Can take a session live and end it"),
+            ("cancel_livesession", "Can cancel a session"),
+        ]
         constraints = [
             # A series creates each weekly occurrence once, however often it is re-planned.
             models.UniqueConstraint(fields=["series", "starts_at"], name="session_unique_per_series_start"),

@@ -131,3 +131,22 @@ def make_slot(popup, *, starts_in: int = 3600, minutes: int = 15, capacity: int 
 def make_pickup_drop(*, popup=None, fulfilment: str = "pickup", **kwargs):
     """A live drop sold for pickup at `popup` (a new pop-up if none)."""
     return make_drop(popup=popup or make_popup(), fulfilment=fulfilment, **kwargs)
+
+
+def make_staff(username: str, *, role: str | None = None, perms: tuple[str, ...] = (), **fields):
+    """A staff user in `role`'s group (the groups the migration made; re-made after a flush) and/or with `perms`."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group, Permission
+
+    from commerce.staff_roles import roles_sync
+
+    fields.setdefault("is_staff", True)
+    user = get_user_model().objects.create_user(username, password=fields.pop("password", "pw-staff-123"), **fields)
+    if role:
+        if not Group.objects.filter(name=role).exists():
+            roles_sync()
+        user.groups.add(Group.objects.get(name=role))
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return get_user_model().objects.get(pk=user.pk)  # fresh: no cached permissions

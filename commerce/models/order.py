@@ -57,6 +57,13 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # staff actions finer than change_order (docs/staff-roles.md); orders are never deleted in the admin
+        permissions = [
+            ("mark_paid_order", "Can mark an order paid (payment received)"),
+            ("cancel_order", "Can cancel an unpaid order"),
+            ("refund_order", "Can refund an order (through the payment provider)"),
+            ("fulfil_order", "Can mark order units fulfilled"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(total_minor=models.F("subtotal_minor") - models.F("discount_minor")),

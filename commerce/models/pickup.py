@@ -144,6 +144,10 @@ class PickupBooking(models.Model):
     class Meta:
         ordering = ["slot__starts_at", "pk"]
         verbose_name = "pickup booking"
+        permissions = [
+            ("checkin_pickupbooking", "Can check in pickups at the door (and take pay-at-pickup payments there)"),
+            ("message_noshows_pickupbooking", "Can message a slot's no-shows"),
+        ]
         indexes = [models.Index(fields=["slot", "checked_in_at"], name="pickup_booking_slot_checkin")]
 
     def __str__(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from .. import locks
+from ..audit import audit_change
 from ..exceptions import InvalidInput
 from ..models import Drop
 
@@ -32,6 +33,7 @@ def drop_set_quantity(*, drop_id: int, quantity: int) -> Drop:
     already sold or held. One conditional UPDATE, safe during a live spike.
     """
     with transaction.atomic():
+        before = Drop.objects.filter(pk=drop_id).values_list("quantity", flat=True).first()
         updated = locks.drop_set_quantity(drop_id=drop_id, quantity=quantity)
         drop = Drop.objects.get(pk=drop_id)
         if not updated:
@@ -39,4 +41,5 @@ def drop_set_quantity(*, drop_id: int, quantity: int) -> Drop:
                 f"{drop.sold_or_held} units are already sold or held; quantity cannot go below that.",
                 code="quantity_below_sold",
             )
+        audit_change(drop, {"quantity": (before, drop.quantity)})
     return drop

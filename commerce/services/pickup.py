@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import locks
+from ..audit import audit_change
 from ..exceptions import (
     AlreadyCheckedIn,
     CommerceError,
@@ -177,7 +178,9 @@ def pickup_slot_update(
             fields["price_adjust_percent"] = price_adjust_percent
         if fields:
             PickupSlot.objects.filter(pk=slot_id).update(**fields)
+        before = {name: getattr(slot, name) for name in ("capacity", "closed", "price_adjust_percent")}
         slot.refresh_from_db()
+        audit_change(slot, {name: (old, getattr(slot, name)) for name, old in before.items()})
     return slot
 
 
@@ -356,6 +359,7 @@ def checkin_record(
         )
         if not claimed:
             raise _already(PickupBooking.objects.get(pk=booking.pk))
+        audit_change(booking, {"checked_in_at": (None, now), "checked_in_by_label": ("", label[:200])})
         for line_id in booking.order.lines.order_by("pk").values_list("pk", flat=True):
             order_line_fulfil(line_id=line_id)
     booking.refresh_from_db()

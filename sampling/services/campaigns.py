@@ -8,6 +8,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from commerce.audit import audit_change
+
 from ..exceptions import InvalidRequest
 from ..models import SampleCampaign
 
@@ -39,7 +41,9 @@ def campaign_set_quantity(*, campaign_id: int, quantity: int) -> SampleCampaign:
                 code="quantity_below_reserved",
                 status=409,
             )
+        before = campaign.quantity
         campaign.refresh_from_db()
+        audit_change(campaign, {"quantity": (before, campaign.quantity)})
     return campaign
 
 

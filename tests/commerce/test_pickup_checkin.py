@@ -21,7 +21,7 @@ from commerce.services.pickup import (
     pickup_no_shows_message,
     pickup_pass_token,
 )
-from tests.factories import make_pickup_drop, make_slot
+from tests.factories import make_pickup_drop, make_slot, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,7 @@ def drop():
 
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_user("door", password="pw-door-123", is_staff=True, first_name="Dana")
+    return make_staff("door", role="fulfilment", password="pw-door-123", first_name="Dana")
 
 
 def test_check_in_once_then_the_second_scan_says_when_and_by_whom(drop, staff):

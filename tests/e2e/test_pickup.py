@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from commerce.models import Order, OrderLine, PickupBooking, PickupSlot
 from commerce.services.pickup import pickup_pass_token
-from tests.factories import make_pickup_drop, make_slot
+from tests.factories import make_pickup_drop, make_slot, make_staff
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -26,7 +26,7 @@ def test_buy_for_pickup_open_the_pass_and_check_in(live_server, page, browser, d
     slot = make_slot(drop.popup, starts_in=2 * 3600, capacity=3)
     full = make_slot(drop.popup, starts_in=3 * 3600, capacity=1)
     PickupSlot.objects.filter(pk=full.pk).update(available=0)
-    django_user_model.objects.create_user("door", password="door-pass-123", is_staff=True, first_name="Dana")
+    make_staff("door", role="fulfilment", password="door-pass-123", first_name="Dana")
 
     # the viewer buys from the session page and picks the slot in the pop-up's local time
     page.goto(live_server.url + drop.session.get_absolute_url())
