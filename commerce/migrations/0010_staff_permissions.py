@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('commerce', '0007_hold_fk_indexes_covered'),
+        ('commerce', '0009_refunds_reconcile_schedule'),
     ]
 
     operations = [

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("auditlog", "0017_add_actor_email"),
-        ("commerce", "0008_staff_permissions"),
+        ("commerce", "0010_staff_permissions"),
         ("sessions_app", "0004_staff_permissions"),
         ("sampling", "0005_staff_permissions"),
         ("analytics", "0003_staff_permissions"),
