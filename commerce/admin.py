@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from . import admin_pickup  # noqa: F401  (registers the pop-up pickup admin)
+from . import admin_outbox, admin_pickup  # noqa: F401  (register the outbox and pop-up pickup admins)
 from .exceptions import CommerceError
 from .models import (
     ApiKey,
@@ -323,6 +323,7 @@ class PartnerAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["name", "contact_email"]
     inlines = [ApiKeyInline]
+    readonly_fields = ["webhook_secret"]  # signs outgoing webhooks (docs/outbox.md)
 
 
 class ApiKeyForm(forms.ModelForm):
