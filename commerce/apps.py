@@ -24,3 +24,11 @@ class CommerceConfig(AppConfig):
         post_delete.connect(drop_terms.forget, sender=Drop, dispatch_uid="commerce.drop_terms_deleted")
         post_save.connect(recent_keys.forget, sender=ApiKey, dispatch_uid="commerce.recent_keys")
         post_save.connect(recent_keys.forget, sender=Partner, dispatch_uid="commerce.recent_keys_partner")
+
+        from .services.outbox import outbox_sender_register
+
+        # the transactional outbox's senders (commerce.services.outbox): kind → function taking a Delivery
+        outbox_sender_register("order_email", "commerce.tasks.order_email_send")
+        outbox_sender_register("pickup_email", "commerce.tasks.pickup_email_send")
+        outbox_sender_register("refund_submit", "commerce.tasks.refund_submit_send")
+        outbox_sender_register("partner_webhook", "commerce.services.webhooks.webhook_send")
