@@ -20,16 +20,18 @@ from commerce.services.webhooks import SIGNATURE_HEADER, webhook_signature_verif
 class RecordingEmailBackend(BaseEmailBackend):
     """Appends one JSON line per message to $OUTBOX_TEST_MAIL_LOG (an SMTP server stand-in).
 
-    $OUTBOX_TEST_MAIL_DELAY seconds of "network" are spent half before and half after the
-    message is accepted, so a worker killed mid-send either loses the message before the
-    server took it, or after it (the re-send is then a duplicate the receiver drops by Message-ID).
+    "Network" time is spent before ($OUTBOX_TEST_MAIL_DELAY_BEFORE seconds) and after
+    ($OUTBOX_TEST_MAIL_DELAY_AFTER) the server accepts the message, as SMTP's DATA and QUIT do: a
+    worker killed mid-send either loses the message before the server took it, or after (the re-send
+    is then a duplicate that the receiver drops by Message-ID).
     """
 
     def send_messages(self, email_messages):
         path = os.environ["OUTBOX_TEST_MAIL_LOG"]
-        delay = float(os.environ.get("OUTBOX_TEST_MAIL_DELAY", "0"))
+        before = float(os.environ.get("OUTBOX_TEST_MAIL_DELAY_BEFORE", "0"))
+        after = float(os.environ.get("OUTBOX_TEST_MAIL_DELAY_AFTER", "0"))
         for message in email_messages:
-            time.sleep(delay / 2)
+            time.sleep(before)
             record = {
                 "message_id": message.extra_headers.get("Message-ID", ""),
                 "outbox_id": message.extra_headers.get("X-Micromoments-Outbox-Id", ""),
@@ -42,7 +44,7 @@ class RecordingEmailBackend(BaseEmailBackend):
                 fh.write(json.dumps(record) + "\n")
                 fh.flush()
                 fcntl.flock(fh, fcntl.LOCK_UN)
-            time.sleep(delay / 2)
+            time.sleep(after)
         return len(email_messages)
 
 
