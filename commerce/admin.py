@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from . import admin_audit, admin_pickup  # noqa: F401  (registers the pop-up pickup and audit log admins)
+from . import admin_audit, admin_outbox, admin_pickup  # noqa: F401  (register the audit log, outbox and pop-up pickup admins)
 from .audit import admin_action_logged
 from .exceptions import CommerceError
 from .models import (
@@ -339,6 +339,7 @@ class PartnerAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["name", "contact_email"]
     inlines = [ApiKeyInline]
+    readonly_fields = ["webhook_secret"]  # signs outgoing webhooks (docs/outbox.md)
 
 
 class ApiKeyForm(forms.ModelForm):

@@ -28,3 +28,11 @@ class CommerceConfig(AppConfig):
         from .audit import register_models
 
         register_models()  # audit log of staff actions and money movements (commerce.audit)
+
+        from .services.outbox import outbox_sender_register
+
+        # the transactional outbox's senders (commerce.services.outbox): kind → function taking a Delivery
+        outbox_sender_register("order_email", "commerce.tasks.order_email_send")
+        outbox_sender_register("pickup_email", "commerce.tasks.pickup_email_send")
+        outbox_sender_register("refund_submit", "commerce.tasks.refund_submit_send")
+        outbox_sender_register("partner_webhook", "commerce.services.webhooks.webhook_send")

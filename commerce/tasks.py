@@ -1,4 +1,10 @@
-"""django-q2 task functions: take ids, call a service."""
+"""django-q2 task functions: take ids, call a service. Outbox senders take one `Delivery`.
+
+Side effects are not queued as tasks any more: they are outbox rows
+(commerce.services.outbox) and `outbox_drain` is the only task that performs them,
+kicked after each commit and swept every minute, so a task lost with a killed
+worker or a Redis broker loses nothing.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,13 @@ import logging
 from email.mime.image import MIMEImage
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, send_mail
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
 from .models import Order, PickupBooking
 from .payments import get_provider
+from .services import outbox
 from .services import payments as payment_services
 from .services.holds import holds_release_lapsed
 from .services.pickup import pickup_pass_token, pickup_reminders_send
@@ -26,20 +33,31 @@ EMAILS = {
 }
 
 
-def send_order_email(order_id: int, kind: str) -> None:
-    """Send one buyer e-mail (`kind` in EMAILS) for an order."""
-    order = Order.objects.select_related("customer").prefetch_related("lines").get(pk=order_id)
-    subject, template = EMAILS[kind]
+def outbox_drain() -> dict:
+    """Kicked after every commit that wrote outbox rows, and every minute by the sweep schedule.
+
+    Sends due rows until none is left or its time budget is used, then queues its
+    successor if rows may remain. Returns counts for the task's result.
+    """
+    result = outbox.outbox_drain()
+    if result.more:
+        outbox.outbox_kick()
+    return {"sent": result.sent, "retried": result.retried, "failed": result.failed, "more": result.more}
+
+
+def order_email_send(delivery: outbox.Delivery) -> None:
+    """Outbox sender: one buyer e-mail (`kind` in EMAILS) for an order."""
+    order = Order.objects.select_related("customer").prefetch_related("lines").get(pk=delivery.payload["order_id"])
+    subject, template = EMAILS[delivery.payload["kind"]]
     body = render_to_string(template, {"order": order, "site_url": settings.SITE_URL})
-    send_mail(subject.format(number=order.number), body, None, [order.customer.email])
-    if kind == "confirmed":
-        for booking_id in PickupBooking.objects.filter(order_id=order_id).values_list("pk", flat=True):
-            send_pickup_email(booking_id, "pass")
+    EmailMessage(
+        subject.format(number=order.number), body, None, [order.customer.email], headers=delivery.email_headers
+    ).send()
 
 
-def refund_submit_task(refund_id: int) -> None:
-    """Submit one refund (safe to repeat); raises ProviderUnavailable if the provider did not answer."""
-    refund_submit(refund_id=refund_id)
+def refund_submit_send(delivery: outbox.Delivery) -> None:
+    """Outbox sender: submit a refund (idempotent: Stripe idempotency key, pending-only apply)."""
+    refund_submit(refund_id=delivery.payload["refund_id"])
 
 
 def refunds_reconcile() -> dict[str, int]:
@@ -76,12 +94,16 @@ PICKUP_EMAILS = {
 }
 
 
-def send_pickup_email(booking_id: int, kind: str, message: str = "") -> None:
-    """Send one pickup e-mail (`kind` in PICKUP_EMAILS). Passes carry the QR code (inline PNG) and an .ics entry."""
+def pickup_email_send(delivery: outbox.Delivery) -> None:
+    """Outbox sender: one pickup e-mail (`kind` in PICKUP_EMAILS). Passes carry the QR code (inline PNG)
+    and an .ics entry; the pass is rendered at send time, so a re-send shows the booking as it is now."""
     from .pickup_documents import pass_qr_png, slot_ics
     from .selectors_pickup import slot_label
 
-    booking = PickupBooking.objects.select_related("order__customer", "slot__popup").get(pk=booking_id)
+    kind, message = delivery.payload["kind"], delivery.payload.get("message", "")
+    booking = PickupBooking.objects.select_related("order__customer", "slot__popup").get(
+        pk=delivery.payload["booking_id"]
+    )
     order, slot = booking.order, booking.slot
     pass_url = settings.SITE_URL + reverse("commerce:pickup_pass", kwargs={"token": order.token})
     local = slot.local_starts_at()
@@ -97,7 +119,7 @@ def send_pickup_email(booking_id: int, kind: str, message: str = "") -> None:
     }
     subject = PICKUP_EMAILS[kind].format(popup=slot.popup.name, number=order.number, time=f"{local:%H:%M %Z}")
     body = render_to_string(f"commerce/pickup/email/{kind}.txt", context)
-    email = EmailMultiAlternatives(subject, body, None, [order.customer.email])
+    email = EmailMultiAlternatives(subject, body, None, [order.customer.email], headers=delivery.email_headers)
     if kind in ("pass", "rescheduled", "reminder"):
         token = pickup_pass_token(booking)
         email.attach_alternative(render_to_string("commerce/pickup/email/pass.html", context), "text/html")
@@ -110,5 +132,5 @@ def send_pickup_email(booking_id: int, kind: str, message: str = "") -> None:
 
 
 def pickup_reminders() -> int:
-    """Every 5 minutes: queue pickup reminders that are due (each booking once)."""
+    """Every 5 minutes: write pickup reminders that are due to the outbox (each booking once per pass)."""
     return pickup_reminders_send()

@@ -142,19 +142,40 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# django-q2 (docs/outbox.md). Side effects are outbox rows, so tasks are thin, idempotent kicks and
+# losing one (Redis hands a task to a worker without an acknowledgement; a killed worker takes it
+# with it) only delays work until the next kick or the per-minute sweep. Hence: no broker-level
+# retries (max_attempts 1, failures acknowledged: the outbox retries with backoff itself);
+# timeout < retry, so the ORM broker never hands a task that is still running to a second worker.
 Q_CLUSTER = {
     "name": "micromoments",
     "workers": int(env("Q_WORKERS", "2")),
-    "timeout": 120,
-    "retry": 180,
-    "max_attempts": 3,
+    "timeout": int(env("Q_TIMEOUT", "120")),
+    "retry": int(env("Q_RETRY", "180")),
+    "max_attempts": 1,
+    "ack_failures": True,
     "catch_up": False,
     "label": "Task queue",
 }
+if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
+    raise ImproperlyConfigured("Q_RETRY must be larger than Q_TIMEOUT (see docs/outbox.md).")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# Transactional outbox (commerce.services.outbox, docs/outbox.md). A drain stops taking rows after
+# OUTBOX_DRAIN_SECONDS and queues its successor; django-q2 kills any task after Q_TIMEOUT (+3 s of
+# grace), so a row's lease (OUTBOX_LEASE_SECONDS) outlives every live worker: only a dead one loses it.
+OUTBOX_DRAIN_SECONDS = float(env("OUTBOX_DRAIN_SECONDS", "30"))
+OUTBOX_LEASE_SECONDS = float(env("OUTBOX_LEASE_SECONDS", str(Q_CLUSTER["timeout"] + 30)))
+OUTBOX_MAX_ATTEMPTS = int(env("OUTBOX_MAX_ATTEMPTS", "8"))
+OUTBOX_BACKOFF_SECONDS = float(env("OUTBOX_BACKOFF_SECONDS", "30"))
+OUTBOX_BACKOFF_MAX_SECONDS = float(env("OUTBOX_BACKOFF_MAX_SECONDS", "3600"))
+OUTBOX_WEBHOOK_TIMEOUT_SECONDS = float(env("OUTBOX_WEBHOOK_TIMEOUT_SECONDS", "10"))
+_q_timeout = Q_CLUSTER["timeout"]
+if not OUTBOX_DRAIN_SECONDS < _q_timeout <= OUTBOX_LEASE_SECONDS - 5:
+    raise ImproperlyConfigured("Need OUTBOX_DRAIN_SECONDS < Q_TIMEOUT and OUTBOX_LEASE_SECONDS ≥ Q_TIMEOUT + 5.")
 # Partner API keys found valid are remembered this long per process (revocation delay).
 API_KEY_CACHE_SECONDS = float(env("API_KEY_CACHE_SECONDS", "5"))
 # A drop's terms (price schedule, hold time, currency) are read this often at most per process
@@ -231,6 +252,9 @@ def _email_settings(url: str | None) -> dict:
 
 
 globals().update(_email_settings(env("EMAIL_URL")))
+if env("EMAIL_BACKEND"):  # a dotted path overrides EMAIL_URL (e.g. a recording backend in process tests)
+    EMAIL_BACKEND = env("EMAIL_BACKEND")
+EMAIL_TIMEOUT = int(env("EMAIL_TIMEOUT", "20"))  # seconds per SMTP operation: a send never outlives a lease
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Micromoments <shop@localhost>")
 
 # --- Security (production) ---------------------------------------------------

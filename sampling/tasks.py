@@ -1,11 +1,18 @@
-"""django-q2 tasks: take ids, call a service or send one e-mail. Queued with transaction.on_commit."""
+"""django-q2 tasks (take ids, call a service) and the outbox senders of sampling's e-mails.
+
+E-mails are outbox rows written in the transaction that decided on them
+(commerce.services.outbox); the senders below take one `Delivery` and are
+registered in SamplingConfig.ready().
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.utils import timezone
+
+from commerce.services.outbox import Delivery
 
 from .models import FollowUpOffer, SampleRequest
 from .services import followup, requests
@@ -19,19 +26,21 @@ SUBJECTS = {
 }
 
 
-def request_email_send(request_id: int, kind: str) -> None:
-    """E-mail the requester about a status change (`kind` in SUBJECTS)."""
-    req = SampleRequest.objects.select_related("campaign").get(pk=request_id)
+def request_email_send(delivery: Delivery) -> None:
+    """Outbox sender: e-mail the requester about a status change (`kind` in SUBJECTS)."""
+    kind = delivery.payload["kind"]
+    req = SampleRequest.objects.select_related("campaign").get(pk=delivery.payload["request_id"])
     body = render_to_string(
         f"sampling/email/{kind}.txt", {"req": req, "campaign": req.campaign, "site_url": settings.SITE_URL}
     )
-    send_mail(f"{req.campaign.name}: {SUBJECTS[kind]}", body, None, [req.email])
+    EmailMessage(
+        f"{req.campaign.name}: {SUBJECTS[kind]}", body, None, [req.email], headers=delivery.email_headers
+    ).send()
 
 
-def offer_email_send(offer_id: int) -> None:
-    """E-mail a follow-up offer, once (the service claims the send before it happens)."""
-    if not followup.followup_offer_mark_sent(offer_id=offer_id):
-        return
+def offer_email_send(delivery: Delivery) -> None:
+    """Outbox sender: e-mail a follow-up offer; `sent_at` is recorded once the e-mail went out."""
+    offer_id = delivery.payload["offer_id"]
     offer = FollowUpOffer.objects.select_related("request__campaign", "session__series").get(pk=offer_id)
     tz = offer.session.tz
     body = render_to_string(
@@ -44,7 +53,14 @@ def offer_email_send(offer_id: int) -> None:
             "site_url": settings.SITE_URL,
         },
     )
-    send_mail(f"{offer.request.campaign.name}: your follow-up offer", body, None, [offer.request.email])
+    EmailMessage(
+        f"{offer.request.campaign.name}: your follow-up offer",
+        body,
+        None,
+        [offer.request.email],
+        headers=delivery.email_headers,
+    ).send()
+    followup.followup_offer_mark_sent(offer_id=offer_id)
 
 
 def followup_offers_issue() -> int:

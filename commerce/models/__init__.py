@@ -3,6 +3,7 @@ from .customer import Customer
 from .drop import Drop
 from .hold import Hold
 from .order import Order, OrderLine
+from .outbox import OutboxMessage
 from .partner import ApiKey, Partner
 from .payment import IdempotencyRecord, PaymentEvent, Refund
 from .pickup import PickupBooking, PickupSlot, PopUp
@@ -18,6 +19,7 @@ __all__ = [
     "IdempotencyRecord",
     "Order",
     "OrderLine",
+    "OutboxMessage",
     "Partner",
     "PaymentEvent",
     "PickupBooking",

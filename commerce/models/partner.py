@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+import secrets
+
+from django.core.validators import URLValidator
 from django.db import models
+
+
+def webhook_secret_new() -> str:
+    """A fresh signing secret for a partner's webhooks (shown in the admin, given to the partner)."""
+    return "whsec_mm_" + secrets.token_urlsafe(32)
 
 
 class Partner(models.Model):
@@ -10,6 +18,19 @@ class Partner(models.Model):
     contact_email = models.EmailField(blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Outgoing webhooks (order.paid, pickup.checked_in, sample.shipped): see docs/outbox.md.
+    webhook_url = models.URLField(
+        blank=True,
+        max_length=500,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Where signed event notifications are POSTed (https in production); empty = none.",
+    )
+    webhook_secret = models.CharField(
+        max_length=80,
+        default=webhook_secret_new,
+        editable=False,
+        help_text="HMAC-SHA256 key of the Micromoments-Signature header; give it to the partner.",
+    )
 
     class Meta:
         ordering = ["name"]

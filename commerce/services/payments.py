@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..models import Hold, Order, PaymentEvent, Refund
-from . import funnel, notifications
+from . import funnel, notifications, webhooks
 from .holds import hold_convert
 from .orders import order_release_locked
 
@@ -114,6 +114,7 @@ def payment_confirm(
                 order.paid_late = not in_time
                 order.save(update_fields=["status", "paid_at", "paid_late"])
                 notifications.order_confirmed_on_commit(order_id=order.pk)
+                webhooks.order_paid_emit(order=order)
                 funnel.capture_purchase(order=order, now=now)
                 return PaymentOutcome(outcome, order.pk)
             # Late and sold out: refund in full, tell the buyer.

@@ -44,7 +44,7 @@ from ..selectors_pickup import (
     pickup_slot_unavailable_error,
     slot_label,
 )
-from . import notifications_pickup
+from . import notifications_pickup, webhooks
 from .orders import order_cancel, order_mark_paid
 from .refunds import order_line_fulfil, refund_create
 
@@ -362,6 +362,7 @@ def checkin_record(
         audit_change(booking, {"checked_in_at": (None, now), "checked_in_by_label": ("", label[:200])})
         for line_id in booking.order.lines.order_by("pk").values_list("pk", flat=True):
             order_line_fulfil(line_id=line_id)
+        webhooks.pickup_checked_in_emit(booking=booking)
     booking.refresh_from_db()
     return CheckinResult(booking=booking, paid_now=paid_now)
 

@@ -34,6 +34,7 @@ from commerce.models import Coupon, Drop, Order
 from commerce.services.coupons import coupon_code_generate, coupon_create
 from commerce.services.customers import customer_get_or_create
 from commerce.services.orders import order_place
+from commerce.services.outbox import outbox_enqueue
 from sessions_app.models import LiveSession
 
 from ..exceptions import ErrorCode, OfferError
@@ -97,9 +98,7 @@ def _offer_issue(*, request_id: int, now: dt.datetime) -> tuple[FollowUpOffer | 
                 closes_at=closes_at,
                 created_at=now,
             )
-            from django_q.tasks import async_task
-
-            transaction.on_commit(lambda: async_task("sampling.tasks.offer_email_send", offer.pk))
+            outbox_enqueue(kind="sample_offer_email", key=f"offer-email:{offer.pk}", payload={"offer_id": offer.pk})
     except IntegrityError:  # issued by a concurrent run
         return FollowUpOffer.objects.get(request=req), False
     return offer, True

@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from analytics.services import event_capture
 from commerce.identity import clean_email, normalize_email
+from commerce.services.outbox import outbox_enqueue
+from commerce.services.webhooks import partner_event_emit
 
 from .. import locks, targeting, vetting
 from ..addresses import AddressInvalid, address_normalize, household_key
@@ -65,9 +67,12 @@ def _actor_label(actor, default: str) -> str:
 
 
 def _queue_email(request_id: int, kind: str) -> None:
-    from django_q.tasks import async_task
-
-    transaction.on_commit(lambda: async_task("sampling.tasks.request_email_send", request_id, kind))
+    """Write the requester's e-mail to the outbox, in the transaction of the status change (once per kind)."""
+    outbox_enqueue(
+        kind="sample_request_email",
+        key=f"sample-email:{kind}:{request_id}",
+        payload={"request_id": request_id, "kind": kind},
+    )
 
 
 def _log(req: SampleRequest, *, from_status: str, to_status: str, actor, actor_label: str, reason: str, now) -> None:
@@ -435,6 +440,20 @@ def sample_request_mark_shipped(
             carrier=carrier,
         )
         _queue_email(req.pk, "shipped")
+        partner_event_emit(
+            event="sample.shipped",
+            subject=f"sample_request:{req.pk}",
+            data={
+                "sample_request": {
+                    "id": req.pk,
+                    "campaign_id": req.campaign_id,
+                    "tracking_number": req.tracking_number,
+                    "carrier": req.carrier,
+                    "shipped_at": req.shipped_at.isoformat() if req.shipped_at else None,
+                }
+            },
+            partner_ids=[req.partner_id],
+        )
         return req
 
 
