@@ -7,7 +7,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from .models import FollowUpOffer, SampleRequest
+from .models import FollowUpOffer, SampleCampaign, SampleRequest
 from .services import followup, requests
 
 SUBJECTS = {
@@ -16,6 +16,7 @@ SUBJECTS = {
     "promoted": "A sample is free for you: one step left",
     "rejected": "About your sample request",
     "shipped": "Your sample is on its way",
+    "link": "Your sample request",
 }
 
 
@@ -26,6 +27,15 @@ def request_email_send(request_id: int, kind: str) -> None:
         f"sampling/email/{kind}.txt", {"req": req, "campaign": req.campaign, "site_url": settings.SITE_URL}
     )
     send_mail(f"{req.campaign.name}: {SUBJECTS[kind]}", body, None, [req.email])
+
+
+def not_eligible_email_send(campaign_id: int, email: str, reason: str) -> None:
+    """Tell the owner of `email` (and only them) why they cannot request this sample."""
+    campaign = SampleCampaign.objects.select_related("sku__product").get(pk=campaign_id)
+    body = render_to_string(
+        "sampling/email/not_eligible.txt", {"campaign": campaign, "reason": reason, "site_url": settings.SITE_URL}
+    )
+    send_mail(f"{campaign.name}: about your sample request", body, None, [email])
 
 
 def offer_email_send(offer_id: int) -> None:
