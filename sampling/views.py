@@ -100,6 +100,7 @@ def request_form(request, slug: str):
         {
             "campaign": campaign,
             "form": form,
+            "outcome": outcome,
             "answer": answer,
             "title": PUBLIC_TITLES.get(answer, ""),
             "message": message,
