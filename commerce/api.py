@@ -17,6 +17,7 @@ from pydantic import StrictInt
 from config.api import PartnerKey, api
 
 from .idempotency import run_idempotent
+from .limits import hold_client_from_api, hold_rate_limit_check
 from .models import Drop, Hold
 from .selectors import drop_status, drop_with_stock, orders_list, with_effective_stock
 from .services.holds import hold_place
@@ -144,13 +145,27 @@ def get_drop_status(request, drop_id: int):
 def create_hold(request, payload: HoldIn):
     """Place a hold ("add to cart"): reserves units at the current price until `expires_at`.
 
-    201 → the hold. 409 `sold_out` | `not_yet_open` | `closed` | `per_customer_limit_exceeded`;
-    422 `invalid_email` / `invalid`; 404 `not_found` for an unknown drop. Idempotent with `Idempotency-Key`.
+    201 → the hold. 409 `sold_out` | `not_yet_open` | `closed` | `per_customer_limit_exceeded` |
+    `client_limit` (the end customer's network already has its share of the drop);
+    429 `rate_limited` with `Retry-After` (seconds; per API key, and per end customer);
+    422 `invalid_email` / `invalid`; 404 `not_found` for an unknown drop. Idempotent with `Idempotency-Key`
+    (a 429 is not remembered under the key: retry with the same key).
+
+    Send your end customer's IP address in `X-End-Client-IP` (settings.HOLD_API_CLIENT_IP_HEADER) so
+    that the per-client limits apply to that person rather than to your whole key.
     """
+    client = hold_client_from_api(request)
+    hold_rate_limit_check(client=client, drop_id=payload.drop_id)  # before the idempotency record
 
     def handler():
         try:
-            hold = hold_place(drop_id=payload.drop_id, email=payload.email, quantity=payload.quantity)
+            hold = hold_place(
+                drop_id=payload.drop_id,
+                email=payload.email,
+                quantity=payload.quantity,
+                client=client,
+                rate_limit=False,
+            )
         except Drop.DoesNotExist:
             return 404, {"code": "not_found", "message": "No such drop.", "fields": {"drop_id": ["unknown"]}}
         return 201, HoldOut.from_orm(hold).model_dump(mode="json")

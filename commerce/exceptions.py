@@ -30,6 +30,8 @@ class ErrorCode(StrEnum):
     PASS_EXPIRED = "pass_expired"  # noqa: S105
     ALREADY_CHECKED_IN = "already_checked_in"
     PAYMENT_REQUIRED = "payment_required"
+    RATE_LIMITED = "rate_limited"
+    CLIENT_LIMIT = "client_limit"
 
 
 class CommerceError(Exception):
@@ -131,3 +133,16 @@ class AlreadyCheckedIn(CommerceError):
     """The booking was already picked up; `extra` has `checked_in_at` (ISO UTC) and `checked_in_by`."""
 
     code = ErrorCode.ALREADY_CHECKED_IN
+
+
+class RateLimited(CommerceError):
+    """Too many attempts from one client in a short window (429); `extra["retry_after"]` in seconds."""
+
+    code = ErrorCode.RATE_LIMITED
+    status = 429
+
+
+class ClientLimitExceeded(CommerceError):
+    """This client (IP network) already holds or bought its share of the drop, whatever the e-mail (409)."""
+
+    code = ErrorCode.CLIENT_LIMIT

@@ -8,6 +8,8 @@ the last line of defence. Callers run these inside their own transaction.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.db import ProgrammingError, connection
 from django.db.models import F, Q, Sum
 
@@ -42,12 +44,22 @@ ON CONFLICT (email_normalized) DO UPDATE SET email_normalized = EXCLUDED.email_n
 RETURNING id
 """
 
-# Count the customer's live units, take the stock if the limit, stock and window allow, insert the
-# hold; returns (units the customer already had, hold id or NULL, customer id). Prepared once per
-# database connection (a hold is planned once, not on every request during a spike).
-_HOLD_STATEMENT = "mm_hold_place_v1"
-_HOLD_PARAMS = ("email_key", "drop", "now", "quantity", "token", "price", "currency", "step", "slot", "expires")
-_HOLD_TYPES = "varchar, bigint, timestamptz, integer, varchar, bigint, varchar, smallint, bigint, timestamptz"
+# One client's holds on one drop, serialized across all its e-mails: a transaction-scoped advisory
+# lock on (client, drop), taken before the hold statement's snapshot (released at commit). No row
+# is written for it; the hold statement then counts the client's units under that lock.
+_CLIENT_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%(client)s || '|' || %(drop)s::text, 0))"
+
+# Count the customer's and the client's live units, take the stock if both limits, the stock and
+# the window allow, insert the hold; returns (units the customer already had, hold id or NULL,
+# customer id, units the client already had). Prepared once per database connection (a hold is
+# planned once, not on every request during a spike). An empty client ($11) is not capped.
+_HOLD_STATEMENT = "mm_hold_place_v2"
+_HOLD_PARAMS = (
+    "email_key", "drop", "now", "quantity", "token", "price", "currency", "step", "slot", "expires", "client", "cap",
+)  # fmt: skip
+_HOLD_TYPES = (
+    "varchar, bigint, timestamptz, integer, varchar, bigint, varchar, smallint, bigint, timestamptz, varchar, integer"
+)
 _HOLD_SQL = """
 WITH cust AS (
     SELECT id FROM commerce_customer WHERE email_normalized = $1
@@ -55,21 +67,34 @@ WITH cust AS (
     SELECT COALESCE(SUM(quantity), 0) AS n FROM commerce_hold
     WHERE customer_id = (SELECT id FROM cust) AND drop_id = $2
       AND (status = 'converted' OR (status = 'active' AND expires_at > $3))
+), theirs AS (
+    SELECT COALESCE(SUM(quantity), 0) AS n FROM commerce_hold
+    WHERE $11 <> '' AND drop_id = $2 AND client_key = $11
+      AND (status = 'converted' OR (status = 'active' AND expires_at > $3))
 ), took AS (
     UPDATE commerce_drop SET available = available - $4
     WHERE id = $2 AND available >= $4 AND opens_at <= $3 AND closes_at > $3
       AND (SELECT n FROM mine) + $4 <= per_customer_limit
+      AND ($11 = '' OR (SELECT n FROM theirs) + $4 <= $12)
     RETURNING id
 ), ins AS (
     INSERT INTO commerce_hold (token, drop_id, customer_id, quantity, unit_price_minor, currency, price_step,
-                               pickup_slot_id, status, expires_at, created_at)
-    SELECT $5, took.id, cust.id, $4, $6, $7, $8, $9, 'active', $10, $3
+                               pickup_slot_id, status, client_key, expires_at, created_at)
+    SELECT $5, took.id, cust.id, $4, $6, $7, $8, $9, 'active', $11, $10, $3
     FROM took, cust
     RETURNING id
 )
-SELECT (SELECT n FROM mine), (SELECT id FROM ins), (SELECT id FROM cust)
+SELECT (SELECT n FROM mine), (SELECT id FROM ins), (SELECT id FROM cust), (SELECT n FROM theirs)
 """
 _EXECUTE_HOLD = f"EXECUTE {_HOLD_STATEMENT} ({', '.join(f'%({name})s' for name in _HOLD_PARAMS)})"
+
+
+class HoldAttempt(NamedTuple):
+    """What a hold statement did: `inserted`, and the units the customer and the client already had."""
+
+    inserted: bool
+    already: int
+    client_already: int = 0
 
 
 def _prepare_hold_statement() -> None:
@@ -85,7 +110,8 @@ def _prepare_hold_statement() -> None:
     raw._mm_hold_prepared = True
 
 
-def _hold_params(hold: Hold, email_key: str, now) -> dict:
+def _hold_params(hold: Hold, email_key: str, now, client_cap: int | None) -> dict:
+    capped = bool(hold.client_key) and client_cap is not None
     return {
         "email_key": email_key,
         "drop": hold.drop_id,
@@ -97,6 +123,8 @@ def _hold_params(hold: Hold, email_key: str, now) -> dict:
         "step": hold.price_step,
         "slot": hold.pickup_slot_id,
         "expires": hold.expires_at,
+        "client": hold.client_key if capped else "",
+        "cap": client_cap if capped else 0,
     }
 
 
@@ -106,48 +134,77 @@ def _saved(hold: Hold, pk: int, customer_id: int, now) -> None:
     hold._state.db = "default"
 
 
-def hold_insert_taking_stock(*, hold: Hold, now) -> tuple[bool, int]:
-    """Insert an unsaved active `hold` (its `drop` and `customer` loaded) if the customer's limit,
-    the drop's stock and its window allow it. Returns (inserted, units the customer already had).
+def client_units_on_drop(*, client_key: str, drop_id: int, now) -> int:
+    """Units one client (any e-mail) holds (live holds) or bought (converted holds) on a drop."""
+    return (
+        Hold.objects.filter(client_key=client_key, drop_id=drop_id)
+        .filter(Q(status=Hold.Status.CONVERTED) | Q(status=Hold.Status.ACTIVE, expires_at__gt=now))
+        .aggregate(n=Sum("quantity"))["n"]
+        or 0
+    )
 
-    Inside the caller's transaction, with the customer's row already locked (that lock
-    serializes one customer's holds, so the per-customer count cannot race). The units the
-    customer already has on the drop (live or converted holds) plus `hold.quantity` must not
-    exceed the drop's per-customer limit; the stock is taken by the same conditional UPDATE as
-    drop_take_stock. On PostgreSQL the count, the UPDATE and the INSERT are one statement.
+
+def hold_client_lock(*, client_key: str, drop_id: int) -> None:
+    """Serialize one client's holds on one drop until the transaction ends (PostgreSQL advisory lock).
+
+    SQLite needs none: its write transactions (IMMEDIATE) already run one at a time.
     """
+    if client_key and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_CLIENT_LOCK_SQL, {"client": client_key, "drop": drop_id})
+
+
+def hold_insert_taking_stock(*, hold: Hold, now, client_cap: int | None = None) -> HoldAttempt:
+    """Insert an unsaved active `hold` (its `drop` and `customer` loaded) if the customer's limit,
+    the client's cap, the drop's stock and its window allow it.
+
+    Inside the caller's transaction, with the customer's row locked and, when capped, the
+    client's lock held (hold_client_lock): those serialize one customer's and one client's holds,
+    so neither count can race. The units the customer already has on the drop (live or converted
+    holds) plus `hold.quantity` must not exceed the drop's per-customer limit; the units of
+    every hold with the same `hold.client_key` plus `hold.quantity` must not exceed `client_cap`
+    (None or an empty client key: no cap). The stock is taken by the same conditional UPDATE as
+    drop_take_stock. On PostgreSQL the counts, the UPDATE and the INSERT are one statement.
+    """
+    capped = bool(hold.client_key) and client_cap is not None
     if connection.vendor != "postgresql":
         already = customer_units_on_drop(customer_id=hold.customer_id, drop_id=hold.drop_id, now=now)
-        if already + hold.quantity > hold.drop.per_customer_limit or not drop_take_stock(
-            drop_id=hold.drop_id, quantity=hold.quantity, now=now
+        theirs = client_units_on_drop(client_key=hold.client_key, drop_id=hold.drop_id, now=now) if capped else 0
+        if (
+            already + hold.quantity > hold.drop.per_customer_limit
+            or (capped and theirs + hold.quantity > client_cap)
+            or not drop_take_stock(drop_id=hold.drop_id, quantity=hold.quantity, now=now)
         ):
-            return False, already
+            return HoldAttempt(False, already, theirs)
         hold.created_at = now
         hold.save(force_insert=True)
-        return True, already
+        return HoldAttempt(True, already, theirs)
     _prepare_hold_statement()
     with connection.cursor() as cursor:
-        cursor.execute(_EXECUTE_HOLD, _hold_params(hold, hold.customer.email_normalized, now))
-        already, pk, customer_id = cursor.fetchone()
+        cursor.execute(_EXECUTE_HOLD, _hold_params(hold, hold.customer.email_normalized, now, client_cap))
+        already, pk, customer_id, theirs = cursor.fetchone()
     if pk is not None:
         _saved(hold, pk, customer_id, now)
-    return pk is not None, already
+    return HoldAttempt(pk is not None, already, theirs)
 
 
-def hold_place_in_one_round_trip(*, hold: Hold, email: str, email_key: str, name: str, now) -> tuple[bool, int]:
-    """PostgreSQL only: the customer upsert-and-lock and hold_insert_taking_stock in one round trip.
+def hold_place_in_one_round_trip(
+    *, hold: Hold, email: str, email_key: str, name: str, now, client_cap: int | None = None
+) -> HoldAttempt:
+    """PostgreSQL only: the customer upsert-and-lock, the client lock and hold_insert_taking_stock
+    in one round trip.
 
-    Both statements go to the server as one query string, which PostgreSQL runs as one
+    The statements go to the server as one query string, which PostgreSQL runs as one
     transaction (an implicit one in autocommit, else part of the caller's): the first
-    creates or locks the customer's row, the second, with a snapshot taken after that lock,
-    counts, takes and inserts. The drop's row is therefore locked only while the server runs
-    the second statement and commits, never while the client thinks. Sets `hold.customer_id`
-    and returns (inserted, units the customer already had).
+    creates or locks the customer's row, the second (only when the client is capped) takes the
+    client's advisory lock, the last, with a snapshot taken after those locks, counts, takes and
+    inserts. The drop's row is therefore locked only while the server runs the last statement
+    and commits, never while the client thinks. Sets `hold.customer_id`.
     """
-    params = {**_hold_params(hold, email_key, now), "email": email, "name": name}
+    params = {**_hold_params(hold, email_key, now, client_cap), "email": email, "name": name}
     _prepare_hold_statement()
     try:
-        already, pk, customer_id = _run_one_round_trip(params)
+        row = _run_one_round_trip(params)
     except ProgrammingError as exc:
         # The server forgot the statement (DISCARD ALL, a pooler handing over another session):
         # nothing ran, so prepare it again and retry once, unless a caller's transaction is now broken.
@@ -155,17 +212,20 @@ def hold_place_in_one_round_trip(*, hold: Hold, email: str, email_key: str, name
             raise
         connection.connection._mm_hold_prepared = False
         _prepare_hold_statement()
-        already, pk, customer_id = _run_one_round_trip(params)
+        row = _run_one_round_trip(params)
+    already, pk, customer_id, theirs = row
     hold.customer_id = customer_id
     if pk is not None:
         _saved(hold, pk, customer_id, now)
-    return pk is not None, already
+    return HoldAttempt(pk is not None, already, theirs)
 
 
 def _run_one_round_trip(params: dict) -> tuple:
+    statements = [_CUSTOMER_LOCK_SQL, *([_CLIENT_LOCK_SQL] if params["client"] else []), _EXECUTE_HOLD]
     with connection.cursor() as cursor:
-        cursor.execute(_CUSTOMER_LOCK_SQL + ";" + _EXECUTE_HOLD, params)
-        cursor.nextset()
+        cursor.execute(";".join(statements), params)
+        for _ in statements[1:]:
+            cursor.nextset()
         return cursor.fetchone()
 
 

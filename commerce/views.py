@@ -14,6 +14,7 @@ from analytics.services import event_capture_request
 
 from .exceptions import CommerceError
 from .forms import CheckoutForm, HoldForm
+from .limits import hold_client_from_request
 from .models import Drop, Hold, Order
 from .selectors import drop_status, drop_with_stock
 from .services.coupons import coupon_check
@@ -32,6 +33,7 @@ def drop_buy(request, drop_id: int):
     if drop.offers_pickup:  # the viewer picks a pickup slot there (commerce.views_pickup)
         return redirect("commerce:pickup_buy", drop_id=drop.pk)
     form = HoldForm(request.POST or None, max_quantity=drop.per_customer_limit)
+    error_status, retry_after = 409, None
     if request.method == "POST" and form.is_valid():
         try:
             hold = hold_place(
@@ -40,21 +42,27 @@ def drop_buy(request, drop_id: int):
                 quantity=form.cleaned_data["quantity"],
                 now=now,
                 visitor_id=getattr(request, "visitor_id", None),
+                client=hold_client_from_request(request),
             )
         except CommerceError as exc:
             form.add_error(None, exc.message)
+            error_status = exc.status if exc.status == 429 else 409
+            retry_after = exc.extra.get("retry_after")
             drop = drop_with_stock(drop_id=drop_id, now=now)
         else:
             return redirect("commerce:hold", token=hold.token)
     if request.method == "GET":
         event_capture_request(request, name="view", session_id=drop.session_id, drop_id=drop.pk, sku_id=drop.sku_id)
-    status = 409 if form.non_field_errors() else (400 if form.errors else 200)
-    return render(
+    status = error_status if form.non_field_errors() else (400 if form.errors else 200)
+    response = render(
         request,
         "commerce/drop_buy.html",
         {"drop": drop, "form": form, "status": drop_status(drop=drop, now=now), "session": drop.session},
         status=status,
     )
+    if status == 429 and retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @require_http_methods(["GET", "POST"])

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from .exceptions import AlreadyCheckedIn, CommerceError, ErrorCode, PassInvalid
 from .forms_pickup import CheckinForm, NoShowMessageForm, PickupHoldForm, RescheduleForm
+from .limits import hold_client_from_request
 from .models import Drop, Order, PickupBooking, PickupSlot, PopUp
 from .pickup_documents import pass_qr_svg, slot_ics
 from .pricing import drop_price_quote
@@ -77,6 +78,7 @@ def pickup_drop_buy(request, drop_id: int):
                 quantity=form.cleaned_data["quantity"],
                 pickup_slot_id=form.pickup_slot_id(),
                 now=now,
+                client=hold_client_from_request(request),
             )
         except CommerceError as exc:
             form.add_error(None, exc.message)

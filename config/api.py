@@ -61,7 +61,10 @@ def error(request, *, status: int, code: str, message: str, fields: dict | None 
 
 @api.exception_handler(CommerceError)
 def _commerce_error(request, exc: CommerceError):
-    return error(request, status=exc.status, code=str(exc.code), message=exc.message, fields=exc.fields)
+    response = error(request, status=exc.status, code=str(exc.code), message=exc.message, fields=exc.fields)
+    if exc.status == 429 and exc.extra.get("retry_after"):
+        response["Retry-After"] = str(exc.extra["retry_after"])
+    return response
 
 
 @api.exception_handler(SamplingError)

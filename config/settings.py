@@ -48,6 +48,9 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Networks of our own reverse proxies / load balancers (CIDRs). Only hops they appended to
+# X-Forwarded-For are believed; empty = the client is REMOTE_ADDR (config/client_ip.py).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 SITE_URL = (env("SITE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 
 INSTALLED_APPS = [
@@ -181,6 +184,24 @@ API_KEY_CACHE_SECONDS = float(env("API_KEY_CACHE_SECONDS", "5"))
 # A drop's terms (price schedule, hold time, currency) are read this often at most per process
 # when holds are placed; window, stock and per-customer limit are always checked in the database.
 DROP_TERMS_CACHE_SECONDS = float(env("DROP_TERMS_CACHE_SECONDS", "1"))
+
+# --- Abuse limits (docs/abuse-limits.md) ---------------------------------------
+# Where rate-limit counters live: "redis" (default with REDIS_URL), "database" (default without:
+# shared by every process), or "cache" (the Django cache; per process with local memory).
+RATE_LIMIT_STORE = env("RATE_LIMIT_STORE", "")
+# Hold placement: attempts per client (IP network; and visitor cookie) per window, over all drops
+# and on one drop; per partner API key. 0 turns a limit off.
+HOLD_RATE_WINDOW_SECONDS = int(env("HOLD_RATE_WINDOW_SECONDS", "60"))
+HOLD_RATE_LIMIT_CLIENT = int(env("HOLD_RATE_LIMIT_CLIENT", "30"))
+HOLD_RATE_LIMIT_CLIENT_DROP = int(env("HOLD_RATE_LIMIT_CLIENT_DROP", "10"))
+HOLD_RATE_LIMIT_API_KEY = int(env("HOLD_RATE_LIMIT_API_KEY", "600"))
+# Units one client (IP network) may hold or buy on one drop across all e-mails: this percentage of
+# the drop's quantity and/or this many units (the smaller of those set; 0 = not set), never below
+# the drop's per-customer limit. Checked in the database in the hold's own transaction.
+HOLD_CLIENT_SHARE_PERCENT = int(env("HOLD_CLIENT_SHARE_PERCENT", "10"))
+HOLD_CLIENT_MAX_UNITS = int(env("HOLD_CLIENT_MAX_UNITS", "0"))
+# Header a partner may send on POST /api/v1/holds with its end customer's IP address.
+HOLD_API_CLIENT_IP_HEADER = env("HOLD_API_CLIENT_IP_HEADER", "X-End-Client-IP")
 
 # Analytics events: "thread" = a background writer per process appends them in batches (the
 # request does not wait); "sync" = written on the request's thread (tests, debugging).

@@ -11,3 +11,4 @@ class SamplingConfig(AppConfig):
         # sampling's e-mails go through commerce's transactional outbox
         outbox_sender_register("sample_request_email", "sampling.tasks.request_email_send")
         outbox_sender_register("sample_offer_email", "sampling.tasks.offer_email_send")
+        outbox_sender_register("sample_not_eligible_email", "sampling.tasks.not_eligible_email_send")

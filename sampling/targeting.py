@@ -27,10 +27,11 @@ PRIORITY_WEIGHTS = {
 }
 
 
-def ineligibility_reason(
-    *, campaign: SampleCampaign, signals: AudienceSignals, use_case: str, country: str = ""
-) -> str | None:
-    """Why this person may not request a sample of `campaign`, in plain words; None when eligible."""
+def audience_ineligibility_reason(*, campaign: SampleCampaign, signals: AudienceSignals) -> str | None:
+    """The reason that depends on what we know about the e-mail's owner (orders, sessions, clicks), or None.
+
+    Personal: the micro-form never shows it to whoever typed the address (it is e-mailed instead).
+    """
     rule = campaign.purchase_rule
     if rule == SampleCampaign.PurchaseRule.BUYERS and not signals.bought_before:
         return "This sample is for existing customers, and we found no order for this e-mail address."
@@ -40,11 +41,25 @@ def ineligibility_reason(
         return "This sample is for viewers who attended one of our live sessions with this e-mail address."
     if campaign.require_clicked and not signals.clicked:
         return "This sample is for viewers who opened one of our drops with this e-mail address."
+    return None
+
+
+def input_ineligibility_reason(*, campaign: SampleCampaign, use_case: str, country: str = "") -> str | None:
+    """The reason that depends only on what the person chose or where they are (use case, IP country), or None."""
     if campaign.allowed_use_cases and use_case not in campaign.allowed_use_cases:
         return f"This sample is meant for: {', '.join(campaign.allowed_use_cases)}."
     if country and campaign.countries and country.upper() not in campaign.countries:
         return f"This sample ships only to {', '.join(campaign.countries)}."
     return None
+
+
+def ineligibility_reason(
+    *, campaign: SampleCampaign, signals: AudienceSignals, use_case: str, country: str = ""
+) -> str | None:
+    """Why this person may not request a sample of `campaign`, in plain words; None when eligible."""
+    return audience_ineligibility_reason(campaign=campaign, signals=signals) or input_ineligibility_reason(
+        campaign=campaign, use_case=use_case, country=country
+    )
 
 
 def priority_score(*, campaign: SampleCampaign, signals: AudienceSignals, use_case: str) -> tuple[int, list[str]]:

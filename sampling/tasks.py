@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from commerce.services.outbox import Delivery
 
-from .models import FollowUpOffer, SampleRequest
+from .models import FollowUpOffer, SampleCampaign, SampleRequest
 from .services import followup, requests
 
 SUBJECTS = {
@@ -23,6 +23,7 @@ SUBJECTS = {
     "promoted": "A sample is free for you: one step left",
     "rejected": "About your sample request",
     "shipped": "Your sample is on its way",
+    "link": "Your sample request",
 }
 
 
@@ -35,6 +36,19 @@ def request_email_send(delivery: Delivery) -> None:
     )
     EmailMessage(
         f"{req.campaign.name}: {SUBJECTS[kind]}", body, None, [req.email], headers=delivery.email_headers
+    ).send()
+
+
+def not_eligible_email_send(delivery: Delivery) -> None:
+    """Outbox sender: tell the owner of `email` (and only them) why they cannot request this sample."""
+    payload = delivery.payload
+    campaign = SampleCampaign.objects.select_related("sku__product").get(pk=payload["campaign_id"])
+    body = render_to_string(
+        "sampling/email/not_eligible.txt",
+        {"campaign": campaign, "reason": payload["reason"], "site_url": settings.SITE_URL},
+    )
+    EmailMessage(
+        f"{campaign.name}: about your sample request", body, None, [payload["email"]], headers=delivery.email_headers
     ).send()
 
 

@@ -1,9 +1,16 @@
 """Storefront views: the micro-form, the request page with its address step, the follow-up offer.
 
-Thin: parse, call one service, render. The micro-form answers honestly at once
-(accepted / waitlisted / already requested / not eligible with the reason);
-with `Accept: application/json` it answers JSON so the session page can show
-the answer without leaving the stream.
+Thin: parse, call one service, render. With `Accept: application/json` the
+micro-form answers JSON so the session page can show the answer without leaving
+the stream.
+
+Buyer links are private: the micro-form never shows a request's link, nor
+whether that e-mail address already asked. Accepted, waitlisted, already
+requested and a "not eligible" that is about the e-mail's owner all get the
+same answer, "check your inbox" (answer `check_inbox`); the e-mail, sent only
+to the address on file, has the real answer and the link. Only a refusal that
+depends on nothing but the form and the campaign (closed, use case, country)
+is shown at once (answer `not_eligible`). See docs/abuse-limits.md.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from commerce.exceptions import CommerceError
 from commerce.forms import HoldForm
 from commerce.models import Drop
 from commerce.selectors import drop_status
+from config.client_ip import client_ip
 from sessions_app.models import LiveSession
 
 from .addresses import country_choices
@@ -28,17 +36,8 @@ from .services import followup
 from .services.requests import Answer, sample_request_create, sample_request_set_address
 
 GEO_HEADERS = ("HTTP_CF_IPCOUNTRY", "HTTP_X_COUNTRY_CODE")
-ANSWER_TITLES = {
-    Answer.ACCEPTED: "Your sample is reserved",
-    Answer.WAITLISTED: "You're on the waitlist",
-    Answer.ALREADY_REQUESTED: "You've already asked for this sample",
-    Answer.NOT_ELIGIBLE: "Not eligible for this sample",
-}
-
-
-def client_ip(request) -> str | None:
-    """The client's address as the web server saw it (REMOTE_ADDR; the proxy in front sets it)."""
-    return request.META.get("REMOTE_ADDR") or None
+CHECK_INBOX = "check_inbox"
+PUBLIC_TITLES = {CHECK_INBOX: "Check your inbox", str(Answer.NOT_ELIGIBLE): "Not eligible for this sample"}
 
 
 def geo_country(request) -> str:
@@ -79,18 +78,11 @@ def request_form(request, slug: str):
         except SamplingError as exc:
             error = exc
             form.add_error(None, exc.message)
+    answer = _public_answer(outcome) if outcome is not None else ""
+    message = _public_message(outcome, form) if outcome is not None else ""
     if _wants_json(request) and request.method == "POST":
         if outcome is not None:
-            return JsonResponse(
-                {
-                    "answer": str(outcome.answer),
-                    "title": ANSWER_TITLES[outcome.answer],
-                    "message": _answer_message(outcome),
-                    "next_url": outcome.request.get_absolute_url()
-                    if outcome.request and outcome.answer != Answer.NOT_ELIGIBLE
-                    else "",
-                }
-            )
+            return JsonResponse({"answer": answer, "title": PUBLIC_TITLES[answer], "message": message})
         status = error.status if error else 400
         return JsonResponse(
             {
@@ -109,20 +101,27 @@ def request_form(request, slug: str):
             "campaign": campaign,
             "form": form,
             "outcome": outcome,
-            "title": ANSWER_TITLES.get(outcome.answer) if outcome else "",
-            "message": _answer_message(outcome) if outcome else "",
+            "answer": answer,
+            "title": PUBLIC_TITLES.get(answer, ""),
+            "message": message,
         },
         status=status,
     )
 
 
-def _answer_message(outcome) -> str:
-    if outcome.answer == Answer.ACCEPTED:
-        return "One step left: tell us where to send it. We've also e-mailed you the link."
-    if outcome.answer == Answer.WAITLISTED:
-        return "All samples are taken right now. If one becomes free, we offer it in order and e-mail you."
-    if outcome.answer == Answer.ALREADY_REQUESTED:
-        return f"It is one per person. Your request is {outcome.request.get_status_display().lower()}."
+def _public_answer(outcome) -> str:
+    """What whoever typed the address may learn: only campaign-wide refusals are told at once."""
+    if outcome.answer == Answer.NOT_ELIGIBLE and not outcome.details.get("personal"):
+        return str(Answer.NOT_ELIGIBLE)
+    return CHECK_INBOX
+
+
+def _public_message(outcome, form) -> str:
+    if _public_answer(outcome) == CHECK_INBOX:
+        return (
+            f"We've e-mailed {form.cleaned_data['email']} what happens next. "
+            "Your request's private link is only ever sent there."
+        )
     return outcome.reason
 
 

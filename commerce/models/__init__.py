@@ -8,6 +8,7 @@ from .partner import ApiKey, Partner
 from .payment import IdempotencyRecord, PaymentEvent, Refund
 from .pickup import PickupBooking, PickupSlot, PopUp
 from .product import Product, Sku
+from .ratelimit import RateCounter
 
 __all__ = [
     "ApiKey",
@@ -26,6 +27,7 @@ __all__ = [
     "PickupSlot",
     "PopUp",
     "Product",
+    "RateCounter",
     "Refund",
     "Sku",
 ]

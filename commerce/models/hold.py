@@ -43,6 +43,12 @@ class Hold(models.Model):
         help_text="Pickup slot whose place this hold takes (one place per hold), if any.",
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    client_key = models.CharField(
+        max_length=80,
+        blank=True,
+        default="",
+        help_text="Who placed it (an IP network, or an API key's end client): the per-client cap counts these.",
+    )
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -53,6 +59,8 @@ class Hold(models.Model):
             models.Index(fields=["drop", "status", "expires_at"], name="hold_drop_status_expiry"),
             # the per-customer limit check on every hold (commerce.locks): a customer has few holds
             models.Index(fields=["customer", "drop"], name="hold_customer_drop"),
+            # the per-client cap on every hold (commerce.locks), across e-mails
+            models.Index(fields=["drop", "client_key"], name="hold_drop_client", condition=~Q(client_key="")),
         ]
         constraints = [models.CheckConstraint(condition=Q(quantity__gte=1), name="hold_quantity_positive")]
 

@@ -9,8 +9,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .. import locks
-from ..exceptions import DropUnavailable, ErrorCode, InvalidInput, InvalidTransition, LimitExceeded
+from ..exceptions import (
+    ClientLimitExceeded,
+    DropUnavailable,
+    ErrorCode,
+    InvalidInput,
+    InvalidTransition,
+    LimitExceeded,
+)
 from ..identity import clean_email, normalize_email
+from ..limits import HoldClient, hold_client_cap, hold_rate_limit_check
 from ..models import Drop, Hold
 from ..pricing import drop_price_quote
 from ..selectors import drop_for_hold
@@ -90,6 +98,8 @@ def hold_place(
     now: dt.datetime | None = None,
     visitor_id: str | None = None,
     pickup_slot_id: int | None = None,
+    client: HoldClient | None = None,
+    rate_limit: bool = True,
 ) -> Hold:
     """Reserve `quantity` units of a drop for `email`; returns the active Hold.
 
@@ -106,9 +116,16 @@ def hold_place(
     one place in that slot of the drop's pop-up, in the same transaction, with
     the same expiry and at the slot's price (commerce.pricing).
 
+    Abuse limits (commerce.limits), when the caller names the `client` (storefront, partner API):
+    the attempt is counted against the client's rate limits first (shared store, no database
+    round trip with Redis), and the units held or bought on the drop by every hold of the
+    client, whatever the e-mail, may not exceed hold_client_cap, checked by the database under a
+    per-(client, drop) lock in the same statement/transaction as the stock.
+
     Analytics: a `cart` event (with `visitor_id`, merged with the customer) after commit.
 
-    Raises InvalidInput (quantity < 1, bad e-mail), LimitExceeded,
+    Raises InvalidInput (quantity < 1, bad e-mail), RateLimited (429, `extra["retry_after"]`
+    seconds), ClientLimitExceeded (code client_limit), LimitExceeded,
     DropUnavailable (code sold_out / not_yet_open / closed), PickupInvalid
     (pickup_slot_required / pickup_slot_invalid), PickupSlotUnavailable
     (pickup_slot_full, `extra["nearest"]` = nearest free slots), Drop.DoesNotExist.
@@ -118,7 +135,11 @@ def hold_place(
         raise InvalidInput(
             "Quantity must be a whole number of at least 1.", code=ErrorCode.INVALID_QUANTITY, field="quantity"
         )
-    drop = drop_for_hold(drop_id=drop_id)  # its terms; the database checks window, stock and limit
+    if client is not None and rate_limit:  # rate_limit=False: the caller counted this attempt already
+        hold_rate_limit_check(client=client, drop_id=drop_id)
+    client_key = client.key if client is not None else ""
+    drop = drop_for_hold(drop_id=drop_id)  # its terms; the database checks window, stock and limits
+    cap = hold_client_cap(quantity=drop.quantity, per_customer_limit=drop.per_customer_limit) if client_key else None
     spike_path = pickup_slot_id is None and drop.fulfilment != Drop.Fulfilment.PICKUP
     if spike_path and connection.vendor == "postgresql" and quantity <= drop.per_customer_limit:
         # One round trip does it all (commerce.locks.hold_place_in_one_round_trip).
@@ -128,11 +149,11 @@ def hold_place(
             raise _invalid_email() from exc
         if drop.pricing == Drop.Pricing.STEP_UP:
             drop.refresh_from_db(fields=["available"])  # its price follows sell-through
-        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=None)
-        inserted, _already = locks.hold_place_in_one_round_trip(
-            hold=hold, email=typed, email_key=key, name=name, now=now
+        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=None, client_key=client_key)
+        attempt = locks.hold_place_in_one_round_trip(
+            hold=hold, email=typed, email_key=key, name=name, now=now, client_cap=cap
         )
-        if inserted:
+        if attempt.inserted:
             hold.drop = drop
             funnel.capture_cart(hold=hold, visitor_id=visitor_id, now=now)
             return hold
@@ -143,18 +164,22 @@ def hold_place(
             f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit
         )
     slot = pickup_slot_for_hold(drop=drop, pickup_slot_id=pickup_slot_id)
+    cap = hold_client_cap(quantity=drop.quantity, per_customer_limit=drop.per_customer_limit) if client_key else None
     with transaction.atomic():
         # One transaction (one commit) for the customer row, its lock, the stock and the hold.
         try:
             customer = customer_lock_or_create(email=email, name=name)
         except ValidationError as exc:
             raise _invalid_email() from exc
+        if cap is not None:
+            locks.hold_client_lock(client_key=client_key, drop_id=drop.pk)  # after the customer: one lock order
         if drop.pricing == Drop.Pricing.STEP_UP:
             drop.refresh_from_db(fields=["available"])
-        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=slot)
+        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=slot, client_key=client_key)
         hold.customer = customer
-        inserted, already = locks.hold_insert_taking_stock(hold=hold, now=now)
-        if not inserted and already + quantity <= drop.per_customer_limit:
+        inserted, already, theirs = locks.hold_insert_taking_stock(hold=hold, now=now, client_cap=cap)
+        within_cap = cap is None or theirs + quantity <= cap
+        if not inserted and already + quantity <= drop.per_customer_limit and within_cap:
             # Short of stock (or not open): give the drop's lapsed holds back first, then try once more.
             lapsed = list(
                 Hold.objects.filter(drop_id=drop.pk, status=Hold.Status.ACTIVE, expires_at__lte=now)
@@ -163,10 +188,17 @@ def hold_place(
                 .values_list("pk", "drop_id", "quantity")[:SWEEP_BATCH]
             )
             if _expire(lapsed, now):
-                inserted, already = locks.hold_insert_taking_stock(hold=hold, now=now)
+                inserted, already, theirs = locks.hold_insert_taking_stock(hold=hold, now=now, client_cap=cap)
         if not inserted:
             if already + quantity > drop.per_customer_limit:
                 raise _limit_error(drop, already)
+            if cap is not None and theirs + quantity > cap:
+                raise ClientLimitExceeded(
+                    f"This drop is limited to {cap} units per buyer, and {theirs} are already held or bought "
+                    "from your network. Let others have a chance, or try again when a hold expires.",
+                    limit=cap,
+                    already=theirs,
+                )
             drop.refresh_from_db(fields=["available"])
             raise drop_unavailable_error(drop, now)
         if slot is not None and not locks.pickup_slot_take(slot_id=slot.pk, now=now):
@@ -185,7 +217,7 @@ def hold_place(
     return hold
 
 
-def _new_hold(*, drop: Drop, quantity: int, now: dt.datetime, slot) -> Hold:
+def _new_hold(*, drop: Drop, quantity: int, now: dt.datetime, slot, client_key: str = "") -> Hold:
     """An unsaved active hold at the drop's (and slot's) current price, expiring after drop.hold_seconds."""
     quote = drop_price_quote(drop, now=now, slot=slot)
     return Hold(
@@ -196,6 +228,7 @@ def _new_hold(*, drop: Drop, quantity: int, now: dt.datetime, slot) -> Hold:
         price_step=quote.step,
         expires_at=now + dt.timedelta(seconds=drop.hold_seconds),
         pickup_slot=slot,
+        client_key=client_key,
     )
 
 

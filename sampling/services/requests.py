@@ -9,6 +9,7 @@ priority first, then first-come) in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -26,7 +27,7 @@ from ..addresses import AddressInvalid, address_normalize, household_key
 from ..audience import signals_for
 from ..exceptions import ErrorCode, InvalidRequest, InvalidTransition, RateLimited, SamplingError
 from ..models import SampleCampaign, SampleRequest, SampleRequestEvent
-from ..ratelimit import rate_limit_hit
+from ..ratelimit import rate_limit_hit, resend_allowed
 
 S = SampleRequest.Status
 
@@ -87,6 +88,31 @@ def _log(req: SampleRequest, *, from_status: str, to_status: str, actor, actor_l
     )
 
 
+def _already_requested(req: SampleRequest) -> RequestOutcome:
+    """The existing request: its private link goes again to the address on file (rate limited), never to the caller."""
+    resent = resend_allowed(request_id=req.pk)
+    if resent:
+        with transaction.atomic():  # each allowed re-send is its own outbox row (the budget bounds them)
+            outbox_enqueue(
+                kind="sample_request_email",
+                key=f"sample-email:link:{req.pk}:{uuid.uuid4().hex}",
+                payload={"request_id": req.pk, "kind": "link"},
+            )
+    return RequestOutcome(
+        Answer.ALREADY_REQUESTED, req, reason="You have already requested this sample.", details={"resent": resent}
+    )
+
+
+def _queue_not_eligible_email(*, campaign_id: int, email: str, reason: str) -> None:
+    """Outbox row for the "not eligible" e-mail to the typed address (rate limited by the micro-form's limits)."""
+    with transaction.atomic():
+        outbox_enqueue(
+            kind="sample_not_eligible_email",
+            key=f"sample-not-eligible:{campaign_id}:{uuid.uuid4().hex}",
+            payload={"campaign_id": campaign_id, "email": email, "reason": reason},
+        )
+
+
 def _answer_for(req: SampleRequest) -> Answer:
     return Answer.WAITLISTED if req.status == S.WAITLISTED else Answer.ACCEPTED
 
@@ -113,7 +139,12 @@ def sample_request_create(
     requested, the address step comes next), `waitlisted` (none left, or the
     priority score is below the campaign's `accept_min_score`),
     `already_requested` (this normalized e-mail already has a request: it is
-    returned) or `not_eligible` (with the reason). The stock is taken with one
+    returned, and its private link e-mailed again to the address on file, at most
+    SAMPLING_RESEND_LIMIT times an hour, `details["resent"]`) or `not_eligible`
+    (with the reason; `details["personal"]` when the reason is about the e-mail's
+    owner — orders, sessions, clicks — and was e-mailed to that address). The
+    outcome carries the request for the service's callers; a storefront answer must
+    never show its link to whoever typed the address (sampling.views). The stock is taken with one
     conditional UPDATE and the request row is inserted under the UNIQUE
     (campaign, normalized e-mail) constraint in the same transaction: two
     requests racing for the last sample give exactly one `accepted`; one
@@ -148,7 +179,7 @@ def sample_request_create(
             )
     existing = SampleRequest.objects.filter(campaign=campaign, email_normalized=key).first()
     if existing is not None:
-        return RequestOutcome(Answer.ALREADY_REQUESTED, existing, reason="You have already requested this sample.")
+        return _already_requested(existing)
     if not campaign.is_open_at(now):
         reason = (
             "This sample campaign has not started yet."
@@ -157,9 +188,13 @@ def sample_request_create(
         )
         return RequestOutcome(Answer.NOT_ELIGIBLE, reason=reason)
     signals = signals_for(email_normalized=key, series_id=campaign.series_id)
-    reason = targeting.ineligibility_reason(campaign=campaign, signals=signals, use_case=use_case, country=geo_country)
+    reason = targeting.input_ineligibility_reason(campaign=campaign, use_case=use_case, country=geo_country)
     if reason:
         return RequestOutcome(Answer.NOT_ELIGIBLE, reason=reason)
+    reason = targeting.audience_ineligibility_reason(campaign=campaign, signals=signals)
+    if reason:  # about the e-mail's owner: told to that mailbox only (details["personal"])
+        _queue_not_eligible_email(campaign_id=campaign.pk, email=typed, reason=reason)
+        return RequestOutcome(Answer.NOT_ELIGIBLE, reason=reason, details={"personal": True})
     score, score_reasons = targeting.priority_score(campaign=campaign, signals=signals, use_case=use_case)
 
     class _Duplicate(Exception):
@@ -207,8 +242,7 @@ def sample_request_create(
             replay = SampleRequest.objects.filter(partner=partner, idempotency_key=idempotency_key).first()
         if replay is not None:
             return RequestOutcome(_answer_for(replay), replay, details={"replay": True})
-        existing = SampleRequest.objects.get(campaign=campaign, email_normalized=key)
-        return RequestOutcome(Answer.ALREADY_REQUESTED, existing, reason="You have already requested this sample.")
+        return _already_requested(SampleRequest.objects.get(campaign=campaign, email_normalized=key))
     event_capture(  # analytics funnel: "sample_request" (after commit; never raises)
         name="sample_request",
         visitor_id=visitor_id,

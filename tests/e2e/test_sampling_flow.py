@@ -42,19 +42,23 @@ def test_sample_to_follow_up_purchase(live_server, page, browser):
     )
 
     # 1. the micro-form on the session page, one thumb on a phone
+    mail.outbox.clear()
     page.goto(live_server.url + session.get_absolute_url())
     card = page.locator(f'[data-sample-campaign="{campaign.slug}"]')
     card.get_by_label("Email").fill("Viewer.One+live@example.com")
     card.get_by_text("A gift").click()
     card.get_by_label("E-mail me about this sample").check()
     card.get_by_role("button", name="Get my free sample").click()
-    answer = card.locator('[data-sample-answer][data-answer="accepted"]')
+    answer = card.locator('[data-sample-answer][data-answer="check_inbox"]')
     answer.wait_for()
-    assert "Your sample is reserved" in answer.inner_text()
+    assert "Check your inbox" in answer.inner_text()
+    assert answer.get_by_role("link").count() == 0  # a private link is never shown, only e-mailed
     assert page.url.endswith(session.get_absolute_url())  # the stream was never left
 
-    # 2. the short address step
-    answer.get_by_role("link", name="Add my address").click()
+    # 2. the short address step, from the link in the e-mail sent to the address on file
+    (reserved,) = [m for m in mail.outbox if m.to == ["Viewer.One+live@example.com"]]
+    link = re.search(r"http\S+(/samples/r/\S+/)", reserved.body).group(1)
+    page.goto(live_server.url + link)
     page.get_by_label("Full name").fill("Viewer One")
     page.get_by_label("Street address").fill("Gontardstraße 7")
     page.get_by_label("Postcode").fill("10178")

@@ -14,7 +14,8 @@ the median of its per-round ratios, and the req/s shown are medians too.
 
 Database: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/micromoments_bench),
 created if missing. Knobs: BENCH_SECONDS per scenario and round (5), BENCH_ROUNDS (3),
-BENCH_CONCURRENCY (32), BENCH_WORKERS (1), BENCH_THREADS (16), BENCH_LOADGEN (wrk | python).
+BENCH_CONCURRENCY (32), BENCH_WORKERS (1), BENCH_THREADS (16), BENCH_LOADGEN (wrk | python),
+BENCH_HOLD_RATE_LIMIT_API_KEY (0 = the bench key's hold rate limit off; docs/abuse-limits.md).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def _env() -> dict:
         SITE_URL=f"http://127.0.0.1:{PORT}",
         LOG_LEVEL="WARNING",
         DB_CONN_MAX_AGE="600",
+        # One bench key places every hold; a real partner at this rate gets its per-key limit raised.
+        # BENCH_HOLD_RATE_LIMIT_API_KEY=1000000000 measures the counter's cost (use REDIS_URL for Redis).
+        HOLD_RATE_LIMIT_API_KEY=os.environ.get("BENCH_HOLD_RATE_LIMIT_API_KEY", "0"),
     )
     return env
 

@@ -26,6 +26,17 @@ def post_form(client, campaign, **data):
     return client.post(reverse("sampling:request", args=[campaign.slug]), body, **data.pop("extra", {}))
 
 
+@pytest.fixture
+def mailed(django_capture_on_commit_callbacks):
+    """Run a call and the e-mails its transaction queued (on commit, django-q2 sync in tests)."""
+
+    def run(call, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return call(*args, **kwargs)
+
+    return run
+
+
 def test_micro_form_has_two_fields_and_consent(client):
     campaign = make_campaign()
     html = client.get(campaign.get_absolute_url()).content.decode()
@@ -38,13 +49,13 @@ def test_micro_form_has_two_fields_and_consent(client):
 @pytest.mark.parametrize(
     ("setup", "answer", "text"),
     [
-        ("fresh", "accepted", "Your sample is reserved"),
-        ("none_left", "waitlisted", "on the waitlist"),
-        ("again", "already_requested", "already asked"),
+        ("fresh", "check_inbox", "e-mailed ann@example.com what happens next"),
+        ("none_left", "check_inbox", "e-mailed ann@example.com what happens next"),
+        ("again", "check_inbox", "e-mailed ann@example.com what happens next"),
         ("closed", "not_eligible", "This sample campaign has ended."),
     ],
 )
-def test_honest_answers_on_the_page(client, setup, answer, text):
+def test_answers_on_the_page_never_carry_a_private_link(client, setup, answer, text):
     campaign = make_campaign(
         quantity=0 if setup == "none_left" else 3,
         **({"opens_in": -7200, "closes_in": -10} if setup == "closed" else {}),
@@ -56,6 +67,70 @@ def test_honest_answers_on_the_page(client, setup, answer, text):
     html = response.content.decode()
     assert f'data-answer="{answer}"' in html
     assert text in html
+    assert "/samples/r/" not in html
+    for req in SampleRequest.objects.all():
+        assert req.token not in html
+
+
+def test_accepted_request_gets_its_address_step_link_by_e_mail_only(client, mailoutbox, mailed):
+    campaign = make_campaign()
+    mailed(post_form, client, campaign, email="Ann@Example.com")
+    req = SampleRequest.objects.get()
+    assert [m.to for m in mailoutbox] == [["Ann@example.com"]]  # as typed (domain lower-cased)
+    assert req.get_absolute_url() in mailoutbox[0].body
+    assert "Where should we send it?" in client.get(req.get_absolute_url()).content.decode()
+
+
+@pytest.mark.parametrize(
+    "alias",
+    ["ann.smith+sample@gmail.com", "AnnSmith@googlemail.com", "a.n.n.s.m.i.t.h@GMAIL.com", "ANNSMITH@gmail.com"],
+)
+def test_someone_elses_address_or_alias_reveals_nothing_and_mails_the_owner(client, mailoutbox, mailed, alias):
+    """The probe from issue #10: another person's e-mail (or an alias of it) must not hand out their link."""
+    campaign = make_campaign()
+    post_form(client, campaign, email="annsmith@gmail.com")
+    owner_req = SampleRequest.objects.get()
+    fresh = post_form(client, campaign, email="someone.new@example.com").content.decode()
+    mailoutbox.clear()
+
+    probe = mailed(
+        client.post,
+        reverse("sampling:request", args=[campaign.slug]),
+        {"email": alias, "use_case": "A gift", "consent": "on"},
+        headers={"Accept": "application/json"},
+    )
+
+    data = probe.json()
+    assert data == {
+        "answer": "check_inbox",
+        "title": "Check your inbox",
+        "message": f"We've e-mailed {alias} what happens next. Your request's private link is only ever sent there.",
+    }
+    assert owner_req.token not in probe.content.decode()
+    assert 'data-answer="check_inbox"' in fresh  # a fresh request gets the very same answer (no enumeration)
+    assert [m.to for m in mailoutbox] == [["annsmith@gmail.com"]]  # the address on file, not the one typed
+    assert owner_req.get_absolute_url() in mailoutbox[0].body
+
+
+def test_link_re_sends_are_rate_limited_with_the_same_answer(client, mailoutbox, mailed, settings):
+    settings.SAMPLING_RESEND_LIMIT = 2
+    campaign = make_campaign()
+    post_form(client, campaign)
+    mailoutbox.clear()
+    answers = [mailed(post_form, client, campaign).content.decode() for _ in range(4)]
+    assert len(mailoutbox) == 2
+    assert all('data-answer="check_inbox"' in html for html in answers)
+
+
+def test_personal_ineligibility_is_e_mailed_not_shown(client, mailoutbox, mailed):
+    campaign = make_campaign(purchase_rule="buyers")
+    response = mailed(post_form, client, campaign, email="never.bought@example.com")
+    html = response.content.decode()
+    assert 'data-answer="check_inbox"' in html
+    assert "no order" not in html
+    assert SampleRequest.objects.count() == 0
+    assert [m.to for m in mailoutbox] == [["never.bought@example.com"]]
+    assert "we found no order for this e-mail address" in mailoutbox[0].body
 
 
 def test_form_errors_are_400_and_nothing_is_written(client):
@@ -75,8 +150,9 @@ def test_json_answer_for_the_session_page_script(client):
     )
     data = response.json()
     req = SampleRequest.objects.get()
-    assert data["answer"] == "accepted"
-    assert data["next_url"] == req.get_absolute_url()
+    assert data["answer"] == "check_inbox"
+    assert "next_url" not in data
+    assert req.token not in response.content.decode()
     bad = client.post(
         campaign.get_absolute_url(), {"email": "x", "use_case": "A gift"}, headers={"Accept": "application/json"}
     )

@@ -35,19 +35,14 @@
         .then(function (r) { return r.json(); })
         .then(function (data) {
           box.hidden = false;
-          box.className = "alert " + (data.answer === "accepted" ? "success" : (data.answer === "not_eligible" || data.answer === "error" ? "error" : ""));
+          box.className = "alert " + (data.answer === "check_inbox" ? "success" : (data.answer === "not_eligible" || data.answer === "error" ? "error" : ""));
           box.dataset.answer = data.answer;
           box.textContent = "";
           var strong = document.createElement("strong");
           strong.textContent = (data.title || "") + (data.title ? ". " : "");
           box.appendChild(strong);
           box.appendChild(document.createTextNode(data.message || ""));
-          if (data.next_url) {
-            var a = document.createElement("a");
-            a.href = data.next_url; a.className = "btn"; a.style.marginTop = ".6rem";
-            a.textContent = data.answer === "accepted" ? "Add my address" : "See my request";
-            box.appendChild(document.createElement("br")); box.appendChild(a);
-          }
+          // No link here, ever: a request's private link is only e-mailed to the address on file.
           if (data.answer !== "error") form.hidden = true;
         })
         .catch(function () { form.submit(); })
