@@ -14,13 +14,20 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader
 
+from commerce.access import Caller, scope_denial
 from commerce.exceptions import CommerceError
 from commerce.services.api_keys import api_key_authenticate
 from sampling.exceptions import SamplingError
 
 
 class PartnerKey(APIKeyHeader):
-    """API-key auth; `scope` is the permission an endpoint needs (e.g. "orders:read")."""
+    """API-key auth; `scope` is the permission an endpoint needs (e.g. "orders:read").
+
+    403 `forbidden` unless the key has exactly that scope ticked (analytics scopes also need
+    `shop`: commerce.access.scope_denial). Sets `request.caller` (commerce.access.Caller: the
+    key's partner and whether it acts for the shop), which endpoints pass to commerce.access to
+    narrow what they reach, and `request.partner`.
+    """
 
     param_name = "X-API-Key"
 
@@ -40,9 +47,11 @@ class PartnerKey(APIKeyHeader):
         api_key = api_key_authenticate(key or "")
         if api_key is None:
             return None
-        if not api_key.has_scope(self.scope):
-            raise AuthorizationError(message=f"This API key lacks the {self.scope!r} scope.")
+        denial = scope_denial(api_key, self.scope)
+        if denial:
+            raise AuthorizationError(message=denial)
         request.partner = api_key.partner
+        request.caller = Caller.from_key(api_key)
         return api_key
 
 
