@@ -45,9 +45,11 @@ RETURNING id
 # Count the customer's live units, take the stock if the limit, stock and window allow, insert the
 # hold; returns (units the customer already had, hold id or NULL, customer id). Prepared once per
 # database connection (a hold is planned once, not on every request during a spike).
-_HOLD_STATEMENT = "mm_hold_place_v1"
-_HOLD_PARAMS = ("email_key", "drop", "now", "quantity", "token", "price", "currency", "step", "slot", "expires")
-_HOLD_TYPES = "varchar, bigint, timestamptz, integer, varchar, bigint, varchar, smallint, bigint, timestamptz"
+_HOLD_STATEMENT = "mm_hold_place_v2"  # v2: the hold records its owning partner
+_HOLD_PARAMS = (
+    "email_key", "drop", "now", "quantity", "token", "price", "currency", "step", "slot", "expires", "partner"
+)  # fmt: skip
+_HOLD_TYPES = "varchar, bigint, timestamptz, integer, varchar, bigint, varchar, smallint, bigint, timestamptz, bigint"
 _HOLD_SQL = """
 WITH cust AS (
     SELECT id FROM commerce_customer WHERE email_normalized = $1
@@ -62,8 +64,8 @@ WITH cust AS (
     RETURNING id
 ), ins AS (
     INSERT INTO commerce_hold (token, drop_id, customer_id, quantity, unit_price_minor, currency, price_step,
-                               pickup_slot_id, status, expires_at, created_at)
-    SELECT $5, took.id, cust.id, $4, $6, $7, $8, $9, 'active', $10, $3
+                               pickup_slot_id, status, expires_at, created_at, partner_id)
+    SELECT $5, took.id, cust.id, $4, $6, $7, $8, $9, 'active', $10, $3, $11
     FROM took, cust
     RETURNING id
 )
@@ -97,6 +99,7 @@ def _hold_params(hold: Hold, email_key: str, now) -> dict:
         "step": hold.price_step,
         "slot": hold.pickup_slot_id,
         "expires": hold.expires_at,
+        "partner": hold.partner_id,
     }
 
 

@@ -90,8 +90,11 @@ def hold_place(
     now: dt.datetime | None = None,
     visitor_id: str | None = None,
     pickup_slot_id: int | None = None,
+    partner_id: int | None = None,
 ) -> Hold:
     """Reserve `quantity` units of a drop for `email`; returns the active Hold.
+
+    `partner_id`: the partner whose API key places it (its owner, commerce.access); None = the shop.
 
     The unit price is locked from the drop's price schedule at `now`
     (commerce.pricing) and the hold expires after `drop.hold_seconds`. Stock is
@@ -128,7 +131,7 @@ def hold_place(
             raise _invalid_email() from exc
         if drop.pricing == Drop.Pricing.STEP_UP:
             drop.refresh_from_db(fields=["available"])  # its price follows sell-through
-        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=None)
+        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=None, partner_id=partner_id)
         inserted, _already = locks.hold_place_in_one_round_trip(
             hold=hold, email=typed, email_key=key, name=name, now=now
         )
@@ -151,7 +154,7 @@ def hold_place(
             raise _invalid_email() from exc
         if drop.pricing == Drop.Pricing.STEP_UP:
             drop.refresh_from_db(fields=["available"])
-        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=slot)
+        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=slot, partner_id=partner_id)
         hold.customer = customer
         inserted, already = locks.hold_insert_taking_stock(hold=hold, now=now)
         if not inserted and already + quantity <= drop.per_customer_limit:
@@ -185,7 +188,7 @@ def hold_place(
     return hold
 
 
-def _new_hold(*, drop: Drop, quantity: int, now: dt.datetime, slot) -> Hold:
+def _new_hold(*, drop: Drop, quantity: int, now: dt.datetime, slot, partner_id: int | None = None) -> Hold:
     """An unsaved active hold at the drop's (and slot's) current price, expiring after drop.hold_seconds."""
     quote = drop_price_quote(drop, now=now, slot=slot)
     return Hold(
@@ -196,6 +199,7 @@ def _new_hold(*, drop: Drop, quantity: int, now: dt.datetime, slot) -> Hold:
         price_step=quote.step,
         expires_at=now + dt.timedelta(seconds=drop.hold_seconds),
         pickup_slot=slot,
+        partner_id=partner_id,
     )
 
 
