@@ -2,6 +2,11 @@
 
 Auth: per-partner API keys sent as `X-API-Key: mm_<prefix>_<secret>` (or
 `Authorization: Bearer mm_…`), stored hashed, scoped and revocable in the admin.
+A key has exactly the scopes ticked (none = no scope). It reaches shop catalogue
+(sessions, drops) and its own partner's objects (holds, orders, sample requests,
+pop-ups, the shipments of campaigns it fulfils); a key with the `shop` scope
+reaches every owner's objects. Another owner's object answers 404 `not_found`,
+exactly like a missing one (docs/access.md).
 Errors are JSON `{"code": str, "message": str, "fields": {…}}` with a 4xx status:
 401 `unauthorized`, 403 `forbidden`, 404 `not_found`, 422 `invalid`, 409 for
 domain conflicts (`sold_out`, `closed`, …), never a 500 for bad input.
