@@ -4,7 +4,8 @@ Until now a key with no scope ticked had every read scope. So that no running in
 breaks silently, such keys get those read scopes written out (sessions, drops, orders,
 analytics, samples, pickup); what they reach is still narrowed to their own partner's
 objects by the ownership rules. Scope names that never existed (they granted nothing) are
-dropped, so the key can be saved under the new validation. Nobody gets `shop`.
+dropped, so the key can be saved under the new validation (a key that had only such names had no
+scope and keeps none). Nobody gets `shop`.
 Reversing keeps the written-out scopes: under the old rule they grant the same.
 """
 
@@ -40,7 +41,8 @@ def write_out_scopes(apps, schema_editor):
     for key in ApiKey.objects.all().only("pk", "scopes"):
         scopes = key.scopes if isinstance(key.scopes, list) else []
         kept = list(dict.fromkeys(s for s in scopes if s in KNOWN))
-        new = kept or list(IMPLICIT_READ_SCOPES)
+        # Only an empty list meant "every read scope"; a list of unknown names granted nothing.
+        new = kept if scopes else list(IMPLICIT_READ_SCOPES)
         if new != key.scopes:
             ApiKey.objects.filter(pk=key.pk).update(scopes=new)
 
