@@ -205,3 +205,16 @@ def test_the_data_migration_writes_out_the_read_scopes_keys_had_implicitly(a):
     assert ApiKey.objects.get(pk=junk.pk).scopes == ["holds:write"]
     assert ApiKey.objects.get(pk=only_junk.pk).scopes == []  # it granted nothing before either
     assert not any(SHOP_SCOPE in k.scopes for k in ApiKey.objects.all())
+
+
+def test_the_policy_refuses_models_whose_owner_was_never_decided(a):
+    from commerce.access import Caller, catalogue, owned_by
+    from commerce.models import Coupon, Drop
+
+    caller = Caller(partner=a)
+    with pytest.raises(LookupError, match="OWNER_PATHS"):
+        owned_by(Coupon.objects.all(), caller)  # no owner declared: cannot be exposed by accident
+    with pytest.raises(LookupError, match="not shop catalogue"):
+        catalogue(Order.objects.all())
+    assert catalogue(Drop.objects.all()).model is Drop
+    assert str(owned_by(Order.objects.all(), Caller(partner=a, for_shop=True)).query) == str(Order.objects.all().query)
