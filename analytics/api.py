@@ -1,7 +1,8 @@
 """Partner API for BI tools: KPI stacks per session, series and format; cohorts; raw event export.
 
 Scopes: `analytics:read` (KPIs, cohorts) and `analytics:events` (the raw, pseudonymous event
-export). Ratios are 0..1 or null; money is integer minor units with its ISO 4217 currency;
+export). Both are shop data (commerce.access, docs/access.md): they cover every partner's and
+the storefront's sales, so a key needs the `shop` scope as well, otherwise 403 `forbidden`. Ratios are 0..1 or null; money is integer minor units with its ISO 4217 currency;
 times ISO 8601 UTC. Definitions: docs/metrics.md.
 """
 
@@ -13,6 +14,7 @@ from django.http import Http404
 from ninja import Field, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 
+from commerce.access import catalogue
 from config.api import PartnerKey
 from sessions_app.models import LiveSession, Series, SessionFormat
 
@@ -104,7 +106,7 @@ class EventOut(Schema):
 @router.get("/analytics/sessions/{session_id}", response=SessionKpisOut, auth=PartnerKey("analytics:read"))
 def get_session_kpis(request, session_id: UUID):
     """The KPI stack of one session (by its public UUID) with per-drop funnels. 404 if unknown."""
-    pk = LiveSession.objects.filter(public_id=session_id).values_list("pk", flat=True).first()
+    pk = catalogue(LiveSession.objects.all()).filter(public_id=session_id).values_list("pk", flat=True).first()
     if pk is None:
         raise Http404
     return selectors.session_kpis(session_id=pk)
@@ -113,7 +115,7 @@ def get_session_kpis(request, session_id: UUID):
 @router.get("/analytics/series/{series_id}", response=GroupKpisOut, auth=PartnerKey("analytics:read"))
 def get_series_kpis(request, series_id: int):
     """A series' KPI stack in total and per week (sums of session rollups)."""
-    if not Series.objects.filter(pk=series_id).exists():
+    if not catalogue(Series.objects.all()).filter(pk=series_id).exists():
         raise Http404
     data = selectors.series_kpis(series_id=series_id)
     return {"id": data["series_id"], **data}
@@ -122,7 +124,7 @@ def get_series_kpis(request, series_id: int):
 @router.get("/analytics/formats/{format_slug}", response=GroupKpisOut, auth=PartnerKey("analytics:read"))
 def get_format_kpis(request, format_slug: str):
     """A format's KPI stack in total and per week."""
-    pk = SessionFormat.objects.filter(slug=format_slug).values_list("pk", flat=True).first()
+    pk = catalogue(SessionFormat.objects.all()).filter(slug=format_slug).values_list("pk", flat=True).first()
     if pk is None:
         raise Http404
     data = selectors.format_kpis(format_id=pk)
@@ -145,7 +147,7 @@ def list_events(request, session_id: UUID | None = None, since_seq: int | None =
     """Raw events in sequence order; filter `?session_id=<uuid>` and `?since_seq=` for incremental pulls."""
     pk = None
     if session_id is not None:
-        pk = LiveSession.objects.filter(public_id=session_id).values_list("pk", flat=True).first()
+        pk = catalogue(LiveSession.objects.all()).filter(public_id=session_id).values_list("pk", flat=True).first()
         if pk is None:
             raise Http404
     return selectors.events_export(session_id=pk, since_seq=since_seq)

@@ -23,6 +23,7 @@ from .models import (
     Refund,
     Sku,
 )
+from .models.partner import SCOPE_CHOICES
 from .money import format_money
 from .pricing import price_schedule_table, validate_tiers
 from .selectors import drop_status, with_effective_stock
@@ -344,10 +345,10 @@ class PartnerAdmin(admin.ModelAdmin):
 
 class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
-        choices=[(s, s) for s in ApiKey.SCOPES],
+        choices=SCOPE_CHOICES,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked = every read scope.",
+        help_text="Exactly the scopes ticked; none ticked = no scope. Tick shop only for the shop's own integrations.",
     )
 
     class Meta:

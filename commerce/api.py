@@ -3,12 +3,15 @@
 Writes accept an `Idempotency-Key` header (commerce.idempotency): a replay
 returns the first answer. Amounts are integer minor units of `currency` (ISO
 4217; JPY has no minor unit); times are ISO 8601 UTC.
+
+Access (commerce.access, docs/access.md): drops are shop catalogue (any key with
+`drops:read`); holds and orders belong to the partner whose key placed them, and
+another partner's hold or order answers 404 `not_found` like a missing one.
 """
 
 import datetime as dt
 from uuid import UUID
 
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
@@ -16,10 +19,11 @@ from pydantic import StrictInt
 
 from config.api import PartnerKey, api
 
+from .access import catalogue, hold_for_partner, order_for_partner, partner_orders
 from .idempotency import run_idempotent
 from .limits import hold_client_from_api, hold_rate_limit_check
-from .models import Drop, Hold
-from .selectors import drop_status, drop_with_stock, orders_list, with_effective_stock
+from .models import Drop
+from .selectors import drop_status, drop_with_stock, with_effective_stock
 from .services.holds import hold_place
 from .services.orders import checkout_start
 
@@ -117,7 +121,7 @@ def _respond(request, status: int, body: dict):
 @paginate(PageNumberPagination, page_size=50)
 def list_drops(request, session_id: UUID | None = None):
     """Drops with live status, newest opening first; filter by `?session_id=<uuid>`."""
-    qs = Drop.objects.select_related("sku__product", "session").order_by("-opens_at", "-pk")
+    qs = catalogue(Drop.objects.select_related("sku__product", "session")).order_by("-opens_at", "-pk")
     if session_id:
         qs = qs.filter(session__public_id=session_id)
     return with_effective_stock(qs, now=timezone.now())
@@ -145,7 +149,8 @@ def get_drop_status(request, drop_id: int):
 def create_hold(request, payload: HoldIn):
     """Place a hold ("add to cart"): reserves units at the current price until `expires_at`.
 
-    201 → the hold. 409 `sold_out` | `not_yet_open` | `closed` | `per_customer_limit_exceeded` |
+    201 → the hold, owned by the calling partner (only its keys can check it out).
+    409 `sold_out` | `not_yet_open` | `closed` | `per_customer_limit_exceeded` |
     `client_limit` (the end customer's network already has its share of the drop);
     429 `rate_limited` with `Retry-After` (seconds; per API key, and per end customer);
     422 `invalid_email` / `invalid`; 404 `not_found` for an unknown drop. Idempotent with `Idempotency-Key`
@@ -165,6 +170,7 @@ def create_hold(request, payload: HoldIn):
                 quantity=payload.quantity,
                 client=client,
                 rate_limit=False,
+                partner_id=request.caller.partner.pk,
             )
         except Drop.DoesNotExist:
             return 404, {"code": "not_found", "message": "No such drop.", "fields": {"drop_id": ["unknown"]}}
@@ -177,15 +183,15 @@ def create_hold(request, payload: HoldIn):
 def checkout_hold(request, token: str, payload: CheckoutIn):
     """Turn a live hold into an order and start payment (`payment_url` for Stripe).
 
-    201 → the order. 410 `hold_expired`; 422 `coupon_*`; 502 `payment_provider_error`;
-    404 `not_found`. Idempotent per hold, and with `Idempotency-Key`.
+    201 → the order (it belongs to the hold's partner). 410 `hold_expired`; 422 `coupon_*`;
+    502 `payment_provider_error`; 404 `not_found` for an unknown hold or another partner's.
+    Idempotent per hold, and with `Idempotency-Key`.
     """
 
     def handler():
-        if not Hold.objects.filter(token=token).exists():
-            return 404, {"code": "not_found", "message": "No such hold.", "fields": {}}
-        order = checkout_start(hold_token=token, coupon_code=payload.coupon_code)
-        order = orders_list().get(pk=order.pk)
+        hold = hold_for_partner(caller=request.caller, token=token)  # NotFound → 404, also when replayed
+        order = checkout_start(hold_token=hold.token, coupon_code=payload.coupon_code)
+        order = partner_orders(caller=request.caller).get(pk=order.pk)
         return 201, OrderOut.from_orm(order).model_dump(mode="json")
 
     return _respond(request, *run_idempotent(request, payload={"token": token, **payload.dict()}, handler=handler))
@@ -194,8 +200,9 @@ def checkout_hold(request, token: str, payload: CheckoutIn):
 @router.get("/orders", response=list[OrderOut], auth=PartnerKey("orders:read"))
 @paginate(PageNumberPagination, page_size=50)
 def list_orders(request, status: str | None = None):
-    """Orders newest first with their lines; amounts in minor units. Filter `?status=`."""
-    qs = orders_list()
+    """The caller's orders (every owner's with `shop`) newest first with their lines; amounts in minor
+    units. Filter `?status=`."""
+    qs = partner_orders(caller=request.caller)
     if status:
         qs = qs.filter(status=status)
     return qs
@@ -203,5 +210,5 @@ def list_orders(request, status: str | None = None):
 
 @router.get("/orders/{number}", response=OrderOut, auth=PartnerKey("orders:read"))
 def get_order(request, number: str):
-    """One order by its number (e.g. MM-1A2B3C4D)."""
-    return get_object_or_404(orders_list(), number=number)
+    """One of the caller's orders by its number (e.g. MM-1A2B3C4D); 404 `not_found` if unknown or not theirs."""
+    return order_for_partner(caller=request.caller, number=number)

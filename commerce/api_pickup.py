@@ -1,6 +1,7 @@
 """Partner API for pop-up pickup: pop-ups and slots with capacity, booking, reschedule, check-in, no-shows.
 
-A partner sees only the pop-ups assigned to it (`PopUp.partner`); anything else is 404.
+A partner sees only the pop-ups assigned to it (`PopUp.partner`), their slots and bookings; anything
+else is 404 like a missing object (commerce.access; a key with `shop` sees every pop-up).
 Scopes: `pickup:read` (lists), `pickup:write` (book, reschedule; `Idempotency-Key` honoured),
 `pickup:checkin` (check in by pass token: 201 the first time, 409 `already_checked_in` after,
 with when and by whom). Times are ISO 8601 UTC, with `label` in the pop-up's local time;
@@ -13,24 +14,25 @@ import datetime as dt
 from uuid import UUID
 
 from django.conf import settings
-from django.http import Http404
 from django.utils import timezone
 from ninja import Field, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 
 from config.api import PartnerKey, api
 
-from .exceptions import PassInvalid
+from .access import (
+    NotFound,
+    booking_for_partner,
+    booking_for_pass,
+    catalogue,
+    partner_popups,
+    popup_for_partner,
+    slot_for_partner,
+)
 from .idempotency import run_idempotent
 from .models import Drop, PickupBooking, PickupSlot, PopUp
 from .selectors_pickup import pickup_no_shows, slot_as_dict, slots_for_popup
-from .services.pickup import (
-    checkin_record,
-    pickup_pass_token,
-    pickup_pass_verify,
-    pickup_reschedule,
-    pickup_slot_book,
-)
+from .services.pickup import checkin_record, pickup_pass_token, pickup_reschedule, pickup_slot_book
 
 router = Router(tags=["pickup"])
 
@@ -122,35 +124,18 @@ def _booking(booking: PickupBooking) -> dict:
     ).model_dump(mode="json")
 
 
-def _not_found(message: str = "Not found.") -> tuple[int, dict]:
-    return 404, {"code": "not_found", "message": message, "fields": {}}
-
-
-def _partner_popups(request):
-    return PopUp.objects.filter(partner=request.auth.partner)
-
-
-def _partner_booking(request, order_number: str) -> PickupBooking | None:
-    return (
-        PickupBooking.objects.select_related("order__customer", "slot__popup")
-        .filter(order__number__iexact=order_number, slot__popup__partner=request.auth.partner)
-        .first()
-    )
-
-
 @router.get("/popups", response=list[PopUpOut], auth=PartnerKey("pickup:read"))
 @paginate(PageNumberPagination, page_size=50)
 def list_popups(request):
     """The partner's pop-ups, latest first."""
-    return _partner_popups(request).prefetch_related("sessions")
+    return partner_popups(caller=request.caller).prefetch_related("sessions")
 
 
 @router.get("/popups/{popup_id}/slots", response=list[SlotOut], auth=PartnerKey("pickup:read"))
 @paginate(PageNumberPagination, page_size=100)
 def list_slots(request, popup_id: int, upcoming: bool = True):
     """A pop-up's slots in start order with capacity; `?upcoming=false` includes ended ones. 404 if not yours."""
-    if not _partner_popups(request).filter(pk=popup_id).exists():
-        raise Http404
+    popup_for_partner(caller=request.caller, popup_id=popup_id)
     return [_slot(s) for s in slots_for_popup(popup_id=popup_id, upcoming=upcoming)]
 
 
@@ -158,8 +143,7 @@ def list_slots(request, popup_id: int, upcoming: bool = True):
 @paginate(PageNumberPagination, page_size=100)
 def list_no_shows(request, popup_id: int):
     """Bookings of ended slots that were never checked in (cancelled ones excluded), earliest slot first."""
-    if not _partner_popups(request).filter(pk=popup_id).exists():
-        raise Http404
+    popup_for_partner(caller=request.caller, popup_id=popup_id)
     return [
         {
             "order_number": b.order.number,
@@ -181,11 +165,16 @@ def create_booking(request, payload: BookingIn):
     """
 
     def handler():
-        slot = PickupSlot.objects.filter(pk=payload.slot_id, popup__partner=request.auth.partner).first()
-        if slot is None or not Drop.objects.filter(pk=payload.drop_id, popup_id=slot.popup_id).exists():
-            return _not_found("No such drop or slot at your pop-ups.")
+        slot = slot_for_partner(caller=request.caller, slot_id=payload.slot_id)
+        if not catalogue(Drop.objects.filter(pk=payload.drop_id, popup_id=slot.popup_id)).exists():
+            raise NotFound()  # the drop must sell for this slot's pop-up
         booking = pickup_slot_book(
-            drop_id=payload.drop_id, slot_id=slot.pk, email=payload.email, quantity=payload.quantity, name=payload.name
+            drop_id=payload.drop_id,
+            slot_id=slot.pk,
+            email=payload.email,
+            quantity=payload.quantity,
+            name=payload.name,
+            partner_id=request.caller.partner.pk,
         )
         return 201, _booking(booking)
 
@@ -198,9 +187,8 @@ def reschedule_booking(request, order_number: str, payload: RescheduleIn):
     `invalid_transition` (checked in or cancelled); 422 `pickup_slot_invalid`. Idempotent with `Idempotency-Key`."""
 
     def handler():
-        booking = _partner_booking(request, order_number)
-        if booking is None:
-            return _not_found("No such booking at your pop-ups.")
+        booking = booking_for_partner(caller=request.caller, order_number=order_number)
+        slot_for_partner(caller=request.caller, slot_id=payload.slot_id)  # another partner's slot: 404 as if missing
         booking = pickup_reschedule(booking_id=booking.pk, slot_id=payload.slot_id)
         return 200, _booking(PickupBooking.objects.select_related("order__customer", "slot__popup").get(pk=booking.pk))
 
@@ -210,11 +198,8 @@ def reschedule_booking(request, order_number: str, payload: RescheduleIn):
 
 @router.get("/bookings/{order_number}", response=BookingOut, auth=PartnerKey("pickup:read"))
 def get_booking(request, order_number: str):
-    """One booking at your pop-ups by order number."""
-    booking = _partner_booking(request, order_number)
-    if booking is None:
-        return api.create_response(request, _not_found()[1], status=404)
-    return _booking(booking)
+    """One booking at your pop-ups by order number; 404 `not_found` if unknown or not yours."""
+    return _booking(booking_for_partner(caller=request.caller, order_number=order_number))
 
 
 @router.post("/checkins", response={201: BookingOut}, auth=PartnerKey("pickup:checkin"))
@@ -222,12 +207,10 @@ def create_checkin(request, payload: CheckinIn):
     """Check in by pass token: 201 the first time; 409 `already_checked_in` (`fields.checked_in_at`,
     `fields.checked_in_by`) after; 409 `payment_required` for pay-at-pickup orders without
     `payment_collected`; 404 `pass_invalid` (forged, replaced, cancelled, not your pop-up); 410 `pass_expired`."""
-    booking = pickup_pass_verify(token=payload.token)
-    if booking.slot.popup.partner_id != request.auth.partner.pk:
-        raise PassInvalid("This is not a valid pickup pass.")
+    booking = booking_for_pass(caller=request.caller, token=payload.token)
     checkin_record(
         booking_id=booking.pk,
-        actor_label=f"API: {request.auth.partner.name}",
+        actor_label=f"API: {request.caller.partner.name}",
         payment_collected=payload.payment_collected,
     )
     booking = PickupBooking.objects.select_related("order__customer", "slot__popup").get(pk=booking.pk)

@@ -51,14 +51,16 @@ _CLIENT_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%(client)s || 
 
 # Count the customer's and the client's live units, take the stock if both limits, the stock and
 # the window allow, insert the hold; returns (units the customer already had, hold id or NULL,
-# customer id, units the client already had). Prepared once per database connection (a hold is
+# customer id, units the client already had). $13 is the partner that
+# placed the hold through the API (NULL on the storefront). Prepared once per database connection (a hold is
 # planned once, not on every request during a spike). An empty client ($11) is not capped.
-_HOLD_STATEMENT = "mm_hold_place_v2"
+_HOLD_STATEMENT = "mm_hold_place_v3"  # v3: client cap + owning partner
 _HOLD_PARAMS = (
     "email_key", "drop", "now", "quantity", "token", "price", "currency", "step", "slot", "expires", "client", "cap",
+    "partner",
 )  # fmt: skip
 _HOLD_TYPES = (
-    "varchar, bigint, timestamptz, integer, varchar, bigint, varchar, smallint, bigint, timestamptz, varchar, integer"
+    "varchar, bigint, timestamptz, integer, varchar, bigint, varchar, smallint, bigint, timestamptz, varchar, integer, bigint"
 )
 _HOLD_SQL = """
 WITH cust AS (
@@ -79,8 +81,8 @@ WITH cust AS (
     RETURNING id
 ), ins AS (
     INSERT INTO commerce_hold (token, drop_id, customer_id, quantity, unit_price_minor, currency, price_step,
-                               pickup_slot_id, status, client_key, expires_at, created_at)
-    SELECT $5, took.id, cust.id, $4, $6, $7, $8, $9, 'active', $11, $10, $3
+                               pickup_slot_id, status, client_key, expires_at, created_at, partner_id)
+    SELECT $5, took.id, cust.id, $4, $6, $7, $8, $9, 'active', $11, $10, $3, $13
     FROM took, cust
     RETURNING id
 )
@@ -125,6 +127,7 @@ def _hold_params(hold: Hold, email_key: str, now, client_cap: int | None) -> dic
         "expires": hold.expires_at,
         "client": hold.client_key if capped else "",
         "cap": client_cap if capped else 0,
+        "partner": hold.partner_id,
     }
 
 

@@ -2,6 +2,11 @@
 
 Auth: per-partner API keys sent as `X-API-Key: mm_<prefix>_<secret>` (or
 `Authorization: Bearer mm_…`), stored hashed, scoped and revocable in the admin.
+A key has exactly the scopes ticked (none = no scope). It reaches shop catalogue
+(sessions, drops) and its own partner's objects (holds, orders, sample requests,
+pop-ups, the shipments of campaigns it fulfils); a key with the `shop` scope
+reaches every owner's objects. Another owner's object answers 404 `not_found`,
+exactly like a missing one (docs/access.md).
 Errors are JSON `{"code": str, "message": str, "fields": {…}}` with a 4xx status:
 401 `unauthorized`, 403 `forbidden`, 404 `not_found`, 422 `invalid`, 409 for
 domain conflicts (`sold_out`, `closed`, …), never a 500 for bad input.
@@ -14,13 +19,20 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader
 
+from commerce.access import Caller, scope_denial
 from commerce.exceptions import CommerceError
 from commerce.services.api_keys import api_key_authenticate
 from sampling.exceptions import SamplingError
 
 
 class PartnerKey(APIKeyHeader):
-    """API-key auth; `scope` is the permission an endpoint needs (e.g. "orders:read")."""
+    """API-key auth; `scope` is the permission an endpoint needs (e.g. "orders:read").
+
+    403 `forbidden` unless the key has exactly that scope ticked (analytics scopes also need
+    `shop`: commerce.access.scope_denial). Sets `request.caller` (commerce.access.Caller: the
+    key's partner and whether it acts for the shop), which endpoints pass to commerce.access to
+    narrow what they reach, and `request.partner`.
+    """
 
     param_name = "X-API-Key"
 
@@ -40,9 +52,11 @@ class PartnerKey(APIKeyHeader):
         api_key = api_key_authenticate(key or "")
         if api_key is None:
             return None
-        if not api_key.has_scope(self.scope):
-            raise AuthorizationError(message=f"This API key lacks the {self.scope!r} scope.")
+        denial = scope_denial(api_key, self.scope)
+        if denial:
+            raise AuthorizationError(message=denial)
         request.partner = api_key.partner
+        request.caller = Caller.from_key(api_key)
         return api_key
 
 

@@ -45,6 +45,7 @@ class SampleCampaignForm(forms.ModelForm):
             "unit_cost_minor",
             "declared_value_minor",
             "currency",
+            "fulfilment_partner",
             "use_cases",
             "purchase_rule",
             "require_attended",
@@ -128,6 +129,7 @@ class SampleCampaignAdmin(admin.ModelAdmin):
             "Stock and money (minor units)",
             {"fields": ["quantity", "available", "unit_cost_minor", "declared_value_minor", "currency"]},
         ),
+        ("Fulfilment (3PL)", {"fields": ["fulfilment_partner"]}),
         (
             "Micro-form and targeting",
             {

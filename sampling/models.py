@@ -60,6 +60,17 @@ class SampleCampaign(models.Model):
         help_text="Optional: show the micro-form on this one session's page.",
     )
     description = models.TextField(blank=True, help_text="One or two lines shown above the micro-form.")
+    # Owner of the campaign's fulfilment (docs/access.md): only this 3PL's keys export its shipments
+    # (names, addresses) and import its tracking numbers; empty = the shop ships it itself.
+    fulfilment_partner = models.ForeignKey(
+        "commerce.Partner",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="fulfilled_sample_campaigns",
+        help_text="The 3PL that ships this campaign's samples: only its API keys see the shipments and "
+        "import tracking. Empty = shipped by the shop (only keys with the shop scope).",
+    )
     quantity = models.PositiveIntegerField(help_text="Samples to give away.")
     available = models.IntegerField(help_text="Samples not yet reserved. Maintained by the system.")
     unit_cost_minor = models.PositiveBigIntegerField(

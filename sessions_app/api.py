@@ -1,4 +1,8 @@
-"""Partner API: live sessions."""
+"""Partner API: live sessions.
+
+Sessions are shop catalogue (commerce.access, docs/access.md): the public storefront shows them,
+so every key with `sessions:read` sees all of them, whoever it belongs to.
+"""
 
 import datetime as dt
 from uuid import UUID
@@ -7,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 
+from commerce.access import catalogue
 from config.api import PartnerKey
 
 from .models import LiveSession
@@ -33,7 +38,7 @@ def list_sessions(request, status: str | None = None):
 
     Paginated: `?page=N&page_size=M` (max 100) → {"items": [...], "count": total}.
     """
-    qs = LiveSession.objects.select_related("format", "series").order_by("starts_at", "pk")
+    qs = catalogue(LiveSession.objects.select_related("format", "series")).order_by("starts_at", "pk")
     if status:
         qs = qs.filter(status=status)
     return qs
@@ -42,4 +47,4 @@ def list_sessions(request, status: str | None = None):
 @router.get("/sessions/{session_id}", response=SessionOut, auth=PartnerKey("sessions:read"))
 def get_session(request, session_id: UUID):
     """One live session by its public id (UUID). 404 `not_found` if unknown."""
-    return get_object_or_404(LiveSession.objects.select_related("format", "series"), public_id=session_id)
+    return get_object_or_404(catalogue(LiveSession.objects.select_related("format", "series")), public_id=session_id)

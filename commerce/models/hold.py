@@ -42,6 +42,17 @@ class Hold(models.Model):
         related_name="holds",
         help_text="Pickup slot whose place this hold takes (one place per hold), if any.",
     )
+    # Owner (docs/access.md): the partner whose API key placed the hold; empty = the shop (storefront).
+    # No index: a hold is found by its token, and every hold placed in a spike would pay for one.
+    partner = models.ForeignKey(
+        "commerce.Partner",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="holds",
+        db_index=False,
+        help_text="Partner whose API key placed the hold; empty = the shop's storefront.",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     client_key = models.CharField(
         max_length=80,

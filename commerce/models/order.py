@@ -32,6 +32,15 @@ class Order(models.Model):
     session = models.ForeignKey(
         "sessions_app.LiveSession", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
+    # Owner (docs/access.md): the partner whose API key placed it (through its hold); empty = the shop.
+    partner = models.ForeignKey(
+        "commerce.Partner",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        help_text="Partner whose API key placed the order; empty = the shop's storefront.",
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     payment_provider = models.CharField(max_length=20, default="manual")
     currency = models.CharField(max_length=3)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 
@@ -39,34 +40,64 @@ class Partner(models.Model):
         return self.name
 
 
+# Every scope a key can have, with what it allows (shown beside the admin's tick boxes).
+# `shop` is not an operation: it widens what the other ticked scopes reach from the key's own
+# partner's objects to every owner's (docs/access.md). It is never a default.
+SCOPE_CHOICES = [
+    ("sessions:read", "sessions:read: live sessions (shop catalogue)"),
+    ("drops:read", "drops:read: drops with stock and price (shop catalogue)"),
+    ("orders:read", "orders:read: the key's own orders"),
+    ("holds:write", "holds:write: place holds"),
+    ("orders:write", "orders:write: check out the key's own holds"),
+    ("analytics:read", "analytics:read: KPIs and cohorts (shop data: needs shop too)"),
+    ("analytics:events", "analytics:events: raw event export (shop data: needs shop too)"),
+    ("samples:read", "samples:read: the key's own sample requests"),
+    ("samples:write", "samples:write: create sample requests"),
+    ("samples:3pl", "samples:3pl: shipments and tracking of the campaigns this partner fulfils"),
+    ("pickup:read", "pickup:read: this partner's pop-ups, slots, bookings"),
+    ("pickup:write", "pickup:write: book and reschedule at this partner's pop-ups"),
+    ("pickup:checkin", "pickup:checkin: check in passes at this partner's pop-ups"),
+    ("shop", "shop: acts for the shop: every owner's objects (the shop's own integrations only)"),
+]
+SHOP_SCOPE = "shop"
+
+
+def validate_scopes(value) -> None:
+    """A list of known scope names, each once. Raises ValidationError naming the unknown ones."""
+    known = {name for name, _label in SCOPE_CHOICES}
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise ValidationError("Scopes must be a list of scope names.", code="invalid_scopes")
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ValidationError(
+            "Unknown scope(s): %(unknown)s. Known scopes: %(known)s.",
+            code="unknown_scope",
+            params={"unknown": ", ".join(unknown), "known": ", ".join(n for n, _ in SCOPE_CHOICES)},
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError("A scope is listed twice.", code="duplicate_scope")
+
+
 class ApiKey(models.Model):
     """A partner's API key. Only a SHA-256 digest is stored; the secret is shown once.
 
     The presented key looks like `mm_<prefix>_<secret>`; `prefix` finds the row,
-    the digest of the whole key is compared in constant time.
+    the digest of the whole key is compared in constant time. A key has exactly the
+    scopes ticked (none ticked = no scope); `shop` makes it act for the shop.
     """
 
-    SCOPES = [
-        "sessions:read",
-        "drops:read",
-        "orders:read",
-        "holds:write",
-        "orders:write",
-        "analytics:read",
-        "analytics:events",
-        "samples:read",
-        "samples:write",
-        "samples:3pl",
-        "pickup:read",
-        "pickup:write",
-        "pickup:checkin",
-    ]
+    SCOPES = [name for name, _label in SCOPE_CHOICES]
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=120, help_text="What the key is for, e.g. 'BI nightly export'.")
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
-    scopes = models.JSONField(default=list, blank=True, help_text=f"Subset of {SCOPES}; empty = every read scope.")
+    scopes = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_scopes],
+        help_text="Exactly the scopes ticked; none ticked = no scope. `shop` = acts for the shop (docs/access.md).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -79,10 +110,20 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.partner} · {self.name} (mm_{self.prefix}_…)"
 
+    def save(self, *args, **kwargs):
+        # An unknown scope would silently grant nothing (or, once a scope of that name is added
+        # later, grant it unnoticed): refuse it wherever the key is written from, not only in forms.
+        validate_scopes(self.scopes)
+        super().save(*args, **kwargs)
+
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None and self.partner.is_active
 
+    @property
+    def acts_for_shop(self) -> bool:
+        return SHOP_SCOPE in self.scopes
+
     def has_scope(self, scope: str) -> bool:
-        """Ticked scopes only; a key with none ticked has every *read* scope (as the help text says)."""
-        return scope in self.scopes if self.scopes else scope.endswith(":read")
+        """Exactly the ticked scopes: a key with none ticked has no scope."""
+        return scope in self.scopes

@@ -100,8 +100,11 @@ def hold_place(
     pickup_slot_id: int | None = None,
     client: HoldClient | None = None,
     rate_limit: bool = True,
+    partner_id: int | None = None,
 ) -> Hold:
     """Reserve `quantity` units of a drop for `email`; returns the active Hold.
+
+    `partner_id`: the partner whose API key places it (its owner, commerce.access); None = the shop.
 
     The unit price is locked from the drop's price schedule at `now`
     (commerce.pricing) and the hold expires after `drop.hold_seconds`. Stock is
@@ -149,7 +152,7 @@ def hold_place(
             raise _invalid_email() from exc
         if drop.pricing == Drop.Pricing.STEP_UP:
             drop.refresh_from_db(fields=["available"])  # its price follows sell-through
-        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=None, client_key=client_key)
+        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=None, client_key=client_key, partner_id=partner_id)
         attempt = locks.hold_place_in_one_round_trip(
             hold=hold, email=typed, email_key=key, name=name, now=now, client_cap=cap
         )
@@ -175,7 +178,7 @@ def hold_place(
             locks.hold_client_lock(client_key=client_key, drop_id=drop.pk)  # after the customer: one lock order
         if drop.pricing == Drop.Pricing.STEP_UP:
             drop.refresh_from_db(fields=["available"])
-        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=slot, client_key=client_key)
+        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=slot, client_key=client_key, partner_id=partner_id)
         hold.customer = customer
         inserted, already, theirs = locks.hold_insert_taking_stock(hold=hold, now=now, client_cap=cap)
         within_cap = cap is None or theirs + quantity <= cap
@@ -217,7 +220,9 @@ def hold_place(
     return hold
 
 
-def _new_hold(*, drop: Drop, quantity: int, now: dt.datetime, slot, client_key: str = "") -> Hold:
+def _new_hold(
+    *, drop: Drop, quantity: int, now: dt.datetime, slot, client_key: str = "", partner_id: int | None = None
+) -> Hold:
     """An unsaved active hold at the drop's (and slot's) current price, expiring after drop.hold_seconds."""
     quote = drop_price_quote(drop, now=now, slot=slot)
     return Hold(
@@ -229,6 +234,7 @@ def _new_hold(*, drop: Drop, quantity: int, now: dt.datetime, slot, client_key: 
         expires_at=now + dt.timedelta(seconds=drop.hold_seconds),
         pickup_slot=slot,
         client_key=client_key,
+        partner_id=partner_id,
     )
 
 

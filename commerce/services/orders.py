@@ -88,6 +88,7 @@ def checkout_start(
                 discount_minor=discount,
                 total_minor=subtotal - discount,
                 hold=hold,
+                partner_id=hold.partner_id,  # the order belongs to whoever placed the hold (commerce.access)
             )
             OrderLine.objects.create(
                 order=order,

@@ -429,9 +429,18 @@ def booking_summary(booking: PickupBooking) -> str:
 
 
 def pickup_slot_book(
-    *, drop_id: int, slot_id: int, email: str, quantity: int, name: str = "", now: dt.datetime | None = None
+    *,
+    drop_id: int,
+    slot_id: int,
+    email: str,
+    quantity: int,
+    name: str = "",
+    now: dt.datetime | None = None,
+    partner_id: int | None = None,
 ) -> PickupBooking:
     """Hold units with a place in `slot_id` and check out in one step (partner API); returns the booking.
+
+    `partner_id`: the booking partner, owner of the hold and the order (commerce.access).
 
     With the manual provider the order is confirmed at once (pay at pickup) and the pass
     e-mailed; with a hosted provider the order stays pending until paid (`order.payment_url`).
@@ -441,7 +450,9 @@ def pickup_slot_book(
     from .orders import checkout_start
 
     now = now or timezone.now()
-    hold = hold_place(drop_id=drop_id, email=email, quantity=quantity, name=name, now=now, pickup_slot_id=slot_id)
+    hold = hold_place(
+        drop_id=drop_id, email=email, quantity=quantity, name=name, now=now, pickup_slot_id=slot_id, partner_id=partner_id
+    )
     try:
         order = checkout_start(hold_token=hold.token, now=now)
     except CommerceError:

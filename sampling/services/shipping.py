@@ -164,25 +164,33 @@ def _read(data: bytes) -> list[dict]:
 
 
 def tracking_import(
-    *, data: bytes, actor=None, actor_label: str = "", now: dt.datetime | None = None
+    *,
+    data: bytes,
+    actor=None,
+    actor_label: str = "",
+    now: dt.datetime | None = None,
+    requests: QuerySet[SampleRequest] | None = None,
 ) -> TrackingReport:
     """Import tracking numbers from a 3PL CSV (format in the module docstring). All-or-nothing.
 
+    `requests` limits which requests the file may name (a partner's: commerce.access); any
+    other is reported as unknown, exactly like a missing one. Default: every request (staff).
     Returns a TrackingReport; when `errors` is non-empty nothing was changed.
     Raises TrackingFileError when the file cannot be read.
     """
     now = now or timezone.now()
+    reachable = requests if requests is not None else SampleRequest.objects.all()
     rows = _read(data)
     report = TrackingReport(rows=len(rows))
     ids = {r.get("request_id") for r in rows if (r.get("request_id") or "").isdigit()}
     refs = {r.get("reference") for r in rows if r.get("reference")}
-    by_id = {str(r.pk): r for r in SampleRequest.objects.filter(pk__in=[int(i) for i in ids])}
+    by_id = {str(r.pk): r for r in reachable.filter(pk__in=[int(i) for i in ids])}
     by_ref = {}
     if refs:
         match = Q()
         for ref in refs:
             match |= Q(token__startswith=ref)
-        by_ref = {req.token[:12]: req for req in SampleRequest.objects.filter(match)}
+        by_ref = {req.token[:12]: req for req in reachable.filter(match)}
     plan: list[tuple[int, SampleRequest, str, str, str]] = []
     seen: set[int] = set()
     for number, row in enumerate(rows, start=2):

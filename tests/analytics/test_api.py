@@ -17,8 +17,9 @@ pytestmark = pytest.mark.django_db
 def keys():
     partner = Partner.objects.create(name="BI Co")
     return {
-        "read": api_key_create(partner=partner, name="kpis", scopes=["analytics:read"])[1],
-        "events": api_key_create(partner=partner, name="events", scopes=["analytics:events"])[1],
+        # analytics are shop data: the shop's BI keys carry the shop scope (docs/access.md)
+        "read": api_key_create(partner=partner, name="kpis", scopes=["analytics:read", "shop"])[1],
+        "events": api_key_create(partner=partner, name="events", scopes=["analytics:events", "shop"])[1],
         "orders": api_key_create(partner=partner, name="orders", scopes=["orders:read"])[1],
     }
 

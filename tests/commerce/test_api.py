@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from commerce.models import ApiKey, Partner
+from commerce.models import ApiKey, Order, Partner
 from commerce.services.api_keys import api_key_create, api_key_revoke
 from commerce.services.orders import order_place
 from tests.factories import make_drop
@@ -19,7 +19,7 @@ def partner():
 
 @pytest.fixture
 def raw_key(partner):
-    return api_key_create(partner=partner, name="test")[1]
+    return api_key_create(partner=partner, name="test", scopes=["sessions:read", "drops:read", "orders:read"])[1]
 
 
 def test_key_is_stored_hashed(partner):
@@ -61,9 +61,10 @@ def test_scope_is_enforced(client, partner):
     assert response.json()["code"] == "forbidden"
 
 
-def test_orders_drops_and_sessions_with_a_key(client, raw_key):
+def test_orders_drops_and_sessions_with_a_key(client, partner, raw_key):
     drop = make_drop(quantity=5)
     order = order_place(drop_id=drop.pk, email="ann@example.com", quantity=2)
+    Order.objects.filter(pk=order.pk).update(partner=partner)  # as if placed through the partner's key
     auth = {"Authorization": f"Bearer {raw_key}"}
     orders = client.get("/api/v1/orders", headers=auth).json()
     assert orders["count"] == 1

@@ -142,7 +142,7 @@ def test_scopes_are_enforced(client, partner, method, path, scope):
 
 
 def test_3pl_export_and_tracking_import(client, partner):
-    campaign = make_campaign()
+    campaign = make_campaign(fulfilment_partner=partner)
     req = approved_request(campaign)
     headers = key(partner, "samples:3pl")
     export = client.get(f"/api/v1/samples/shipments.csv?campaign={campaign.slug}", headers=headers)
@@ -167,10 +167,10 @@ def test_3pl_export_and_tracking_import(client, partner):
     assert (unreadable.status_code, unreadable.json()["code"]) == (422, "invalid_file")
 
 
-def test_a_key_without_scopes_reads_but_cannot_write(client, partner):
-    campaign = make_campaign()
-    req = approved_request(campaign)
-    headers = key(partner)  # none ticked = every read scope
-    assert client.get(f"/api/v1/samples/requests/{req.pk}", headers=headers).status_code == 200
+def test_a_key_without_scopes_can_do_nothing(client, partner):
+    campaign = make_campaign(fulfilment_partner=partner)
+    req = approved_request(campaign, partner=partner)
+    headers = key(partner)  # none ticked = no scope (docs/access.md)
+    assert client.get(f"/api/v1/samples/requests/{req.pk}", headers=headers).status_code == 403
     assert create(client, headers, campaign=campaign.slug, email="b@example.com").status_code == 403
     assert client.get("/api/v1/samples/shipments.csv", headers=headers).status_code == 403
