@@ -71,6 +71,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "sessions_app.pagecache.SharedResponseMiddleware",  # outermost: sees every cookie set below
     "django.middleware.security.SecurityMiddleware",
+    # before anything parses input: 400 for NUL/surrogates anywhere, 413 for an oversized body (docs/errors.md)
+    "config.middleware.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -153,6 +155,10 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# Error answers (docs/errors.md): Retry-After on the 503 answered while the database is unreachable.
+SERVICE_UNAVAILABLE_RETRY_AFTER = int(env("SERVICE_UNAVAILABLE_RETRY_AFTER", "30"))
+# API lists: page numbers bounded so an OFFSET never overflows (config.pagination).
+NINJA_PAGINATION_CLASS = "config.pagination.PageNumberPagination"
 # Partner API keys found valid are remembered this long per process (revocation delay).
 API_KEY_CACHE_SECONDS = float(env("API_KEY_CACHE_SECONDS", "5"))
 # A drop's terms (price schedule, hold time, currency) are read this often at most per process

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 
 from config.api import PartnerKey, error
+from config.bounds import Id
 
 from .exceptions import SamplingError
 from .models import SampleCampaign, SampleRequest
@@ -111,7 +112,7 @@ def create_sample_request(request, payload: SampleRequestIn):
 
 
 @router.get("/samples/requests/{request_id}", response=SampleRequestOut, auth=PartnerKey("samples:read"))
-def get_sample_request(request, request_id: int):
+def get_sample_request(request, request_id: Id):
     """A sample request's status and tracking. 404 `not_found` if unknown."""
     return get_object_or_404(SampleRequest.objects.select_related("campaign"), pk=request_id)
 

@@ -5,9 +5,10 @@ from uuid import UUID
 
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from config.api import PartnerKey
+from config.pagination import PageNumberPagination
 
 from .models import LiveSession
 
