@@ -52,8 +52,11 @@ def retry_after_seconds() -> int:
 
 
 def wants_json(request: HttpRequest) -> bool:
-    """API callers get JSON errors; everyone else an HTML page."""
-    return request.path_info.startswith(API_PREFIX)
+    """API callers and JSON senders (e.g. the analytics beacon) get JSON errors; everyone else an HTML page."""
+    content_type = (request.content_type or "").lower()
+    return (
+        request.path_info.startswith(API_PREFIX) or content_type == "application/json" or content_type.endswith("+json")
+    )
 
 
 def error_body(status: int, *, code: str | None = None, message: str | None = None, fields: dict | None = None) -> dict:

@@ -187,7 +187,7 @@ def test_database_unreachable_answers_503_everywhere():
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the flush must not eat the seed data
 def test_database_cut_mid_life_is_503_then_recovers():
     """PostgreSQL goes away under a running server (connections dropped) and comes back."""
     partner = Partner.objects.create(name="Outage Co")
