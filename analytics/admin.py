@@ -158,11 +158,11 @@ class DashboardAdmin(admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("dashboards/", wrap(self.index_view), name="analytics_dashboards"),
-            path("session/<int:session_id>/", wrap(self.session_view), name="analytics_session"),
-            path("series/<int:series_id>/", wrap(self.series_view), name="analytics_series"),
-            path("format/<int:format_id>/", wrap(self.format_view), name="analytics_format"),
+            path("session/<id:session_id>/", wrap(self.session_view), name="analytics_session"),
+            path("series/<id:series_id>/", wrap(self.series_view), name="analytics_series"),
+            path("format/<id:format_id>/", wrap(self.format_view), name="analytics_format"),
             path("cohorts/", wrap(self.cohorts_view), name="analytics_cohorts"),
-            path("experiment/<int:experiment_id>/", wrap(self.experiment_view), name="analytics_experiment"),
+            path("experiment/<id:experiment_id>/", wrap(self.experiment_view), name="analytics_experiment"),
             *super().get_urls(),
         ]
 

@@ -12,10 +12,12 @@ from uuid import UUID
 
 from django.http import Http404
 from ninja import Field, Router, Schema
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from commerce.access import catalogue
 from config.api import PartnerKey
+from config.bounds import Id, Int64
+from config.pagination import PageNumberPagination
 from sessions_app.models import LiveSession, Series, SessionFormat
 
 from . import selectors
@@ -113,7 +115,7 @@ def get_session_kpis(request, session_id: UUID):
 
 
 @router.get("/analytics/series/{series_id}", response=GroupKpisOut, auth=PartnerKey("analytics:read"))
-def get_series_kpis(request, series_id: int):
+def get_series_kpis(request, series_id: Id):
     """A series' KPI stack in total and per week (sums of session rollups)."""
     if not catalogue(Series.objects.all()).filter(pk=series_id).exists():
         raise Http404
@@ -143,7 +145,7 @@ def list_cohorts(request, period: str = "week", source: str = "live"):
 
 @router.get("/analytics/events", response=list[EventOut], auth=PartnerKey("analytics:events"))
 @paginate(PageNumberPagination, page_size=500)
-def list_events(request, session_id: UUID | None = None, since_seq: int | None = None):
+def list_events(request, session_id: UUID | None = None, since_seq: Int64 | None = None):
     """Raw events in sequence order; filter `?session_id=<uuid>` and `?since_seq=` for incremental pulls."""
     pk = None
     if session_id is not None:

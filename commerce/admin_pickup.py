@@ -88,7 +88,7 @@ class PopUpAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path(
-                "<int:popup_id>/generate/",
+                "<id:popup_id>/generate/",
                 self.admin_site.admin_view(self.generate_view),
                 name="commerce_popup_generate",
             ),

@@ -14,10 +14,12 @@ from uuid import UUID
 
 from django.utils import timezone
 from ninja import Field, Router, Schema
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 from pydantic import StrictInt
 
 from config.api import PartnerKey, api
+from config.bounds import Id, StrictId
+from config.pagination import PageNumberPagination
 
 from .access import catalogue, hold_for_partner, order_for_partner, partner_orders
 from .idempotency import run_idempotent
@@ -62,7 +64,7 @@ class DropOut(Schema):
 
 
 class HoldIn(Schema):
-    drop_id: StrictInt
+    drop_id: StrictId
     email: str = Field(max_length=254)
     quantity: StrictInt = Field(ge=1, le=99)
 
@@ -128,7 +130,7 @@ def list_drops(request, session_id: UUID | None = None):
 
 
 @router.get("/drops/{drop_id}", response=DropOut, auth=PartnerKey("drops:read"))
-def get_drop(request, drop_id: int):
+def get_drop(request, drop_id: Id):
     """One drop with its live status. 404 `not_found` if unknown."""
     try:
         return drop_with_stock(drop_id=drop_id)
@@ -137,7 +139,7 @@ def get_drop(request, drop_id: int):
 
 
 @router.get("/drops/{drop_id}/status", response=DropStatusOut, auth=PartnerKey("drops:read"))
-def get_drop_status(request, drop_id: int):
+def get_drop_status(request, drop_id: Id):
     """Stock and current price only: the cheap call to poll during a live drop."""
     try:
         return drop_status(drop=drop_with_stock(drop_id=drop_id))

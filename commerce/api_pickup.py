@@ -8,17 +8,17 @@ with when and by whom). Times are ISO 8601 UTC, with `label` in the pop-up's loc
 amounts are integer minor units of `currency`.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 from uuid import UUID
 
 from django.conf import settings
 from django.utils import timezone
 from ninja import Field, Router, Schema
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from config.api import PartnerKey, api
+from config.bounds import Id
+from config.pagination import PageNumberPagination
 
 from .access import (
     NotFound,
@@ -65,15 +65,15 @@ class SlotOut(Schema):
 
 
 class BookingIn(Schema):
-    drop_id: int
-    slot_id: int
+    drop_id: Id
+    slot_id: Id
     email: str = Field(max_length=254)
     quantity: int = Field(ge=1, le=99)
     name: str = Field("", max_length=200)
 
 
 class RescheduleIn(Schema):
-    slot_id: int
+    slot_id: Id
 
 
 class CheckinIn(Schema):
@@ -133,7 +133,7 @@ def list_popups(request):
 
 @router.get("/popups/{popup_id}/slots", response=list[SlotOut], auth=PartnerKey("pickup:read"))
 @paginate(PageNumberPagination, page_size=100)
-def list_slots(request, popup_id: int, upcoming: bool = True):
+def list_slots(request, popup_id: Id, upcoming: bool = True):
     """A pop-up's slots in start order with capacity; `?upcoming=false` includes ended ones. 404 if not yours."""
     popup_for_partner(caller=request.caller, popup_id=popup_id)
     return [_slot(s) for s in slots_for_popup(popup_id=popup_id, upcoming=upcoming)]
@@ -141,7 +141,7 @@ def list_slots(request, popup_id: int, upcoming: bool = True):
 
 @router.get("/popups/{popup_id}/no-shows", response=list[NoShowOut], auth=PartnerKey("pickup:read"))
 @paginate(PageNumberPagination, page_size=100)
-def list_no_shows(request, popup_id: int):
+def list_no_shows(request, popup_id: Id):
     """Bookings of ended slots that were never checked in (cancelled ones excluded), earliest slot first."""
     popup_for_partner(caller=request.caller, popup_id=popup_id)
     return [

@@ -4,14 +4,14 @@ from . import views, views_pickup
 
 app_name = "commerce"
 urlpatterns = [
-    path("drops/<int:drop_id>/checkout/", views.drop_buy, name="checkout"),
-    path("drops/<int:drop_id>/qr.svg", views.drop_qr, name="drop_qr"),
+    path("drops/<id:drop_id>/checkout/", views.drop_buy, name="checkout"),
+    path("drops/<id:drop_id>/qr.svg", views.drop_qr, name="drop_qr"),
     path("cart/<str:token>/", views.hold_checkout, name="hold"),
     path("orders/<str:token>/", views.order_detail, name="order"),
-    path("drops/<int:drop_id>/pickup/", views_pickup.pickup_drop_buy, name="pickup_buy"),
+    path("drops/<id:drop_id>/pickup/", views_pickup.pickup_drop_buy, name="pickup_buy"),
     path("pickup/pass/<str:token>/", views_pickup.pickup_pass, name="pickup_pass"),
     path("pickup/pass/<str:token>/pickup.ics", views_pickup.pickup_pass_ics, name="pickup_pass_ics"),
     path("pickup/staff/", views_pickup.pickup_staff_home, name="pickup_staff"),
     path("pickup/staff/checkin/", views_pickup.pickup_checkin, name="pickup_checkin"),
-    path("pickup/staff/popups/<int:popup_id>/no-shows/", views_pickup.pickup_no_shows_page, name="pickup_no_shows"),
+    path("pickup/staff/popups/<id:popup_id>/no-shows/", views_pickup.pickup_no_shows_page, name="pickup_no_shows"),
 ]

@@ -7,22 +7,32 @@ A key has exactly the scopes ticked (none = no scope). It reaches shop catalogue
 pop-ups, the shipments of campaigns it fulfils); a key with the `shop` scope
 reaches every owner's objects. Another owner's object answers 404 `not_found`,
 exactly like a missing one (docs/access.md).
-Errors are JSON `{"code": str, "message": str, "fields": {…}}` with a 4xx status:
-401 `unauthorized`, 403 `forbidden`, 404 `not_found`, 422 `invalid`, 409 for
-domain conflicts (`sold_out`, `closed`, …), never a 500 for bad input.
+Errors are JSON `{"code": str, "message": str, "fields": {…}}` (the `Error` schema):
+400 `bad_request` (NUL bytes, malformed body), 401 `unauthorized`, 403 `forbidden`,
+404 `not_found`, 409 for domain conflicts (`sold_out`, `closed`, …), 413
+`payload_too_large`, 422 `invalid` (with the offending `fields`), 429 `rate_limited`,
+503 `service_unavailable` with `Retry-After` while the database is down; never a 500
+for bad input. Every operation documents the errors it can answer (docs/errors.md).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import DataError
 from django.http import Http404
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader
+from pydantic import Field
 
 from commerce.access import Caller, scope_denial
 from commerce.exceptions import CommerceError
 from commerce.services.api_keys import api_key_authenticate
 from sampling.exceptions import SamplingError
+
+from . import errors
 
 
 class PartnerKey(APIKeyHeader):
@@ -60,7 +70,76 @@ class PartnerKey(APIKeyHeader):
         return api_key
 
 
-api = NinjaAPI(
+class ErrorOut(Schema):
+    """Every error answer of the API."""
+
+    code: str = Field(description="Stable, machine-readable: bad_request, not_found, invalid, sold_out, …")
+    message: str = Field(description="For people; may change.")
+    fields: dict[str, Any] = Field(
+        description="Per input field (dotted path for nested JSON): a list of problems; domain errors add details."
+    )
+
+
+WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+ERROR_DESCRIPTIONS = {
+    400: "`bad_request`: a NUL character or lone surrogate anywhere in the request, or a malformed body.",
+    401: "`unauthorized`: no valid, unrevoked API key.",
+    403: "`forbidden`: the key lacks the scope this operation needs.",
+    404: "`not_found`: no such object (or not yours).",
+    409: "A domain conflict: `sold_out`, `closed`, `per_customer_limit_exceeded`, `already_checked_in`, …",
+    410: "Gone: `hold_expired`, `pass_expired`, …",
+    413: "`payload_too_large`: the body exceeds DATA_UPLOAD_MAX_MEMORY_SIZE.",
+    422: "`invalid` (or a domain code): `fields` names each bad input, e.g. an integer out of range.",
+    429: "`rate_limited`: too many requests; retry after `Retry-After` seconds when given.",
+    503: "`service_unavailable`: the database is briefly unreachable; retry after `Retry-After` seconds.",
+}
+
+
+def error_statuses(method: str, operation: dict) -> list[int]:
+    """The error answers an operation can give, from what it declares: auth, method, body."""
+    statuses = [400, 404, 422, 503]
+    if operation.get("security"):
+        statuses += [401, 403]
+    if method in WRITE_METHODS:
+        statuses += [409, 410, 429]
+    if "requestBody" in operation or method in WRITE_METHODS:
+        statuses.append(413)
+    return sorted(statuses)
+
+
+class PartnerAPI(NinjaAPI):
+    """The NinjaAPI whose OpenAPI schema documents every operation's errors with the one `Error` schema.
+
+    Done when the schema is built, from each operation's own shape, so operations that later
+    routers add are covered without declaring anything; a status an operation declares itself
+    (`response={410: ...}`) is kept as declared.
+    """
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Error"] = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        components["Error"]["title"] = "Error"
+        for methods in schema["paths"].values():
+            for method, operation in methods.items():
+                responses = operation.setdefault("responses", {})
+                for status in error_statuses(method, operation):
+                    responses.setdefault(
+                        status,
+                        {
+                            "description": ERROR_DESCRIPTIONS[status],
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                            **(
+                                {"headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}}}
+                                if status in (429, 503)
+                                else {}
+                            ),
+                        },
+                    )
+        return schema
+
+
+api = PartnerAPI(
     title="Micromoments partner API",
     version="1",
     urls_namespace="api",
@@ -70,7 +149,10 @@ api = NinjaAPI(
 
 
 def error(request, *, status: int, code: str, message: str, fields: dict | None = None):
-    return api.create_response(request, {"code": code, "message": message, "fields": fields or {}}, status=status)
+    response = api.create_response(request, {"code": code, "message": message, "fields": fields or {}}, status=status)
+    if status == 503:
+        response["Retry-After"] = str(errors.retry_after_seconds())
+    return response
 
 
 @api.exception_handler(CommerceError)
@@ -113,8 +195,17 @@ def _not_found(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
-    code = {400: "bad_request", 405: "method_not_allowed", 429: "rate_limited"}.get(exc.status_code, "http_error")
+    code = errors.MESSAGES.get(exc.status_code, ("http_error",))[0]
     return error(request, status=exc.status_code, code=code, message=str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+@api.exception_handler(DataError)
+@api.exception_handler(errors.DATABASE_DOWN[0])
+@api.exception_handler(errors.DATABASE_DOWN[1])
+def _outage_or_unstorable(request, exc):
+    """413 for an oversized body, 503 + Retry-After while the database is down, 400 for an unstorable value."""
+    return errors.response_for_exception(request, exc)
 
 
 api.add_router("/", "sessions_app.api.router")

@@ -75,6 +75,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "sessions_app.pagecache.SharedResponseMiddleware",  # outermost: sees every cookie set below
     "django.middleware.security.SecurityMiddleware",
+    # before anything parses input: 400 for NUL/surrogates anywhere, 413 for an oversized body (docs/errors.md)
+    "config.middleware.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -179,6 +181,10 @@ OUTBOX_WEBHOOK_TIMEOUT_SECONDS = float(env("OUTBOX_WEBHOOK_TIMEOUT_SECONDS", "10
 _q_timeout = Q_CLUSTER["timeout"]
 if not OUTBOX_DRAIN_SECONDS < _q_timeout <= OUTBOX_LEASE_SECONDS - 5:
     raise ImproperlyConfigured("Need OUTBOX_DRAIN_SECONDS < Q_TIMEOUT and OUTBOX_LEASE_SECONDS ≥ Q_TIMEOUT + 5.")
+# Error answers (docs/errors.md): Retry-After on the 503 answered while the database is unreachable.
+SERVICE_UNAVAILABLE_RETRY_AFTER = int(env("SERVICE_UNAVAILABLE_RETRY_AFTER", "30"))
+# API lists: page numbers bounded so an OFFSET never overflows (config.pagination).
+NINJA_PAGINATION_CLASS = "config.pagination.PageNumberPagination"
 # Partner API keys found valid are remembered this long per process (revocation delay).
 API_KEY_CACHE_SECONDS = float(env("API_KEY_CACHE_SECONDS", "5"))
 # A drop's terms (price schedule, hold time, currency) are read this often at most per process

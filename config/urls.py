@@ -2,9 +2,14 @@ import os
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 
-from .api import api
+from .bounds import IdConverter
+
+# `<id:…>` before any app's patterns are built: ids up to 2**63 - 1, bigger ones are a 404 (config.bounds).
+register_converter(IdConverter, "id")
+
+from .api import api  # noqa: E402 (the routers' URL patterns may use the converter)
 
 admin.site.site_header = "Micromoments back office"
 admin.site.site_title = "Micromoments"
@@ -20,6 +25,12 @@ urlpatterns = [
     path("", include("commerce.urls")),
     path("", include("sampling.urls")),
 ]
+
+# One error shape everywhere (config.errors): JSON under /api/, plain pages elsewhere; 413 and 503 included.
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"
 
 if os.environ.get("BENCH_VIEWS") == "1":  # reference views for `make bench` only
     urlpatterns.insert(0, path("bench/", include("tests.perf.urls")))

@@ -27,6 +27,7 @@ from commerce.access import (
     sample_requests_to_fulfil,
 )
 from config.api import PartnerKey, error
+from config.bounds import Id
 
 from .exceptions import SamplingError
 from .models import SampleCampaign, SampleRequest
@@ -130,7 +131,7 @@ def create_sample_request(request, payload: SampleRequestIn):
 
 
 @router.get("/samples/requests/{request_id}", response=SampleRequestOut, auth=PartnerKey("samples:read"))
-def get_sample_request(request, request_id: int):
+def get_sample_request(request, request_id: Id):
     """A sample request the caller created: status and tracking. 404 `not_found` if unknown or not theirs."""
     return sample_request_for_partner(caller=request.caller, request_id=request_id)
 

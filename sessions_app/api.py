@@ -9,10 +9,11 @@ from uuid import UUID
 
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from commerce.access import catalogue
 from config.api import PartnerKey
+from config.pagination import PageNumberPagination
 
 from .models import LiveSession
 
