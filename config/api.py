@@ -10,7 +10,7 @@ domain conflicts (`sold_out`, `closed`, …), never a 500 for bad input.
 from __future__ import annotations
 
 from django.http import Http404
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader
 
@@ -52,6 +52,9 @@ api = NinjaAPI(
     urls_namespace="api",
     description=__doc__,
     docs_url="/docs",
+    # Swagger UI from ninja's bundled static files ("ninja" is in INSTALLED_APPS), never a CDN; no
+    # badge from the public validator either, so the page loads nothing from another host.
+    docs=Swagger(settings={"validatorUrl": None}),
 )
 
 
