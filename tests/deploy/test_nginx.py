@@ -176,6 +176,8 @@ def nginx_config(tmp_path: Path, *, listen: int, upstream: str) -> Path:
 @pytest.fixture
 def nginx(tmp_path, gunicorn):
     if not os.path.exists(NGINX):
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the deployment test: {NGINX} is missing (.ci/run installs nginx)")
         pytest.skip("Debian's nginx is not installed (`make test` / .ci/run install it when root)")
     port = free_port()
     conf = nginx_config(tmp_path, listen=port, upstream=f"127.0.0.1:{gunicorn}")
