@@ -46,7 +46,7 @@ def login(page, base, username, next_url):
 def test_viewer_pages_stream_embed_images_and_polling(live_server, page, browser):
     product = ProductFactory(image_urls=["https://cdn.example.com/bracelet.jpg"])
     drop = make_drop(quantity=3, sku=SkuFactory(product=product))  # YouTube stream → youtube-nocookie iframe
-    make_campaign(session=drop.session, quantity=5)
+    campaign = make_campaign(session=drop.session, quantity=5)
     video_session = LiveSessionFactory(stream_url="/static/demo/big_buck_bunny_5s_360p_vp9.webm")
 
     page.goto(live_server.url + "/")
@@ -69,6 +69,8 @@ def test_viewer_pages_stream_embed_images_and_polling(live_server, page, browser
     # the checkout form and the stand-alone sample form
     page.goto(live_server.url + f"/drops/{drop.pk}/checkout/")
     assert page.get_by_role("button", name="Reserve").is_visible()
+    page.goto(live_server.url + f"/samples/{campaign.slug}/")
+    assert page.locator("form[method=post] input[type=email]").is_visible()
 
 
 def test_camera_only_on_the_check_in_door(live_server, page, browser):
