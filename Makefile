@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DEBUG ?= 1
 
-.PHONY: run test lint bench browser migrate demo worker clean
+.PHONY: run test lint bench browser nginx migrate demo worker clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,11 +36,18 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "chromium not installed: end-to-end tests will be skipped"; }
 
+## nginx: Debian's nginx for the deployment test (config/deploy/nginx.conf in front of gunicorn; skips with a reason without it)
+nginx:
+	@test -x /usr/sbin/nginx || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null 2>&1 || \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null)) || \
+	  echo "nginx not installed: the deployment test will be skipped"; }
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 ## test: lint + the whole suite (SQLite by default; set DATABASE_URL for PostgreSQL)
-test: $(VENV)/.installed browser lint
+test: $(VENV)/.installed browser nginx lint
 	DEBUG=0 TESTING=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## bench: benchmarks under tests/perf (need PostgreSQL: BENCH_DATABASE_URL); wrk drives the HTTP load where it can be installed

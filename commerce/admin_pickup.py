@@ -169,10 +169,11 @@ class PickupSlotAdmin(admin.ModelAdmin):
             obj.available = obj.capacity
             obj.save()
             return
-        PickupSlot.objects.filter(pk=obj.pk).update(starts_at=data["starts_at"], ends_at=data["ends_at"])
         try:
             pickup_services.pickup_slot_update(
                 slot_id=obj.pk,
+                starts_at=data["starts_at"],
+                ends_at=data["ends_at"],
                 capacity=data["capacity"],
                 closed=data["closed"],
                 price_adjust_percent=data["price_adjust_percent"],

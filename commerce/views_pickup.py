@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
+from django_permissions_policy.decorators import permissions_policy_override
 
 from .exceptions import AlreadyCheckedIn, CommerceError, ErrorCode, PassInvalid
 from .forms_pickup import CheckinForm, NoShowMessageForm, PickupHoldForm, RescheduleForm
@@ -201,6 +203,11 @@ def pickup_staff_home(request):
     return render(request, "commerce/pickup/staff_home.html", {"rows": rows})
 
 
+# The only page that may use the camera (the pass scanner), and only for itself.
+DOOR_PERMISSIONS_POLICY = {**settings.PERMISSIONS_POLICY, "camera": ["self"]}
+
+
+@permissions_policy_override(DOOR_PERMISSIONS_POLICY)
 @staff_page(DOOR)
 @require_http_methods(["GET", "POST"])
 def pickup_checkin(request):

@@ -22,7 +22,7 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.db import DataError
 from django.http import Http404
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Swagger
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader
 from pydantic import Field
@@ -145,6 +145,9 @@ api = PartnerAPI(
     urls_namespace="api",
     description=__doc__,
     docs_url="/docs",
+    # Swagger UI from ninja's bundled static files ("ninja" is in INSTALLED_APPS), never a CDN; no
+    # badge from the public validator either, so the page loads nothing from another host.
+    docs=Swagger(settings={"validatorUrl": None}),
 )
 
 

@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_q",
+    "ninja",  # serves Swagger UI for /api/v1/docs from its bundled static files (no CDN)
+    "csp",
     "djstripe",
     "storages",
     "auditlog",
@@ -75,6 +77,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "sessions_app.pagecache.SharedResponseMiddleware",  # outermost: sees every cookie set below
     "django.middleware.security.SecurityMiddleware",
+    "config.security.ContentSecurityPolicyMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     # before anything parses input: 400 for NUL/surrogates anywhere, 413 for an oversized body (docs/errors.md)
     "config.middleware.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -295,6 +299,67 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Content-Security-Policy (django-csp) and Permissions-Policy ---------------
+# One strict policy for every page: scripts and styles only from our own static files (no inline
+# script, no inline style, no eval), nothing framed except the stream players below, forms post only
+# to us (and to Stripe's hosted checkout, reached by a redirect after "Place order"). The back office
+# (/admin/) gets the same policy plus inline *styles* only (third-party admin templates such as
+# dj-stripe's and django-auditlog's carry <style> blocks); scripts stay strict there too
+# (config/security.py). To add a source, extend the directive here and say why (docs/deployment.md).
+# Stream players the session page embeds (sessions_app/embed.py produces only these origins).
+STREAM_EMBED_ORIGINS = ["https://www.youtube-nocookie.com", "https://player.vimeo.com"]
+STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+_CSP_SELF, _CSP_NONE = "'self'", "'none'"
+CSP_DIRECTIVES = {
+    "default-src": [_CSP_SELF],
+    "script-src": [_CSP_SELF],
+    "style-src": [_CSP_SELF],
+    # Product images come from the catalog (any https CDN); data: for the small icons some CSS embeds.
+    "img-src": [_CSP_SELF, "data:", "https:"],
+    # The session page plays direct stream files (.mp4/.webm) from wherever the host put them.
+    "media-src": [_CSP_SELF, "https:"],
+    "font-src": [_CSP_SELF],
+    "connect-src": [_CSP_SELF],
+    "frame-src": list(STREAM_EMBED_ORIGINS),
+    "worker-src": [_CSP_SELF],
+    "manifest-src": [_CSP_SELF],
+    "object-src": [_CSP_NONE],
+    "base-uri": [_CSP_NONE],
+    "form-action": [_CSP_SELF, STRIPE_CHECKOUT_ORIGIN],
+    "frame-ancestors": [_CSP_NONE],
+}
+if env("CSP_REPORT_URI"):
+    CSP_DIRECTIVES["report-uri"] = [env("CSP_REPORT_URI")]
+# CSP_REPORT_ONLY=1 sends the policy as Content-Security-Policy-Report-Only (a rollout step).
+if env_bool("CSP_REPORT_ONLY"):
+    CONTENT_SECURITY_POLICY = None
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": CSP_DIRECTIVES}
+else:
+    CONTENT_SECURITY_POLICY = {"DIRECTIVES": CSP_DIRECTIVES}
+# Extra sources allowed only under /admin/ (config/security.py adds them to the policy above).
+CSP_ADMIN_EXTRA = {"style-src": ["'unsafe-inline'"]}
+
+# Permissions-Policy (django-permissions-policy): every powerful feature is off for every page and
+# every frame. Only the check-in door (commerce.views_pickup) turns the camera on, for itself.
+# Autoplay, encrypted media, picture-in-picture and fullscreen go to the stream players only.
+_PLAYERS = ["self", *STREAM_EMBED_ORIGINS]
+PERMISSIONS_POLICY = {
+    **{
+        feature: []
+        for feature in (
+            "accelerometer", "ambient-light-sensor", "bluetooth", "browsing-topics", "camera",
+            "display-capture", "geolocation", "gyroscope", "hid", "idle-detection", "interest-cohort",
+            "local-fonts", "magnetometer", "microphone", "midi", "otp-credentials", "payment",
+            "publickey-credentials-get", "screen-wake-lock", "serial", "usb", "window-management",
+            "xr-spatial-tracking",
+        )
+    },
+    "autoplay": _PLAYERS,
+    "encrypted-media": _PLAYERS,
+    "fullscreen": _PLAYERS,
+    "picture-in-picture": _PLAYERS,
+}
 
 # --- I18N / time --------------------------------------------------------------
 FORMS_URLFIELD_ASSUME_HTTPS = True

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+
+from ..weburls import is_web_url, validate_web_url, web_url_problem
 
 
 class Product(models.Model):
@@ -26,7 +29,16 @@ class Product(models.Model):
 
     @property
     def image_url(self) -> str:
-        return self.image_urls[0] if self.image_urls else ""
+        """The first image that is an absolute http(s) URL ("" if none): what pages may render."""
+        return next((url for url in self.image_urls or () if is_web_url(url)), "")
+
+    def clean(self) -> None:
+        super().clean()
+        if not isinstance(self.image_urls, list):
+            raise ValidationError({"image_urls": "A list of image URLs."})
+        problems = [f"Image {i}: {p}." for i, url in enumerate(self.image_urls, 1) if (p := web_url_problem(url))]
+        if problems:
+            raise ValidationError({"image_urls": problems})
 
 
 class Sku(models.Model):
@@ -42,7 +54,7 @@ class Sku(models.Model):
     inventory = models.IntegerField(default=0, help_text="Units on hand in the warehouse.")
     grams = models.PositiveIntegerField(default=0)
     barcode = models.CharField(max_length=64, blank=True)
-    image_url = models.URLField(max_length=1000, blank=True)
+    image_url = models.URLField(max_length=1000, blank=True, validators=[validate_web_url])
     requires_shipping = models.BooleanField(default=True)
 
     class Meta:

@@ -17,6 +17,9 @@ single default variant and `<handle>-<option values slugified>` for others.
 Prices are parsed into integer minor units of the row's currency (column
 `Variant Currency` or `Currency` when the file has one, else the `currency`
 argument), see commerce.money.
+
+Image URLs (`Image Src`, `Variant Image`) must be absolute http(s) URLs (commerce.weburls): a
+`javascript:`, `data:` or relative URL is a per-row error like any other bad value.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from django.utils.text import slugify
 
 from ..models import Product, Sku
 from ..money import MoneyError, check_currency, to_minor
+from ..weburls import web_url_problem
 
 REQUIRED_COLUMNS = ("Handle", "Title", "Variant Price")
 CURRENCY_COLUMNS = ("Variant Currency", "Currency")
@@ -207,7 +211,9 @@ def parse_catalog(
             first_row = False
 
         image = row.get("Image Src", "").strip()
-        if image:
+        if image and (problem := web_url_problem(image)):
+            errors.append(RowError(index, "Image Src", problem))
+        elif image:
             position = _int(row.get("Image Position", ""), index, "Image Position", errors, allow_negative=False)
             product.images.append((position or len(product.images) + 1, image))
 
@@ -257,6 +263,10 @@ def parse_catalog(
             row.get("Variant Inventory Qty", ""), index, "Variant Inventory Qty", errors, allow_negative=True
         )
         grams = _int(row.get("Variant Grams", ""), index, "Variant Grams", errors, allow_negative=False)
+        variant_image = row.get("Variant Image", "").strip()
+        if variant_image and (problem := web_url_problem(variant_image)):
+            errors.append(RowError(index, "Variant Image", problem))
+            variant_image = ""
         product.skus.append(
             _ParsedSku(
                 code=code,
@@ -268,7 +278,7 @@ def parse_catalog(
                 inventory=inventory,
                 grams=grams,
                 barcode=row.get("Variant Barcode", "").strip(),
-                image_url=row.get("Variant Image", "").strip(),
+                image_url=variant_image,
                 requires_shipping=_bool(row.get("Variant Requires Shipping", ""), True),
                 row=index,
             )

@@ -7,11 +7,13 @@ this module moves it between slots (reschedule) and gives it back on a
 cancelled booking, always through the conditional UPDATEs in commerce.locks.
 
 Pass tokens: `django.core.signing.Signer` (HMAC-SHA256 with SECRET_KEY) and a pickup-only salt over
-{"b": booking id, "v": pass version, "e": expiry (Unix seconds, UTC)}; the
-expiry is the slot's end plus `settings.PICKUP_PASS_GRACE_HOURS`. The same booking and
-version always give the same token (the QR code on the page and in the e-mail match). A token is
-rejected when its signature is wrong (forged or altered), its version is not
-the booking's current one (rescheduled since), or it is past its expiry.
+{"b": booking id, "v": pass version}. The same booking and version always give the same token
+(the QR code on the page and in the e-mail match). A token is rejected when its signature is
+wrong (forged or altered), its version is not the booking's current one (rescheduled since), or
+the pass has expired: `PICKUP_PASS_GRACE_HOURS` after the end of the booking's slot *as it is
+now*, read at verification time, so a pass follows its slot when staff move the slot (the QR
+code the buyer already has stays valid for the new time, and the old end no longer applies).
+Tokens issued before this carried their own expiry ("e"); it is ignored.
 """
 
 from __future__ import annotations
@@ -148,15 +150,27 @@ def pickup_slots_generate(
 
 
 def pickup_slot_update(
-    *, slot_id: int, capacity: int | None = None, closed: bool | None = None, price_adjust_percent=None
+    *,
+    slot_id: int,
+    capacity: int | None = None,
+    closed: bool | None = None,
+    price_adjust_percent=None,
+    starts_at: dt.datetime | None = None,
+    ends_at: dt.datetime | None = None,
 ) -> PickupSlot:
     """Edit one slot: capacity (available moves by the same delta; never below the places used),
-    close/reopen, price adjustment (percent, -100 < p ≤ 100).
+    close/reopen, price adjustment (percent, -100 < p ≤ 100), and its times (aware datetimes; a move
+    keeps its bookings, and their passes then expire `PICKUP_PASS_GRACE_HOURS` after the new end).
 
-    Raises InvalidInput (capacity_below_used, invalid_price_adjust), PickupSlot.DoesNotExist.
+    Raises InvalidInput (capacity_below_used, invalid_price_adjust, invalid_slot_times),
+    PickupSlot.DoesNotExist.
     """
     with transaction.atomic():
         slot = PickupSlot.objects.get(pk=slot_id)
+        if starts_at is not None or ends_at is not None:
+            new_start, new_end = starts_at or slot.starts_at, ends_at or slot.ends_at
+            if timezone.is_naive(new_start) or timezone.is_naive(new_end) or new_end <= new_start:
+                raise InvalidInput("A slot must end after it starts (aware times).", code="invalid_slot_times")
         if (
             capacity is not None
             and capacity != slot.capacity
@@ -168,6 +182,8 @@ def pickup_slot_update(
                 code="capacity_below_used",
             )
         fields = {}
+        if starts_at is not None or ends_at is not None:
+            fields.update(starts_at=new_start, ends_at=new_end)
         if closed is not None:
             fields["closed"] = closed
         if price_adjust_percent is not None:
@@ -189,24 +205,30 @@ def pickup_slot_update(
 
 def pickup_pass_token(booking: PickupBooking) -> str:
     """The signed, unguessable pass token for the booking's current version (what the QR code encodes)."""
-    expires = int((booking.slot.ends_at + pass_grace()).timestamp())
-    return signing.Signer(salt=PASS_SALT).sign_object({"b": booking.pk, "v": booking.pass_version, "e": expires})
+    return signing.Signer(salt=PASS_SALT).sign_object({"b": booking.pk, "v": booking.pass_version})
+
+
+def pickup_pass_expires_at(booking: PickupBooking) -> dt.datetime:
+    """When the booking's pass stops working: its slot's current end plus `PICKUP_PASS_GRACE_HOURS`."""
+    return booking.slot.ends_at + pass_grace()
 
 
 def pickup_pass_verify(*, token: str, now: dt.datetime | None = None) -> PickupBooking:
     """The booking a pass token names. Raises PassInvalid: `pass_invalid` (forged, altered, unknown,
-    superseded by a reschedule, cancelled) or `pass_expired` (status 410, past the slot's end + grace)."""
+    superseded by a reschedule, cancelled) or `pass_expired` (status 410, past the end of the
+    booking's slot as it is now + grace; an expiry embedded by older tokens is ignored)."""
     now = now or timezone.now()
     try:
         data = signing.Signer(salt=PASS_SALT).unsign_object((token or "").strip())
-        booking_id, version, expires = int(data["b"]), int(data["v"]), int(data["e"])
+        booking_id, version = int(data["b"]), int(data["v"])
     except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
         raise PassInvalid("This is not a valid pickup pass.") from exc
     booking = PickupBooking.objects.select_related("slot__popup", "order__customer").filter(pk=booking_id).first()
     if booking is None or booking.pass_version != version:
         raise PassInvalid("This pickup pass was replaced by a newer one (rescheduled) or does not exist.")
-    if now.timestamp() > expires:
-        raise PassExpired("This pickup pass has expired.", expired_at=expires)
+    expires_at = pickup_pass_expires_at(booking)
+    if now > expires_at:
+        raise PassExpired("This pickup pass has expired.", expired_at=int(expires_at.timestamp()))
     if booking.cancelled_at or booking.order.status not in ACTIVE_ORDER_STATUSES:
         raise PassInvalid("This pickup booking was cancelled.")
     return booking

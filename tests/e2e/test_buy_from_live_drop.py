@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from commerce.models import Drop, Order
+from tests.e2e.helpers import wait_js
 from tests.factories import make_drop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -16,7 +17,7 @@ def test_viewer_buys_from_live_drop(live_server, page):
     card = page.locator(f'[data-drop="{drop.pk}"]')
     assert card.locator("[data-available]").inner_text() == "4"
     # the countdown is ticking in the browser (filled by JavaScript)
-    page.wait_for_function("document.querySelector('[data-countdown]').textContent.startsWith('Closes in')")
+    wait_js(page, "document.querySelector('[data-countdown]').textContent.startsWith('Closes in')")
     card.get_by_role("link", name="Buy now").click()
     page.get_by_label("Email").fill("viewer@example.com")
     page.get_by_label("Quantity").fill("2")
@@ -32,6 +33,4 @@ def test_viewer_buys_from_live_drop(live_server, page):
     # back on the session page, polling shows the new stock without a reload
     page.goto(live_server.url + drop.session.get_absolute_url())
     Drop.objects.filter(pk=drop.pk).update(available=0)
-    page.wait_for_function(
-        f"document.querySelector('[data-drop=\"{drop.pk}\"] [data-badge]').textContent === 'Sold out'", timeout=10000
-    )
+    wait_js(page, f"document.querySelector('[data-drop=\"{drop.pk}\"] [data-badge]').textContent === 'Sold out'")

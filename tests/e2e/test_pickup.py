@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from commerce.models import Order, OrderLine, PickupBooking, PickupSlot
 from commerce.services.pickup import pickup_pass_token
+from tests.e2e.helpers import wait_js
 from tests.factories import make_pickup_drop, make_slot, make_staff
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -67,7 +68,7 @@ def test_buy_for_pickup_open_the_pass_and_check_in(live_server, page, browser, d
         door.fill("#id_password", "door-pass-123")
         door.locator("input[type=submit]").click()
         door.wait_for_url("**/pickup/staff/checkin/")
-        door.wait_for_function("!!(window.MMPickupScan && window.jsQR)")
+        wait_js(door, "!!(window.MMPickupScan && window.jsQR)")
         token = door.evaluate(DECODE_SVG, svg)
         assert token == pickup_pass_token(PickupBooking.objects.get(order=order))
         door.get_by_label("Pass code or order number").fill(token)

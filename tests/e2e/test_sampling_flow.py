@@ -19,6 +19,7 @@ from commerce.services.drops import drop_create
 from sampling.models import FollowUpOffer, SampleRequest
 from sampling.tasks import followup_offers_issue
 from sessions_app.models import LiveSession
+from tests.e2e.helpers import wait_js
 from tests.factories import LiveSessionFactory, SkuFactory, make_campaign
 from tests.sampling.helpers import make_series
 
@@ -111,7 +112,7 @@ def test_sample_to_follow_up_purchase(live_server, page, browser):
 
     # 5. the offer page counts down; the viewer redeems it at checkout
     page.goto(live_server.url + offer.get_absolute_url())
-    page.wait_for_function("document.querySelector('[data-offer-countdown]').textContent.startsWith('Closes in')")
+    wait_js(page, "document.querySelector('[data-offer-countdown]').textContent.startsWith('Closes in')")
     page.locator(f'[data-drop-offer="{drop.pk}"]').get_by_role("link", name="Buy with my offer").click()
     assert page.get_by_label("Email").input_value() == "Viewer.One+live@example.com"
     page.get_by_role("button", name="Place order").click()
