@@ -25,6 +25,13 @@ class CommerceConfig(AppConfig):
         post_save.connect(recent_keys.forget, sender=ApiKey, dispatch_uid="commerce.recent_keys")
         post_save.connect(recent_keys.forget, sender=Partner, dispatch_uid="commerce.recent_keys_partner")
 
+        from django.db.models.signals import post_migrate
+
+        from .staff_roles import roles_sync_after_migrate
+
+        # the role groups follow ROLES after every migrate, so permissions added by later migrations reach them
+        post_migrate.connect(roles_sync_after_migrate, sender=self, dispatch_uid="commerce.roles_sync")
+
         from .audit import register_models
 
         register_models()  # audit log of staff actions and money movements (commerce.audit)

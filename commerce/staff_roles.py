@@ -128,7 +128,9 @@ ROLES: dict[str, list[str]] = {
             "sampling.samplecampaign",
             "sampling.samplerequest",
             "sampling.reviewqueueitem",
+            "commerce.outboxmessage",
         ),
+        "commerce.retry_outboxmessage",  # a failed e-mail or refund submission, sent again after a fix
     ],
     # Everything in the shop's apps (except deleting money records) plus the audit log.
     "owner": ["*", AUDIT_LOG_VIEW],
@@ -197,3 +199,9 @@ def roles_sync(apps=None) -> dict[str, int]:
         group.permissions.set(perms)
         counts[role] = len(perms)
     return counts
+
+
+def roles_sync_after_migrate(sender, **kwargs) -> None:
+    """post_migrate receiver (commerce's): re-sync the groups, so a permission that a later migration
+    adds (a new model, a new action) reaches the roles without a hand-written data migration."""
+    roles_sync()
