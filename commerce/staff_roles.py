@@ -150,8 +150,13 @@ def _catalog(apps) -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def role_permissions(role: str, catalog: dict) -> list[str]:
-    """The role's permissions as "app.codename", with "*" expanded to every shop permission."""
+def role_permissions(role: str, catalog: dict, *, strict: bool = True) -> list[str]:
+    """The role's permissions as "app.codename", with "*" expanded to every shop permission.
+
+    strict: a permission not in `catalog` is a LookupError (a typo in ROLES). A migration's
+    historical registry lacks the models that later migrations add; there (strict=False) they are
+    left out, and the post_migrate sync grants them once every migration has run.
+    """
     perms = []
     for perm in ROLES[role]:
         if perm == "*":
@@ -159,7 +164,9 @@ def role_permissions(role: str, catalog: dict) -> list[str]:
         else:
             perms.append(perm)
     unknown = sorted(set(perms) - set(catalog))
-    if unknown:
+    if unknown and not strict:
+        perms = [p for p in perms if p in catalog]
+    elif unknown:
         raise LookupError(f"Role {role!r} names unknown permissions: {unknown}")
     return sorted(set(perms))
 
@@ -169,6 +176,7 @@ def roles_sync(apps=None) -> dict[str, int]:
 
     `apps` is a migration's historical registry (default: the live one). Safe to run any number of times.
     """
+    strict = apps is None
     if apps is None:
         from django.apps import apps as live_apps
 
@@ -194,7 +202,7 @@ def roles_sync(apps=None) -> dict[str, int]:
 
     counts = {}
     for role in ROLES:
-        perms = [permission(key) for key in role_permissions(role, catalog)]
+        perms = [permission(key) for key in role_permissions(role, catalog, strict=strict)]
         group, _ = Group.objects.get_or_create(name=role)
         group.permissions.set(perms)
         counts[role] = len(perms)

@@ -112,8 +112,10 @@ def webhook_send(delivery: Delivery) -> None:
 
 
 def order_partner_ids(*, order_id: int) -> set[int]:
-    """Partners an order's events go to: the pickup partner of each pop-up it is collected at."""
-    return set(
+    """Partners an order's events go to: the partner that placed it through the API (its owner,
+    commerce.access) and the pickup partner of each pop-up it is collected at."""
+    owners = set(Order.objects.filter(pk=order_id, partner__isnull=False).values_list("partner_id", flat=True))
+    return owners | set(
         PickupBooking.objects.filter(order_id=order_id, slot__popup__partner__isnull=False).values_list(
             "slot__popup__partner_id", flat=True
         )

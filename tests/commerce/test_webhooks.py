@@ -122,3 +122,24 @@ def test_sample_shipped_goes_to_the_partner_whose_form_took_the_request(partner,
     outbox_drain()
     [event] = [item for item in receiver.raw if item["type"] == "sample.shipped"]
     assert event["id"] in receiver.unique()
+
+
+def test_an_order_placed_through_a_partners_api_notifies_that_partner_when_paid(
+    partner, receiver, django_capture_on_commit_callbacks
+):
+    # given an order that partner's key placed (its owner) and another partner with a webhook URL
+    from commerce.services.holds import hold_place
+    from commerce.services.orders import checkout_start, order_mark_paid
+    from tests.factories import make_drop
+
+    other = Partner.objects.create(name="Other", webhook_url="http://127.0.0.1:9/never")
+    hold = hold_place(drop_id=make_drop(quantity=3).pk, email="bo@example.com", quantity=1, partner_id=partner.pk)
+    order = checkout_start(hold_token=hold.token)
+    assert order.partner_id == partner.pk
+    # when it is paid
+    with django_capture_on_commit_callbacks(execute=True):
+        order_mark_paid(order_id=order.pk)
+    # then its owner gets a signed order.paid, the other partner nothing
+    assert [item["type"] for item in receiver.raw] == ["order.paid"]
+    assert receiver.bad_signatures == 0
+    assert not OutboxMessage.objects.filter(kind="partner_webhook", dedupe_key__endswith=f":p{other.pk}").exists()
