@@ -23,6 +23,8 @@ from contextvars import ContextVar
 from django.contrib.admin.models import CHANGE
 from django.contrib.admin.models import LogEntry as AdminLogEntry
 
+from config.client_ip import client_ip
+
 _request: ContextVar = ContextVar("mm_audit_request", default=None)
 _cid: ContextVar = ContextVar("mm_audit_cid", default=None)
 _system_label: ContextVar = ContextVar("mm_audit_system_label", default=None)
@@ -93,8 +95,8 @@ def stamp_actor(sender, instance, **kwargs) -> None:
             instance.actor_email = getattr(user, "email", "") or None
         else:
             instance.actor_email = _caller_label(request)
-        # REMOTE_ADDR only: forwarded headers are spoofable unless a trusted proxy set them
-        instance.remote_addr = instance.remote_addr or request.META.get("REMOTE_ADDR") or None
+        # the client as the trusted proxies report it (config.client_ip): forwarded headers from anyone else are ignored
+        instance.remote_addr = instance.remote_addr or client_ip(request) or None
         return
     if not instance.actor_email:
         instance.actor_email = label or SYSTEM
