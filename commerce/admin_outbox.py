@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
 
 from .models import OutboxMessage
 from .services import outbox
+from .staff_access import perm_check
 
 
 @admin.register(OutboxMessage)
@@ -31,9 +31,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def has_retry_permission(self, request) -> bool:
-        codename = get_permission_codename("retry", self.opts)
-        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+    has_retry_permission = perm_check("commerce.retry_outboxmessage")
 
     @admin.action(permissions=["retry"], description="Retry selected failed messages")
     def retry(self, request, queryset):

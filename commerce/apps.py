@@ -9,6 +9,8 @@ class CommerceConfig(AppConfig):
     def ready(self):
         from djstripe import signals
 
+        import config.bounds  # noqa: F401  (registers the `<id:…>` URL converter before any pattern is built)
+
         from .payments.stripe_webhooks import on_webhook_pre_process
 
         signals.webhook_pre_process.connect(on_webhook_pre_process, dispatch_uid="commerce.stripe_webhooks")

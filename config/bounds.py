@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from django.urls import register_converter
 from pydantic import Field, StrictInt
 
 INT64_MAX = 2**63 - 1
@@ -40,3 +41,9 @@ class IdConverter:
 
     def to_url(self, value) -> str:
         return str(int(value))
+
+
+# Registered when this module is first imported, which CommerceConfig.ready() does at start-up, so
+# every URL pattern (config.urls, the apps' urls, the admin's get_urls) can use `<id:…>` whichever
+# is built first.
+register_converter(IdConverter, "id")

@@ -193,7 +193,7 @@ def test_the_data_migration_writes_out_the_read_scopes_keys_had_implicitly(a):
 
     from django.apps import apps
 
-    migration = importlib.import_module("commerce.migrations.0009_apikey_scopes_explicit")
+    migration = importlib.import_module("commerce.migrations.0016_apikey_scopes_explicit")
     implicit, _ = api_key_create(partner=a, name="none ticked", scopes=[])
     junk, _ = api_key_create(partner=a, name="junk", scopes=["holds:write"])
     ApiKey.objects.filter(pk=junk.pk).update(scopes=["holds:write", "bogus", "holds:write"])

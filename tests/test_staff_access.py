@@ -289,7 +289,7 @@ def _site_patterns(resolver=None, prefix=""):
             if route.startswith(("admin/", "api/", "stripe/", "bench/")):
                 continue
             yield from _site_patterns(pattern, route)
-        else:
+        elif not route.startswith("admin/"):  # the admin's own shortcut has its test below
             yield route, pattern.callback
 
 

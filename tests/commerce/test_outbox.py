@@ -163,7 +163,7 @@ def test_drain_stops_at_its_budget_and_says_more_is_left(test_kinds):
 def test_sweep_schedule_runs_the_drain_every_minute():
     from django.apps import apps
 
-    migration = importlib.import_module("commerce.migrations.0008_outbox")
+    migration = importlib.import_module("commerce.migrations.0012_outbox")
     Schedule.objects.filter(name="commerce.outbox_sweep").delete()  # a flushed --reuse-db database has none
     migration.sweep_schedule_create(apps, None)
     migration.sweep_schedule_create(apps, None)  # idempotent

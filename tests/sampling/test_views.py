@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from commerce.models import Order
+from commerce.services.outbox import outbox_drain
 from sampling.models import FollowUpOffer, SampleRequest
 from sampling.services.followup import followup_offers_issue
 from sessions_app.models import LiveSession
@@ -91,6 +92,7 @@ def test_someone_elses_address_or_alias_reveals_nothing_and_mails_the_owner(clie
     post_form(client, campaign, email="annsmith@gmail.com")
     owner_req = SampleRequest.objects.get()
     fresh = post_form(client, campaign, email="someone.new@example.com").content.decode()
+    outbox_drain()  # the setup's own e-mails go out first
     mailoutbox.clear()
 
     probe = mailed(
@@ -116,6 +118,7 @@ def test_link_re_sends_are_rate_limited_with_the_same_answer(client, mailoutbox,
     settings.SAMPLING_RESEND_LIMIT = 2
     campaign = make_campaign()
     post_form(client, campaign)
+    outbox_drain()  # the setup's own e-mail goes out first
     mailoutbox.clear()
     answers = [mailed(post_form, client, campaign).content.decode() for _ in range(4)]
     assert len(mailoutbox) == 2
