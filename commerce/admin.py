@@ -256,7 +256,6 @@ class OrderAdmin(admin.ModelAdmin):
         "paid_late",
         "payment_reference",
         "provider_payment_id",
-        "confirmation",
         "refund_link",
     ]
 
@@ -274,10 +273,6 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="Total", ordering="total_minor")
     def total(self, obj):
         return format_money(obj.total_minor, obj.currency)
-
-    @admin.display(description="Confirmation page")
-    def confirmation(self, obj):
-        return format_html('<a href="{}" target="_blank">open</a>', obj.get_absolute_url())
 
     def _run(self, request, queryset, service, verb):
         done = []

@@ -237,7 +237,6 @@ class PickupBookingAdmin(admin.ModelAdmin):
         "no_show_messaged_at",
         "cancelled_at",
         "created_at",
-        "pass_link",
     ]
     fields = readonly_fields
 

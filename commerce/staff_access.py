@@ -171,3 +171,27 @@ def lock_down_app(site: admin.AdminSite, app_label: str, *, no_add: tuple[str, .
         locked = type(f"SuperuserOnly{cls.__name__}", (SuperuserOnlyAdminMixin, cls), attrs)
         site.unregister(model)
         site.register(model, locked)
+
+
+def view_on_site(request, content_type_id: str, object_id: str):
+    """The admin's "View on site" shortcut (`/admin/r/<content type>/<id>/`), behind the access policy.
+
+    Django's own shortcut checks only that the user is staff, so any staff account could walk ids and be
+    redirected to buyers' private links (order, pickup pass, sample request, offer). Here: the user needs
+    the model's view permission, and a model whose page is a private link (`private_link = True`) is
+    never redirected to: 404, exactly like an object that does not exist. Otherwise Django's shortcut runs.
+    """
+    from django.contrib.contenttypes.models import ContentType
+    from django.contrib.contenttypes.views import shortcut
+
+    try:
+        model = ContentType.objects.get_for_id(int(content_type_id)).model_class()
+    except (ContentType.DoesNotExist, ValueError, OverflowError):
+        raise Http404 from None
+    if model is None or getattr(model, "private_link", False):
+        raise Http404
+    opts = model._meta
+    if not request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
+        raise PermissionDenied
+    return shortcut(request, content_type_id, object_id)
+

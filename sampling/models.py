@@ -152,6 +152,9 @@ class SampleRequest(models.Model):
     the campaign's stock.
     """
 
+    # its page is the buyer's private link: never handed to staff or partners (commerce.staff_access.view_on_site)
+    private_link = True
+
     class Status(models.TextChoices):
         WAITLISTED = "waitlisted", "Waitlisted"
         REQUESTED = "requested", "Requested (address needed)"
@@ -268,6 +271,9 @@ class FollowUpOffer(models.Model):
     the series' timezone. Redeemed once (an order on one of that session's drops).
     NOTE: sampling's own stand-in until commerce coupons land (see sampling/services/followup.py).
     """
+
+    # its page is the buyer's private link: never handed to staff or partners (commerce.staff_access.view_on_site)
+    private_link = True
 
     request = models.OneToOneField(SampleRequest, on_delete=models.CASCADE, related_name="offer")
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)

@@ -297,7 +297,7 @@ def _staff_pages(client, world):
     found = []
     for route, callback in _site_patterns():
         path = "/" + re.sub(
-            r"<(?:(\w+):)?(\w+)>", lambda m: str(world.get(m.group(2), 1)) if m.group(1) == "int" else "x", route
+            r"<(?:(\w+):)?(\w+)>", lambda m: str(world.get(m.group(2), 1)) if m.group(1) in ("int", "id") else "x", route
         )
         response = client.get(path)
         if response.status_code == 302 and response["Location"].startswith("/admin/login/"):
@@ -367,3 +367,29 @@ def test_locked_admin_pages_do_not_fail_for_a_superuser(world):
                 if response.status_code >= 500:
                     failures.append((path, response.request["REQUEST_METHOD"], response.status_code))
     assert failures == []
+
+
+# --- the admin's "View on site" shortcut -------------------------------------------------------------------
+
+
+def test_view_on_site_never_hands_staff_a_buyers_private_link(client, world):
+    """QA probe: /admin/r/<ct>/<id>/ redirected any staff account to orders', passes' and requests' private links."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from commerce.models import Order
+    from sessions_app.models import LiveSession
+
+    order = world["booking"].order
+    session = LiveSession.objects.first()
+    order_url = f"/admin/r/{ContentType.objects.get_for_model(Order).pk}/{order.pk}/"
+    session_url = f"/admin/r/{ContentType.objects.get_for_model(LiveSession).pk}/{session.pk}/"
+    for perms in ((), ("commerce.view_order",), ("commerce.view_order", "commerce.change_order")):
+        client.force_login(make_staff(f"s{len(perms)}", perms=perms))
+        response = client.get(order_url)
+        assert response.status_code == 404  # like a missing object, whatever the staff member may do
+        assert order.token not in response.get("Location", "")
+    client.force_login(make_staff("nosession"))
+    assert client.get(session_url).status_code == 403
+    client.force_login(make_staff("sessions", perms=("sessions_app.view_livesession",)))
+    response = client.get(session_url)
+    assert response.status_code == 302 and str(session.public_id) in response["Location"]  # public pages still work

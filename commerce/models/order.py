@@ -19,6 +19,9 @@ class Order(models.Model):
     provider), `paid`, `cancelled` (stock returned), `refunded`.
     """
 
+    # its page is the buyer's private link: never handed to staff or partners (commerce.staff_access.view_on_site)
+    private_link = True
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         AWAITING_PAYMENT = "awaiting_payment", "Awaiting payment"

@@ -126,6 +126,9 @@ class PickupBooking(models.Model):
     UPDATE on `checked_in_at IS NULL` decides who wins.
     """
 
+    # its page is the buyer's private link: never handed to staff or partners (commerce.staff_access.view_on_site)
+    private_link = True
+
     order = models.OneToOneField("commerce.Order", on_delete=models.CASCADE, related_name="pickup_booking")
     slot = models.ForeignKey(PickupSlot, on_delete=models.PROTECT, related_name="bookings")
     pass_version = models.PositiveIntegerField(default=1)
