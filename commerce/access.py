@@ -87,6 +87,16 @@ class Caller:
         return f"partner:{self.partner.name}"
 
 
+def buyer_links_visible(*, caller: Caller, order) -> bool:
+    """May this caller receive the buyer's private links of `order` (order page, pass page, payment page)?
+
+    Only the owner that placed the order (the partner whose key placed it) or a shop-scope key. A pickup
+    partner operating the pop-up where a shop-owned order is collected sees the booking and its door
+    token, never the buyer's links: with them it could cancel the order (and so refund it) as the buyer.
+    """
+    return caller.for_shop or (order.partner_id is not None and order.partner_id == caller.partner.pk)
+
+
 def scope_denial(key: ApiKey, scope: str) -> str | None:
     """Why `key` may not use an operation needing `scope` (a message for the 403), or None if it may."""
     if not key.has_scope(scope):

@@ -24,6 +24,7 @@ from .access import (
     NotFound,
     booking_for_partner,
     booking_for_pass,
+    buyer_links_visible,
     catalogue,
     partner_popups,
     popup_for_partner,
@@ -87,10 +88,10 @@ class BookingOut(Schema):
     email: str
     total_minor: int
     currency: str
-    payment_url: str
+    payment_url: str = Field(description="The buyer's payment page; empty unless the caller placed the order.")
     slot: SlotOut
     pass_token: str | None = Field(None, description="Present while the pass is valid (order confirmed).")
-    pass_url: str
+    pass_url: str = Field(description="The buyer's pass page; empty unless the caller placed the order.")
     checked_in_at: dt.datetime | None
     checked_in_by: str
 
@@ -106,8 +107,11 @@ def _slot(slot: PickupSlot) -> dict:
     return slot_as_dict(slot, now=timezone.now())
 
 
-def _booking(booking: PickupBooking) -> dict:
+def _booking(booking: PickupBooking, caller) -> dict:
+    """The booking as the caller may see it: the buyer's private links only for the order's owner
+    (commerce.access.buyer_links_visible); the door token (`pass_token`) for whoever operates the pop-up."""
     order = booking.order
+    links = buyer_links_visible(caller=caller, order=order)
     valid = booking.cancelled_at is None and order.status in ("awaiting_payment", "paid")
     return BookingOut(
         order_number=order.number,
@@ -115,10 +119,10 @@ def _booking(booking: PickupBooking) -> dict:
         email=order.customer.email,
         total_minor=order.total_minor,
         currency=order.currency,
-        payment_url=order.payment_url,
+        payment_url=order.payment_url if links else "",
         slot=SlotOut(**_slot(booking.slot)),
         pass_token=pickup_pass_token(booking) if valid else None,
-        pass_url=settings.SITE_URL + booking.get_absolute_url(),
+        pass_url=settings.SITE_URL + booking.get_absolute_url() if links else "",
         checked_in_at=booking.checked_in_at,
         checked_in_by=booking.checked_in_by_label,
     ).model_dump(mode="json")
@@ -176,7 +180,7 @@ def create_booking(request, payload: BookingIn):
             name=payload.name,
             partner_id=request.caller.partner.pk,
         )
-        return 201, _booking(booking)
+        return 201, _booking(booking, request.caller)
 
     return _respond(request, run_idempotent(request, payload=payload.dict(), handler=handler))
 
@@ -190,7 +194,7 @@ def reschedule_booking(request, order_number: str, payload: RescheduleIn):
         booking = booking_for_partner(caller=request.caller, order_number=order_number)
         slot_for_partner(caller=request.caller, slot_id=payload.slot_id)  # another partner's slot: 404 as if missing
         booking = pickup_reschedule(booking_id=booking.pk, slot_id=payload.slot_id)
-        return 200, _booking(PickupBooking.objects.select_related("order__customer", "slot__popup").get(pk=booking.pk))
+        return 200, _booking(PickupBooking.objects.select_related("order__customer", "slot__popup").get(pk=booking.pk), request.caller)
 
     body = {"order_number": order_number, **payload.dict()}
     return _respond(request, run_idempotent(request, payload=body, handler=handler))
@@ -199,7 +203,7 @@ def reschedule_booking(request, order_number: str, payload: RescheduleIn):
 @router.get("/bookings/{order_number}", response=BookingOut, auth=PartnerKey("pickup:read"))
 def get_booking(request, order_number: str):
     """One booking at your pop-ups by order number; 404 `not_found` if unknown or not yours."""
-    return _booking(booking_for_partner(caller=request.caller, order_number=order_number))
+    return _booking(booking_for_partner(caller=request.caller, order_number=order_number), request.caller)
 
 
 @router.post("/checkins", response={201: BookingOut}, auth=PartnerKey("pickup:checkin"))
@@ -214,7 +218,7 @@ def create_checkin(request, payload: CheckinIn):
         payment_collected=payload.payment_collected,
     )
     booking = PickupBooking.objects.select_related("order__customer", "slot__popup").get(pk=booking.pk)
-    return api.create_response(request, _booking(booking), status=201)
+    return api.create_response(request, _booking(booking, request.caller), status=201)
 
 
 def _respond(request, result: tuple[int, dict]):

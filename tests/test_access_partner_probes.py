@@ -218,3 +218,30 @@ def test_the_policy_refuses_models_whose_owner_was_never_decided(a):
         catalogue(Order.objects.all())
     assert catalogue(Drop.objects.all()).model is Drop
     assert str(owned_by(Order.objects.all(), Caller(partner=a, for_shop=True)).query) == str(Order.objects.all().query)
+
+
+def test_a_pickup_partner_never_gets_the_buyer_links_of_a_shop_order_it_collects(client, a):
+    """QA probe: GET /pickup/bookings/{number} handed the pop-up's partner the storefront buyer's pass link,
+    with which it could cancel (and so refund) the shop's order as the buyer."""
+    from commerce.services.pickup import pickup_slot_book
+    from tests.factories import make_pickup_drop, make_slot
+
+    # given a storefront (shop-owned) order collected at A's pop-up
+    drop = make_pickup_drop(quantity=5)
+    drop.popup.partner = a
+    drop.popup.save()
+    booking = pickup_slot_book(
+        drop_id=drop.pk, slot_id=make_slot(drop.popup, starts_in=600).pk, email="store.buyer@example.com", quantity=1
+    )
+    order = booking.order
+    assert order.partner_id is None
+    # when A reads the booking, and when the shop's own integration does
+    seen_by_a = client.get(f"/api/v1/pickup/bookings/{order.number}", headers=headers(a)).json()
+    seen_by_shop = client.get(
+        f"/api/v1/pickup/bookings/{order.number}", headers=headers(a, scopes=[*ALL_BUT_SHOP, SHOP_SCOPE])
+    ).json()
+    # then A gets what the door needs (the pass token) but none of the buyer's links; the shop gets them
+    assert seen_by_a["pass_url"] == "" and seen_by_a["payment_url"] == ""
+    assert order.token not in str(seen_by_a)
+    assert seen_by_a["order_number"] == order.number
+    assert order.token in seen_by_shop["pass_url"]
