@@ -18,6 +18,7 @@ import datetime as dt
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
+from pydantic import IPvAnyAddress
 
 from commerce.access import (
     campaign_to_fulfil,
@@ -52,7 +53,9 @@ class SampleRequestIn(Schema):
     email: str
     use_case: str = Field(description="One of the campaign's use cases.")
     consent: bool = Field(description="The person agreed to be e-mailed about the sample.")
-    ip: str | None = Field(None, description="The person's IP address on your form (rate limits, vetting).")
+    ip: IPvAnyAddress | None = Field(
+        None, description="The person's IPv4 or IPv6 address on your form (rate limits, vetting); 422 if not an address."
+    )
     country: str | None = Field(None, description="The person's country from their IP, ISO alpha-2.")
     address: AddressIn | None = Field(None, description="Shipping address; runs the address step at once.")
 
@@ -102,7 +105,7 @@ def create_sample_request(request, payload: SampleRequestIn):
         email=payload.email,
         use_case=payload.use_case,
         consent=payload.consent,
-        ip=payload.ip,
+        ip=str(payload.ip) if payload.ip is not None else None,
         geo_country=payload.country or "",
         source="api",
         partner=request.caller.partner,

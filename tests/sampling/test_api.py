@@ -100,6 +100,11 @@ def test_idempotency_key_replays(client, partner):
         ({"use_case": "other"}, 422, "invalid_use_case"),
         ({"consent": "maybe"}, 422, "invalid"),
         ({"country": "US"}, 409, "not_eligible"),
+        # QA: a malformed IP was a 500 with a traceback
+        ({"ip": "not-an-ip"}, 422, "invalid"),
+        ({"ip": "1.2.3.4.5"}, 422, "invalid"),
+        ({"ip": "1.2.3.4/24"}, 422, "invalid"),
+        ({"ip": "999.1.1.1"}, 422, "invalid"),
     ],
 )
 def test_errors_have_the_shared_shape(client, partner, body, status, code):
