@@ -211,7 +211,8 @@ class DropAdmin(admin.ModelAdmin):
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ["email", "name", "created_at", "order_count"]
     search_fields = ["email", "email_normalized", "name"]
-    readonly_fields = ["email_normalized", "created_at"]
+    # the address on file is where private links go: never re-pointed in the back office (QA), only the name
+    readonly_fields = ["email", "email_normalized", "created_at"]
 
     @admin.display(description="Orders")
     def order_count(self, obj):
@@ -256,6 +257,8 @@ class OrderAdmin(admin.ModelAdmin):
         "paid_late",
         "payment_reference",
         "provider_payment_id",
+        "payment_url",  # set by the payment provider; an edited one would send buyers elsewhere (QA)
+        "partner",  # the owner decides which partner reaches it (commerce.access): never reassigned by hand
         "refund_link",
     ]
 

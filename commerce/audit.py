@@ -127,8 +127,12 @@ AUDITED: dict[str, dict] = {
             "paid_late",
             "payment_reference",
             "provider_payment_id",
+            "payment_url",
+            "partner",
+            "customer",
         ]
     },
+    "commerce.Customer": {"include_fields": ["email", "name"]},
     "commerce.OrderLine": {},
     "commerce.Refund": {},
     "commerce.PaymentEvent": {},

@@ -152,3 +152,28 @@ def test_staff_racing_to_mark_the_same_orders_paid_leave_one_entry_per_order_eac
     assert sorted(e.object_id for e in paid) == sorted(o.pk for o in orders)
     assert all(e.actor in staff and e.actor_email == e.actor.email for e in paid)
     assert Order.objects.filter(pk__in=[o.pk for o in orders], status=Order.Status.PAID).count() == 3
+
+
+def test_staff_cannot_re_point_where_private_links_go_and_customer_changes_are_audited(client):
+    """QA: support could change a customer's e-mail (future order links went to the new address) and the
+    owner could set an order's payment URL and owning partner, none of it in the audit log."""
+    from commerce.models import Customer, Partner
+
+    order = order_place(drop_id=make_drop(quantity=3).pk, email="alice@example.com", quantity=1)
+    customer = order.customer
+    partner = Partner.objects.create(name="B")
+    client.force_login(make_staff("support", role="support"))
+    client.post(f"/admin/commerce/customer/{customer.pk}/change/", {"email": "attacker@evil.example", "name": "Al"})
+    customer.refresh_from_db()
+    assert customer.email == "alice@example.com" and customer.name == "Al"  # the name may change, not the address
+    name_changes = [e.changes_dict["name"] for e in entries_for(customer) if "name" in e.changes_dict]
+    assert name_changes == [["", "Al"]] or name_changes[-1][1] == "Al"  # before → after, naming the new value
+    client.force_login(make_staff("owner", role="owner"))
+    client.post(
+        f"/admin/commerce/order/{order.pk}/change/",
+        {"payment_url": "https://evil.example/pay", "partner": partner.pk, "lines-TOTAL_FORMS": "0",
+         "lines-INITIAL_FORMS": "0"},
+    )
+    order.refresh_from_db()
+    assert order.payment_url == "" and order.partner_id is None
+    assert Customer.objects.filter(email="attacker@evil.example").count() == 0
