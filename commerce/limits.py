@@ -26,15 +26,21 @@ from .ratelimit import Limit, rate_limits_hit
 
 @dataclass(frozen=True)
 class HoldClient:
-    """Who places a hold. `key` is what the per-client cap counts ('' = no cap)."""
+    """Who places a hold. `key` is what the per-client cap counts ('' = no cap).
+
+    `namespace` keeps identities that a partner asserts (its end customer's IP) apart from the
+    storefront's: a partner's key can never spend a storefront visitor's rate limit or cap, whatever
+    address it forwards (QA: a key locked venue Wi-Fi buyers out by forwarding their IP).
+    """
 
     ip_network: str = ""
     visitor_id: str = ""
     api_key_id: int | None = None
+    namespace: str = ""
 
     @property
     def key(self) -> str:
-        return f"ip:{self.ip_network}" if self.ip_network else ""
+        return f"{self.namespace}ip:{self.ip_network}" if self.ip_network else ""
 
 
 def hold_client_from_request(request) -> HoldClient:
@@ -56,7 +62,11 @@ def hold_client_from_api(request) -> HoldClient:
     forwarded = (
         request.headers.get(settings.HOLD_API_CLIENT_IP_HEADER, "") if settings.HOLD_API_CLIENT_IP_HEADER else ""
     )
-    return HoldClient(ip_network=client_network(forwarded[:64]), api_key_id=getattr(api_key, "pk", None))
+    return HoldClient(
+        ip_network=client_network(forwarded[:64]),
+        api_key_id=getattr(api_key, "pk", None),
+        namespace=f"p{api_key.partner_id}:" if api_key is not None else "partner:",
+    )
 
 
 def hold_rate_limit_check(*, client: HoldClient, drop_id: int) -> None:
@@ -66,6 +76,7 @@ def hold_rate_limit_check(*, client: HoldClient, drop_id: int) -> None:
     limits: list[Limit] = []
     for kind, value in (("ip", client.ip_network), ("vid", client.visitor_id)):
         if value:
+            value = client.namespace + value
             limits.append(Limit(f"hold:{kind}", value, per_client, window))
             limits.append(Limit(f"hold:{kind}:drop", f"{value}|{drop_id}", per_drop, window))
     if client.api_key_id is not None:

@@ -223,3 +223,20 @@ def test_api_caps_the_forwarded_end_customer(client, settings, api_auth, no_rate
     refused = api_hold(client, end, drop, "b@example.com")
     assert (refused.status_code, refused.json()["code"]) == (409, "client_limit")
     assert api_hold(client, api_auth, drop, "c@example.com").status_code == 201  # no end client: key limits only
+
+
+def test_a_partner_forwarding_a_visitors_address_cannot_spend_that_visitors_limits(client, settings, api_auth):
+    """QA: a key forwarding X-End-Client-IP: <venue Wi-Fi> used up that address's storefront rate limit
+    and cap, locking real buyers out. Partner-asserted identities live in the partner's own namespace."""
+    settings.HOLD_CLIENT_SHARE_PERCENT, settings.HOLD_RATE_LIMIT_CLIENT_DROP = 10, 3
+    drop = make_drop(quantity=20, per_customer_limit=2)  # cap 2
+    forged = {**api_auth, "X-End-Client-IP": "198.51.100.7"}
+    answers = [api_hold(client, forged, drop, f"grief{i}@example.com").status_code for i in range(6)]
+    assert 201 in answers and answers[-1] in (409, 429)  # the partner's end client is capped and limited
+    # the storefront visitor behind that address still gets its whole share
+    url = f"/drops/{drop.pk}/checkout/"
+    assert client.post(url, {"email": "real@example.com", "quantity": 2}, REMOTE_ADDR="198.51.100.7").status_code == 302
+    partner_id = Partner.objects.get().pk
+    assert set(Hold.objects.exclude(customer__email="real@example.com").values_list("client_key", flat=True)) == {
+        f"p{partner_id}:ip:198.51.100.7"
+    }
