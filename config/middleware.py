@@ -21,7 +21,7 @@ from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOper
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 
-from .errors import error_response, response_for_exception
+from .errors import error_response, response_for_exception, wants_json
 
 #: Characters no stored string may contain.
 FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
@@ -71,7 +71,15 @@ class RequestGuardMiddleware:
             )
         except (RequestDataTooBig, SuspiciousOperation, BadRequest, MultiPartParserError) as exc:
             return response_for_exception(request, exc) or error_response(request, 400, message=str(exc) or None)
-        return self.get_response(request)
+        response = self.get_response(request)
+        if response.status_code == 405 and wants_json(request) and "json" not in response.get("Content-Type", ""):
+            # django-ninja answers a wrong method with Django's bare HTML 405: give API callers the error shape
+            allowed = response.get("Allow", "")
+            response = error_response(
+                request, 405, message=f"Method {request.method} is not allowed here; allowed: {allowed}."
+            )
+            response["Allow"] = allowed
+        return response
 
     def inspect(self, request: HttpRequest) -> None:
         _check(request.path_info, "path")

@@ -163,3 +163,13 @@ def test_a_storefront_id_beyond_64_bits_is_a_404_page(web, url):
 
 def test_unknown_api_url_is_json_404(web):
     _json_error(web.get("/api/v1/no-such-thing"), 404, "not_found")
+
+
+@pytest.mark.parametrize(("method", "url"), [("put", "/api/v1/holds"), ("delete", "/api/v1/orders")])
+def test_a_wrong_method_on_the_api_is_a_json_405_with_allow(web, every_scope, method, url):
+    """QA: ninja answered a wrong method with Django's bare HTML 405."""
+    response = getattr(web, method)(url, headers=every_scope)
+    assert response.status_code == 405
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["code"] == "method_not_allowed"
+    assert "GET" in response["Allow"] or "POST" in response["Allow"]
