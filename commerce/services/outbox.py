@@ -316,3 +316,16 @@ def outbox_retry(*, message_ids, now: dt.datetime | None = None) -> int:
         if count:
             outbox_kick_on_commit()
     return count
+
+
+def outbox_backlog(*, now: dt.datetime | None = None) -> dict:
+    """What is waiting: {"due": rows due now, "oldest_due_seconds": age of the oldest due row (0 if none),
+    "failed": rows that used up their attempts}. A growing `oldest_due_seconds` means no worker drains."""
+    now = now or timezone.now()
+    due = _claimable(now)
+    oldest = due.order_by("available_at").values_list("available_at", flat=True).first()
+    return {
+        "due": due.count(),
+        "oldest_due_seconds": int((now - oldest).total_seconds()) if oldest else 0,
+        "failed": OutboxMessage.objects.filter(status=OutboxMessage.Status.FAILED).count(),
+    }

@@ -339,3 +339,18 @@ def test_the_order_paid_webhook_row_is_written_with_the_payment(django_capture_o
     assert row.payload["event"]["data"]["order"]["number"] == booking.order.number
     order_mark_paid(order_id=booking.order_id)  # idempotent: no second event
     assert OutboxMessage.objects.filter(kind="partner_webhook").count() == 1
+
+
+def test_health_check_fails_while_due_rows_wait_too_long_and_passes_once_drained(test_kinds):
+    """QA: a cluster whose pusher/monitor were SIGKILLed stopped draining without exiting. The rows wait
+    (nothing lost); `manage.py outbox_health` is the liveness check that tells a supervisor to restart it."""
+    from django.core.management import CommandError, call_command
+
+    enqueue("test_ok", "health:1")
+    OutboxMessage.objects.update(available_at=timezone.now() - dt.timedelta(minutes=10))  # nobody drained it
+    assert outbox.outbox_backlog()["oldest_due_seconds"] >= 600
+    with pytest.raises(CommandError, match="not draining"):
+        call_command("outbox_health", "--max-age", "300")
+    outbox.outbox_drain()
+    call_command("outbox_health", "--max-age", "300")  # healthy again: exits 0
+    assert outbox.outbox_backlog() == {"due": 0, "oldest_due_seconds": 0, "failed": 0}
