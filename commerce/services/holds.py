@@ -243,10 +243,10 @@ def _invalid_email() -> InvalidInput:
 
 
 def _limit_error(drop: Drop, already: int) -> LimitExceeded:
+    """The per-customer limit bit. It never says how many units the address already holds or bought:
+    whoever typed it may not be its owner (QA: "you already have 2" told anyone what someone bought)."""
     return LimitExceeded(
-        f"You can buy at most {drop.per_customer_limit} of this drop; you already have {already}.",
-        limit=drop.per_customer_limit,
-        already=already,
+        f"You can buy at most {drop.per_customer_limit} of this drop per buyer.", limit=drop.per_customer_limit
     )
 
 
