@@ -6,12 +6,9 @@ drop, checked by the database under a per-(client, drop) lock) holds whatever th
 
 from __future__ import annotations
 
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 
 from commerce import locks
 from commerce.exceptions import ClientLimitExceeded, RateLimited
@@ -19,29 +16,11 @@ from commerce.limits import HoldClient
 from commerce.models import Hold, RateCounter
 from commerce.ratelimit import Limit, rate_limits_hit
 from commerce.services.holds import hold_place
+from tests.commerce.test_races import race  # the one racing helper: threads on their own connections, released together
 from tests.factories import make_drop
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-MAX_CONNECTIONS = 50
-
-
-def race(n: int, fn):
-    gate = threading.Event()
-
-    def run(i):
-        try:
-            gate.wait()
-            return fn(i)
-        except Exception as exc:  # collected and asserted by the caller
-            return exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=min(n, MAX_CONNECTIONS)) as pool:
-        futures = [pool.submit(run, i) for i in range(n)]
-        gate.set()
-        return [f.result() for f in futures]
 
 
 @pytest.mark.parametrize("transactional", [False, True], ids=["one-statement path", "transactional path"])
