@@ -51,9 +51,9 @@ _CLIENT_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%(client)s || 
 
 # Count the customer's and the client's live units, take the stock if both limits, the stock and
 # the window allow, insert the hold; returns (units the customer already had, hold id or NULL,
-# customer id, units the client already had). $13 is the partner that
-# placed the hold through the API (NULL on the storefront). Prepared once per database connection (a hold is
-# planned once, not on every request during a spike). An empty client ($11) is not capped.
+# customer id, units the client already had). Prepared once per database connection (a hold is
+# planned once, not on every request during a spike). An empty client ($11) is not capped; $13 is
+# the partner that placed the hold through the API (its owner, commerce.access; NULL on the storefront).
 _HOLD_STATEMENT = "mm_hold_place_v3"  # v3: client cap + owning partner
 _HOLD_PARAMS = (
     "email_key", "drop", "now", "quantity", "token", "price", "currency", "step", "slot", "expires", "client", "cap",
