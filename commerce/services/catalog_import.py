@@ -260,6 +260,7 @@ def parse_catalog(
             errors.append(RowError(index, "Handle", "continuation row without a handle"))
             continue
         product = products.get(handle)
+        overridden: list[str] = []
         if product is None:
             title = row.get("Title", "").strip()
             if not title:
@@ -286,15 +287,6 @@ def parse_catalog(
                 for c in PRODUCT_COLUMNS
                 if row.get(c, "").strip() and row[c].strip() != first_values.get(c, "").strip()
             ]
-            if overridden:
-                notes.append(
-                    RowNote(
-                        index,
-                        "ignored",
-                        f"{_columns_list(overridden)} of product {handle!r}: only its first row "
-                        f"(row {product.first_row}) sets them",
-                    )
-                )
 
         image = row.get("Image Src", "").strip()
         if image and (problem := web_url_problem(image)):
@@ -307,6 +299,15 @@ def parse_catalog(
         price_text = row.get("Variant Price", "").strip()
         explicit_sku = row.get("Variant SKU", "").strip()
         is_variant = first_row or bool(price_text) or any(option_values) or bool(explicit_sku)
+        if overridden and (is_variant or image):  # (a row that adds nothing is reported whole below)
+            notes.append(
+                RowNote(
+                    index,
+                    "ignored",
+                    f"{_columns_list(overridden)} of product {handle!r}: only its first row "
+                    f"(row {product.first_row}) sets them",
+                )
+            )
         if not is_variant:  # an extra-image row, or a row that adds nothing
             unused = [
                 c for c, v in row.items() if v.strip() and c not in IMAGE_ROW_COLUMNS and c not in PRODUCT_COLUMNS
