@@ -66,18 +66,28 @@ def product_images_queue_on_commit(*, image_ids: list[int]) -> None:
         return
 
     def queue():
+        from django_q.conf import logger as q_logger
         from django_q.tasks import async_task
 
-        for image_id in ids:
-            try:
-                async_task(
-                    "commerce.tasks.product_image_process",
-                    image_id,
-                    task_name=f"product image {image_id}",
-                    group="images",
-                )
-            except Exception:
-                logger.exception("could not queue product image %s; run the admin action to queue it again", image_id)
+        # one summary line instead of django-q's "Enqueued …" per image (a catalog has dozens)
+        level = q_logger.level
+        q_logger.setLevel(max(level, logging.WARNING))
+        try:
+            for image_id in ids:
+                try:
+                    async_task(
+                        "commerce.tasks.product_image_process",
+                        image_id,
+                        task_name=f"product image {image_id}",
+                        group="images",
+                    )
+                except Exception:
+                    logger.exception(
+                        "could not queue product image %s; run the admin action to queue it again", image_id
+                    )
+        finally:
+            q_logger.setLevel(level)
+        logger.info("queued %d product image task(s)", len(ids))
 
     transaction.on_commit(queue, robust=True)
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.urls import reverse
 from PIL import Image
 
@@ -419,3 +422,34 @@ def test_images_removed_from_the_catalog_are_deleted_uploads_are_kept(media, dja
     with django_capture_on_commit_callbacks(execute=True):
         catalog_import(data=csv2.encode(), currency="USD")
     assert sorted(ProductImage.objects.values_list("source_url", flat=True)) == ["", "https://cdn.example.com/b.jpg"]
+
+
+# --- concurrency (PostgreSQL) ------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_eight_workers_on_one_image_fetch_it_once(image_server, media):
+    # given one catalog image queued eight times (re-imports, a retry click, a re-delivered task)
+    product = ProductFactory(image_urls=[])
+    image = ProductImage.objects.create(product=product, source_url=image_server.url("/photo.jpg"))
+    gate = threading.Event()
+
+    def work(_i):
+        try:
+            gate.wait()
+            return product_images.product_image_process(image_id=image.pk)
+        finally:
+            connection.close()
+
+    # when eight workers process it at the same moment, each on its own connection
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(work, i) for i in range(8)]
+        gate.set()
+        outcomes = sorted(f.result() for f in futures)
+    # then exactly one fetched it and made thumbnails; the others stood back
+    assert outcomes == ["ready"] + ["skipped"] * 7
+    assert image_server.hits == {"/photo.jpg": 1}
+    image.refresh_from_db()
+    assert (image.state, image.attempts, len(image.thumbnails)) == (Ready, 1, 2)
+    assert len(stored_files(media)) == 3
