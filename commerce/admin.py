@@ -1,6 +1,7 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -55,10 +56,11 @@ class ProductImageInline(admin.TabularInline):
     readonly_fields = ["preview", "source_url", "image_state"]
     extra = 0
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "sku":
-            kwargs["queryset"] = Sku.objects.select_related("product")
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        if "sku" in formset.form.base_fields:  # a new form class per call: safe to narrow here
+            formset.form.base_fields["sku"].queryset = Sku.objects.filter(product=obj) if obj else Sku.objects.none()
+        return formset
 
     @admin.display(description="Thumbnail")
     def preview(self, obj):
@@ -96,6 +98,16 @@ class ProductAdmin(admin.ModelAdmin):
         count = product_images.product_images_retry(product_ids=list(queryset.values_list("pk", flat=True)))
         admin_action_logged(request, list(queryset), "Queued product images again (admin action).")
         self.message_user(request, f"Queued {count} image(s) that were not ready.", messages.SUCCESS)
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            product_images.product_image_files_delete_on_commit(product_ids=[obj.pk])
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            product_images.product_image_files_delete_on_commit(product_ids=list(queryset.values_list("pk", flat=True)))
+            super().delete_queryset(request, queryset)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not ProductImage:

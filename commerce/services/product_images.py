@@ -117,6 +117,18 @@ def product_image_delete(*, image: ProductImage) -> None:
         _delete_files_on_commit(names)
 
 
+def product_image_files_delete_on_commit(*, product_ids: list[int]) -> int:
+    """Before products are deleted (their image rows go with them): remove their image files after commit.
+
+    Call inside the transaction that deletes the products; returns the number of files scheduled.
+    """
+    names = []
+    for image in ProductImage.objects.filter(product_id__in=product_ids):
+        names += [image.original.name or "", *(t["name"] for t in image.thumbnails)]
+    _delete_files_on_commit(names)
+    return len([n for n in names if n])
+
+
 def product_images_sync_catalog(
     *, product: Product, urls: list[str], alt_texts: dict[str, str] | None = None
 ) -> list[int]:

@@ -323,6 +323,18 @@ def test_replacing_an_upload_removes_the_old_thumbnails(media, django_capture_on
     assert [f for f in stored_files(media) if "/" + str(image.pk) + "/" in f] == []
 
 
+def test_deleting_a_product_removes_its_image_files(admin_client, media, django_capture_on_commit_callbacks):
+    product = ProductFactory(image_urls=[])
+    image = ProductImage(product=product, original=SimpleUploadedFile("a.jpg", jpeg_bytes(300, 200)))
+    with django_capture_on_commit_callbacks(execute=True):
+        product_images.product_image_save(image=image, original_changed=True)
+    assert len(stored_files(media)) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("admin:commerce_product_delete", args=[product.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert (Product.objects.filter(pk=product.pk).exists(), stored_files(media)) == (False, [])
+
+
 def test_a_claimed_image_is_not_processed_twice(media, now):
     product = ProductFactory(image_urls=[])
     image = ProductImage.objects.create(product=product, source_url="https://cdn.example.com/a.jpg")
