@@ -1,11 +1,13 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import admin_audit, admin_outbox, admin_pickup  # noqa: F401  (register the audit log, outbox and pop-up pickup admins)
+from .admin_images import ProductImageForm, product_image_state_label, product_images_summary
 from .audit import admin_action_logged
 from .exceptions import CommerceError
 from .models import (
@@ -20,6 +22,7 @@ from .models import (
     Partner,
     PaymentEvent,
     Product,
+    ProductImage,
     Refund,
     Sku,
 )
@@ -27,7 +30,7 @@ from .models.partner import SCOPE_CHOICES
 from .money import format_money
 from .pricing import price_schedule_table, validate_tiers
 from .selectors import drop_status, with_effective_stock
-from .services import api_keys, coupons, drops, orders, refunds
+from .services import api_keys, coupons, drops, orders, product_images, refunds
 from .staff_access import has_staff_perms, lock_down_app, perm_check
 
 # dj-stripe's and the task queue's admins are for superusers only (hidden and 403 for other staff);
@@ -44,21 +47,86 @@ class SkuInline(admin.TabularInline):
     extra = 0
 
 
+class ProductImageInline(admin.TabularInline):
+    """Upload pictures (checked by content, size and pixel count); thumbnails are made in the background."""
+
+    model = ProductImage
+    form = ProductImageForm
+    fields = ["preview", "original", "sku", "position", "alt_text", "source_url", "image_state"]
+    readonly_fields = ["preview", "source_url", "image_state"]
+    extra = 0
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        if "sku" in formset.form.base_fields:  # a new form class per call: safe to narrow here
+            formset.form.base_fields["sku"].queryset = Sku.objects.filter(product=obj) if obj else Sku.objects.none()
+        return formset
+
+    @admin.display(description="Thumbnail")
+    def preview(self, obj):
+        items = obj.srcset_items() if obj.pk else []
+        return format_html('<img src="{}" width="80" alt="">', items[0][0]) if items else "—"
+
+    @admin.display(description="State")
+    def image_state(self, obj):
+        return product_image_state_label(obj) if obj.pk else "—"
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ["title", "handle", "vendor", "product_type", "sku_count", "published"]
-    list_filter = ["published", "vendor", "product_type"]
+    list_display = ["title", "handle", "vendor", "product_type", "sku_count", "images_state", "published"]
+    list_filter = ["published", "vendor", "product_type", "images__state"]
     search_fields = ["title", "handle", "tags", "skus__code"]
-    inlines = [SkuInline]
+    inlines = [SkuInline, ProductImageInline]
+    actions = ["images_retry"]
 
     @admin.display(description="SKUs")
     def sku_count(self, obj):
         return obj.skus.count()
 
+    @admin.display(description="Images")
+    def images_state(self, obj):
+        return product_images_summary(obj.images.all())
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("images")
+
+    has_images_retry_permission = perm_check("commerce.change_productimage")
+
+    @admin.action(description="Fetch images and make thumbnails again", permissions=["images_retry"])
+    def images_retry(self, request, queryset):
+        count = product_images.product_images_retry(product_ids=list(queryset.values_list("pk", flat=True)))
+        admin_action_logged(request, list(queryset), "Queued product images again (admin action).")
+        self.message_user(request, f"Queued {count} image(s) that were not ready.", messages.SUCCESS)
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            product_images.product_image_files_delete_on_commit(product_ids=[obj.pk])
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            product_images.product_image_files_delete_on_commit(product_ids=list(queryset.values_list("pk", flat=True)))
+            super().delete_queryset(request, queryset)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not ProductImage:
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)
+        for image in formset.deleted_objects:
+            product_images.product_image_delete(image=image)
+        for image_form in formset.forms:
+            if image_form in formset.deleted_forms or not image_form.has_changed() or not image_form.is_valid():
+                continue
+            product_images.product_image_save(
+                image=image_form.instance, original_changed="original" in image_form.changed_data
+            )
+        return None
+
 
 @admin.register(Sku)
 class SkuAdmin(admin.ModelAdmin):
-    list_display = ["code", "product", "variant_title", "price", "inventory"]
+    list_display = ["code", "product", "title", "price", "inventory"]
     list_filter = ["currency", "product__vendor"]
     search_fields = ["code", "product__title", "barcode"]
     list_select_related = ["product"]

@@ -139,6 +139,7 @@ AUDITED: dict[str, dict] = {
     "commerce.Drop": {"exclude_fields": ["available"]},
     "commerce.Coupon": {"exclude_fields": ["redemptions"]},
     "commerce.Sku": {"include_fields": ["code", "price_minor", "currency", "inventory"]},
+    "commerce.ProductImage": {"include_fields": ["product", "sku", "position", "original", "source_url", "alt_text"]},
     "commerce.Partner": {},
     "commerce.ApiKey": {"exclude_fields": ["key_hash", "last_used_at"]},
     "commerce.PopUp": {"m2m_fields": {"sessions"}},

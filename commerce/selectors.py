@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 import datetime as dt
 
-from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .memo import MISSING, ProcessMemo
-from .models import Drop, Hold, Order
+from .models import Drop, Hold, Order, ProductImage
 from .pricing import drop_price_quote
 
 # A drop's terms (price schedule, per-customer limit, hold time, currency, fulfilment) as read for
@@ -111,3 +111,20 @@ def orders_list() -> QuerySet[Order]:
         .prefetch_related("lines__sku")
         .order_by("-created_at", "-pk")
     )
+
+
+def sku_picture(*, sku) -> ProductImage | None:
+    """The ready image a page shows for a SKU, or None (the page shows the placeholder).
+
+    Order: an image uploaded for this SKU; the product image fetched from the SKU's catalog
+    `Variant Image` URL; the product's first ready image by position. One query.
+    """
+    images = list(
+        ProductImage.objects.filter(product_id=sku.product_id, state=ProductImage.State.READY)
+        .filter(Q(sku__isnull=True) | Q(sku_id=sku.pk))
+        .order_by("position", "pk")
+    )
+    own = [img for img in images if img.sku_id == sku.pk]
+    variant = [img for img in images if sku.image_url and img.source_url == sku.image_url and img.sku_id is None]
+    shared = [img for img in images if img.sku_id is None]
+    return next(iter(own + variant + shared), None)

@@ -131,6 +131,13 @@ def pickup_email_send(delivery: outbox.Delivery) -> None:
     email.send()
 
 
+def product_image_process(image_id: int) -> str:
+    """Fetch (catalog URL) and thumbnail one product image; idempotent (services.product_images)."""
+    from .services.product_images import product_image_process as process
+
+    return process(image_id=image_id)
+
+
 def pickup_reminders() -> int:
     """Every 5 minutes: write pickup reminders that are due to the outbox (each booking once per pass)."""
     return pickup_reminders_send()

@@ -259,6 +259,23 @@ STORAGES = {
     },
 }
 
+# Product images (docs/catalog-and-images.md): uploads and catalog images are checked by content
+# (JPEG, PNG, WebP, GIF), size and pixel count (a decompression-bomb guard) before anything is
+# decoded, and pages show WebP thumbnails of these widths (px).
+PRODUCT_IMAGE_MAX_BYTES = int(env("PRODUCT_IMAGE_MAX_BYTES", str(10 * 1024 * 1024)))
+PRODUCT_IMAGE_MAX_PIXELS = int(env("PRODUCT_IMAGE_MAX_PIXELS", str(40_000_000)))
+PRODUCT_IMAGE_THUMB_WIDTHS = [int(w) for w in env_list("PRODUCT_IMAGE_THUMB_WIDTHS", "160,480")]
+# The catalog import queues a background fetch of every image URL (off: images stay placeholders
+# until an operator runs the admin action). Tests turn it on where they serve an image on loopback.
+CATALOG_IMAGE_FETCH = env_bool("CATALOG_IMAGE_FETCH", default=not TESTING)
+# Fetch limits: connect and read timeouts and a whole-download deadline (seconds). Only public
+# addresses are fetched (no loopback, private, link-local, …: an SSRF guard that checks the address
+# it connects to); loopback is allowed only where this is on (tests' local image server).
+PRODUCT_IMAGE_FETCH_CONNECT_TIMEOUT = float(env("PRODUCT_IMAGE_FETCH_CONNECT_TIMEOUT", "3"))
+PRODUCT_IMAGE_FETCH_READ_TIMEOUT = float(env("PRODUCT_IMAGE_FETCH_READ_TIMEOUT", "10"))
+PRODUCT_IMAGE_FETCH_DEADLINE = float(env("PRODUCT_IMAGE_FETCH_DEADLINE", "30"))
+PRODUCT_IMAGE_FETCH_ALLOW_LOOPBACK = False
+
 
 # --- E-mail -------------------------------------------------------------------
 def _email_settings(url: str | None) -> dict:

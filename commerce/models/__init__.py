@@ -7,7 +7,7 @@ from .outbox import OutboxMessage
 from .partner import ApiKey, Partner
 from .payment import IdempotencyRecord, PaymentEvent, Refund
 from .pickup import PickupBooking, PickupSlot, PopUp
-from .product import Product, Sku
+from .product import Product, ProductImage, Sku
 from .ratelimit import RateCounter
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "PickupSlot",
     "PopUp",
     "Product",
+    "ProductImage",
     "RateCounter",
     "Refund",
     "Sku",

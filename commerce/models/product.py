@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -71,3 +74,83 @@ class Sku(models.Model):
     def variant_title(self) -> str:
         values = [o["value"] for o in self.options if o.get("value") and o.get("value") != "Default Title"]
         return " / ".join(values)
+
+    @property
+    def title(self) -> str:
+        """Never empty: the variant's option values, or its product's title for a SKU without any."""
+        return self.variant_title or self.product.title
+
+
+def product_image_upload_to(instance: ProductImage, filename: str) -> str:
+    """Storage name of an uploaded original: products/<product id>/<random>.<ext> (never the uploader's name)."""
+    ext = Path(filename).suffix.lower().lstrip(".")
+    ext = ext if ext in {"jpg", "jpeg", "png", "webp", "gif"} else "img"
+    return f"products/{instance.product_id}/{uuid.uuid4().hex}.{ext}"
+
+
+class ProductImage(models.Model):
+    """One picture of a product (or of one SKU): uploaded by staff, or fetched from a catalog URL.
+
+    `original` is the validated file in the default storage (empty while a catalog URL waits to be
+    fetched); `thumbnails` lists the resized WebP copies pages show ([{"name", "width", "height"}],
+    storage names). `state` is what the background processing did: pending (queued), ready
+    (thumbnails exist), failed (`error` says why; an uploaded original is kept). Pages only show
+    ready images and fall back to a static placeholder (commerce.templatetags.shop.product_picture).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        READY = "ready", "ready"
+        FAILED = "failed", "failed"
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
+    sku = models.ForeignKey(
+        Sku,
+        on_delete=models.CASCADE,
+        related_name="images",
+        null=True,
+        blank=True,
+        help_text="Only for this variant (empty: the product's picture).",
+    )
+    position = models.PositiveIntegerField(default=1, help_text="Lower first; the first ready image is shown.")
+    source_url = models.URLField(
+        "catalog URL",
+        max_length=1000,
+        blank=True,
+        validators=[validate_web_url],
+        help_text="Where the catalog import fetches the image from (empty for uploads).",
+    )
+    original = models.ImageField(upload_to=product_image_upload_to, max_length=500, blank=True)
+    alt_text = models.CharField(max_length=255, blank=True, help_text="Describes the picture (default: product title).")
+    width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    thumbnails = models.JSONField(default=list, blank=True, editable=False)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING, editable=False)
+    error = models.CharField(max_length=500, blank=True, editable=False)
+    attempts = models.PositiveIntegerField(default=0, editable=False)
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    processed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["product", "position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~(Q(original="") & Q(source_url="")), name="productimage_original_or_source_url"
+            ),
+            models.UniqueConstraint(
+                fields=["product", "source_url"],
+                condition=~Q(source_url=""),
+                name="productimage_one_row_per_catalog_url",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product} image {self.position}"
+
+    def srcset_items(self) -> list[tuple[str, int]]:
+        """(url, width) of each thumbnail, smallest first ([] unless ready)."""
+        if self.state != self.State.READY:
+            return []
+        storage = self._meta.get_field("original").storage
+        return [(storage.url(t["name"]), int(t["width"])) for t in sorted(self.thumbnails, key=lambda t: t["width"])]

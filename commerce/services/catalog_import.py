@@ -19,7 +19,18 @@ Prices are parsed into integer minor units of the row's currency (column
 argument), see commerce.money.
 
 Image URLs (`Image Src`, `Variant Image`) must be absolute http(s) URLs (commerce.weburls): a
-`javascript:`, `data:` or relative URL is a per-row error like any other bad value.
+`javascript:`, `data:` or relative URL is a per-row error like any other bad value. Each product's
+image URLs become `ProductImage` rows (`Image Alt Text` as their alt text) that a background task
+fetches into the storage and thumbnails after the import commits (CATALOG_IMAGE_FETCH; see
+commerce.services.product_images): the import itself never touches the network.
+
+Every row is used or reported. Rows and columns the import does not use do not block it: they
+are listed in `report.notes` ("row N: ignored: …"): a row with a handle but no price, option
+values, SKU or image (a note row); columns a row cannot set (a product's title, body, vendor,
+type, tags, published flag and option names come from its first row only; a row without a price
+or option values only adds an image); a row of empty cells. A SKU's title is never empty: a
+variant without option values is titled like its product (`Sku.title`), and when its product
+has other variants the report says so, since shoppers cannot tell them apart.
 """
 
 from __future__ import annotations
@@ -30,12 +41,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.utils.text import slugify
 
 from ..models import Product, Sku
 from ..money import MoneyError, check_currency, to_minor
 from ..weburls import web_url_problem
+from .product_images import product_images_queue_on_commit, product_images_sync_catalog
 
 REQUIRED_COLUMNS = ("Handle", "Title", "Variant Price")
 CURRENCY_COLUMNS = ("Variant Currency", "Currency")
@@ -54,6 +67,18 @@ class RowError:
         return f"row {self.row}, column {self.column!r}: {self.message}"
 
 
+@dataclass(frozen=True)
+class RowNote:
+    """A row (or some of its columns) the import did not use; `kind` is "ignored" or "note"."""
+
+    row: int
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.kind}: {self.message}"
+
+
 @dataclass
 class ImportReport:
     """What an import did (or would do, with dry_run) and why it refused."""
@@ -66,6 +91,8 @@ class ImportReport:
     unchanged: int = 0
     dry_run: bool = False
     errors: list[RowError] = field(default_factory=list)
+    notes: list[RowNote] = field(default_factory=list)
+    images_queued: int = 0
 
     @property
     def ok(self) -> bool:
@@ -102,15 +129,47 @@ class _ParsedProduct:
     tags: str
     published: bool
     option_names: list[str]
-    images: list[tuple[int, str]] = field(default_factory=list)
+    first_row: int = 0
+    images: list[tuple[int, str, str]] = field(default_factory=list)  # (position, url, alt text)
     skus: list[_ParsedSku] = field(default_factory=list)
 
     def image_urls(self) -> list[str]:
         seen: list[str] = []
-        for _pos, url in sorted(self.images, key=lambda item: item[0]):
+        for _pos, url, _alt in sorted(self.images, key=lambda item: item[0]):
             if url and url not in seen:
                 seen.append(url)
         return seen
+
+    def image_alt_texts(self) -> dict[str, str]:
+        alts: dict[str, str] = {}
+        for _pos, url, alt in self.images:
+            if alt and url not in alts:
+                alts[url] = alt
+        return alts
+
+    def all_image_urls(self) -> list[str]:
+        """Product images in position order, then variant images that are not among them."""
+        urls = self.image_urls()
+        return urls + list(dict.fromkeys(s.image_url for s in self.skus if s.image_url and s.image_url not in urls))
+
+
+# Columns only a product's first row sets, and the columns an image-only row uses.
+PRODUCT_COLUMNS = (
+    "Title",
+    "Body (HTML)",
+    "Vendor",
+    "Type",
+    "Tags",
+    "Published",
+    "Option1 Name",
+    "Option2 Name",
+    "Option3 Name",
+)
+IMAGE_ROW_COLUMNS = ("Handle", "Image Src", "Image Position", "Image Alt Text")
+
+
+def _columns_list(columns: list[str]) -> str:
+    return ", ".join(repr(c) for c in columns)
 
 
 def read_catalog_text(data: bytes) -> str:
@@ -153,9 +212,17 @@ def _sku_code(handle: str, options: list[dict], explicit: str) -> str:
 
 
 def parse_catalog(
-    text: str, *, currency: str, progress: Callable[[Iterable, int], Iterable] | None = None
+    text: str,
+    *,
+    currency: str,
+    progress: Callable[[Iterable, int], Iterable] | None = None,
+    notes: list[RowNote] | None = None,
 ) -> tuple[list[_ParsedProduct], list[RowError], int]:
-    """Parse Shopify CSV text into products; returns (products, errors, data row count)."""
+    """Parse Shopify CSV text into products; returns (products, errors, data row count).
+
+    Rows and columns that are not used are appended to `notes` (when given) as RowNote.
+    """
+    notes = notes if notes is not None else []
     default_currency = check_currency(currency)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
@@ -178,6 +245,7 @@ def parse_catalog(
         total = sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1
         rows = progress(reader, total)
     count = 0
+    first_rows: dict[int, dict] = {}
     for index, raw in enumerate(rows, start=2):
         count += 1
         row = {k: (v or "") for k, v in raw.items() if k is not None}
@@ -185,12 +253,14 @@ def parse_catalog(
             errors.append(RowError(index, "(row)", "more fields than the header has columns"))
             continue
         if not any(v.strip() for v in row.values()):
-            continue  # blank line
+            notes.append(RowNote(index, "ignored", "every cell is empty"))
+            continue
         handle = row.get("Handle", "").strip()
         if not handle:
             errors.append(RowError(index, "Handle", "continuation row without a handle"))
             continue
         product = products.get(handle)
+        overridden: list[str] = []
         if product is None:
             title = row.get("Title", "").strip()
             if not title:
@@ -204,25 +274,63 @@ def parse_catalog(
                 tags=row.get("Tags", "").strip(),
                 published=_bool(row.get("Published", ""), True),
                 option_names=[row.get(f"Option{i} Name", "").strip() for i in OPTION_SLOTS],
+                first_row=index,
             )
             products[handle] = product
+            first_rows[index] = row
             first_row = True
         else:
             first_row = False
+            first_values = first_rows[product.first_row]
+            overridden = [
+                c
+                for c in PRODUCT_COLUMNS
+                if row.get(c, "").strip() and row[c].strip() != first_values.get(c, "").strip()
+            ]
 
         image = row.get("Image Src", "").strip()
         if image and (problem := web_url_problem(image)):
             errors.append(RowError(index, "Image Src", problem))
         elif image:
             position = _int(row.get("Image Position", ""), index, "Image Position", errors, allow_negative=False)
-            product.images.append((position or len(product.images) + 1, image))
+            product.images.append((position or len(product.images) + 1, image, row.get("Image Alt Text", "").strip()))
 
         option_values = [row.get(f"Option{i} Value", "").strip() for i in OPTION_SLOTS]
         price_text = row.get("Variant Price", "").strip()
         explicit_sku = row.get("Variant SKU", "").strip()
         is_variant = first_row or bool(price_text) or any(option_values) or bool(explicit_sku)
-        if not is_variant:
-            continue  # an extra-image row
+        if overridden and (is_variant or image):  # (a row that adds nothing is reported whole below)
+            notes.append(
+                RowNote(
+                    index,
+                    "ignored",
+                    f"{_columns_list(overridden)} of product {handle!r}: only its first row "
+                    f"(row {product.first_row}) sets them",
+                )
+            )
+        if not is_variant:  # an extra-image row, or a row that adds nothing
+            unused = [
+                c for c, v in row.items() if v.strip() and c not in IMAGE_ROW_COLUMNS and c not in PRODUCT_COLUMNS
+            ]
+            if not image:
+                set_columns = [c for c, v in row.items() if v.strip() and c != "Handle"]
+                notes.append(
+                    RowNote(
+                        index,
+                        "ignored",
+                        f"no price, option values, SKU or image, so it adds nothing to product {handle!r}"
+                        + (f" (its {_columns_list(set_columns)} not used)" if set_columns else ""),
+                    )
+                )
+            elif unused:
+                notes.append(
+                    RowNote(
+                        index,
+                        "ignored",
+                        f"{_columns_list(unused)}: a row without a price, option values or SKU only adds an image",
+                    )
+                )
+            continue
 
         row_currency = default_currency
         if currency_column and row.get(currency_column, "").strip():
@@ -283,6 +391,19 @@ def parse_catalog(
                 row=index,
             )
         )
+    for product in products.values():
+        if len(product.skus) > 1:
+            for sku in product.skus:
+                if not any(o["value"] != "Default Title" for o in sku.options):
+                    notes.append(
+                        RowNote(
+                            sku.row,
+                            "note",
+                            f"SKU {sku.code!r} has no option values, so it is titled like its product "
+                            f"({product.title!r}) and its sibling variants; add Option1 Value to tell them apart",
+                        )
+                    )
+    notes.sort(key=lambda n: n.row)
     return list(products.values()), errors, count
 
 
@@ -308,11 +429,14 @@ def catalog_import(
     All-or-nothing: when `report.errors` is non-empty nothing was written. With
     `dry_run` the changes are computed inside a transaction that is rolled back.
     Raises CatalogFileError when the file cannot be read (not UTF-8, no header)
-    and money.MoneyError for an unknown default `currency`.
+    and money.MoneyError for an unknown default `currency`. Rows and columns not used are in
+    `report.notes` (they do not stop the import). After commit, one background task per image
+    that is not ready yet is queued when settings.CATALOG_IMAGE_FETCH is on (`report.images_queued`).
     """
     text = read_catalog_text(data)
-    parsed, errors, rows = parse_catalog(text, currency=currency, progress=progress)
-    report = ImportReport(rows=rows, dry_run=dry_run, errors=errors)
+    notes: list[RowNote] = []
+    parsed, errors, rows = parse_catalog(text, currency=currency, progress=progress, notes=notes)
+    report = ImportReport(rows=rows, dry_run=dry_run, errors=errors, notes=notes)
     if errors:
         return report
 
@@ -341,6 +465,7 @@ def catalog_import(
 
 
 def _apply(parsed: list[_ParsedProduct], report: ImportReport) -> None:
+    image_ids: list[int] = []
     existing = {p.handle: p for p in Product.objects.filter(handle__in=[p.handle for p in parsed])}
     existing_skus = {s.code: s for s in Sku.objects.filter(product__handle__in=[p.handle for p in parsed])}
     for item in parsed:
@@ -362,6 +487,9 @@ def _apply(parsed: list[_ParsedProduct], report: ImportReport) -> None:
             report.products_updated += 1
         else:
             report.unchanged += 1
+        image_ids += product_images_sync_catalog(
+            product=product, urls=item.all_image_urls(), alt_texts=item.image_alt_texts()
+        )
         for parsed_sku in item.skus:
             sku_values = {
                 "product_id": product.pk,
@@ -385,6 +513,9 @@ def _apply(parsed: list[_ParsedProduct], report: ImportReport) -> None:
                 report.skus_updated += 1
             else:
                 report.unchanged += 1
+    if getattr(settings, "CATALOG_IMAGE_FETCH", False):
+        product_images_queue_on_commit(image_ids=image_ids)
+        report.images_queued = len(image_ids)
 
 
 def catalog_import_file(path: str | Path, **kwargs) -> ImportReport:

@@ -61,10 +61,12 @@ def test_rows_stored_before_the_check_never_reach_a_page(client):
     # given a product written straight to the database with a hostile first image
     product = ProductFactory(image_urls=["javascript:alert(1)", "data:text/html,x", "https://cdn.example.com/real.jpg"])
     drop = make_drop(sku=SkuFactory(product=product))
-    # then only the http(s) image is offered to templates, and the session page renders no other
+    # then only the http(s) image is offered to code that reads it (the image fetch)
     assert product.image_url == "https://cdn.example.com/real.jpg"
+    # and pages never hotlink a catalog URL: they show our own thumbnails or the static placeholder
     html = client.get(drop.session.get_absolute_url()).content.decode()
-    assert 'src="https://cdn.example.com/real.jpg"' in html
+    assert "cdn.example.com" not in html
+    assert "img/product-placeholder.svg" in html
     assert "javascript:" not in html
     assert "data:text/html" not in html
     # and with no usable image at all, the page shows none

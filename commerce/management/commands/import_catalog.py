@@ -15,7 +15,8 @@ from commerce.services.catalog_import import CatalogFileError, catalog_import
 class Command(BaseCommand):
     help = (
         "Import products and SKUs from a Shopify product CSV export. All-or-nothing: a file with bad "
-        "rows imports nothing and prints a per-row report. Importing the same file twice changes nothing."
+        "rows imports nothing and prints a per-row report; rows and columns it does not use are listed "
+        '("row N: ignored: …"). Importing the same file twice changes nothing.'
     )
 
     def add_arguments(self, parser):
@@ -38,6 +39,8 @@ class Command(BaseCommand):
             report = catalog_import(data=data, currency=currency, dry_run=dry_run, progress=progress)
         except (CatalogFileError, MoneyError) as exc:
             raise CommandError(f"{path}: {exc}") from exc
+        for note in report.notes:  # rows and columns not used: listed, they do not stop the import
+            self.stdout.write(self.style.WARNING(f"{path}: {note}"))
         if report.errors:
             for err in report.errors:
                 self.stderr.write(f"{path}: {err}")
@@ -49,6 +52,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"{prefix}{report.rows} rows: products {report.products_created} created, "
                 f"{report.products_updated} updated; SKUs {report.skus_created} created, "
-                f"{report.skus_updated} updated; {report.unchanged} unchanged."
+                f"{report.skus_updated} updated; {report.unchanged} unchanged"
+                + (f"; {len(report.notes)} row note(s) above." if report.notes else ".")
+                + (f" {report.images_queued} image(s) queued for fetching." if report.images_queued else "")
             )
         )
