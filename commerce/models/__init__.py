@@ -9,12 +9,15 @@ from .payment import IdempotencyRecord, PaymentEvent, Refund
 from .pickup import PickupBooking, PickupSlot, PopUp
 from .product import Product, Sku
 from .ratelimit import RateCounter
+from .receipt import CreditNote, DocumentSequence, Receipt
 
 __all__ = [
     "ApiKey",
     "Coupon",
+    "CreditNote",
     "CouponRedemption",
     "Customer",
+    "DocumentSequence",
     "Drop",
     "Hold",
     "IdempotencyRecord",
@@ -28,6 +31,7 @@ __all__ = [
     "PopUp",
     "Product",
     "RateCounter",
+    "Receipt",
     "Refund",
     "Sku",
 ]
