@@ -5,56 +5,87 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('commerce', '0018_order_shipping_tax'),
+        ("commerce", "0018_order_shipping_tax"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DocumentSequence',
+            name="DocumentSequence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('series', models.CharField(max_length=4)),
-                ('year', models.PositiveSmallIntegerField()),
-                ('last_number', models.PositiveIntegerField(default=0)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("series", models.CharField(max_length=4)),
+                ("year", models.PositiveSmallIntegerField()),
+                ("last_number", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('series', 'year'), name='document_sequence_unique', violation_error_message='This numbering series already has a counter for that year.')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("series", "year"),
+                        name="document_sequence_unique",
+                        violation_error_message="This numbering series already has a counter for that year.",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Receipt',
+            name="Receipt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=24, unique=True)),
-                ('issued_at', models.DateTimeField()),
-                ('currency', models.CharField(max_length=3)),
-                ('total_minor', models.PositiveBigIntegerField()),
-                ('snapshot', models.JSONField(default=dict)),
-                ('order', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='receipt', to='commerce.order')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.CharField(max_length=24, unique=True)),
+                ("issued_at", models.DateTimeField()),
+                ("currency", models.CharField(max_length=3)),
+                ("total_minor", models.PositiveBigIntegerField()),
+                ("snapshot", models.JSONField(default=dict)),
+                (
+                    "order",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="receipt", to="commerce.order"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-issued_at', '-pk'],
-                'permissions': [('download_receipt', 'Can download receipts and credit notes (PDF)')],
+                "ordering": ["-issued_at", "-pk"],
+                "permissions": [("download_receipt", "Can download receipts and credit notes (PDF)")],
             },
         ),
         migrations.CreateModel(
-            name='CreditNote',
+            name="CreditNote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=24, unique=True)),
-                ('issued_at', models.DateTimeField()),
-                ('currency', models.CharField(max_length=3)),
-                ('amount_minor', models.PositiveBigIntegerField()),
-                ('snapshot', models.JSONField(default=dict)),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='credit_notes', to='commerce.order')),
-                ('refund', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='credit_note', to='commerce.refund')),
-                ('receipt', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='credit_notes', to='commerce.receipt')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.CharField(max_length=24, unique=True)),
+                ("issued_at", models.DateTimeField()),
+                ("currency", models.CharField(max_length=3)),
+                ("amount_minor", models.PositiveBigIntegerField()),
+                ("snapshot", models.JSONField(default=dict)),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="credit_notes", to="commerce.order"
+                    ),
+                ),
+                (
+                    "refund",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="credit_note", to="commerce.refund"
+                    ),
+                ),
+                (
+                    "receipt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="credit_notes", to="commerce.receipt"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-issued_at', '-pk'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount_minor__gt', 0)), name='credit_note_amount_positive', violation_error_message='A credit note is for a positive amount.')],
+                "ordering": ["-issued_at", "-pk"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount_minor__gt", 0)),
+                        name="credit_note_amount_positive",
+                        violation_error_message="A credit note is for a positive amount.",
+                    )
+                ],
             },
         ),
     ]
