@@ -146,7 +146,7 @@ def world(db, django_capture_on_commit_callbacks):
     import datetime as dt
 
     from analytics.models import Experiment, SessionCost
-    from commerce.models import Partner, PickupBooking
+    from commerce.models import CreditNote, Partner, PickupBooking
     from commerce.services import api_keys, coupons
     from commerce.services.holds import hold_place
     from commerce.services.orders import checkout_start, order_mark_paid, order_place
@@ -191,7 +191,7 @@ def world(db, django_capture_on_commit_callbacks):
         "format_id": drop.session.format_id,
         "experiment_id": experiment.pk,
         "object_id": paid.pk,
-        "credit_note_id": refund.credit_note.pk,
+        "credit_note_id": CreditNote.objects.get(refund_id=refund.pk).pk,
         "id": superuser.pk,
         "superuser": superuser,
     }
