@@ -1,13 +1,16 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import admin_audit, admin_outbox, admin_pickup  # noqa: F401  (register the audit log, outbox and pop-up pickup admins)
 from .admin_images import ProductImageForm, product_image_state_label, product_images_summary
+from .admin_receipts import OrderDocumentsMixin, refundable_amount
 from .audit import admin_action_logged
 from .exceptions import CommerceError
 from .models import (
@@ -299,14 +302,14 @@ class OrderLineInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(OrderDocumentsMixin, admin.ModelAdmin):  # refunds per line, receipts (admin_receipts)
     list_display = ["number", "customer", "session", "status", "total", "payment_provider", "created_at"]
     list_filter = ["status", "payment_provider", "currency", "created_at"]
     search_fields = ["number", "customer__email", "lines__sku__code"]
     list_select_related = ["customer", "session"]
     date_hierarchy = "created_at"
     inlines = [OrderLineInline]
-    actions = ["mark_paid", "cancel", "fulfil", "refund_full"]
+    actions = ["mark_paid", "cancel", "fulfil", "refund_full", "download_receipts"]
     readonly_fields = [
         "hold",
         "number",
@@ -328,6 +331,7 @@ class OrderAdmin(admin.ModelAdmin):
         "payment_url",  # set by the payment provider; an edited one would send buyers elsewhere (QA)
         "partner",  # the owner decides which partner reaches it (commerce.access): never reassigned by hand
         "refund_link",
+        "documents",
     ]
 
     def has_add_permission(self, request):
@@ -380,13 +384,12 @@ class OrderAdmin(admin.ModelAdmin):
 
         self._run(request, queryset, run, "Refund queued for")
 
-    @admin.display(description="Partial refund")
+    @admin.display(description="Refund")
     def refund_link(self, obj):
-        if not obj.pk or obj.status not in (Order.Status.PAID, Order.Status.REFUNDED):
+        if not obj.pk or obj.status not in (Order.Status.PAID, Order.Status.REFUNDED) or not refundable_amount(obj):
             return "—"
-        return format_html(
-            '<a href="{}?order={}">Refund units or an amount…</a>', reverse("admin:commerce_refund_add"), obj.pk
-        )
+        url = reverse("admin:commerce_order_refund", args=[obj.pk])
+        return format_html('<a href="{}">Refund per line, an amount, or the rest…</a>', url)
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -559,35 +562,8 @@ class HoldAdmin(admin.ModelAdmin):
         return format_money(obj.unit_price_minor, obj.currency)
 
 
-class RefundForm(forms.ModelForm):
-    units = forms.CharField(
-        required=False,
-        help_text="Units per line to refund, as line id: units, comma-separated (e.g. 12: 1). "
-        "Leave empty and give an amount for a goodwill refund, or leave both empty to refund everything left.",
-    )
-    amount = forms.IntegerField(required=False, min_value=1, help_text="Minor units (cents).")
-
-    class Meta:
-        model = Refund
-        fields = ["order", "reason"]
-
-    def clean(self):
-        data = super().clean()
-        lines = {}
-        for part in filter(None, (p.strip() for p in (data.get("units") or "").split(","))):
-            try:
-                line_id, units = (int(x) for x in part.split(":"))
-            except ValueError:
-                self.add_error("units", f"{part!r} is not 'line id: units'.")
-                return data
-            lines[line_id] = units
-        data["lines"] = lines or None
-        return data
-
-
 @admin.register(Refund)
 class RefundAdmin(admin.ModelAdmin):
-    form = RefundForm
     list_display = [
         "__str__",
         "order",
@@ -604,9 +580,6 @@ class RefundAdmin(admin.ModelAdmin):
     list_select_related = ["order", "created_by"]
     autocomplete_fields = ["order"]
 
-    def get_changeform_initial_data(self, request):
-        return {"order": request.GET.get("order")}
-
     def has_add_permission(self, request):
         # a refund is money leaving the shop: the refund permission, not just add_refund
         return has_staff_perms(request.user, ["commerce.add_refund", "commerce.refund_order"])
@@ -621,26 +594,16 @@ class RefundAdmin(admin.ModelAdmin):
     def amount(self, obj):
         return format_money(obj.amount_minor, obj.currency)
 
-    def save_model(self, request, obj, form, change):
-        if change:
-            return
-        refund = refunds.refund_create(
-            order_id=form.cleaned_data["order"].pk,
-            lines=form.cleaned_data.get("lines"),
-            amount_minor=form.cleaned_data.get("amount") if not form.cleaned_data.get("lines") else None,
-            reason=form.cleaned_data["reason"],
-            actor=request.user,
-        )
-        obj.pk = refund.pk
-
     def add_view(self, request, form_url="", extra_context=None):
-        try:
-            return super().add_view(request, form_url, extra_context)
-        except CommerceError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            from django.shortcuts import redirect
-
-            return redirect(request.get_full_path())
+        """Refunds are chosen on the order's refund page (per line, an amount, or the rest): go there."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        raw = request.GET.get("order", "")
+        order = Order.objects.filter(pk=int(raw)).first() if raw.isdigit() and len(raw) < 19 else None
+        if order is None:
+            self.message_user(request, "Open the order to refund and use its Refund link.", messages.INFO)
+            return redirect("admin:commerce_order_changelist")
+        return redirect("admin:commerce_order_refund", object_id=order.pk)
 
 
 @admin.register(PaymentEvent)

@@ -135,6 +135,8 @@ AUDITED: dict[str, dict] = {
     "commerce.Customer": {"include_fields": ["email", "name"]},
     "commerce.OrderLine": {},
     "commerce.Refund": {},
+    "commerce.Receipt": {},
+    "commerce.CreditNote": {},
     "commerce.PaymentEvent": {},
     "commerce.Drop": {"exclude_fields": ["available"]},
     "commerce.Coupon": {"exclude_fields": ["redemptions"]},

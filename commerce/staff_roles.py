@@ -135,6 +135,8 @@ ROLES: dict[str, list[str]] = {
             "commerce.outboxmessage",
         ),
         "commerce.retry_outboxmessage",  # a failed e-mail or refund submission, sent again after a fix
+        "commerce.download_receipt",  # re-send a buyer their receipt or credit note
+        *_view("commerce.receipt", "commerce.creditnote"),
     ],
     # Everything in the shop's apps (except deleting money records) plus the audit log.
     "owner": ["*", AUDIT_LOG_VIEW],

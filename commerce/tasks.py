@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 EMAILS = {
     "confirmed": ("Your order {number} is confirmed", "commerce/email/order_confirmed.txt"),
     "late_refund": ("Your order {number} was refunded", "commerce/email/late_refund.txt"),
+    "receipt": ("Your receipt for order {number}", "commerce/email/receipt.txt"),
+    "credit_note": ("Your refund on order {number}: credit note", "commerce/email/credit_note.txt"),
 }
 
 
@@ -46,13 +48,31 @@ def outbox_drain() -> dict:
 
 
 def order_email_send(delivery: outbox.Delivery) -> None:
-    """Outbox sender: one buyer e-mail (`kind` in EMAILS) for an order."""
+    """Outbox sender: one buyer e-mail (`kind` in EMAILS) for an order.
+
+    The order's receipt PDF (if it has one) rides on the confirmation, receipt and late-refund
+    e-mails; a credit note e-mail (payload `credit_note_id`) carries that credit note's PDF.
+    """
+    from .models import CreditNote, Receipt
+    from .receipt_pdf import credit_note_pdf, receipt_filename, receipt_pdf
+
     order = Order.objects.select_related("customer").prefetch_related("lines").get(pk=delivery.payload["order_id"])
-    subject, template = EMAILS[delivery.payload["kind"]]
-    body = render_to_string(template, {"order": order, "site_url": settings.SITE_URL})
-    EmailMessage(
+    kind = delivery.payload["kind"]
+    subject, template = EMAILS[kind]
+    document = None
+    if kind == "credit_note":
+        document = CreditNote.objects.get(pk=delivery.payload["credit_note_id"], order=order)
+    elif order.status in (Order.Status.PAID, Order.Status.REFUNDED):
+        document = Receipt.objects.filter(order=order).first()
+    context = {"order": order, "site_url": settings.SITE_URL, "document": document}
+    body = render_to_string(template, context)
+    email = EmailMessage(
         subject.format(number=order.number), body, None, [order.customer.email], headers=delivery.email_headers
-    ).send()
+    )
+    if document is not None:
+        pdf = credit_note_pdf(document) if kind == "credit_note" else receipt_pdf(document)
+        email.attach(receipt_filename(document.number), pdf, "application/pdf")
+    email.send()
 
 
 def refund_submit_send(delivery: outbox.Delivery) -> None:

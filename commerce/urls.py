@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_pickup
+from . import views, views_pickup, views_receipts
 
 app_name = "commerce"
 urlpatterns = [
@@ -8,6 +8,12 @@ urlpatterns = [
     path("drops/<id:drop_id>/qr.svg", views.drop_qr, name="drop_qr"),
     path("cart/<str:token>/", views.hold_checkout, name="hold"),
     path("orders/<str:token>/", views.order_detail, name="order"),
+    path("orders/<str:token>/receipt.pdf", views_receipts.order_receipt, name="order_receipt"),
+    path(
+        "orders/<str:token>/credit-notes/<id:credit_note_id>.pdf",
+        views_receipts.order_credit_note,
+        name="order_credit_note",
+    ),
     path("drops/<id:drop_id>/pickup/", views_pickup.pickup_drop_buy, name="pickup_buy"),
     path("pickup/pass/<str:token>/", views_pickup.pickup_pass, name="pickup_pass"),
     path("pickup/pass/<str:token>/pickup.ics", views_pickup.pickup_pass_ics, name="pickup_pass_ics"),

@@ -17,6 +17,7 @@ from .forms import CheckoutForm, HoldForm
 from .limits import hold_client_from_request
 from .models import Drop, Hold, Order
 from .selectors import drop_status, drop_with_stock
+from .selectors_receipts import order_documents
 from .services.coupons import coupon_check
 from .services.holds import hold_place
 from .services.orders import checkout_start
@@ -118,7 +119,9 @@ def order_detail(request, token: str):
     order = get_object_or_404(
         Order.objects.select_related("customer", "session").prefetch_related("lines__sku__product"), token=token
     )
-    return render(request, "commerce/order.html", {"order": order, "returned_from_payment": "paid" in request.GET})
+    context = {"order": order, "returned_from_payment": "paid" in request.GET}
+    context["documents"] = order_documents(order=order)  # receipt and credit notes (PDF links)
+    return render(request, "commerce/order.html", context)
 
 
 @cache_control(max_age=3600, public=True)

@@ -388,6 +388,13 @@ USE_TZ = True
 SHOP_TIMEZONE = env("SHOP_TIMEZONE", "Europe/Berlin")
 SHOP_NAME = env("SHOP_NAME", "Micromoments")
 SHOP_CURRENCY = env("SHOP_CURRENCY", "USD")
+# Printed on receipts and credit notes (docs/receipts.md): the address as lines separated by "|",
+# and a tax or company registration number (empty = not printed).
+SHOP_ADDRESS = [line.strip() for line in env("SHOP_ADDRESS", "").split("|") if line.strip()]
+SHOP_TAX_ID = env("SHOP_TAX_ID", "")
+# A TrueType font for receipt PDFs (any script the buyer's name or address uses); empty or missing =
+# DejaVu Sans where the system has it, else the PDF core font Helvetica (Latin-1 only, others as "?").
+RECEIPT_FONT_PATH = env("RECEIPT_FONT_PATH", "")
 # Pop-up pickup: reminder e-mail this many minutes before a slot opens; a pass
 # stays valid this many hours after its slot ends.
 PICKUP_REMINDER_MINUTES = int(env("PICKUP_REMINDER_MINUTES", "120"))

@@ -146,11 +146,11 @@ def world(db, django_capture_on_commit_callbacks):
     import datetime as dt
 
     from analytics.models import Experiment, SessionCost
-    from commerce.models import Partner, PickupBooking
+    from commerce.models import CreditNote, Partner, PickupBooking
     from commerce.services import api_keys, coupons
     from commerce.services.holds import hold_place
     from commerce.services.orders import checkout_start, order_mark_paid, order_place
-    from commerce.services.refunds import refund_create
+    from commerce.services.refunds import refund_create, refund_submit
     from tests.factories import make_campaign, make_drop, make_pickup_drop, make_slot
     from tests.sampling.helpers import approved_request, make_series
 
@@ -159,7 +159,8 @@ def world(db, django_capture_on_commit_callbacks):
     paid = order_place(drop_id=drop.pk, email="paid@example.com", quantity=2)
     order_mark_paid(order_id=paid.pk)
     with django_capture_on_commit_callbacks(execute=False):
-        refund_create(order_id=paid.pk, amount_minor=100)
+        refund = refund_create(order_id=paid.pk, amount_minor=100)
+    refund_submit(refund_id=refund.pk)  # succeeded (manual provider): the order has a receipt and a credit note
     partner = Partner.objects.create(name="3PL")
     api_keys.api_key_create(partner=partner, name="nightly", scopes=["orders:read"])
     coupons.coupon_create(
@@ -190,6 +191,7 @@ def world(db, django_capture_on_commit_callbacks):
         "format_id": drop.session.format_id,
         "experiment_id": experiment.pk,
         "object_id": paid.pk,
+        "credit_note_id": CreditNote.objects.get(refund_id=refund.pk).pk,
         "id": superuser.pk,
         "superuser": superuser,
     }

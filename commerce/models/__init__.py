@@ -9,12 +9,15 @@ from .payment import IdempotencyRecord, PaymentEvent, Refund
 from .pickup import PickupBooking, PickupSlot, PopUp
 from .product import Product, ProductImage, Sku
 from .ratelimit import RateCounter
+from .receipt import CreditNote, DocumentSequence, Receipt
 
 __all__ = [
     "ApiKey",
     "Coupon",
+    "CreditNote",
     "CouponRedemption",
     "Customer",
+    "DocumentSequence",
     "Drop",
     "Hold",
     "IdempotencyRecord",
@@ -29,6 +32,7 @@ __all__ = [
     "Product",
     "ProductImage",
     "RateCounter",
+    "Receipt",
     "Refund",
     "Sku",
 ]

@@ -17,7 +17,7 @@ from .. import locks
 from ..exceptions import CouponInvalid, HoldExpired, InvalidTransition, PaymentProviderError
 from ..models import Customer, Hold, Order, OrderLine, PickupBooking
 from ..payments import get_provider
-from . import funnel, notifications, webhooks
+from . import funnel, notifications, receipts, webhooks
 from .coupons import coupon_check, coupon_redeem, coupon_void_for_order
 from .holds import hold_convert, hold_place, hold_release
 
@@ -113,6 +113,7 @@ def checkout_start(
                 order.save(update_fields=["status", "paid_at"])
                 notifications.order_confirmed_on_commit(order_id=order.pk)
                 if order.status == Order.Status.PAID:
+                    receipts.receipt_issue(order=order, now=now)  # the confirmation e-mail carries it
                     funnel.capture_purchase(order=order, now=now)
                     webhooks.order_paid_emit(order=order)
     if order.status == Order.Status.PENDING and not order.payment_url:
@@ -169,6 +170,7 @@ def order_mark_paid(*, order_id: int, now: dt.datetime | None = None) -> Order:
         order.status = Order.Status.PAID
         order.paid_at = now
         order.save(update_fields=["status", "paid_at"])
+        receipts.receipt_issue(order=order, now=now, email=True)  # its confirmation went out before payment
         funnel.capture_purchase(order=order, now=now)
         webhooks.order_paid_emit(order=order)
     return order

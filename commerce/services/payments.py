@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..models import Hold, Order, PaymentEvent, Refund
-from . import funnel, notifications, webhooks
+from . import funnel, notifications, receipts, webhooks
 from .holds import hold_convert
 from .orders import order_release_locked
 
@@ -113,6 +113,7 @@ def payment_confirm(
                 order.paid_at = now
                 order.paid_late = not in_time
                 order.save(update_fields=["status", "paid_at", "paid_late"])
+                receipts.receipt_issue(order=order, now=now)  # attached to the confirmation below
                 notifications.order_confirmed_on_commit(order_id=order.pk)
                 webhooks.order_paid_emit(order=order)
                 funnel.capture_purchase(order=order, now=now)
@@ -122,6 +123,7 @@ def payment_confirm(
             order.status = Order.Status.PAID  # money was taken; the refund below moves it to refunded
             order.paid_at = now
             order.save(update_fields=["status", "paid_at"])
+            receipts.receipt_issue(order=order, now=now)  # money was taken: receipt now, credit note on refund
             refund = Refund.objects.create(
                 order=order,
                 amount_minor=order.total_minor,

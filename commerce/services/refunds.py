@@ -27,6 +27,9 @@ refunded for paying late when sold out: its units never held stock). A refund
 that fails after having succeeded takes the money off the order's refunded
 amount again; units it returned stay on sale.
 
+Documents: a refund that succeeds gets its numbered credit note, e-mailed to the buyer, in the
+same transaction (commerce.services.receipts.credit_note_issue).
+
 Reconciliation (`refunds_reconcile`, every 5 minutes): a refund still pending
 after REFUND_RECONCILE_AFTER_MINUTES is looked up at the provider (by its id,
 else among the payment's refunds by `metadata.refund_id`); found, its state is
@@ -49,7 +52,7 @@ from .. import locks
 from ..exceptions import CommerceError, ErrorCode, PaymentProviderError
 from ..models import Order, OrderLine, PaymentEvent, Refund
 from ..payments import ProviderRefund, ProviderUnavailable, get_provider
-from . import notifications
+from . import notifications, receipts
 
 logger = logging.getLogger(__name__)
 
@@ -287,7 +290,9 @@ def _order_settle(*, order: Order, refund: Refund, succeeded: bool) -> None:
         )
         taken: dict[str, int] = {}
         restocked = 0
+        lines_before: dict[int, int] = {}
         for line in order.lines.select_for_update().order_by("pk"):
+            lines_before[line.pk] = line.refunded_quantity
             left = line.quantity - line.refunded_quantity
             units = left if complete else min(wanted.get(line.pk, 0), left)
             if units <= 0:
@@ -302,6 +307,7 @@ def _order_settle(*, order: Order, refund: Refund, succeeded: bool) -> None:
         refund.lines = taken
         refund.restocked_units = restocked
         refund.save(update_fields=["lines", "restocked_units"])
+        receipts.credit_note_issue(refund=refund, order=order, lines_before=lines_before, now=refund.settled_at)
     if full and order.status == Order.Status.PAID:
         order.status = Order.Status.REFUNDED
     elif not full and order.status == Order.Status.REFUNDED:

@@ -77,11 +77,10 @@ def test_refund_action_and_partial_refund_form(admin_client, django_capture_on_c
     drop = make_drop(quantity=5, per_customer_limit=3, price_minor=1000)
     order = order_place(drop_id=drop.pk, email="a@example.com", quantity=3)
     order_mark_paid(order_id=order.pk)
-    line = order.lines.get()
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
-            reverse("admin:commerce_refund_add"),
-            {"order": order.pk, "reason": "requested_by_customer", "units": f"{line.pk}: 1"},
+            reverse("admin:commerce_order_refund", args=[order.pk]),
+            {"reason": "requested_by_customer", "qty_1": "1", "_refund_selected": "1"},
         )
     assert response.status_code == 302
     assert Refund.objects.get().amount_minor == 1000

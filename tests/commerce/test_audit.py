@@ -46,13 +46,13 @@ def test_a_refund_records_the_amount_and_who_asked_for_it(client, django_capture
     drop = make_drop(quantity=5, per_customer_limit=3, price_minor=1000)
     order = order_place(drop_id=drop.pk, email="a@example.com", quantity=2)
     order_mark_paid(order_id=order.pk)
-    line = order.lines.get()
     clerk = make_staff("clerk", role="support")
     client.force_login(clerk)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            "/admin/commerce/refund/add/", {"order": order.pk, "reason": "requested_by_customer", "units": f"{line.pk}: 1"}
+            f"/admin/commerce/order/{order.pk}/refund/",
+            {"reason": "requested_by_customer", "qty_1": "1", "_refund_selected": "1"},
         )
 
     assert response.status_code == 302
