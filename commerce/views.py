@@ -57,7 +57,13 @@ def drop_buy(request, drop_id: int):
     response = render(
         request,
         "commerce/drop_buy.html",
-        {"drop": drop, "form": form, "status": drop_status(drop=drop, now=now), "session": drop.session},
+        {
+            "drop": drop,
+            "form": form,
+            "status": drop_status(drop=drop, now=now),
+            "session": drop.session,
+            "page_zone": drop.session.timezone,  # times on the page: the session's zone, named
+        },
         status=status,
     )
     if status == 429 and retry_after:

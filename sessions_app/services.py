@@ -53,6 +53,11 @@ def series_occurrences(*, series: Series, start: dt.datetime, count: int) -> lis
     return result
 
 
+def series_session_title(*, series: Series, starts_at: dt.datetime) -> str:
+    """The title the planner gives a series session: "<series> — Tue 01 Dec" (local date)."""
+    return f"{series.name} — {timezone.localtime(starts_at, series.tz):%a %d %b}"
+
+
 def series_occurrence_note(*, series: Series, starts_at: dt.datetime) -> str:
     """A note for staff when a series occurrence's wall-clock time did not exist or occurred twice.
 
@@ -95,7 +100,7 @@ def series_plan_sessions(*, series: Series, now: dt.datetime | None = None) -> l
                     starts_at=starts_at,
                     defaults={
                         "format": series.format,
-                        "title": f"{series.name} — {timezone.localtime(starts_at, series.tz):%a %d %b}",
+                        "title": series_session_title(series=series, starts_at=starts_at),
                         "duration_seconds": series.format.duration_seconds,
                         "timezone": series.timezone,
                         "stream_url": series.stream_url,
@@ -142,12 +147,26 @@ def _transition(
 def session_go_live(*, session_id: int, now: dt.datetime | None = None) -> LiveSession:
     """scheduled → live; records the real start in `went_live_at` (pages show it, not the planned one).
 
-    From then on the session's drops sell (inside their own windows). Raises
-    SessionError(invalid_transition) from any other state.
+    A series session still carrying the planner's title ("<series> — Sun 06 Dec") is retitled
+    with the real local date, so "Live now" never shows another day. From then on the session's
+    drops sell (inside their own windows). Raises SessionError(invalid_transition) from any other state.
     """
     now = now or timezone.now()
+
+    def retitle(session: LiveSession) -> None:
+        if session.series_id and session.title == series_session_title(
+            series=session.series, starts_at=session.starts_at
+        ):
+            session.title = series_session_title(series=session.series, starts_at=now)
+            session.save(update_fields=["title"])
+
     return _transition(
-        session_id, allowed_from={LiveSession.Status.SCHEDULED}, to=LiveSession.Status.LIVE, now=now, went_live_at=now
+        session_id,
+        allowed_from={LiveSession.Status.SCHEDULED},
+        to=LiveSession.Status.LIVE,
+        now=now,
+        then=retitle,
+        went_live_at=now,
     )
 
 
