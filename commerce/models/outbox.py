@@ -47,11 +47,15 @@ class OutboxMessage(models.Model):
         permissions = [("retry_outboxmessage", "Can retry failed outbox messages")]
         indexes = [
             # the drain's claim: pending rows that are due, oldest first
-            models.Index(fields=["available_at", "id"], condition=Q(status="pending"), name="outbox_pending_due_idx"),
+            models.Index(
+                fields=["available_at", "id"], condition=Q(status="pending"), name="outbox_pending_due_idx"
+            ),
             models.Index(fields=["status", "kind"], name="outbox_status_kind_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["pending", "done", "failed"]), name="outbox_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "done", "failed"]), name="outbox_status_valid"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -29,9 +29,7 @@ def order_confirmed_on_commit(*, order_id: int) -> None:
 def late_payment_refunded_on_commit(*, order_id: int) -> None:
     """The "paid too late, sold out, refunded" e-mail."""
     outbox_enqueue(
-        kind="order_email",
-        key=f"order-email:late_refund:{order_id}",
-        payload={"order_id": order_id, "kind": "late_refund"},
+        kind="order_email", key=f"order-email:late_refund:{order_id}", payload={"order_id": order_id, "kind": "late_refund"}
     )
 
 

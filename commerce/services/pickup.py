@@ -473,13 +473,7 @@ def pickup_slot_book(
 
     now = now or timezone.now()
     hold = hold_place(
-        drop_id=drop_id,
-        email=email,
-        quantity=quantity,
-        name=name,
-        now=now,
-        pickup_slot_id=slot_id,
-        partner_id=partner_id,
+        drop_id=drop_id, email=email, quantity=quantity, name=name, now=now, pickup_slot_id=slot_id, partner_id=partner_id
     )
     try:
         order = checkout_start(hold_token=hold.token, now=now)

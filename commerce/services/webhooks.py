@@ -74,8 +74,8 @@ def partner_event_emit(*, event: str, subject: str, data: dict, partner_ids: Ite
         return 0
     created = timezone.now().isoformat().replace("+00:00", "Z")
     written = 0
-    for partner_id in (
-        Partner.objects.filter(pk__in=ids, is_active=True).exclude(webhook_url="").values_list("pk", flat=True)
+    for partner_id in Partner.objects.filter(pk__in=ids, is_active=True).exclude(webhook_url="").values_list(
+        "pk", flat=True
     ):
         key = f"webhook:{event}:{subject}:p{partner_id}"
         body = {"type": event, "created": created, "data": data}
@@ -132,11 +132,7 @@ def order_paid_emit(*, order: Order) -> int:
             "currency": order.currency,
             "paid_at": order.paid_at.isoformat() if order.paid_at else None,
             "lines": [
-                {
-                    "sku": line.sku.code if line.sku_id else None,
-                    "quantity": line.quantity,
-                    "total_minor": line.total_minor,
-                }
+                {"sku": line.sku.code if line.sku_id else None, "quantity": line.quantity, "total_minor": line.total_minor}
                 for line in order.lines.select_related("sku").order_by("pk")
             ],
         }
