@@ -25,10 +25,11 @@ from tests.factories import LiveSessionFactory, make_drop
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def _wait_until_blocked_on_a_lock(pid_holder: dict) -> None:
-    """Poll pg_stat_activity until the backend in pid_holder["pid"] waits on a lock (no timing assertion)."""
+def _wait_until_blocked_on_a_lock(pid_holder: dict, done: threading.Event | None = None) -> None:
+    """Poll pg_stat_activity until the backend in pid_holder["pid"] waits on a lock, or `done` is set
+    (the other side finished without waiting: the test then fails on its result, never hangs)."""
     with connection.cursor() as cursor:
-        while True:
+        while not (done and done.is_set()):
             time.sleep(0.01)  # a polling pause, not an assertion on time
             if pid_holder.get("pid") is None:
                 continue
@@ -62,19 +63,23 @@ def _backend_pid() -> int:
 def test_end_waits_for_a_hold_that_passed_the_gate():
     """Given a hold whose transaction passed the gate and has not committed, End waits for it."""
     drop = make_drop(quantity=5)
-    hold_done, end_pid = threading.Event(), {}
+    hold_done, end_pid, end_finished = threading.Event(), {}, threading.Event()
 
     def hold_then_wait():
         with transaction.atomic():
             hold = hold_place(drop_id=drop.pk, email="a@example.com", quantity=1)
             hold_done.set()
-            _wait_until_blocked_on_a_lock(end_pid)  # End is now waiting for us
+            _wait_until_blocked_on_a_lock(end_pid, end_finished)  # End is now waiting for us
+            assert not end_finished.is_set(), "End did not wait for a hold that passed the gate"
         return hold
 
     def end():
         hold_done.wait()
         end_pid["pid"] = _backend_pid()
-        return session_end(session_id=drop.session_id)
+        try:
+            return session_end(session_id=drop.session_id)
+        finally:
+            end_finished.set()
 
     pool_a, held = _in_thread(hold_then_wait)
     pool_b, ended = _in_thread(end)
@@ -96,19 +101,22 @@ def test_a_hold_waiting_on_an_end_in_progress_is_refused(stop):
         session.presale_opens_at = timezone.now()
         session.save()
     drop = make_drop(quantity=5, session=session)
-    stopped, hold_pid = threading.Event(), {}
+    stopped, hold_pid, hold_finished = threading.Event(), {}, threading.Event()
 
     def stop_then_wait():
         with transaction.atomic():
             stop(session_id=session.pk)
             stopped.set()
-            _wait_until_blocked_on_a_lock(hold_pid)  # the hold statement waits on the session row
+            _wait_until_blocked_on_a_lock(hold_pid, hold_finished)  # the hold statement waits on the session row
         return True
 
     def hold():
         stopped.wait()
         hold_pid["pid"] = _backend_pid()
-        return hold_place(drop_id=drop.pk, email="a@example.com", quantity=1)
+        try:
+            return hold_place(drop_id=drop.pk, email="a@example.com", quantity=1)
+        finally:
+            hold_finished.set()
 
     pool_a, ended = _in_thread(stop_then_wait)
     pool_b, held = _in_thread(hold)
