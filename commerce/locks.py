@@ -90,7 +90,9 @@ _HOLD_PARAMS = (
     "email_key", "drop", "now", "quantity", "token", "price", "currency", "step", "slot", "expires", "client", "cap",
     "partner",
 )  # fmt: skip
-_HOLD_TYPES = "varchar, bigint, timestamptz, integer, varchar, bigint, varchar, smallint, bigint, timestamptz, varchar, integer, bigint"
+_HOLD_TYPES = (
+    "varchar, bigint, timestamptz, integer, varchar, bigint, varchar, smallint, bigint, timestamptz, varchar, integer, bigint"
+)
 _HOLD_SQL = """
 WITH gate AS (
     SELECT s.id FROM sessions_app_livesession s
