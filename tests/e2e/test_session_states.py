@@ -30,7 +30,9 @@ def test_scheduled_session_counts_down_then_goes_live(live_server, page):
     assert card.get_by_role("link", name="Buy now").get_attribute("aria-disabled") == "true"
     assert card.locator("[data-countdown]").inner_text() == "On sale when the session goes live"
     # when the host goes live, the polling page reloads into the live state with the stream
-    session_go_live(session_id=session.pk)
-    wait_js(page, "document.querySelector('video') !== null", timeout=20)
+    with page.expect_navigation(timeout=20_000):
+        session_go_live(session_id=session.pk)
+    page.wait_for_load_state()
+    wait_js(page, "document.querySelector('video') !== null")
     wait_js(page, f"document.querySelector('[data-drop=\"{drop.pk}\"]').dataset.state === 'live'")
     assert page.locator("[data-session-countdown]").count() == 0
