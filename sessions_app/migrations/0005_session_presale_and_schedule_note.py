@@ -4,30 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sessions_app', '0004_staff_permissions'),
+        ("sessions_app", "0004_staff_permissions"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='livesession',
-            name='presale_opens_at',
-            field=models.DateTimeField(blank=True, help_text="Pre-sale: from this time the session's drops sell (inside each drop's own window) while the session is still scheduled. Empty = drops sell only while the session is live.", null=True),
+            model_name="livesession",
+            name="presale_opens_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="Pre-sale: from this time the session's drops sell (inside each drop's own window) while the session is still scheduled. Empty = drops sell only while the session is live.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='livesession',
-            name='schedule_note',
-            field=models.CharField(blank=True, help_text='Set by the series planner when the wall-clock time did not exist or occurred twice (DST).', max_length=300),
+            model_name="livesession",
+            name="schedule_note",
+            field=models.CharField(
+                blank=True,
+                help_text="Set by the series planner when the wall-clock time did not exist or occurred twice (DST).",
+                max_length=300,
+            ),
         ),
         migrations.AlterField(
-            model_name='livesession',
-            name='ended_at',
-            field=models.DateTimeField(blank=True, help_text='Real end, recorded by End session / Cancel.', null=True),
+            model_name="livesession",
+            name="ended_at",
+            field=models.DateTimeField(blank=True, help_text="Real end, recorded by End session / Cancel.", null=True),
         ),
         migrations.AlterField(
-            model_name='livesession',
-            name='went_live_at',
-            field=models.DateTimeField(blank=True, help_text='Real start, recorded by Go live.', null=True),
+            model_name="livesession",
+            name="went_live_at",
+            field=models.DateTimeField(blank=True, help_text="Real start, recorded by Go live.", null=True),
         ),
     ]
