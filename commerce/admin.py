@@ -35,6 +35,7 @@ from .pricing import price_schedule_table, validate_tiers
 from .selectors import drop_status, with_effective_stock
 from .services import api_keys, coupons, drops, orders, product_images, refunds
 from .staff_access import has_staff_perms, lock_down_app, perm_check
+from .zoned_fields import END_OF_DAY, START_OF_DAY, LocalDateTimeField
 
 # dj-stripe's and the task queue's admins are for superusers only (hidden and 403 for other staff);
 # their apps come before this one in INSTALLED_APPS, so their admins are registered by now.
@@ -460,6 +461,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 class CouponForm(forms.ModelForm):
+    # Typed as a local date + optional time in the shop's zone (commerce.zoned_fields): an empty
+    # "valid until" time is the end of that day, 23:59:59.999999 (docs/sessions-and-times.md).
+    valid_from = LocalDateTimeField(zone=settings.SHOP_TIMEZONE, empty_time=START_OF_DAY)
+    valid_until = LocalDateTimeField(zone=settings.SHOP_TIMEZONE, empty_time=END_OF_DAY)
+
     class Meta:
         model = Coupon
         fields = [
@@ -482,8 +488,14 @@ class CouponForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        zone = settings.SHOP_TIMEZONE
         for name in ("valid_from", "valid_until"):
-            self.fields[name].help_text = f"In the shop's timezone ({settings.SHOP_TIMEZONE})."
+            self.fields[name].set_zone(zone)
+        self.fields["valid_from"].help_text = f"Date and time in {zone}. Empty time = the start of that day (00:00)."
+        self.fields["valid_until"].help_text = (
+            f"Date and time in {zone}. Empty time = the end of that day (23:59:59), so a date-only cutoff "
+            "covers the whole day. Buyers see the cutoff with its zone."
+        )
         self.fields["code"].help_text = "Case-insensitive; stored upper-case. Leave empty for a random code."
         self.fields["code"].required = False
 

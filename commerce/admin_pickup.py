@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -17,6 +18,7 @@ from .models import PickupBooking, PickupSlot, PopUp
 from .selectors_pickup import slot_label
 from .services import pickup as pickup_services
 from .staff_access import perm_check, staff_permission_required
+from .zoned_fields import LocalDateTimeField
 
 
 class PickupSlotInline(admin.TabularInline):
@@ -59,6 +61,15 @@ class PopUpAdmin(admin.ModelAdmin):
     filter_horizontal = ["sessions"]
     inlines = [PickupSlotInline]
     readonly_fields = ["generate_link"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if "timezone" in form.base_fields:
+            form.base_fields["timezone"].help_text = (
+                "IANA zone of the pop-up's address (e.g. America/New_York). Its slot times are typed and shown "
+                "in this zone, on the admin forms and on buyers' pages and passes."
+            )
+        return form
 
     @admin.display(description="Slots")
     def slot_count(self, obj):
@@ -127,9 +138,36 @@ class PopUpAdmin(admin.ModelAdmin):
 
 
 class PickupSlotForm(forms.ModelForm):
+    """A slot's start and end are typed and shown in its pop-up's zone (not the shop's)."""
+
+    starts_at = LocalDateTimeField(zone=settings.SHOP_TIMEZONE, label="Starts")
+    ends_at = LocalDateTimeField(zone=settings.SHOP_TIMEZONE, label="Ends")
+
     class Meta:
         model = PickupSlot
         fields = ["popup", "starts_at", "ends_at", "capacity", "closed", "price_adjust_percent"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        popup = self._popup()
+        zone = popup.timezone if popup else settings.SHOP_TIMEZONE
+        for name in ("starts_at", "ends_at"):
+            self.fields[name].set_zone(zone)
+            self.fields[name].help_text = (
+                f"Local date and time at the pop-up, in {zone}."
+                if popup
+                else "Local date and time at the pop-up, in the pop-up's own timezone."
+            )
+
+    def _popup(self) -> PopUp | None:
+        """The slot's pop-up: the instance's, or the one chosen in the submitted/initial add form."""
+        if self.instance.pk:
+            return self.instance.popup
+        chosen = self.data.get("popup") or self.initial.get("popup")
+        try:
+            return PopUp.objects.filter(pk=int(getattr(chosen, "pk", chosen))).first() if chosen else None
+        except (TypeError, ValueError):
+            return None
 
     def clean(self):
         data = super().clean()

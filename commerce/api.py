@@ -34,7 +34,13 @@ router = Router(tags=["commerce"])
 
 class DropStatusOut(Schema):
     id: int
-    state: str = Field(description="not_yet_open | live | sold_out | closed")
+    state: str = Field(
+        description="not_yet_open | live | sold_out | closed | cancelled (the session decides first: "
+        "docs/sessions-and-times.md)"
+    )
+    session_state: str = Field(
+        description="The drop's session: scheduled | presale | live | ended | cancelled; drops sell in presale and live."
+    )
     available: int = Field(description="Units neither sold nor held (lapsed holds count as free).")
     quantity: int
     price_minor: int = Field(description="Current unit price from the drop's price schedule, minor units.")
@@ -152,7 +158,8 @@ def create_hold(request, payload: HoldIn):
     """Place a hold ("add to cart"): reserves units at the current price until `expires_at`.
 
     201 → the hold, owned by the calling partner (only its keys can check it out).
-    409 `sold_out` | `not_yet_open` | `closed` | `per_customer_limit_exceeded` |
+    409 `session_not_live` (scheduled, outside its pre-sale window) | `session_ended` |
+    `session_cancelled` | `sold_out` | `not_yet_open` | `closed` | `per_customer_limit_exceeded` |
     `client_limit` (the end customer's network already has its share of the drop);
     429 `rate_limited` with `Retry-After` (seconds; per API key, and per end customer);
     422 `invalid_email` / `invalid`; 404 `not_found` for an unknown drop. Idempotent with `Idempotency-Key`
@@ -185,7 +192,7 @@ def create_hold(request, payload: HoldIn):
 def checkout_hold(request, token: str, payload: CheckoutIn):
     """Turn a live hold into an order and start payment (`payment_url` for Stripe).
 
-    201 → the order (it belongs to the hold's partner). 410 `hold_expired`; 422 `coupon_*`;
+    201 → the order (it belongs to the hold's partner). 409 `session_cancelled`; 410 `hold_expired`; 422 `coupon_*`;
     502 `payment_provider_error`; 404 `not_found` for an unknown hold or another partner's.
     Idempotent per hold, and with `Idempotency-Key`.
     """

@@ -9,6 +9,9 @@ class ErrorCode(StrEnum):
     SOLD_OUT = "sold_out"
     NOT_YET_OPEN = "not_yet_open"
     CLOSED = "closed"
+    SESSION_NOT_LIVE = "session_not_live"
+    SESSION_ENDED = "session_ended"
+    SESSION_CANCELLED = "session_cancelled"
     LIMIT_EXCEEDED = "per_customer_limit_exceeded"
     INVALID_QUANTITY = "invalid_quantity"
     INVALID_EMAIL = "invalid_email"
@@ -62,7 +65,8 @@ class CommerceError(Exception):
 
 
 class DropUnavailable(CommerceError):
-    """The drop cannot sell now: sold out, not yet open or closed (see `code`)."""
+    """The drop cannot sell now: sold out, not yet open or closed, or its session does not sell
+    (session_not_live / session_ended / session_cancelled, docs/sessions-and-times.md); see `code`."""
 
     code = ErrorCode.SOLD_OUT
 

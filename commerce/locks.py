@@ -14,14 +14,43 @@ from django.db import ProgrammingError, connection
 from django.db.models import F, Q, Sum
 
 from .models import Coupon, Drop, Hold, PickupSlot
+from .selectors import session_selling_q
 
 
 def drop_take_stock(*, drop_id: int, quantity: int, now, require_open: bool = True) -> bool:
-    """Take `quantity` units from a drop (open at `now` unless require_open=False). True if taken."""
+    """Take `quantity` units from a drop; True if taken.
+
+    With require_open (the default) only while the drop sells at `now`: its window is open and its
+    session sells (live, or scheduled inside its pre-sale window: commerce.selectors.session_selling_q).
+    On PostgreSQL the session's row is first locked FOR KEY SHARE when it sells, so an End/Cancel
+    (which locks it FOR UPDATE) waits for this transaction, or this one sees the session ended.
+    require_open=False (a lapsed hold paid late) ignores both.
+    """
     qs = Drop.objects.filter(pk=drop_id, available__gte=quantity)
     if require_open:
         qs = qs.filter(opens_at__lte=now, closes_at__gt=now)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(_SESSION_GATE_SQL, {"drop": drop_id, "now": now})
+                if cursor.fetchone() is None:
+                    return False
+        else:  # SQLite runs one write transaction at a time: the filter is the gate
+            qs = qs.filter(session_selling_q(now=now))
     return bool(qs.update(available=F("available") - quantity))
+
+
+# The selling rule's session gate (commerce.selectors.session_sale_state, docs/sessions-and-times.md)
+# in SQL: the drop's session row if it sells at `now`, locked FOR KEY SHARE until the transaction
+# ends. session_end / session_cancel lock that row FOR UPDATE, which conflicts: a hold either
+# commits before the session's state changes, or waits and then re-reads the row (READ COMMITTED
+# rechecks a locked row's newest version) and finds it no longer selling. Many holds share the lock.
+_SESSION_GATE_SQL = """
+WITH gate AS (
+    SELECT s.id FROM sessions_app_livesession s
+    WHERE s.id = (SELECT session_id FROM commerce_drop WHERE id = %(drop)s)
+      AND (s.status = 'live' OR (s.status = 'scheduled' AND s.presale_opens_at <= %(now)s))
+    FOR KEY SHARE
+) SELECT id FROM gate"""
 
 
 def customer_units_on_drop(*, customer_id: int, drop_id: int, now) -> int:
@@ -54,7 +83,9 @@ _CLIENT_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%(client)s || 
 # customer id, units the client already had). Prepared once per database connection (a hold is
 # planned once, not on every request during a spike). An empty client ($11) is not capped; $13 is
 # the partner that placed the hold through the API (its owner, commerce.access; NULL on the storefront).
-_HOLD_STATEMENT = "mm_hold_place_v3"  # v3: client cap + owning partner
+# `gate` is the selling rule's session gate (see _SESSION_GATE_SQL: the same condition and lock):
+# no row, no stock taken, no hold.
+_HOLD_STATEMENT = "mm_hold_place_v4"  # v4: the session gate (v3: client cap + owning partner)
 _HOLD_PARAMS = (
     "email_key", "drop", "now", "quantity", "token", "price", "currency", "step", "slot", "expires", "client", "cap",
     "partner",
@@ -63,7 +94,12 @@ _HOLD_TYPES = (
     "varchar, bigint, timestamptz, integer, varchar, bigint, varchar, smallint, bigint, timestamptz, varchar, integer, bigint"
 )
 _HOLD_SQL = """
-WITH cust AS (
+WITH gate AS (
+    SELECT s.id FROM sessions_app_livesession s
+    WHERE s.id = (SELECT session_id FROM commerce_drop WHERE id = $2)
+      AND (s.status = 'live' OR (s.status = 'scheduled' AND s.presale_opens_at <= $3))
+    FOR KEY SHARE
+), cust AS (
     SELECT id FROM commerce_customer WHERE email_normalized = $1
 ), mine AS (
     SELECT COALESCE(SUM(quantity), 0) AS n FROM commerce_hold
@@ -76,6 +112,7 @@ WITH cust AS (
 ), took AS (
     UPDATE commerce_drop SET available = available - $4
     WHERE id = $2 AND available >= $4 AND opens_at <= $3 AND closes_at > $3
+      AND EXISTS (SELECT 1 FROM gate)
       AND (SELECT n FROM mine) + $4 <= per_customer_limit
       AND ($11 = '' OR (SELECT n FROM theirs) + $4 <= $12)
     RETURNING id

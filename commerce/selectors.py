@@ -19,6 +19,40 @@ from .pricing import drop_price_quote
 drop_terms = ProcessMemo("DROP_TERMS_CACHE_SECONDS", 1, max_entries=256)
 
 
+# ---------------------------------------------------------------------------------------------
+# The selling rule (docs/sessions-and-times.md). A drop sells only while its session sells:
+#   live                                   → sells
+#   scheduled and presale_opens_at <= now  → sells (pre-sale window set by staff)
+#   scheduled otherwise                    → does not sell yet (code session_not_live)
+#   ended                                  → never again (session_ended; the drop shows Closed)
+#   cancelled                              → never again (session_cancelled; the drop shows Cancelled)
+# and, on top of that, only inside the drop's own window [opens_at, closes_at) and while stock lasts.
+# The rule exists in three spellings that must agree (tests/sessions_app/test_selling_rule.py):
+# session_sale_state() here (pages, status.json, error messages), session_selling_q() here (ORM
+# writes on SQLite, commerce.locks.drop_take_stock) and the `gate` CTE of commerce.locks._HOLD_SQL
+# (the PostgreSQL hold statement, which also locks the session row against a concurrent End/Cancel).
+# ---------------------------------------------------------------------------------------------
+SESSION_SELLING = ("live", "presale")
+
+
+def session_sale_state(*, status: str, presale_opens_at: dt.datetime | None, now: dt.datetime) -> str:
+    """The selling state of a session at `now`: live | presale | scheduled | ended | cancelled.
+
+    `status` is LiveSession.status; `presale_opens_at` its pre-sale start (aware, or None).
+    Drops sell only when the answer is in SESSION_SELLING.
+    """
+    if status == "scheduled":
+        return "presale" if presale_opens_at is not None and presale_opens_at <= now else "scheduled"
+    return status
+
+
+def session_selling_q(*, now: dt.datetime, prefix: str = "session__") -> Q:
+    """session_sale_state(...) in SESSION_SELLING, as an ORM filter on a model reaching the session by `prefix`."""
+    return Q(**{f"{prefix}status": "live"}) | Q(
+        **{f"{prefix}status": "scheduled", f"{prefix}presale_opens_at__lte": now}
+    )
+
+
 def drop_for_hold(*, drop_id: int) -> Drop:
     """The drop (a private copy) whose terms a new hold follows; raises Drop.DoesNotExist.
 
@@ -53,7 +87,7 @@ def with_effective_stock(qs: QuerySet[Drop], *, now: dt.datetime) -> QuerySet[Dr
 def drops_for_session(*, session_id: int, now: dt.datetime | None = None) -> QuerySet[Drop]:
     """A session's drops in opening order, with SKU/product loaded and `lapsed_units` annotated."""
     now = now or timezone.now()
-    qs = Drop.objects.filter(session_id=session_id).select_related("sku__product").order_by("opens_at", "pk")
+    qs = Drop.objects.filter(session_id=session_id).select_related("sku__product", "session").order_by("opens_at", "pk")
     return with_effective_stock(qs, now=now)
 
 
@@ -70,18 +104,27 @@ def effective_available(drop: Drop) -> int:
 def drop_status(*, drop: Drop, now: dt.datetime | None = None) -> dict:
     """The live status of a drop as plain data (what pages and the API show).
 
-    Shape: {"id", "state" (not_yet_open|live|sold_out|closed), "available"
-    (effective: lapsed holds count as free), "quantity", "price_minor" (current
-    unit price from the price schedule), "base_price_minor", "currency",
-    "price_step", "next_price_change_at" (ISO 8601 UTC or null), "opens_at",
-    "closes_at" (ISO 8601 UTC), "seconds_to_open", "seconds_to_close" (≥ 0)}.
+    Shape: {"id", "state" (not_yet_open|live|sold_out|closed|cancelled), "session_state"
+    (scheduled|presale|live|ended|cancelled, session_sale_state), "available" (effective:
+    lapsed holds count as free), "quantity", "price_minor" (current unit price from the price
+    schedule), "base_price_minor", "currency", "price_step", "next_price_change_at" (ISO 8601
+    UTC or null), "opens_at", "closes_at" (ISO 8601 UTC), "seconds_to_open", "seconds_to_close"
+    (≥ 0)}.
+
+    The session decides first (the selling rule above): a drop of an ended session is `closed`,
+    of a cancelled one `cancelled`, of a scheduled one outside pre-sale `not_yet_open` whatever
+    its own window says; only then the drop's window and stock decide.
     """
     now = now or timezone.now()
     available = effective_available(drop)
     quote = drop_price_quote(drop, now=now, available=available)
-    if now >= drop.closes_at:
+    session = drop.session
+    session_state = session_sale_state(status=session.status, presale_opens_at=session.presale_opens_at, now=now)
+    if session_state == "cancelled":
+        state = "cancelled"
+    elif session_state == "ended" or now >= drop.closes_at:
         state = Drop.State.CLOSED
-    elif now < drop.opens_at:
+    elif session_state not in SESSION_SELLING or now < drop.opens_at:
         state = Drop.State.NOT_YET_OPEN
     elif available <= 0:
         state = Drop.State.SOLD_OUT
@@ -90,6 +133,7 @@ def drop_status(*, drop: Drop, now: dt.datetime | None = None) -> dict:
     return {
         "id": drop.pk,
         "state": str(state),
+        "session_state": session_state,
         "available": available,
         "quantity": drop.quantity,
         "price_minor": quote.unit_price_minor,

@@ -58,7 +58,13 @@ def drop_buy(request, drop_id: int):
     response = render(
         request,
         "commerce/drop_buy.html",
-        {"drop": drop, "form": form, "status": drop_status(drop=drop, now=now), "session": drop.session},
+        {
+            "drop": drop,
+            "form": form,
+            "status": drop_status(drop=drop, now=now),
+            "session": drop.session,
+            "page_zone": drop.session.timezone,  # times on the page: the session's zone, named
+        },
         status=status,
     )
     if status == 429 and retry_after:
@@ -79,14 +85,14 @@ def hold_checkout(request, token: str):
         return redirect(order.get_absolute_url())
     now = timezone.now()
     form = CheckoutForm(request.POST or None)
-    discount = 0
+    discount, coupon = 0, None
     status_code = 200
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["coupon_code"]
         try:
             if "apply" in request.POST:
                 if code:
-                    discount = coupon_check(code=code, hold=hold, now=now)[1]
+                    coupon, discount = coupon_check(code=code, hold=hold, now=now)
             else:
                 order = checkout_start(
                     hold_token=hold.token, coupon_code=code, now=now, visitor_id=getattr(request, "visitor_id", None)
@@ -107,7 +113,9 @@ def hold_checkout(request, token: str):
             "live": live,
             "subtotal": subtotal,
             "discount": discount,
+            "coupon": coupon,  # its cutoff is shown with its zone
             "total": subtotal - discount,
+            "page_zone": hold.drop.session.timezone,
             "seconds_left": max(int((hold.expires_at - now).total_seconds()), 0),
         },
         status=status_code if live else 410,

@@ -19,8 +19,8 @@ class SessionFormatAdmin(admin.ModelAdmin):
 
 class SessionInline(admin.TabularInline):
     model = LiveSession
-    fields = ["title", "starts_at", "status", "stream_url"]
-    readonly_fields = ["title", "starts_at", "status"]
+    fields = ["title", "starts_at", "status", "stream_url", "schedule_note"]
+    readonly_fields = ["title", "starts_at", "status", "schedule_note"]
     extra = 0
     show_change_link = True
     can_delete = False
@@ -47,6 +47,11 @@ class SeriesAdmin(admin.ModelAdmin):
         created = services.series_plan_sessions(series=obj)
         if created:
             self.message_user(request, f"Scheduled {len(created)} upcoming session(s).", messages.SUCCESS)
+        # Daylight-saving days: say which upcoming sessions did not start at the typed wall-clock time.
+        for session in obj.sessions.filter(status=LiveSession.Status.SCHEDULED, starts_at__gte=timezone.now()).exclude(
+            schedule_note=""
+        ):
+            self.message_user(request, f"{session.title}: {session.schedule_note}", messages.WARNING)
 
     @admin.action(description="Schedule missing upcoming sessions", permissions=["plan"])
     def plan_sessions(self, request, queryset):
@@ -69,11 +74,11 @@ class DropInline(admin.TabularInline):
 
 @admin.register(LiveSession)
 class LiveSessionAdmin(admin.ModelAdmin):
-    list_display = ["title", "format", "series", "starts_at", "status", "drop_count"]
+    list_display = ["title", "format", "series", "starts_at", "status", "went_live_at", "drop_count", "schedule_note"]
     list_filter = ["status", "format", "series"]
     search_fields = ["title", "series__name"]
     date_hierarchy = "starts_at"
-    readonly_fields = ["public_id", "went_live_at", "ended_at", "status"]
+    readonly_fields = ["public_id", "went_live_at", "ended_at", "status", "schedule_note"]
     inlines = [DropInline]
     actions = ["go_live", "end", "cancel"]
 

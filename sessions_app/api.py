@@ -27,6 +27,11 @@ class SessionOut(Schema):
     series: str | None = Field(None, alias="series.slug")
     status: str
     starts_at: dt.datetime = Field(description="Scheduled start, ISO 8601 UTC.")
+    went_live_at: dt.datetime | None = Field(None, description="Real start (Go live), ISO 8601 UTC, or null.")
+    ended_at: dt.datetime | None = Field(None, description="Real end (End session / Cancel), or null.")
+    presale_opens_at: dt.datetime | None = Field(
+        None, description="Pre-sale start: drops sell from then while scheduled (null = only while live)."
+    )
     duration_seconds: int
     timezone: str = Field(description="IANA timezone of the host.")
     stream_url: str

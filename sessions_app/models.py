@@ -111,8 +111,21 @@ class LiveSession(models.Model):
     timezone = models.CharField(max_length=64, default="Europe/Berlin", validators=[validate_timezone])
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.SCHEDULED, db_index=True)
     stream_url = models.URLField(blank=True)
-    went_live_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
+    presale_opens_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Pre-sale: from this time the session's drops sell (inside each drop's own window) while the "
+            "session is still scheduled. Empty = drops sell only while the session is live."
+        ),
+    )
+    went_live_at = models.DateTimeField(null=True, blank=True, help_text="Real start, recorded by Go live.")
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Real end, recorded by End session / Cancel.")
+    schedule_note = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Set by the series planner when the wall-clock time did not exist or occurred twice (DST).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -140,3 +153,8 @@ class LiveSession(models.Model):
     def ends_at(self):
         """Planned end: start + duration (UTC)."""
         return self.starts_at + timedelta(seconds=self.duration_seconds)
+
+    @property
+    def shown_start(self):
+        """The start to show: the real start once the session went live, else the scheduled one (UTC)."""
+        return self.went_live_at or self.starts_at

@@ -28,6 +28,13 @@ def series_occurrences(*, series: Series, start: dt.datetime, count: int) -> lis
     Europe/Berlin session is 09:30 local both in winter (08:30 UTC) and summer
     (07:30 UTC). A local time that does not exist on a DST spring-forward day
     is resolved with `fold=0` (zoneinfo shifts it forward by the gap).
+
+    DST rule (docs/sessions-and-times.md), the same as dateutil.tz.resolve_imaginary for gaps:
+    - a wall-clock time that does not exist that day (spring forward) is shifted forward by the
+      gap length (02:30 Europe/Berlin on the last Sunday of March → 03:30 CEST);
+    - a wall-clock time that occurs twice (fall back) takes the first occurrence (fold=0, the
+      summer-time offset: 01:30 America/New_York on the first Sunday of November → 01:30 EDT).
+    series_occurrence_note() says which rule applied, for staff.
     """
     tz = series.tz
     local_start = timezone.localtime(start, tz).replace(tzinfo=None)
@@ -44,6 +51,35 @@ def series_occurrences(*, series: Series, start: dt.datetime, count: int) -> lis
         if len(result) >= count:
             break
     return result
+
+
+def series_session_title(*, series: Series, starts_at: dt.datetime) -> str:
+    """The title the planner gives a series session: "<series> — Tue 01 Dec" (local date)."""
+    return f"{series.name} — {timezone.localtime(starts_at, series.tz):%a %d %b}"
+
+
+def series_occurrence_note(*, series: Series, starts_at: dt.datetime) -> str:
+    """A note for staff when a series occurrence's wall-clock time did not exist or occurred twice.
+
+    `starts_at` is an occurrence from series_occurrences (aware UTC). Returns "" for an ordinary day,
+    else one sentence naming the local date, the typed time, the zone and the start actually used.
+    """
+    tz = series.tz
+    local = starts_at.astimezone(tz)
+    wanted = dt.datetime.combine(local.date(), series.local_time)
+    if local.replace(tzinfo=None) != wanted:  # shifted: the typed time fell into a spring-forward gap
+        wanted = dt.datetime.combine((local - (local.replace(tzinfo=None) - wanted)).date(), series.local_time)
+        return (
+            f"{series.local_time:%H:%M} does not exist in {series.timezone} on {wanted:%Y-%m-%d} (clocks go "
+            f"forward); this session starts at {local:%H:%M %Z} instead (shifted forward by the gap)."
+        )
+    first, second = wanted.replace(tzinfo=tz, fold=0), wanted.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() != second.utcoffset():  # the typed time occurs twice: clocks go back
+        return (
+            f"{series.local_time:%H:%M} occurs twice in {series.timezone} on {wanted:%Y-%m-%d} (clocks go back); "
+            f"this session starts at the first one, {first:%H:%M %Z} ({first.astimezone(dt.UTC):%H:%M} UTC)."
+        )
+    return ""
 
 
 def series_plan_sessions(*, series: Series, now: dt.datetime | None = None) -> list[LiveSession]:
@@ -64,10 +100,11 @@ def series_plan_sessions(*, series: Series, now: dt.datetime | None = None) -> l
                     starts_at=starts_at,
                     defaults={
                         "format": series.format,
-                        "title": f"{series.name} — {timezone.localtime(starts_at, series.tz):%a %d %b}",
+                        "title": series_session_title(series=series, starts_at=starts_at),
                         "duration_seconds": series.format.duration_seconds,
                         "timezone": series.timezone,
                         "stream_url": series.stream_url,
+                        "schedule_note": series_occurrence_note(series=series, starts_at=starts_at),
                     },
                 )
         except IntegrityError:
@@ -82,7 +119,16 @@ def series_plan_all(*, now: dt.datetime | None = None) -> int:
     return sum(len(series_plan_sessions(series=s, now=now)) for s in Series.objects.filter(is_active=True))
 
 
-def _transition(session_id: int, *, allowed_from: set[str], to: str, now: dt.datetime, **fields) -> LiveSession:
+def _transition(
+    session_id: int, *, allowed_from: set[str], to: str, now: dt.datetime, then=None, **fields
+) -> LiveSession:
+    """Change a session's status under its row lock (FOR UPDATE).
+
+    The lock conflicts with the FOR KEY SHARE the hold statement takes on the session row
+    (commerce.locks, the selling rule's gate): holds placed before this commits are committed
+    first, holds placed after see the new status and are refused. `then(session)` runs in the
+    same transaction after the status changed.
+    """
     with transaction.atomic():
         session = LiveSession.objects.select_for_update().get(pk=session_id)
         if session.status not in allowed_from:
@@ -93,19 +139,43 @@ def _transition(session_id: int, *, allowed_from: set[str], to: str, now: dt.dat
         for name, value in fields.items():
             setattr(session, name, value)
         session.save(update_fields=["status", *fields])
+        if then is not None:
+            then(session)
     return session
 
 
 def session_go_live(*, session_id: int, now: dt.datetime | None = None) -> LiveSession:
-    """scheduled → live. Raises SessionError(invalid_transition) from any other state."""
+    """scheduled → live; records the real start in `went_live_at` (pages show it, not the planned one).
+
+    A series session still carrying the planner's title ("<series> — Sun 06 Dec") is retitled
+    with the real local date, so "Live now" never shows another day. From then on the session's
+    drops sell (inside their own windows). Raises SessionError(invalid_transition) from any other state.
+    """
     now = now or timezone.now()
+
+    def retitle(session: LiveSession) -> None:
+        if session.series_id and session.title == series_session_title(
+            series=session.series, starts_at=session.starts_at
+        ):
+            session.title = series_session_title(series=session.series, starts_at=now)
+            session.save(update_fields=["title"])
+
     return _transition(
-        session_id, allowed_from={LiveSession.Status.SCHEDULED}, to=LiveSession.Status.LIVE, now=now, went_live_at=now
+        session_id,
+        allowed_from={LiveSession.Status.SCHEDULED},
+        to=LiveSession.Status.LIVE,
+        now=now,
+        then=retitle,
+        went_live_at=now,
     )
 
 
 def session_end(*, session_id: int, now: dt.datetime | None = None) -> LiveSession:
-    """live → ended (or scheduled → ended if it never went live)."""
+    """live → ended (or scheduled → ended if it never went live); records the real end in `ended_at`.
+
+    From the commit on, its drops show Closed and refuse holds (code session_ended). Holds placed
+    before may still check out until they expire (the buyer was already in the cart).
+    """
     now = now or timezone.now()
     return _transition(
         session_id,
@@ -117,8 +187,21 @@ def session_end(*, session_id: int, now: dt.datetime | None = None) -> LiveSessi
 
 
 def session_cancel(*, session_id: int, now: dt.datetime | None = None) -> LiveSession:
-    """scheduled → cancelled. A live or ended session cannot be cancelled."""
+    """scheduled → cancelled (a pre-sale may have run); records `ended_at`. A live or ended session
+    cannot be cancelled.
+
+    In the same transaction its drops' active holds are released (units back to stock), so none
+    becomes an order: checkout refuses them and a late payment is refunded (code session_cancelled,
+    commerce.services.holds.holds_release_for_session).
+    """
+    from commerce.services.holds import holds_release_for_session
+
     now = now or timezone.now()
     return _transition(
-        session_id, allowed_from={LiveSession.Status.SCHEDULED}, to=LiveSession.Status.CANCELLED, now=now
+        session_id,
+        allowed_from={LiveSession.Status.SCHEDULED},
+        to=LiveSession.Status.CANCELLED,
+        now=now,
+        then=lambda session: holds_release_for_session(session_id=session.pk, now=now),
+        ended_at=now,
     )

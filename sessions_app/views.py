@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.cache import cache_control
 
 from analytics.services import event_capture_request
-from commerce.selectors import drop_status, drops_for_session
+from commerce.selectors import drop_status, drops_for_session, session_sale_state
 
 from .embed import stream_embed
 from .models import LiveSession
@@ -52,10 +52,19 @@ def session_page(request, public_id):
     now = timezone.now()
     drops = [(drop, drop_status(drop=drop, now=now)) for drop in drops_for_session(session_id=session.pk, now=now)]
     event_capture_request(request, name="view", session_id=session.pk, occurred_at=now)
+    state = session_sale_state(status=session.status, presale_opens_at=session.presale_opens_at, now=now)
     response = render(
         request,
         "sessions_app/session.html",
-        {"session": session, "drops": drops, "embed": stream_embed(session.stream_url), "now": now},
+        {
+            "session": session,
+            "session_state": state,
+            "drops": drops,
+            # A scheduled or cancelled session shows no stream at all (a countdown / a message instead).
+            "embed": stream_embed(session.stream_url) if session.status in ("live", "ended") else None,
+            "now": now,
+            "page_zone": session.timezone,
+        },
     )
     if shared and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE") and not request.META.get("CSRF_COOKIE_USED"):
         cache_store(key, (session.pk, response.content), PAGE_CACHE_SECONDS)
@@ -68,7 +77,11 @@ STATUS_CACHE_SECONDS = 1
 @shared_response
 @cache_control(max_age=STATUS_CACHE_SECONDS, public=True)
 def session_status(request, public_id):
-    """JSON polled by the session page: {"session": status, "server_time", "drops": [drop_status…]}.
+    """JSON polled by the session page.
+
+    Shape: {"session": status (scheduled|live|ended|cancelled), "session_state" (…|presale:
+    commerce.selectors.session_sale_state), "starts_at" (the real start once live, else the
+    scheduled one), "ended_at" (or null), "server_time" (ISO 8601 UTC), "drops": [drop_status…]}.
 
     A thousand viewers poll this at once, so the payload is computed at most once
     per second per cache (Redis shared across web hosts, or per process), by one
@@ -82,6 +95,11 @@ def session_status(request, public_id):
         now = timezone.now()
         payload = {
             "session": session.status,
+            "session_state": session_sale_state(
+                status=session.status, presale_opens_at=session.presale_opens_at, now=now
+            ),
+            "starts_at": session.shown_start.isoformat(),
+            "ended_at": session.ended_at.isoformat() if session.ended_at else None,
             "server_time": now.isoformat(),
             "drops": [drop_status(drop=d, now=now) for d in drops_for_session(session_id=session.pk, now=now)],
         }

@@ -17,6 +17,7 @@ class Drop(models.Model):
         LIVE = "live", "Live"
         SOLD_OUT = "sold_out", "Sold out"
         CLOSED = "closed", "Closed"
+        CANCELLED = "cancelled", "Cancelled"  # its session was cancelled (commerce.selectors.drop_status)
 
     class Pricing(models.TextChoices):
         """Dynamic pricing (see commerce.pricing): the schedule that clears a short run."""
@@ -103,7 +104,8 @@ class Drop(models.Model):
         return self.quantity - self.available
 
     def state_at(self, now) -> str:
-        """not_yet_open / live / sold_out / closed at `now` (closed wins over sold out)."""
+        """The drop's own window and stock at `now`: not_yet_open / live / sold_out / closed (closed wins
+        over sold out). Whether its session sells is decided by commerce.selectors.drop_status."""
         if now >= self.closes_at:
             return self.State.CLOSED
         if now < self.opens_at:

@@ -21,7 +21,7 @@ from ..identity import clean_email, normalize_email
 from ..limits import HoldClient, hold_client_cap, hold_rate_limit_check
 from ..models import Drop, Hold
 from ..pricing import drop_price_quote
-from ..selectors import drop_for_hold
+from ..selectors import SESSION_SELLING, drop_for_hold, session_sale_state
 from ..selectors_pickup import pickup_slot_for_hold, pickup_slot_unavailable_error
 from . import funnel
 from .customers import customer_lock_or_create
@@ -30,7 +30,25 @@ SWEEP_BATCH = 200
 
 
 def drop_unavailable_error(drop: Drop, now: dt.datetime) -> DropUnavailable:
-    """The DropUnavailable error that explains why `drop` cannot sell at `now`."""
+    """The DropUnavailable error that explains why `drop` cannot sell at `now` (reads its session).
+
+    The session's state speaks first (commerce.selectors.session_sale_state): codes
+    session_cancelled, session_ended, session_not_live (with `opens_at` = the pre-sale start if
+    staff set one); then the drop's own window and stock: not_yet_open, closed, sold_out.
+    """
+    session = drop.session
+    session_state = session_sale_state(status=session.status, presale_opens_at=session.presale_opens_at, now=now)
+    if session_state == "cancelled":
+        return DropUnavailable("This session was cancelled; its drops do not sell.", code=ErrorCode.SESSION_CANCELLED)
+    if session_state == "ended":
+        return DropUnavailable("This session has ended; its drops are closed.", code=ErrorCode.SESSION_ENDED)
+    if session_state not in SESSION_SELLING:
+        return DropUnavailable(
+            "This drop sells once the session is live.",
+            code=ErrorCode.SESSION_NOT_LIVE,
+            starts_at=session.starts_at,
+            presale_opens_at=session.presale_opens_at,
+        )
     state = drop.state_at(now)
     if state == Drop.State.NOT_YET_OPEN:
         return DropUnavailable("This drop is not open yet.", code=ErrorCode.NOT_YET_OPEN, opens_at=drop.opens_at)
@@ -129,7 +147,8 @@ def hold_place(
 
     Raises InvalidInput (quantity < 1, bad e-mail), RateLimited (429, `extra["retry_after"]`
     seconds), ClientLimitExceeded (code client_limit), LimitExceeded,
-    DropUnavailable (code sold_out / not_yet_open / closed), PickupInvalid
+    DropUnavailable (code sold_out / not_yet_open / closed, or session_not_live / session_ended /
+    session_cancelled when the drop's session does not sell: docs/sessions-and-times.md), PickupInvalid
     (pickup_slot_required / pickup_slot_invalid), PickupSlotUnavailable
     (pickup_slot_full, `extra["nearest"]` = nearest free slots), Drop.DoesNotExist.
     """
@@ -202,8 +221,8 @@ def hold_place(
                     limit=cap,
                     already=theirs,
                 )
-            drop.refresh_from_db(fields=["available"])
-            raise drop_unavailable_error(drop, now)
+            fresh = Drop.objects.select_related("session").get(pk=drop.pk)  # stock and session as they are now
+            raise drop_unavailable_error(fresh, now)
         if slot is not None and not locks.pickup_slot_take(slot_id=slot.pk, now=now):
             # The slot looks full: give back its places held by lapsed holds (any drop), then try once more.
             lapsed = list(
@@ -272,16 +291,54 @@ def hold_release(*, hold_id: int, now: dt.datetime | None = None) -> Hold:
     return hold
 
 
+def holds_release_for_session(*, session_id: int, now: dt.datetime) -> int:
+    """Release every active hold on the session's drops (its session was cancelled); returns units freed.
+
+    Call inside the caller's transaction (sessions_app.services.session_cancel, which holds the
+    session's row lock). Holds are locked in primary-key order, then their units and pickup places
+    go back, in the same order as the expiry sweep.
+    """
+    holds = list(
+        Hold.objects.filter(drop__session_id=session_id, status=Hold.Status.ACTIVE)
+        .select_for_update(of=("self",))
+        .order_by("pk")
+        .values_list("pk", "drop_id", "quantity")
+    )
+    if not holds:
+        return 0
+    ids = [h[0] for h in holds]
+    Hold.objects.filter(pk__in=ids).update(status=Hold.Status.RELEASED, ended_at=now)
+    slot_ids = sorted(
+        Hold.objects.filter(pk__in=ids, pickup_slot__isnull=False).values_list("pickup_slot_id", flat=True)
+    )
+    per_drop: dict[int, int] = {}
+    for _pk, drop_id, quantity in holds:
+        per_drop[drop_id] = per_drop.get(drop_id, 0) + quantity
+    for drop_id in sorted(per_drop):
+        locks.drop_return_stock(drop_id=drop_id, quantity=per_drop[drop_id])
+    for slot_id in slot_ids:
+        locks.pickup_slot_return(slot_id=slot_id)
+    return sum(per_drop.values())
+
+
+def hold_session_cancelled(hold: Hold) -> bool:
+    """True if the hold's drop belongs to a cancelled session: it never becomes an order."""
+    return hold.drop.session.status == "cancelled"
+
+
 def hold_convert(*, hold: Hold, now: dt.datetime, allow_lapsed: bool) -> bool:
     """Turn a locked hold into sold units. Call inside the caller's transaction with `hold` locked.
 
     An active hold converts (its units are already taken). A hold that expired or
     was released gave its units back, so they are taken again through the same
     conditional UPDATE (ignoring the drop's window) when `allow_lapsed`, with
-    its pickup place if it had one; returns False if the units or the place are gone.
+    its pickup place if it had one; returns False if the units or the place are gone, or if the
+    drop's session was cancelled (its holds never become orders: a late payment is refunded).
     """
     if hold.status == Hold.Status.CONVERTED:
         return True
+    if hold_session_cancelled(hold):
+        return False
     if hold.status != Hold.Status.ACTIVE and not (allow_lapsed and _take_again(hold, now)):
         return False
     hold.status = Hold.Status.CONVERTED

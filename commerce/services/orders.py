@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import locks
-from ..exceptions import CouponInvalid, HoldExpired, InvalidTransition, PaymentProviderError
+from ..exceptions import CouponInvalid, DropUnavailable, ErrorCode, HoldExpired, InvalidTransition, PaymentProviderError
 from ..models import Customer, Hold, Order, OrderLine, PickupBooking
 from ..payments import get_provider
 from . import funnel, notifications, receipts, webhooks
@@ -58,7 +58,8 @@ def checkout_start(
     and the hold converted. Otherwise the order stays `pending` until the
     provider confirms payment; `order.payment_url` is where the buyer pays.
 
-    Raises HoldExpired (410), CouponInvalid (422, see its codes),
+    Raises DropUnavailable (409 session_cancelled: the drop's session was cancelled, its holds
+    never become orders), HoldExpired (410), CouponInvalid (422, see its codes),
     PaymentProviderError (502; the order stays pending and can be retried),
     Hold.DoesNotExist.
     """
@@ -72,6 +73,10 @@ def checkout_start(
         )
         order = Order.objects.filter(hold=hold).exclude(status=Order.Status.CANCELLED).first()
         if order is None:
+            if hold.drop.session.status == "cancelled":  # its holds were released by session_cancel
+                raise DropUnavailable(
+                    "This session was cancelled; its drops do not sell.", code=ErrorCode.SESSION_CANCELLED
+                )
             if not hold.is_live(now):
                 raise HoldExpired("Your reservation has expired. Please try again while stock lasts.")
             Customer.objects.select_for_update().filter(pk=hold.customer_id).values_list("pk", flat=True).first()

@@ -133,7 +133,9 @@ def followup_offer_mark_opened(*, offer_id: int, now: dt.datetime | None = None)
 def offer_drops(*, offer: FollowUpOffer) -> list[Drop]:
     """The drops of the offer's session, the campaign's SKU first."""
     drops = list(
-        Drop.objects.filter(session_id=offer.session_id).select_related("sku__product").order_by("opens_at", "pk")
+        Drop.objects.filter(session_id=offer.session_id)
+        .select_related("sku__product", "session")
+        .order_by("opens_at", "pk")
     )
     sku_id = offer.request.campaign.sku_id
     return sorted(drops, key=lambda d: d.sku_id != sku_id)

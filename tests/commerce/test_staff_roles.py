@@ -103,7 +103,8 @@ def test_host_runs_the_session_but_support_cannot_and_support_refunds(client, dj
     drop = make_drop(quantity=5, price_minor=1000)
     session = drop.session
     session.status = "scheduled"
-    session.save(update_fields=["status"])
+    session.presale_opens_at = session.starts_at  # a scheduled session sells only in its pre-sale window
+    session.save(update_fields=["status", "presale_opens_at"])
     order = order_place(drop_id=drop.pk, email="a@example.com", quantity=1)
     order_mark_paid(order_id=order.pk)
 

@@ -12,18 +12,39 @@
     return (h ? h + ":" + two(m) : m) + ":" + two(s);
   }
 
-  var LABELS = { live: "Live", sold_out: "Sold out", closed: "Closed", not_yet_open: "Opens soon" };
+  var LABELS = { live: "Live", sold_out: "Sold out", closed: "Closed", not_yet_open: "Opens soon", cancelled: "Cancelled" };
 
+  // The session decides first (commerce.selectors.session_sale_state): a drop of a scheduled
+  // session (no pre-sale) waits for the host, an ended or cancelled session's drops never reopen.
   function tick() {
     var now = Date.now() + skew;
+    var startCd = document.querySelector("[data-session-countdown]");
+    if (startCd) {
+      var starts = Date.parse(startCd.dataset.startsAt);
+      startCd.textContent = now < starts ? fmt((starts - now) / 1000) : "a moment (waiting for the host)";
+    }
     document.querySelectorAll("[data-drop]").forEach(function (el) {
       var opens = Date.parse(el.dataset.opensAt), closes = Date.parse(el.dataset.closesAt);
       var cd = el.querySelector("[data-countdown]");
       if (!cd) return;
-      if (now < opens) cd.textContent = "Opens in " + fmt((opens - now) / 1000);
+      var session = el.dataset.sessionState;
+      if (el.dataset.state === "cancelled") cd.textContent = "Session cancelled";
+      else if (session === "ended") cd.textContent = "Closed (session ended)";
+      else if (session === "scheduled") cd.textContent = "On sale when the session goes live";
+      else if (now < opens) cd.textContent = "Opens in " + fmt((opens - now) / 1000);
       else if (now < closes) cd.textContent = "Closes in " + fmt((closes - now) / 1000);
       else { cd.textContent = "Closed"; setState(el, "closed"); }
     });
+  }
+
+  // "Price drops at 18:15 CET (Europe/Berlin)": the page's zone, named, as the server rendered it
+  // (the hour and minute come from Intl in that zone; the zone's name is kept from the server's text).
+  function zoned(iso, previous) {
+    var zone = root && root.dataset.zone;
+    if (!zone || !window.Intl) return "";
+    var hm = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: zone }).format(new Date(iso));
+    var rest = previous.indexOf(" ") > 0 ? previous.slice(previous.indexOf(" ")) : " (" + zone + ")";
+    return hm + rest;
   }
 
   function setState(el, state) {
@@ -42,6 +63,8 @@
       .then(function (data) {
         if (!data) return;
         skew = Date.parse(data.server_time) - Date.now();
+        // The host went live, ended or cancelled: reload once so the stream area matches the state.
+        if (root.dataset.session && data.session !== root.dataset.session) { window.location.reload(); return; }
         data.drops.forEach(function (d) {
           var el = document.querySelector('[data-drop="' + d.id + '"]');
           if (!el) return;
@@ -53,6 +76,12 @@
             price.textContent = new Intl.NumberFormat("en-US", { style: "currency", currency: d.currency }).format(d.price_minor / Math.pow(10, digits));
           }
           el.dataset.opensAt = d.opens_at; el.dataset.closesAt = d.closes_at;
+          el.dataset.sessionState = d.session_state;
+          var next = el.querySelector("[data-next-price] time");
+          if (next && d.next_price_change_at && zoned(d.next_price_change_at, next.textContent)) {
+            next.setAttribute("datetime", d.next_price_change_at);
+            next.textContent = zoned(d.next_price_change_at, next.textContent);
+          }
           setState(el, d.state);
         });
       })
