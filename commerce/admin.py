@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from . import admin_audit, admin_outbox, admin_pickup  # noqa: F401  (register the audit log, outbox and pop-up pickup admins)
+from . import admin_audit, admin_outbox, admin_pickup, admin_shipping  # noqa: F401  (register the audit log, outbox, pop-up pickup and shipping/tax admins)
 from .audit import admin_action_logged
 from .exceptions import CommerceError
 from .models import (
@@ -250,6 +250,11 @@ class OrderAdmin(admin.ModelAdmin):
         "subtotal_minor",
         "discount_minor",
         "total_minor",
+        "shipping_minor",
+        "shipping_rate_name",
+        "shipping_address",  # what the buyer typed, normalized; the parcel goes there (docs/shipping-tax.md)
+        "tax_minor",
+        "tax_included",
         "created_at",
         "paid_at",
         "cancelled_at",

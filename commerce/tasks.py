@@ -24,6 +24,7 @@ from .services.holds import holds_release_lapsed
 from .services.pickup import pickup_pass_token, pickup_reminders_send
 from .services.refunds import refund_submit
 from .services.refunds import refunds_reconcile as refunds_reconcile_service
+from .shipping import order_fulfilment
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ def order_email_send(delivery: outbox.Delivery) -> None:
     """Outbox sender: one buyer e-mail (`kind` in EMAILS) for an order."""
     order = Order.objects.select_related("customer").prefetch_related("lines").get(pk=delivery.payload["order_id"])
     subject, template = EMAILS[delivery.payload["kind"]]
-    body = render_to_string(template, {"order": order, "site_url": settings.SITE_URL})
+    context = {"order": order, "site_url": settings.SITE_URL, "fulfilment": order_fulfilment(order)}
+    body = render_to_string(template, context)
     EmailMessage(
         subject.format(number=order.number), body, None, [order.customer.email], headers=delivery.email_headers
     ).send()

@@ -9,6 +9,7 @@ from .payment import IdempotencyRecord, PaymentEvent, Refund
 from .pickup import PickupBooking, PickupSlot, PopUp
 from .product import Product, Sku
 from .ratelimit import RateCounter
+from .shipping import ShippingRate, TaxRate
 
 __all__ = [
     "ApiKey",
@@ -29,5 +30,7 @@ __all__ = [
     "Product",
     "RateCounter",
     "Refund",
+    "ShippingRate",
     "Sku",
+    "TaxRate",
 ]
