@@ -79,7 +79,8 @@ def test_rates_per_country_come_from_the_table():
     assert (fi.tax_minor, fi.tax_name, fi.tax_percent) == (2032, "ALV", Decimal("25.5"))
     assert de.tax_minor == 1597  # 10000 × 19/119 = 1596.6
     assert (jp.tax_minor, jp.total_minor) == (300, 3300)
-    assert TaxRate.objects.exclude(source="").count() == TaxRate.objects.count() >= 10  # every seeded rate says where from
+    # every seeded rate says where it comes from
+    assert TaxRate.objects.exclude(source="").count() == TaxRate.objects.count() >= 10
 
 
 # --- checkout -----------------------------------------------------------------------------------
