@@ -19,6 +19,7 @@ from .exceptions import CommerceError
 from .forms import CheckoutForm, HoldForm
 from .limits import hold_client_from_request
 from .models import Drop, Hold, Order
+from .payments import get_provider
 from .selectors import drop_status, drop_with_stock
 from .services.coupons import coupon_check
 from .services.holds import hold_place
@@ -123,6 +124,8 @@ def hold_checkout(request, token: str):
             "total": totals.total_minor if totals else subtotal - discount,
             "totals": totals,
             "tax_label": _tax_label(totals),
+            # Stripe Tax computes the tax on Stripe's page (docs/shipping-tax.md): say so instead of a figure
+            "tax_at_payment": bool(totals) and _stripe_tax_on(),
             "address_form": address_form,
             "ships": hold_ships(hold),
             "seconds_left": max(int((hold.expires_at - now).total_seconds()), 0),
@@ -167,6 +170,10 @@ def _form_error(form: CheckoutForm, address_form: AddressForm | None, exc: Comme
                 address_form.add_error(name if name in address_form.fields else None, message)
         return
     form.add_error("coupon_code" if "coupon" in str(exc.code) else None, exc.message)
+
+
+def _stripe_tax_on() -> bool:
+    return get_provider().name == "stripe" and settings.STRIPE_AUTOMATIC_TAX
 
 
 def _tax_label(totals) -> str:

@@ -147,3 +147,12 @@ def test_shipping_address_only_for_callers_allowed_to_see_buyer_details(partner_
     assert seen_by(Caller(partner=owner))["country_code"] == "DE"
     assert seen_by(Caller(partner=other, for_shop=True))["country_code"] == "DE"
     assert seen_by(Caller(partner=other)) is None
+
+
+def test_cart_says_tax_is_calculated_at_payment_with_stripe_tax(client, stripe_api, settings, eu_rate):
+    settings.STRIPE_AUTOMATIC_TAX = True
+    settings.SHOP_PRICES_INCLUDE_TAX = False
+    hold = hold_place(drop_id=make_drop().pk, email="ann@example.com", quantity=1)
+    page = client.get(f"/cart/{hold.token}/").content.decode()
+    assert "calculated at payment" in page and "Continue to payment" in page
+    assert "$4.90" in page  # shipping is ours and known
