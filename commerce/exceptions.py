@@ -35,6 +35,9 @@ class ErrorCode(StrEnum):
     PAYMENT_REQUIRED = "payment_required"
     RATE_LIMITED = "rate_limited"
     CLIENT_LIMIT = "client_limit"
+    SHIPPING_ADDRESS_REQUIRED = "shipping_address_required"
+    SHIPPING_ADDRESS_INVALID = "shipping_address_invalid"
+    SHIPPING_UNAVAILABLE = "shipping_unavailable"
 
 
 class CommerceError(Exception):
@@ -150,3 +153,12 @@ class ClientLimitExceeded(CommerceError):
     """This client (IP network) already holds or bought its share of the drop, whatever the e-mail (409)."""
 
     code = ErrorCode.CLIENT_LIMIT
+
+
+class ShippingError(CommerceError):
+    """A shipped order without a usable address (`shipping_address_required` / `shipping_address_invalid`:
+    `fields` maps each address field to [message]) or to a country no active shipping rate covers
+    (`shipping_unavailable`, field `country_code`)."""
+
+    code = ErrorCode.SHIPPING_UNAVAILABLE
+    status = 422

@@ -24,6 +24,7 @@ from .services.holds import holds_release_lapsed
 from .services.pickup import pickup_pass_token, pickup_reminders_send
 from .services.refunds import refund_submit
 from .services.refunds import refunds_reconcile as refunds_reconcile_service
+from .shipping import order_fulfilment
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,12 @@ def order_email_send(delivery: outbox.Delivery) -> None:
         document = CreditNote.objects.get(pk=delivery.payload["credit_note_id"], order=order)
     elif order.status in (Order.Status.PAID, Order.Status.REFUNDED):
         document = Receipt.objects.filter(order=order).first()
-    context = {"order": order, "site_url": settings.SITE_URL, "document": document}
+    context = {
+        "order": order,
+        "site_url": settings.SITE_URL,
+        "document": document,
+        "fulfilment": order_fulfilment(order),
+    }
     body = render_to_string(template, context)
     email = EmailMessage(
         subject.format(number=order.number), body, None, [order.customer.email], headers=delivery.email_headers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import segno
+from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -11,16 +12,20 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods
 
 from analytics.services import event_capture_request
+from sampling.addresses import country_choices
+from sampling.forms import AddressForm
 
 from .exceptions import CommerceError
 from .forms import CheckoutForm, HoldForm
 from .limits import hold_client_from_request
 from .models import Drop, Hold, Order
+from .payments import get_provider
 from .selectors import drop_status, drop_with_stock
 from .selectors_receipts import order_documents
 from .services.coupons import coupon_check
 from .services.holds import hold_place
-from .services.orders import checkout_start
+from .services.orders import checkout_start, checkout_totals
+from .shipping import hold_ships, order_fulfilment, shipping_countries, shipping_enabled
 
 
 @require_http_methods(["GET", "POST"])
@@ -85,24 +90,34 @@ def hold_checkout(request, token: str):
         return redirect(order.get_absolute_url())
     now = timezone.now()
     form = CheckoutForm(request.POST or None)
+    paying = request.method == "POST" and "apply" not in request.POST and "update_shipping" not in request.POST
+    address_form = _shipping_form(request, hold, bound=paying)
     discount, coupon = 0, None
     status_code = 200
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["coupon_code"]
         try:
-            if "apply" in request.POST:
-                if code:
-                    coupon, discount = coupon_check(code=code, hold=hold, now=now)
-            else:
+            if code and not paying:
+                coupon, discount = coupon_check(code=code, hold=hold, now=now)
+            elif paying and (address_form is None or address_form.is_valid()):
                 order = checkout_start(
-                    hold_token=hold.token, coupon_code=code, now=now, visitor_id=getattr(request, "visitor_id", None)
+                    hold_token=hold.token,
+                    coupon_code=code,
+                    shipping_address=address_form.cleaned_data if address_form else None,
+                    now=now,
+                    visitor_id=getattr(request, "visitor_id", None),
                 )
                 return redirect(order.payment_url or order.get_absolute_url())
+            elif paying:
+                status_code = 400
         except CommerceError as exc:
-            form.add_error("coupon_code" if "coupon" in str(exc.code) else None, exc.message)
-            status_code = 410 if exc.code == "hold_expired" else 409
+            _form_error(form, address_form, exc)
+            status_code = 410 if exc.code == "hold_expired" else (exc.status if exc.status == 422 else 409)
     live = hold.is_live(now)
     subtotal = hold.unit_price_minor * hold.quantity
+    totals, shipping_problem = _cart_totals(hold, discount, address_form)
+    if shipping_problem and address_form is not None and not address_form.has_error("country_code"):
+        address_form.add_error("country_code", shipping_problem)
     return render(
         request,
         "commerce/hold.html",
@@ -113,8 +128,14 @@ def hold_checkout(request, token: str):
             "live": live,
             "subtotal": subtotal,
             "discount": discount,
+            "total": totals.total_minor if totals else subtotal - discount,
+            "totals": totals,
+            "tax_label": _tax_label(totals),
+            # Stripe Tax computes the tax on Stripe's page (docs/shipping-tax.md): say so instead of a figure
+            "tax_at_payment": bool(totals) and _stripe_tax_on(),
+            "address_form": address_form,
+            "ships": hold_ships(hold),
             "coupon": coupon,  # its cutoff is shown with its zone
-            "total": subtotal - discount,
             "page_zone": hold.drop.session.timezone,
             "seconds_left": max(int((hold.expires_at - now).total_seconds()), 0),
         },
@@ -122,12 +143,70 @@ def hold_checkout(request, token: str):
     )
 
 
+def _shipping_form(request, hold: Hold, *, bound: bool) -> AddressForm | None:
+    """The country-aware address form when the hold ships and shipping is set up in its currency, else None.
+
+    Bound (validated) only when placing the order; "Apply" and "Update shipping" keep what was typed
+    as initial values without showing errors. The country is the posted one, else ?country=, else
+    the shop's country when the shop ships there, else the first country it ships to.
+    """
+    if not (hold_ships(hold) and shipping_enabled(currency=hold.currency)):
+        return None
+    allowed = shipping_countries(currency=hold.currency)
+    known = dict(country_choices())
+    fallback = settings.SHOP_COUNTRY if allowed is None or settings.SHOP_COUNTRY in allowed else allowed[0]
+    country = (request.POST.get("country_code") or request.GET.get("country") or fallback).strip().upper()
+    if country not in known or (allowed is not None and country not in allowed):
+        country = fallback
+    if bound:
+        form = AddressForm(request.POST, country=country, allowed_countries=allowed)
+    else:
+        initial = {**(request.POST.dict() if request.method == "POST" else {}), "country_code": country}
+        form = AddressForm(None, country=country, allowed_countries=allowed, initial=initial)
+    form.fields["country_code"].error_messages["invalid_choice"] = (
+        "We do not ship to this country. Choose one of the listed countries"
+        + (", or a pickup slot." if hold.drop.offers_pickup else ".")
+    )
+    return form
+
+
+def _form_error(form: CheckoutForm, address_form: AddressForm | None, exc: CommerceError) -> None:
+    """Show a service error on the field it is about (coupon, address fields) or above the form."""
+    fields = {name: msgs for name, msgs in exc.fields.items() if isinstance(msgs, list)}
+    if address_form is not None and any(name in address_form.fields for name in fields):
+        for name, messages in fields.items():
+            for message in messages:
+                address_form.add_error(name if name in address_form.fields else None, message)
+        return
+    form.add_error("coupon_code" if "coupon" in str(exc.code) else None, exc.message)
+
+
+def _stripe_tax_on() -> bool:
+    return get_provider().name == "stripe" and settings.STRIPE_AUTOMATIC_TAX
+
+
+def _tax_label(totals) -> str:
+    """ "MwSt 19 %" for the cart's tax row ("" without a rate)."""
+    if not totals or totals.tax_percent is None:
+        return ""
+    return f"{totals.tax_name} {totals.tax_percent.normalize():f} %".strip()
+
+
+def _cart_totals(hold: Hold, discount: int, address_form: AddressForm | None):
+    """(Totals for the chosen country, None) or (None, why the shop cannot ship there)."""
+    country = address_form["country_code"].value() if address_form is not None else ""
+    try:
+        return checkout_totals(hold=hold, discount_minor=discount, address={"country_code": country}), None
+    except CommerceError as exc:
+        return None, exc.message
+
+
 def order_detail(request, token: str):
     """The order confirmation page, reachable by its unguessable token."""
     order = get_object_or_404(
         Order.objects.select_related("customer", "session").prefetch_related("lines__sku__product"), token=token
     )
-    context = {"order": order, "returned_from_payment": "paid" in request.GET}
+    context = {"order": order, "returned_from_payment": "paid" in request.GET, "fulfilment": order_fulfilment(order)}
     context["documents"] = order_documents(order=order)  # receipt and credit notes (PDF links)
     return render(request, "commerce/order.html", context)
 

@@ -395,6 +395,10 @@ SHOP_TAX_ID = env("SHOP_TAX_ID", "")
 # A TrueType font for receipt PDFs (any script the buyer's name or address uses); empty or missing =
 # DejaVu Sans where the system has it, else the PDF core font Helvetica (Latin-1 only, others as "?").
 RECEIPT_FONT_PATH = env("RECEIPT_FONT_PATH", "")
+# Tax (docs/shipping-tax.md): are drop prices tax-inclusive (EU/UK/AU style, the default) or is tax added
+# on top (US/CA style)? SHOP_COUNTRY is where pickup orders are taxed (the pop-ups' country).
+SHOP_PRICES_INCLUDE_TAX = env_bool("SHOP_PRICES_INCLUDE_TAX", default=True)
+SHOP_COUNTRY = env("SHOP_COUNTRY", "DE").upper()
 # Pop-up pickup: reminder e-mail this many minutes before a slot opens; a pass
 # stays valid this many hours after its slot ends.
 PICKUP_REMINDER_MINUTES = int(env("PICKUP_REMINDER_MINUTES", "120"))
@@ -410,6 +414,9 @@ DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 if env("STRIPE_API_HOST"):
     STRIPE_API_HOST = env("STRIPE_API_HOST")
+# Stripe Tax: set to 1 only once the Stripe account has Stripe Tax set up (origin address, registrations);
+# then Checkout computes the tax (automatic_tax) instead of the manual table (docs/shipping-tax.md).
+STRIPE_AUTOMATIC_TAX = env_bool("STRIPE_AUTOMATIC_TAX", default=False)
 # Which provider takes payments: "manual" (pay at pickup) unless Stripe keys are set.
 PAYMENT_PROVIDER = env(
     "PAYMENT_PROVIDER",

@@ -10,6 +10,7 @@ from .pickup import PickupBooking, PickupSlot, PopUp
 from .product import Product, ProductImage, Sku
 from .ratelimit import RateCounter
 from .receipt import CreditNote, DocumentSequence, Receipt
+from .shipping import ShippingRate, TaxRate
 
 __all__ = [
     "ApiKey",
@@ -34,5 +35,7 @@ __all__ = [
     "RateCounter",
     "Receipt",
     "Refund",
+    "ShippingRate",
     "Sku",
+    "TaxRate",
 ]

@@ -1,4 +1,5 @@
-"""The `manual` provider: no online payment; the buyer pays at pickup and staff mark the order paid."""
+"""The `manual` provider: no online payment; the buyer pays at pickup (pickup orders) or by bank transfer
+against an e-mailed invoice (shipped orders, commerce.shipping.MANUAL_SHIP_NOTE); staff mark the order paid."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from . import ProviderRefund, register
 
 class ManualProvider:
     name = "manual"
-    label = "Pay at pickup (manual payment, no card needed)"
+    label = "Manual payment, no card needed: pay at pickup, or by invoice for shipped orders"
     confirms_immediately = True
 
     def begin(self, *, order, hold, now) -> None:

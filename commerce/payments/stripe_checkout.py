@@ -6,6 +6,18 @@ currency's minor unit, exactly the order's stored totals: one Checkout line per
 order line, quantity 1, `unit_amount` = the line total after discount, so
 Stripe charges precisely `order.total_minor`.
 
+Shipping (docs/shipping-tax.md): we collect and validate the address ourselves on the cart page,
+so `shipping_address_collection` is not sent; the chosen rate goes as one `shipping_options` entry
+with `shipping_rate_data` (`fixed_amount` = `order.shipping_minor` in the currency's minor unit,
+`display_name` = the rate's name), and the address goes on the PaymentIntent
+(`payment_intent_data.shipping`) so it shows in the Stripe dashboard.
+
+Tax: with `STRIPE_AUTOMATIC_TAX` on, `automatic_tax={"enabled": True}` and every price carries
+`tax_behavior` ("inclusive" / "exclusive" from the order's `tax_included`); Checkout collects the
+billing address it needs and Stripe computes the tax; the webhook stores
+`total_details.amount_tax` on the order. Without it, tax comes from our table (commerce.tax): it is
+inside the line amounts when prices include tax, or sent as one more line ("Tax") when they do not.
+
 Stripe Checkout Sessions live at least 30 minutes, holds usually less: the
 session's `expires_at` is max(hold expiry, now + 30 min + 1 min), and when the
 hold lapses first the per-minute task expires the session through the API
@@ -82,6 +94,68 @@ def _client_kwargs() -> dict:
     return kwargs
 
 
+def automatic_tax_on() -> bool:
+    """Stripe Tax computes tax at Checkout (settings.STRIPE_AUTOMATIC_TAX)."""
+    return bool(getattr(settings, "STRIPE_AUTOMATIC_TAX", False))
+
+
+def checkout_tax_and_shipping(order, line_items: list[dict]) -> dict:
+    """Checkout Session params for the order's shipping and tax (module docstring); adds to `line_items`.
+
+    Returns {"shipping_options": [...]} when the order ships with a rate, plus
+    {"automatic_tax": {"enabled": True}} with Stripe Tax. Amounts in the currency's minor unit.
+    """
+    params: dict = {}
+    currency = order.currency.lower()
+    behavior = "inclusive" if order.tax_included else "exclusive"
+    if automatic_tax_on():
+        params["automatic_tax"] = {"enabled": True}
+        for item in line_items:
+            item["price_data"]["tax_behavior"] = behavior
+    elif order.tax_minor and not order.tax_included:
+        line_items.append(
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": currency,
+                    "unit_amount": order.tax_minor,
+                    "product_data": {"name": "Tax"},
+                },
+            }
+        )
+    if order.shipping_address and order.shipping_rate_name:
+        rate = {
+            "type": "fixed_amount",
+            "fixed_amount": {"amount": order.shipping_minor, "currency": currency},
+            "display_name": order.shipping_rate_name[:100],
+        }
+        if automatic_tax_on():
+            rate["tax_behavior"] = behavior
+        params["shipping_options"] = [{"shipping_rate_data": rate}]
+    return params
+
+
+def _payment_intent_shipping(order) -> dict:
+    """`payment_intent_data.shipping` from the order's normalized address (empty for pickup)."""
+    address = order.shipping_address or {}
+    if not address:
+        return {}
+    street = (address.get("street_address") or "").splitlines() or [""]
+    return {
+        "shipping": {
+            "name": address.get("name", ""),
+            "address": {
+                "line1": street[0],
+                "line2": " ".join(street[1:]),
+                "city": address.get("city", ""),
+                "postal_code": address.get("postal_code", ""),
+                "state": address.get("country_area", ""),
+                "country": address.get("country_code", ""),
+            },
+        }
+    }
+
+
 class StripeCheckoutProvider:
     name = "stripe"
     label = "Card, Apple Pay, Google Pay or Link (Stripe)"
@@ -102,14 +176,19 @@ class StripeCheckoutProvider:
             }
             for line in order.lines.all()
         ]
+        extra = checkout_tax_and_shipping(order, line_items)
         try:
             session = stripe.checkout.Session.create(
                 mode="payment",
                 line_items=line_items,
+                **extra,
                 client_reference_id=order.number,
                 customer_email=order.customer.email,
                 metadata={"order_id": str(order.pk), "order_number": order.number},
-                payment_intent_data={"metadata": {"order_id": str(order.pk), "order_number": order.number}},
+                payment_intent_data={
+                    "metadata": {"order_id": str(order.pk), "order_number": order.number},
+                    **_payment_intent_shipping(order),
+                },
                 expires_at=int(expires_at.timestamp()),
                 success_url=success + "?paid=1",
                 cancel_url=success + "?cancelled=1",

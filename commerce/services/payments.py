@@ -62,6 +62,7 @@ def payment_confirm(
     event_id: str = "",
     payment_id: str = "",
     order_id: int | None = None,
+    tax_minor: int | None = None,
     now: dt.datetime | None = None,
 ) -> PaymentOutcome:
     """Apply "payment succeeded" for the checkout `reference` (amount in minor units, ISO currency).
@@ -71,6 +72,11 @@ def payment_confirm(
     docstring) when the hold had lapsed. Returns the outcome; never raises for
     a duplicate. An amount or currency that differs from the order's total is
     recorded as `mismatch` and left for staff.
+
+    `tax_minor` (minor units) is the tax the provider computed (Stripe Tax: the Checkout Session's
+    `total_details.amount_tax`); when given, it is stored on the unpaid order first, and with
+    tax-exclusive prices it is added to the total the amount is checked against
+    (docs/shipping-tax.md).
     """
     now = now or timezone.now()
     order = (
@@ -94,6 +100,8 @@ def payment_confirm(
                 amount_minor=amount_minor,
                 currency=currency,
             )
+            if tax_minor is not None and order.status in (Order.Status.PENDING, Order.Status.AWAITING_PAYMENT):
+                _provider_tax_store(order=order, tax_minor=tax_minor)
             if amount_minor != order.total_minor or currency.upper() != order.currency:
                 claim(outcome="mismatch")
                 logger.error("payment amount mismatch on %s: %s %s", order.number, amount_minor, currency)
@@ -135,6 +143,14 @@ def payment_confirm(
             return PaymentOutcome("refunded_late", order.pk)
     except IntegrityError:
         return PaymentOutcome("duplicate", order.pk)
+
+
+def _provider_tax_store(*, order: Order, tax_minor: int) -> None:
+    """Store the provider's tax on the locked, unpaid order; tax-exclusive totals grow by it."""
+    order.tax_minor = max(int(tax_minor), 0)
+    goods_and_shipping = order.subtotal_minor - order.discount_minor + order.shipping_minor
+    order.total_minor = goods_and_shipping + (0 if order.tax_included else order.tax_minor)
+    order.save(update_fields=["tax_minor", "total_minor"])
 
 
 def checkout_expire(

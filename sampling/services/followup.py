@@ -154,6 +154,21 @@ def offer_check(*, offer: FollowUpOffer, now: dt.datetime) -> None:
         raise OfferError("This offer has expired.", code=ErrorCode.OFFER_EXPIRED, closes_at=offer.closes_at)
 
 
+def _sample_address(req) -> dict | None:
+    """The sample request's normalized address in checkout's fields (docs/shipping-tax.md), None if it has none."""
+    if not req.ship_country:
+        return None
+    return {
+        "name": req.ship_name,
+        "street_address": req.ship_street_address,
+        "city": req.ship_city,
+        "city_area": req.ship_city_area,
+        "postal_code": req.ship_postal_code,
+        "country_area": req.ship_country_area,
+        "country_code": req.ship_country,
+    }
+
+
 def offer_redeem(*, token: str, drop_id: int, email: str, quantity: int, now: dt.datetime | None = None) -> Order:
     """Place an order on one of the offer session's drops with the bundle discount, once.
 
@@ -162,7 +177,8 @@ def offer_redeem(*, token: str, drop_id: int, email: str, quantity: int, now: dt
     `order_place` holds the stock and checks out with a personal one-use coupon
     (commerce.services.coupons) worth `percent_off`, so every line gets
     `percent_of(line subtotal, percent_off)` off (half-up, minor units) before
-    payment starts. The offer records the order and the discount: that is
+    payment starts. A shipped drop ships to the sample's address (the shop's shipping rates
+    apply; a country without one refuses with ShippingError). The offer records the order and the discount: that is
     the attribution to the sample. All in one transaction.
     Raises OfferError (see offer_check, offer_not_yours, offer_wrong_drop),
     commerce.exceptions.CommerceError (sold out, closed, limit…), FollowUpOffer.DoesNotExist.
@@ -198,7 +214,14 @@ def offer_redeem(*, token: str, drop_id: int, email: str, quantity: int, now: dt
             max_redemptions=1,
             note=f"Follow-up offer {offer.pk} for sample request {offer.request_id}",
         )
-        order = order_place(drop_id=drop_id, email=email, quantity=quantity, coupon_code=coupon.code, now=now)
+        order = order_place(
+            drop_id=drop_id,
+            email=email,
+            quantity=quantity,
+            coupon_code=coupon.code,
+            shipping_address=_sample_address(offer.request),  # a shipped drop goes where the sample went
+            now=now,
+        )
         discount = order.discount_minor
         updated = FollowUpOffer.objects.filter(pk=offer.pk, redeemed_at__isnull=True).update(
             redeemed_at=now, order=order, discount_minor=discount

@@ -6,7 +6,9 @@ own fixture objects (tests/commerce/stripe_fixtures/, from stripe/openapi),
 changing only ids, amounts and state, and keeps Checkout Sessions in memory so
 that create → expire → retrieve behave like Stripe's:
 
-  POST /v1/checkout/sessions            create (honours Idempotency-Key)
+  POST /v1/checkout/sessions            create (honours Idempotency-Key); amount_total = lines + the
+                                        shipping option + `automatic_tax_minor` when automatic_tax is on
+                                        and prices are tax-exclusive (total_details says which)
   GET  /v1/checkout/sessions/{id}       retrieve
   POST /v1/checkout/sessions/{id}/expire  open → expired; 400 if complete
   POST /v1/refunds                      create (honours Idempotency-Key; status `refund_status`)
@@ -54,6 +56,7 @@ class StripeStandIn:
         self.fail_posts = 0  # answer the next N POSTs with HTTP 500 (an outage, retries included)
         self.refund_status = "succeeded"  # status of refunds created through the API
         self.refuse_refunds = ""  # if set, POST /v1/refunds answers 400 with this message (a definite refusal)
+        self.automatic_tax_minor = 0  # the tax "Stripe Tax" computes for a session with automatic_tax enabled
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -89,13 +92,20 @@ class StripeStandIn:
             if key.startswith("line_items["):
                 index = key.split("[")[1].rstrip("]")
                 items.setdefault(index, {})[key.split("]", 1)[1]] = value
-        total = sum(int(i["[price_data][unit_amount]"]) * int(i.get("[quantity]", 1)) for i in items.values())
+        subtotal = sum(int(i["[price_data][unit_amount]"]) * int(i.get("[quantity]", 1)) for i in items.values())
         currency = next(iter(items.values()))["[price_data][currency]"] if items else "usd"
+        shipping = int(form.get("shipping_options[0][shipping_rate_data][fixed_amount][amount]") or 0)
+        automatic = form.get("automatic_tax[enabled]") in ("true", "True")
+        tax = self.automatic_tax_minor if automatic else 0
+        exclusive = any(i.get("[price_data][tax_behavior]") == "exclusive" for i in items.values())
+        total = subtotal + shipping + (tax if exclusive else 0)
         session.update(
             id=sid,
             url=f"https://checkout.stripe.com/c/pay/{sid}",
             amount_total=total,
-            amount_subtotal=total,
+            amount_subtotal=subtotal,
+            total_details={"amount_discount": 0, "amount_shipping": shipping, "amount_tax": tax},
+            automatic_tax={"enabled": automatic, "liability": None, "provider": None, "status": "complete"},
             currency=currency,
             client_reference_id=form.get("client_reference_id"),
             customer_email=form.get("customer_email"),

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from commerce.models import Drop, Sku
+from commerce.models import Drop, ShippingRate, Sku
 from commerce.services.catalog_import import catalog_import_file
 from commerce.services.drops import drop_create
 from sessions_app.models import LiveSession, Series, SessionFormat
@@ -40,12 +40,28 @@ class Command(BaseCommand):
         )
         username, password = self._staff_login()
         with transaction.atomic():
+            self._shipping_rates()
             series = self._series()
             series_plan_sessions(series=series)
             live = self._live_session(series)
         self.stdout.write(self.style.SUCCESS("Demo ready."))
         self.stdout.write(f"  Live session: {settings.SITE_URL}{live.get_absolute_url()}")
         self.stdout.write(f"  Back office:  {settings.SITE_URL}/admin/  user {username!r} password {password!r}")
+
+    def _shipping_rates(self) -> None:
+        """Demo shipping (docs/shipping-tax.md): flat per order, EU and rest of the world, in the catalog's USD."""
+        ShippingRate.objects.get_or_create(
+            name="Standard EU (DHL, 2–4 days)",
+            defaults={
+                "countries": ["AT", "BE", "DE", "DK", "ES", "FI", "FR", "IE", "IT", "NL", "PL", "SE"],
+                "currency": "USD",
+                "amount_minor": 490,
+                "free_over_minor": 7500,
+            },
+        )
+        ShippingRate.objects.get_or_create(
+            name="International (tracked)", defaults={"countries": ["*"], "currency": "USD", "amount_minor": 1490}
+        )
 
     def _staff_login(self) -> tuple[str, str]:
         creds = Path(settings.VAR_DIR) / "demo_credentials.txt"

