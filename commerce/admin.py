@@ -1,11 +1,13 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import admin_audit, admin_outbox, admin_pickup  # noqa: F401  (register the audit log, outbox and pop-up pickup admins)
+from .admin_dashboard import orders_to_fulfil
 from .admin_export import OrderExportMixin
 from .admin_money import MoneyAdminMixin, money_column, money_text
 from .audit import admin_action_logged
@@ -101,6 +103,15 @@ class DropForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        sku = data.get("sku")
+        if sku and self.instance.pk:  # on creation drop_create fills these in from the SKU
+            data["currency"] = data.get("currency") or sku.currency
+            if data.get("price_minor") is None and "price_minor" not in self.errors:
+                data["price_minor"] = sku.price_minor if data["currency"] == sku.currency else None
+                if data["price_minor"] is None:
+                    self.add_error(
+                        "price_minor", f"Give a price in {data['currency']} (the SKU is priced in {sku.currency})."
+                    )
         if data.get("opens_at") and data.get("closes_at") and data["closes_at"] <= data["opens_at"]:
             self.add_error("closes_at", "A drop must close after it opens.")
         if data.get("pricing") == Drop.Pricing.STEP_DOWN:
@@ -220,16 +231,47 @@ class DropAdmin(MoneyAdminMixin, admin.ModelAdmin):
             drops.drop_set_quantity(drop_id=obj.pk, quantity=quantity)
 
 
+class CustomerOrderInline(admin.TabularInline):
+    """The customer's orders on their page, newest first, each linking to its order page in the admin."""
+
+    model = Order
+    fk_name = "customer"
+    verbose_name_plural = "orders"
+    order_total = money_column("total_minor", description="Total")
+    fields = ["number", "status", "order_total", "session", "created_at", "paid_at"]
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+    extra = 0
+    ordering = ["-created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("session")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # shown read-only; an order changes through its own actions
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # orders are cancelled or refunded, never deleted
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ["email", "name", "created_at", "order_count"]
     search_fields = ["email", "email_normalized", "name"]
     # the address on file is where private links go: never re-pointed in the back office (QA), only the name
     readonly_fields = ["email", "email_normalized", "created_at"]
+    inlines = [CustomerOrderInline]
 
-    @admin.display(description="Orders")
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(order_total_count=Count("orders"))
+
+    @admin.display(description="Orders", ordering="order_total_count")
     def order_count(self, obj):
-        return obj.orders.count()
+        return obj.order_total_count
 
 
 class OrderLineInline(admin.TabularInline):
@@ -255,11 +297,26 @@ class OrderLineInline(admin.TabularInline):
         return False
 
 
+class FulfilmentFilter(admin.SimpleListFilter):
+    """Orders with units still to ship or hand over (paid, not fulfilled, not refunded): the landing page's link."""
+
+    title = "fulfilment"
+    parameter_name = "fulfilment"
+
+    def lookups(self, request, model_admin):
+        return [("open", "To fulfil")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(pk__in=orders_to_fulfil().values("pk"))
+        return queryset
+
+
 @admin.register(Order)
 class OrderAdmin(OrderExportMixin, admin.ModelAdmin):
     # Status and Total first after the number: readable at 1366 px (docs/back-office.md)
     list_display = ["number", "status", "total", "customer", "session", "created_at"]
-    list_filter = ["status", "payment_provider", "currency", "created_at"]
+    list_filter = ["status", FulfilmentFilter, "payment_provider", "currency", "created_at"]
     search_fields = ["number", "customer__email", "lines__sku__code"]
     list_select_related = ["customer", "session"]
     date_hierarchy = "created_at"

@@ -132,7 +132,7 @@ class Migration(migrations.Migration):
         migrations.AlterConstraint(
             model_name='pickupslot',
             name='pickup_slot_price_adjust_range',
-            constraint=models.CheckConstraint(condition=models.Q(('price_adjust_percent__gt', -100), ('price_adjust_percent__lte', 100)), name='pickup_slot_price_adjust_range', violation_error_message="The slot's price adjustment must be above −100 % and at most +100 %."),
+            constraint=models.CheckConstraint(condition=models.Q(('price_adjust_percent__gt', -100), ('price_adjust_percent__lte', 100)), name='pickup_slot_price_adjust_range', violation_error_message="The slot's price adjustment must be above −100 %% and at most +100 %%."),
         ),
         migrations.AlterConstraint(
             model_name='pickupslot',

@@ -110,7 +110,7 @@ class PickupSlot(models.Model):
             models.CheckConstraint(
                 condition=Q(price_adjust_percent__gt=-100, price_adjust_percent__lte=100),
                 name="pickup_slot_price_adjust_range",
-                violation_error_message="The slot's price adjustment must be above −100 % and at most +100 %.",
+                violation_error_message="The slot's price adjustment must be above −100 %% and at most +100 %%.",
             ),
             models.UniqueConstraint(
                 fields=["popup", "starts_at"],
