@@ -148,17 +148,8 @@ def drop_currency(form) -> str:
 class DropAdmin(MoneyAdminMixin, admin.ModelAdmin):
     form = DropForm
     money_fields = {"price_minor": drop_currency, "floor_price_minor": drop_currency}
-    list_display = [
-        "display_title",
-        "session",
-        "quantity",
-        "stock_now",
-        "price_now",
-        "pricing",
-        "opens_at",
-        "closes_at",
-        "qr",
-    ]
+    # the state and price first, quantity inside "Available now": readable at 1366 px (docs/back-office.md)
+    list_display = ["display_title", "stock_now", "price_now", "session", "opens_at", "closes_at", "pricing", "qr"]
     list_filter = ["session__status", "pricing", "currency", "session__series"]
     search_fields = ["title", "sku__code", "sku__product__title", "session__title"]
     list_select_related = ["sku__product", "session"]
@@ -556,7 +547,7 @@ class CouponForm(forms.ModelForm):
 class CouponAdmin(MoneyAdminMixin, admin.ModelAdmin):
     form = CouponForm
     money_fields = {"amount_off_minor": "currency"}
-    list_display = ["code", "kind", "value", "valid_window", "scope", "redemptions", "max_redemptions", "is_active"]
+    list_display = ["code", "is_active", "value", "valid_window", "scope", "redemptions", "max_redemptions", "kind"]
     list_filter = ["kind", "is_active"]
     search_fields = ["code", "note"]
     autocomplete_fields = ["session", "drop", "sku", "customer"]

@@ -281,8 +281,8 @@ class TrackingUploadForm(forms.Form):
 class SampleRequestAdmin(admin.ModelAdmin):
     list_display = [
         "email",
-        "campaign",
         "status",
+        "campaign",
         "use_case",
         "priority_score",
         "risk_score",
