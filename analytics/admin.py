@@ -17,8 +17,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from commerce.admin_money import MoneyAdminMixin, money_column
 from commerce.models import Drop
-from commerce.money import format_money
+from commerce.money import MoneyError, check_currency, format_money, to_major
 from commerce.staff_access import has_staff_perms, staff_permission_required
 from sessions_app.models import LiveSession, Series, SessionFormat
 
@@ -83,7 +84,22 @@ def _funnel_chart(kpis: dict, title: str = "Funnel: distinct visitors per step")
     }
 
 
-def _weeks_chart(weeks: list[dict]) -> dict:
+def _major(amount_minor: int, currency: str) -> float:
+    """Chart values are in major units of the currency (12.5 for 1250 EUR); minor units if it is unknown."""
+    try:
+        return float(to_major(amount_minor, currency))
+    except MoneyError:
+        return amount_minor
+
+
+def _revenue_label(currency: str) -> str:
+    try:
+        return f"Revenue ({check_currency(currency)})"
+    except MoneyError:
+        return "Revenue (minor units, several currencies)"
+
+
+def _weeks_chart(weeks: list[dict], currency: str = "") -> dict:
     labels = [w["week"] for w in weeks]
     return {
         "id": "weeks",
@@ -98,8 +114,8 @@ def _weeks_chart(weeks: list[dict]) -> dict:
                 ]
                 + [
                     {
-                        "label": "Revenue (minor units)",
-                        "data": [w["revenue_minor"] for w in weeks],
+                        "label": _revenue_label(currency),
+                        "data": [_major(w["revenue_minor"], currency) for w in weeks],
                         "type": "bar",
                         "backgroundColor": "rgba(58,158,95,.35)",
                         "yAxisID": "revenue",
@@ -289,7 +305,10 @@ class DashboardAdmin(admin.ModelAdmin):
                 "kind": kind,
                 "cards": [("Sessions", str(total["sessions"])), *_cards(total)],
                 "note": "Weekly figures are sums over the week's sessions (a visitor of two sessions counts twice).",
-                "charts": [_weeks_chart(data["weeks"]), _funnel_chart(total, "Funnel over all sessions")],
+                "charts": [
+                    _weeks_chart(data["weeks"], total.get("currency") or ""),
+                    _funnel_chart(total, "Funnel over all sessions"),
+                ],
                 "tables": [
                     {
                         "key": "weeks",
@@ -563,8 +582,11 @@ class CustomerStatsAdmin(admin.ModelAdmin):
 
 
 @admin.register(SessionCost)
-class SessionCostAdmin(admin.ModelAdmin):
-    list_display = ["session_id", "sample_cost_minor", "asset_cost_minor", "currency"]
+class SessionCostAdmin(MoneyAdminMixin, admin.ModelAdmin):
+    list_display = ["session_id", "sample_cost", "asset_cost"]
+    money_fields = {"sample_cost_minor": "currency", "asset_cost_minor": "currency"}
+    sample_cost = money_column("sample_cost_minor", description="Sample cost")
+    asset_cost = money_column("asset_cost_minor", description="Asset cost")
 
 
 class ExperimentSessionInline(admin.TabularInline):

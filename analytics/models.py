@@ -157,7 +157,11 @@ class FunnelActor(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["session_id", "drop_id", "actor"], name="funnel_actor_unique"),
+            models.UniqueConstraint(
+                fields=["session_id", "drop_id", "actor"],
+                name="funnel_actor_unique",
+                violation_error_message="This visitor is already counted in this session's funnel.",
+            ),
         ]
 
 
@@ -182,8 +186,16 @@ class FunnelRollup(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["session_id", "drop_id"], name="funnel_rollup_unique"),
-            models.CheckConstraint(condition=Q(visitors_view__gte=0), name="funnel_rollup_non_negative"),
+            models.UniqueConstraint(
+                fields=["session_id", "drop_id"],
+                name="funnel_rollup_unique",
+                violation_error_message="This session and drop already have a funnel rollup.",
+            ),
+            models.CheckConstraint(
+                condition=Q(visitors_view__gte=0),
+                name="funnel_rollup_non_negative",
+                violation_error_message="Funnel counts cannot be negative.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -296,4 +308,10 @@ class ExperimentSession(models.Model):
     variant = models.CharField(max_length=1, choices=[("A", "A"), ("B", "B")])
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["experiment", "session"], name="experiment_session_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "session"],
+                name="experiment_session_unique",
+                violation_error_message="This session is already part of the experiment.",
+            )
+        ]

@@ -3,13 +3,17 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Count
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import admin_audit, admin_outbox, admin_pickup, admin_shipping  # noqa: F401  (register the audit log, outbox, pop-up pickup and shipping/tax admins)
+from .admin_dashboard import orders_to_fulfil
+from .admin_export import OrderExportMixin
 from .admin_images import ProductImageForm, product_image_state_label, product_images_summary
+from .admin_money import MoneyAdminMixin, money_column, money_text
 from .admin_receipts import OrderDocumentsMixin, refundable_amount
 from .audit import admin_action_logged
 from .exceptions import CommerceError
@@ -45,9 +49,10 @@ lock_down_app(admin.site, "djstripe", no_add=("webhookendpoint",))
 lock_down_app(admin.site, "django_q")
 
 
-class SkuInline(admin.TabularInline):
+class SkuInline(MoneyAdminMixin, admin.TabularInline):
     model = Sku
     fields = ["code", "options", "price_minor", "currency", "inventory"]
+    money_fields = {"price_minor": "currency"}
     extra = 0
 
 
@@ -129,15 +134,14 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Sku)
-class SkuAdmin(admin.ModelAdmin):
+class SkuAdmin(MoneyAdminMixin, admin.ModelAdmin):
+    money_fields = {"price_minor": "currency", "compare_at_minor": "currency"}
     list_display = ["code", "product", "title", "price", "inventory"]
     list_filter = ["currency", "product__vendor"]
     search_fields = ["code", "product__title", "barcode"]
     list_select_related = ["product"]
 
-    @admin.display(description="Price", ordering="price_minor")
-    def price(self, obj):
-        return format_money(obj.price_minor, obj.currency)
+    price = money_column("price_minor", description="Price")
 
 
 class DropForm(forms.ModelForm):
@@ -167,10 +171,19 @@ class DropForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["price_minor"].required = False
         self.fields["currency"].required = False
-        self.fields["price_minor"].help_text = "Minor units (cents). Empty = the SKU's price."
+        self.fields["price_minor"].help_text = "Empty = the SKU's price (in its currency, unless one is chosen)."
 
     def clean(self):
         data = super().clean()
+        sku = data.get("sku")
+        if sku and self.instance.pk:  # on creation drop_create fills these in from the SKU
+            data["currency"] = data.get("currency") or sku.currency
+            if data.get("price_minor") is None and "price_minor" not in self.errors:
+                data["price_minor"] = sku.price_minor if data["currency"] == sku.currency else None
+                if data["price_minor"] is None:
+                    self.add_error(
+                        "price_minor", f"Give a price in {data['currency']} (the SKU is priced in {sku.currency})."
+                    )
         if data.get("opens_at") and data.get("closes_at") and data["closes_at"] <= data["opens_at"]:
             self.add_error("closes_at", "A drop must close after it opens.")
         if data.get("pricing") == Drop.Pricing.STEP_DOWN:
@@ -193,20 +206,22 @@ class DropForm(forms.ModelForm):
         return data
 
 
+def drop_currency(form) -> str:
+    """The currency a drop's amounts are typed in: the one chosen on the form, else its SKU's."""
+    data = getattr(form, "cleaned_data", None)
+    if data is not None:
+        sku = data.get("sku")
+        return data.get("currency") or (sku.currency if sku else "")
+    instance = form.instance
+    return instance.currency or (instance.sku.currency if instance.sku_id else "")
+
+
 @admin.register(Drop)
-class DropAdmin(admin.ModelAdmin):
+class DropAdmin(MoneyAdminMixin, admin.ModelAdmin):
     form = DropForm
-    list_display = [
-        "display_title",
-        "session",
-        "quantity",
-        "stock_now",
-        "price_now",
-        "pricing",
-        "opens_at",
-        "closes_at",
-        "qr",
-    ]
+    money_fields = {"price_minor": drop_currency, "floor_price_minor": drop_currency}
+    # the state and price first, quantity inside "Available now": readable at 1366 px (docs/back-office.md)
+    list_display = ["display_title", "stock_now", "price_now", "session", "opens_at", "closes_at", "pricing", "qr"]
     list_filter = ["session__status", "pricing", "currency", "session__series"]
     search_fields = ["title", "sku__code", "sku__product__title", "session__title"]
     list_select_related = ["sku__product", "session"]
@@ -279,21 +294,64 @@ class DropAdmin(admin.ModelAdmin):
             drops.drop_set_quantity(drop_id=obj.pk, quantity=quantity)
 
 
+class CustomerOrderInline(admin.TabularInline):
+    """The customer's orders on their page, newest first, each linking to its order page in the admin."""
+
+    model = Order
+    fk_name = "customer"
+    verbose_name_plural = "orders"
+    order_total = money_column("total_minor", description="Total")
+    fields = ["number", "status", "order_total", "session", "created_at", "paid_at"]
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+    extra = 0
+    ordering = ["-created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("session")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # shown read-only; an order changes through its own actions
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # orders are cancelled or refunded, never deleted
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ["email", "name", "created_at", "order_count"]
     search_fields = ["email", "email_normalized", "name"]
     # the address on file is where private links go: never re-pointed in the back office (QA), only the name
     readonly_fields = ["email", "email_normalized", "created_at"]
+    inlines = [CustomerOrderInline]
 
-    @admin.display(description="Orders")
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(order_total_count=Count("orders"))
+
+    @admin.display(description="Orders", ordering="order_total_count")
     def order_count(self, obj):
-        return obj.orders.count()
+        return obj.order_total_count
 
 
 class OrderLineInline(admin.TabularInline):
     model = OrderLine
-    fields = ["title", "sku", "quantity", "unit_price_minor", "discount_minor", "total_minor", "currency"]
+    unit_price = money_column("unit_price_minor", description="Unit price")
+    discount = money_column("discount_minor", description="Discount")
+    line_total = money_column("total_minor", description="Total")
+    fields = [
+        "title",
+        "sku",
+        "quantity",
+        "unit_price",
+        "discount",
+        "line_total",
+        "fulfilled_quantity",
+        "refunded_quantity",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -302,15 +360,61 @@ class OrderLineInline(admin.TabularInline):
         return False
 
 
+class FulfilmentFilter(admin.SimpleListFilter):
+    """Orders with units still to ship or hand over (paid, not fulfilled, not refunded): the landing page's link."""
+
+    title = "fulfilment"
+    parameter_name = "fulfilment"
+
+    def lookups(self, request, model_admin):
+        return [("open", "To fulfil")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(pk__in=orders_to_fulfil().values("pk"))
+        return queryset
+
+
 @admin.register(Order)
-class OrderAdmin(OrderDocumentsMixin, admin.ModelAdmin):  # refunds per line, receipts (admin_receipts)
-    list_display = ["number", "customer", "session", "status", "total", "payment_provider", "created_at"]
-    list_filter = ["status", "payment_provider", "currency", "created_at"]
+class OrderAdmin(OrderDocumentsMixin, OrderExportMixin, admin.ModelAdmin):  # refunds per line, receipts (admin_receipts)
+    # Status and Total first after the number: readable at 1366 px (docs/back-office.md)
+    list_display = ["number", "status", "total", "customer", "session", "created_at"]
+    list_filter = ["status", FulfilmentFilter, "payment_provider", "currency", "created_at"]
     search_fields = ["number", "customer__email", "lines__sku__code"]
     list_select_related = ["customer", "session"]
     date_hierarchy = "created_at"
     inlines = [OrderLineInline]
-    actions = ["mark_paid", "cancel", "fulfil", "refund_full", "download_receipts"]
+    actions = ["mark_paid", "cancel", "fulfil", "refund_full", "download_receipts", "export_csv"]
+    subtotal = money_column("subtotal_minor", description="Subtotal")
+    discount = money_column("discount_minor", description="Discount")
+    shipping = money_column("shipping_minor", description="Shipping")
+    tax = money_column("tax_minor", description="Tax")
+    refunded = money_column("refunded_minor", description="Refunded")
+    order_total = money_column("total_minor", description="Total")
+    # everything is read-only: an order changes through its actions (pay, cancel, fulfil, refund), never by typing
+    fieldsets = [
+        (
+            None,
+            {"fields": ["number", "status", "customer", "session", "partner", "created_at", "paid_at", "cancelled_at"]},
+        ),
+        ("Money", {"fields": ["subtotal", "discount", "shipping", "tax", "tax_included", "order_total", "refunded"]}),
+        ("Shipping", {"fields": ["shipping_rate_name", "shipping_address"]}),
+        (
+            "Payment",
+            {
+                "fields": [
+                    "payment_provider",
+                    "paid_late",
+                    "payment_reference",
+                    "provider_payment_id",
+                    "payment_url",
+                    "hold",
+                    "refund_link",
+                    "documents",
+                ]
+            },
+        ),
+    ]
     readonly_fields = [
         "hold",
         "number",
@@ -318,19 +422,18 @@ class OrderAdmin(OrderDocumentsMixin, admin.ModelAdmin):  # refunds per line, re
         "session",
         "status",
         "payment_provider",
-        "currency",
-        "subtotal_minor",
-        "discount_minor",
-        "total_minor",
-        "shipping_minor",
-        "shipping_rate_name",
-        "shipping_address",  # what the buyer typed, normalized; the parcel goes there (docs/shipping-tax.md)
-        "tax_minor",
+        "subtotal",
+        "discount",
+        "shipping",
+        "tax",
         "tax_included",
+        "order_total",
+        "refunded",
+        "shipping_rate_name",
+        "shipping_address",
         "created_at",
         "paid_at",
         "cancelled_at",
-        "refunded_minor",
         "paid_late",
         "payment_reference",
         "provider_payment_id",
@@ -351,9 +454,7 @@ class OrderAdmin(OrderDocumentsMixin, admin.ModelAdmin):  # refunds per line, re
     has_fulfil_permission = perm_check("commerce.fulfil_order")
     has_refund_permission = perm_check("commerce.refund_order")
 
-    @admin.display(description="Total", ordering="total_minor")
-    def total(self, obj):
-        return format_money(obj.total_minor, obj.currency)
+    total = money_column("total_minor", description="Total")
 
     def _run(self, request, queryset, service, verb):
         done = []
@@ -527,9 +628,10 @@ class CouponForm(forms.ModelForm):
 
 
 @admin.register(Coupon)
-class CouponAdmin(admin.ModelAdmin):
+class CouponAdmin(MoneyAdminMixin, admin.ModelAdmin):
     form = CouponForm
-    list_display = ["code", "kind", "value", "valid_window", "scope", "redemptions", "max_redemptions", "is_active"]
+    money_fields = {"amount_off_minor": "currency"}
+    list_display = ["code", "is_active", "value", "valid_window", "scope", "redemptions", "max_redemptions", "kind"]
     list_filter = ["kind", "is_active"]
     search_fields = ["code", "note"]
     autocomplete_fields = ["session", "drop", "sku", "customer"]
@@ -538,9 +640,7 @@ class CouponAdmin(admin.ModelAdmin):
     @admin.display(description="Value")
     def value(self, obj):
         return (
-            f"{obj.percent_off}%"
-            if obj.kind == Coupon.Kind.PERCENT
-            else format_money(obj.amount_off_minor, obj.currency)
+            f"{obj.percent_off}%" if obj.kind == Coupon.Kind.PERCENT else money_text(obj.amount_off_minor, obj.currency)
         )
 
     @admin.display(description=f"Valid ({settings.SHOP_TIMEZONE})")
@@ -555,7 +655,8 @@ class CouponAdmin(admin.ModelAdmin):
 
 @admin.register(CouponRedemption)
 class CouponRedemptionAdmin(admin.ModelAdmin):
-    list_display = ["coupon", "order", "customer", "discount_minor", "voided_at", "created_at"]
+    list_display = ["coupon", "order", "customer", "discount", "voided_at", "created_at"]
+    discount = money_column("discount_minor", "order.currency", description="Discount")
     list_select_related = ["coupon", "order", "customer"]
     search_fields = ["coupon__code", "order__number", "customer__email"]
 
@@ -607,9 +708,7 @@ class RefundAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Refund._meta.fields] if obj else []
 
-    @admin.display(description="Amount")
-    def amount(self, obj):
-        return format_money(obj.amount_minor, obj.currency)
+    amount = money_column("amount_minor", description="Amount")
 
     def add_view(self, request, form_url="", extra_context=None):
         """Refunds are chosen on the order's refund page (per line, an amount, or the rest): go there."""
@@ -625,7 +724,8 @@ class RefundAdmin(admin.ModelAdmin):
 
 @admin.register(PaymentEvent)
 class PaymentEventAdmin(admin.ModelAdmin):
-    list_display = ["key", "order", "outcome", "amount_minor", "currency", "event_id", "created_at"]
+    list_display = ["key", "order", "outcome", "amount", "event_id", "created_at"]
+    amount = money_column("amount_minor", description="Amount")
     list_filter = ["provider", "outcome"]
     search_fields = ["key", "order__number", "event_id"]
     readonly_fields = [f.name for f in PaymentEvent._meta.fields]

@@ -11,7 +11,16 @@ from .staff_access import perm_check
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(admin.ModelAdmin):
-    list_display = ["dedupe_key", "kind", "status", "attempts", "available_at", "last_attempt_at", "done_at", "short_error"]
+    list_display = [
+        "dedupe_key",
+        "kind",
+        "status",
+        "attempts",
+        "available_at",
+        "last_attempt_at",
+        "done_at",
+        "short_error",
+    ]
     list_filter = ["status", "kind"]
     search_fields = ["dedupe_key"]
     date_hierarchy = "created_at"

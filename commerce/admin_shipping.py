@@ -7,6 +7,7 @@ from django.contrib import admin
 
 from sampling.addresses import country_choices
 
+from .admin_money import MoneyAdminMixin
 from .models import ShippingRate, TaxRate
 from .models.shipping import REST_OF_WORLD
 from .money import MoneyError, check_currency, format_money
@@ -44,8 +45,9 @@ class ShippingRateForm(forms.ModelForm):
 
 
 @admin.register(ShippingRate)
-class ShippingRateAdmin(admin.ModelAdmin):
+class ShippingRateAdmin(MoneyAdminMixin, admin.ModelAdmin):
     form = ShippingRateForm
+    money_fields = {"amount_minor": "currency", "free_over_minor": "currency"}  # typed in major units
     list_display = ["name", "country_list", "price", "free_over", "active"]
     list_filter = ["active", "currency"]
     search_fields = ["name"]

@@ -68,6 +68,7 @@ ROLES: dict[str, list[str]] = {
         "commerce.checkin_pickupbooking",
         "commerce.message_noshows_pickupbooking",
         "commerce.fulfil_order",
+        "commerce.export_order",  # the order CSV (lines, shipping addresses) for shipping
         "commerce.change_pickupslot",
         "sampling.ship_samplerequest",
         "sampling.export_samplerequest",

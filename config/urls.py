@@ -12,6 +12,8 @@ from .api import api
 admin.site.site_header = "Micromoments back office"
 admin.site.site_title = "Micromoments"
 admin.site.index_title = "Back office"
+# the landing page: live now, next sessions, revenue, orders to fulfil, samples to review, failures (commerce.admin_dashboard)
+admin.site.index_template = "admin/backoffice_index.html"
 
 urlpatterns = [
     # the session page and its live-status JSON take the spike: resolved first

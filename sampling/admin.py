@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from commerce.admin_money import MoneyAdminMixin
 from commerce.audit import admin_action_logged
 from commerce.money import format_money
 from commerce.staff_access import perm_check, staff_permission_required
@@ -84,8 +85,9 @@ class SampleCampaignForm(forms.ModelForm):
 
 
 @admin.register(SampleCampaign)
-class SampleCampaignAdmin(admin.ModelAdmin):
+class SampleCampaignAdmin(MoneyAdminMixin, admin.ModelAdmin):
     form = SampleCampaignForm
+    money_fields = {"unit_cost_minor": "currency", "declared_value_minor": "currency"}
     change_form_template = "admin/sampling/samplecampaign/change_form.html"
     list_display = [
         "name",
@@ -279,8 +281,8 @@ class TrackingUploadForm(forms.Form):
 class SampleRequestAdmin(admin.ModelAdmin):
     list_display = [
         "email",
-        "campaign",
         "status",
+        "campaign",
         "use_case",
         "priority_score",
         "risk_score",

@@ -121,15 +121,30 @@ class SampleCampaign(models.Model):
     class Meta:
         ordering = ["-opens_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(available__gte=0), name="sample_campaign_available_non_negative"),
-            models.CheckConstraint(condition=Q(available__lte=F("quantity")), name="sample_campaign_available_le_qty"),
-            models.CheckConstraint(condition=Q(closes_at__gt=F("opens_at")), name="sample_campaign_closes_after_opens"),
             models.CheckConstraint(
-                condition=Q(offer_percent_off__gte=0, offer_percent_off__lte=100), name="sample_campaign_offer_percent"
+                condition=Q(available__gte=0),
+                name="sample_campaign_available_non_negative",
+                violation_error_message="A campaign cannot have fewer than 0 samples available.",
+            ),
+            models.CheckConstraint(
+                condition=Q(available__lte=F("quantity")),
+                name="sample_campaign_available_le_qty",
+                violation_error_message="A campaign cannot have more samples available than its quantity.",
+            ),
+            models.CheckConstraint(
+                condition=Q(closes_at__gt=F("opens_at")),
+                name="sample_campaign_closes_after_opens",
+                violation_error_message="A campaign must close after it opens.",
+            ),
+            models.CheckConstraint(
+                condition=Q(offer_percent_off__gte=0, offer_percent_off__lte=100),
+                name="sample_campaign_offer_percent",
+                violation_error_message="The follow-up offer's percent off must be between 0 and 100.",
             ),
             models.CheckConstraint(
                 condition=Q(vetting_threshold__isnull=True) | Q(vetting_threshold__lte=100),
                 name="sample_campaign_threshold_range",
+                violation_error_message="The vetting threshold must be at most 100 (or empty for no review).",
             ),
         ]
 
@@ -217,16 +232,22 @@ class SampleRequest(models.Model):
             ("export_samplerequest", "Can export sample shipments (names, addresses) as 3PL CSV"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "email_normalized"], name="sample_one_per_person_per_campaign"),
+            models.UniqueConstraint(
+                fields=["campaign", "email_normalized"],
+                name="sample_one_per_person_per_campaign",
+                violation_error_message="This person has already requested a sample from this campaign.",
+            ),
             models.UniqueConstraint(
                 fields=["campaign", "household_key"],
                 condition=Q(household_key__isnull=False),
                 name="sample_one_per_household_per_campaign",
+                violation_error_message="This household has already requested a sample from this campaign.",
             ),
             models.UniqueConstraint(
                 fields=["partner", "idempotency_key"],
                 condition=~Q(idempotency_key=""),
                 name="sample_request_idempotency",
+                violation_error_message="This idempotency key was already used by this partner.",
             ),
         ]
         indexes = [models.Index(fields=["campaign", "status", "-priority_score", "created_at"])]
@@ -293,9 +314,15 @@ class FollowUpOffer(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(closes_at__gt=F("opens_at")), name="followup_offer_closes_after_opens"),
             models.CheckConstraint(
-                condition=Q(redeemed_at__isnull=True) | Q(order__isnull=False), name="followup_offer_redeemed_has_order"
+                condition=Q(closes_at__gt=F("opens_at")),
+                name="followup_offer_closes_after_opens",
+                violation_error_message="An offer must close after it opens.",
+            ),
+            models.CheckConstraint(
+                condition=Q(redeemed_at__isnull=True) | Q(order__isnull=False),
+                name="followup_offer_redeemed_has_order",
+                violation_error_message="A redeemed offer must name the order it was redeemed with.",
             ),
         ]
 

@@ -78,10 +78,15 @@ class Series(models.Model):
         ordering = ["name"]
         verbose_name_plural = "series"
         constraints = [
-            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="series_weekday_range"),
+            models.CheckConstraint(
+                condition=Q(weekday__gte=0, weekday__lte=6),
+                name="series_weekday_range",
+                violation_error_message="The weekday must be between Monday (0) and Sunday (6).",
+            ),
             models.CheckConstraint(
                 condition=Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")),
                 name="series_ends_after_start",
+                violation_error_message="A series cannot end before it starts.",
             ),
         ]
 
@@ -136,7 +141,11 @@ class LiveSession(models.Model):
         ]
         constraints = [
             # A series creates each weekly occurrence once, however often it is re-planned.
-            models.UniqueConstraint(fields=["series", "starts_at"], name="session_unique_per_series_start"),
+            models.UniqueConstraint(
+                fields=["series", "starts_at"],
+                name="session_unique_per_series_start",
+                violation_error_message="This series already has a session starting at that time.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -47,14 +47,24 @@ class Coupon(models.Model):
             models.CheckConstraint(
                 condition=Q(max_redemptions__isnull=True) | Q(redemptions__lte=F("max_redemptions")),
                 name="coupon_redemptions_within_cap",
+                violation_error_message="The maximum number of redemptions cannot be lower than the redemptions already made.",
             ),
-            models.CheckConstraint(condition=Q(valid_until__gt=F("valid_from")), name="coupon_window_positive"),
+            models.CheckConstraint(
+                condition=Q(valid_until__gt=F("valid_from")),
+                name="coupon_window_positive",
+                violation_error_message="“Valid until” must be after “Valid from”.",
+            ),
             models.CheckConstraint(
                 condition=(Q(kind="percent", percent_off__gt=0, percent_off__lte=100))
                 | Q(kind="fixed", amount_off_minor__gt=0),
                 name="coupon_value_matches_kind",
+                violation_error_message="A percent coupon needs a percentage above 0 and at most 100; a fixed coupon needs an amount above 0.",
             ),
-            models.CheckConstraint(condition=Q(code=models.functions.Upper("code")), name="coupon_code_upper"),
+            models.CheckConstraint(
+                condition=Q(code=models.functions.Upper("code")),
+                name="coupon_code_upper",
+                violation_error_message="Coupon codes are stored in capitals.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -74,17 +74,36 @@ class Drop(models.Model):
     class Meta:
         ordering = ["opens_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(available__gte=0), name="drop_available_non_negative"),
-            models.CheckConstraint(condition=Q(available__lte=F("quantity")), name="drop_available_le_quantity"),
-            models.CheckConstraint(condition=Q(closes_at__gt=F("opens_at")), name="drop_closes_after_opens"),
-            models.CheckConstraint(condition=Q(per_customer_limit__gte=1), name="drop_per_customer_limit_positive"),
+            models.CheckConstraint(
+                condition=Q(available__gte=0),
+                name="drop_available_non_negative",
+                violation_error_message="A drop cannot have fewer than 0 units available.",
+            ),
+            models.CheckConstraint(
+                condition=Q(available__lte=F("quantity")),
+                name="drop_available_le_quantity",
+                violation_error_message="A drop cannot have more units available than its quantity.",
+            ),
+            models.CheckConstraint(
+                condition=Q(closes_at__gt=F("opens_at")),
+                name="drop_closes_after_opens",
+                violation_error_message="A drop must close after it opens.",
+            ),
+            models.CheckConstraint(
+                condition=Q(per_customer_limit__gte=1),
+                name="drop_per_customer_limit_positive",
+                violation_error_message="The per-customer limit must be at least 1 unit.",
+            ),
             models.CheckConstraint(
                 condition=~Q(pricing="step_down")
                 | Q(step_percent__gt=0, step_seconds__gt=0, floor_price_minor__isnull=False),
                 name="drop_step_down_complete",
+                violation_error_message="A step-down drop needs a step percent above 0, seconds between steps above 0 and a floor price.",
             ),
             models.CheckConstraint(
-                condition=Q(fulfilment="ship") | Q(popup__isnull=False), name="drop_pickup_needs_popup"
+                condition=Q(fulfilment="ship") | Q(popup__isnull=False),
+                name="drop_pickup_needs_popup",
+                violation_error_message="Pickup drops need a pop-up.",
             ),
         ]
 

@@ -73,7 +73,13 @@ class Hold(models.Model):
             # the per-client cap on every hold (commerce.locks), across e-mails
             models.Index(fields=["drop", "client_key"], name="hold_drop_client", condition=~Q(client_key="")),
         ]
-        constraints = [models.CheckConstraint(condition=Q(quantity__gte=1), name="hold_quantity_positive")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1),
+                name="hold_quantity_positive",
+                violation_error_message="A hold needs at least one unit.",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.drop} for {self.customer} ({self.status})"

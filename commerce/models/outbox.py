@@ -47,14 +47,14 @@ class OutboxMessage(models.Model):
         permissions = [("retry_outboxmessage", "Can retry failed outbox messages")]
         indexes = [
             # the drain's claim: pending rows that are due, oldest first
-            models.Index(
-                fields=["available_at", "id"], condition=Q(status="pending"), name="outbox_pending_due_idx"
-            ),
+            models.Index(fields=["available_at", "id"], condition=Q(status="pending"), name="outbox_pending_due_idx"),
             models.Index(fields=["status", "kind"], name="outbox_status_kind_idx"),
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "done", "failed"]), name="outbox_status_valid"
+                condition=Q(status__in=["pending", "done", "failed"]),
+                name="outbox_status_valid",
+                violation_error_message="The outbox status must be pending, done or failed.",
             ),
         ]
 

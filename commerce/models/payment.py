@@ -79,9 +79,16 @@ class Refund(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_minor__gt=0),
+                name="refund_amount_positive",
+                violation_error_message="A refund must be for more than 0.",
+            ),
             models.UniqueConstraint(
-                fields=["provider_reference"], condition=~Q(provider_reference=""), name="refund_provider_ref_unique"
+                fields=["provider_reference"],
+                condition=~Q(provider_reference=""),
+                name="refund_provider_ref_unique",
+                violation_error_message="A refund with this provider reference is already recorded.",
             ),
         ]
         indexes = [
@@ -107,7 +114,13 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["partner", "key"], name="idempotency_unique_per_partner")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "key"],
+                name="idempotency_unique_per_partner",
+                violation_error_message="This idempotency key was already used by this partner.",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.partner_id}:{self.key}"

@@ -50,7 +50,11 @@ class PopUp(models.Model):
         ordering = ["-starts_on", "name"]
         verbose_name = "pop-up"
         constraints = [
-            models.CheckConstraint(condition=Q(ends_on__gte=F("starts_on")), name="popup_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=F("starts_on")),
+                name="popup_ends_after_start",
+                violation_error_message="A pop-up cannot end before it starts.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -88,14 +92,31 @@ class PickupSlot(models.Model):
         ordering = ["starts_at", "pk"]
         verbose_name = "pickup slot"
         constraints = [
-            models.CheckConstraint(condition=Q(available__gte=0), name="pickup_slot_available_non_negative"),
-            models.CheckConstraint(condition=Q(available__lte=F("capacity")), name="pickup_slot_available_le_capacity"),
-            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="pickup_slot_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(available__gte=0),
+                name="pickup_slot_available_non_negative",
+                violation_error_message="A pickup slot cannot have fewer than 0 places left.",
+            ),
+            models.CheckConstraint(
+                condition=Q(available__lte=F("capacity")),
+                name="pickup_slot_available_le_capacity",
+                violation_error_message="A pickup slot cannot have more places left than its capacity.",
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="pickup_slot_ends_after_start",
+                violation_error_message="A pickup slot must end after it starts.",
+            ),
             models.CheckConstraint(
                 condition=Q(price_adjust_percent__gt=-100, price_adjust_percent__lte=100),
                 name="pickup_slot_price_adjust_range",
+                violation_error_message="The slot's price adjustment must be above −100 %% and at most +100 %%.",
             ),
-            models.UniqueConstraint(fields=["popup", "starts_at"], name="pickup_slot_unique_start"),
+            models.UniqueConstraint(
+                fields=["popup", "starts_at"],
+                name="pickup_slot_unique_start",
+                violation_error_message="This pop-up already has a slot starting at that time.",
+            ),
         ]
         indexes = [models.Index(fields=["popup", "starts_at"], name="pickup_slot_popup_start")]
 

@@ -64,7 +64,11 @@ class Sku(models.Model):
         ordering = ["product__title", "position"]
         verbose_name = "SKU"
         constraints = [
-            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="sku_currency_iso"),
+            models.CheckConstraint(
+                condition=Q(currency__regex=r"^[A-Z]{3}$"),
+                name="sku_currency_iso",
+                violation_error_message="The currency must be a three-letter ISO code in capitals, e.g. EUR.",
+            ),
         ]
 
     def __str__(self) -> str:

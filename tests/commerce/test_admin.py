@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from commerce.models import Coupon, Drop, Order, Refund
+from commerce.money import to_major
 from commerce.services.orders import order_mark_paid, order_place
 from tests.factories import make_drop
 
@@ -100,7 +101,7 @@ def _drop_form(drop, **overrides):
         "sku": drop.sku_id,
         "title": "",
         "quantity": drop.quantity,
-        "price_minor": drop.price_minor,
+        "price_minor": str(to_major(drop.price_minor, drop.currency)),  # typed in major units (commerce.admin_money)
         "currency": drop.currency,
         "opens_at_0": "2026-01-01",
         "opens_at_1": "10:00:00",

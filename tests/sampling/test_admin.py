@@ -40,8 +40,8 @@ def campaign_form(**overrides):
         "closes_at_0": (now + dt.timedelta(days=7)).strftime("%Y-%m-%d"),
         "closes_at_1": "00:00:00",
         "quantity": 25,
-        "unit_cost_minor": 300,
-        "declared_value_minor": 1500,
+        "unit_cost_minor": "3.00",  # typed in major units (commerce.admin_money)
+        "declared_value_minor": "15.00",
         "currency": "EUR",
         "use_cases": '["Everyday wear", "A gift"]',
         "purchase_rule": "new",
