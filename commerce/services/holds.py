@@ -272,6 +272,17 @@ def hold_release(*, hold_id: int, now: dt.datetime | None = None) -> Hold:
     return hold
 
 
+def hold_expire_locked(*, hold: Hold, now: dt.datetime) -> None:
+    """Expire an active, locked hold whose `expires_at` has passed, as the sweeper would: its units go back.
+
+    For a payment arriving while no worker has swept the hold yet (commerce.services.payments):
+    the late-payment rule then takes the units again through the same conditional UPDATE.
+    """
+    if hold.status == Hold.Status.ACTIVE:
+        _expire([(hold.pk, hold.drop_id, hold.quantity)], now)
+        hold.refresh_from_db(fields=["status", "ended_at"])
+
+
 def hold_convert(*, hold: Hold, now: dt.datetime, allow_lapsed: bool) -> bool:
     """Turn a locked hold into sold units. Call inside the caller's transaction with `hold` locked.
 
