@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import segno
+from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -10,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods
 
+from analytics.middleware import REMEMBERED_EMAIL_COOKIE
 from analytics.services import event_capture_request
 
 from .exceptions import CommerceError
@@ -20,6 +22,22 @@ from .selectors import drop_status, drop_with_stock
 from .services.coupons import coupon_check
 from .services.holds import hold_place
 from .services.orders import checkout_start
+
+REMEMBERED_EMAIL_SALT = "commerce.buy-email"
+REMEMBERED_EMAIL_MAX_AGE = 30 * 86400
+
+
+def _remember_email(response, email: str) -> None:
+    """Prefill the next buy form on this browser (signed, HttpOnly); "not you?" forgets it (analytics.views)."""
+    response.set_signed_cookie(
+        REMEMBERED_EMAIL_COOKIE,
+        email,
+        salt=REMEMBERED_EMAIL_SALT,
+        max_age=REMEMBERED_EMAIL_MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -32,7 +50,8 @@ def drop_buy(request, drop_id: int):
         raise Http404 from exc
     if drop.offers_pickup:  # the viewer picks a pickup slot there (commerce.views_pickup)
         return redirect("commerce:pickup_buy", drop_id=drop.pk)
-    form = HoldForm(request.POST or None, max_quantity=drop.per_customer_limit)
+    remembered = request.get_signed_cookie(REMEMBERED_EMAIL_COOKIE, default="", salt=REMEMBERED_EMAIL_SALT)
+    form = HoldForm(request.POST or None, max_quantity=drop.per_customer_limit, initial={"email": remembered})
     error_status, retry_after = 409, None
     if request.method == "POST" and form.is_valid():
         try:
@@ -50,14 +69,22 @@ def drop_buy(request, drop_id: int):
             retry_after = exc.extra.get("retry_after")
             drop = drop_with_stock(drop_id=drop_id, now=now)
         else:
-            return redirect("commerce:hold", token=hold.token)
+            response = redirect("commerce:hold", token=hold.token)
+            _remember_email(response, form.cleaned_data["email"])
+            return response
     if request.method == "GET":
         event_capture_request(request, name="view", session_id=drop.session_id, drop_id=drop.pk, sku_id=drop.sku_id)
     status = error_status if form.non_field_errors() else (400 if form.errors else 200)
     response = render(
         request,
         "commerce/drop_buy.html",
-        {"drop": drop, "form": form, "status": drop_status(drop=drop, now=now), "session": drop.session},
+        {
+            "drop": drop,
+            "form": form,
+            "status": drop_status(drop=drop, now=now),
+            "session": drop.session,
+            "remembered_email": remembered,
+        },
         status=status,
     )
     if status == 429 and retry_after:
@@ -92,7 +119,12 @@ def hold_checkout(request, token: str):
                 )
                 return redirect(order.payment_url or order.get_absolute_url())
         except CommerceError as exc:
-            form.add_error("coupon_code" if "coupon" in str(exc.code) else None, exc.message)
+            coupon_error = "coupon" in str(exc.code)
+            form.add_error("coupon_code" if coupon_error else None, exc.message)
+            if coupon_error:
+                # The refused code is named in the error; the field is emptied so "Place order" goes through.
+                form.data = form.data.copy()
+                form.data["coupon_code"] = ""
             status_code = 410 if exc.code == "hold_expired" else 409
     live = hold.is_live(now)
     subtotal = hold.unit_price_minor * hold.quantity

@@ -157,3 +157,8 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.title}"
+
+    @property
+    def subtotal_minor(self) -> int:
+        """The line before its discount: quantity × unit price, minor units (what the pages show per line)."""
+        return self.unit_price_minor * self.quantity
