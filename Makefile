@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DEBUG ?= 1
 
-.PHONY: run serve test lint bench browser nginx migrate demo worker clean
+.PHONY: run serve first-page test lint bench browser nginx migrate demo worker clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ bench: $(VENV)/.installed
 	  (apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)) || \
 	  echo "wrk not installed: the drop-spike bench uses the Python load generator"; }
 	TESTING=1 BENCH=$(BENCH) $(PY) -m tests.perf.run
+
+## first-page: seconds from a fresh `make run` (empty var/, dependencies installed) to its first page
+first-page: $(VENV)/.installed
+	$(PY) -m tests.perf.first_page
 
 clean:
 	rm -rf $(VENV) var staticfiles
