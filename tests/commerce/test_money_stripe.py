@@ -8,6 +8,7 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from analytics.models import Event
@@ -228,7 +229,9 @@ def test_stripe_refund_of_half_a_kwd_order_is_sent_ending_in_0(client, stripe_ap
 # --- late payment decided in the webhook, no worker --------------------------------------------------
 
 
-def test_payment_after_the_hold_lapsed_with_no_worker_is_marked_late_and_recorded(client, stripe_api, webhook):
+def test_payment_after_the_hold_lapsed_with_no_worker_is_marked_late_and_recorded(
+    client, stripe_api, webhook, django_user_model
+):
     # a step-down drop: 10 % every minute; the buyer holds at step 1 and pays after the hold lapsed
     drop = make_drop(
         quantity=5,
@@ -259,6 +262,12 @@ def test_payment_after_the_hold_lapsed_with_no_worker_is_marked_late_and_recorde
     purchase = Event.objects.get(name="purchase", order_id=order.pk)
     assert purchase.props["price_step"] == 1 and purchase.props["step_percent"] == "-10.00"
     assert purchase.props["list_price_minor"] == 5000 and purchase.props["paid_late"] is True
+    # the buyer's page says so, and the admin's order page shows the step that applied
+    assert "data-paid-late" in client.get(order.get_absolute_url()).content.decode()
+    admin = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-for-tests-only")
+    client.force_login(admin)
+    html = client.get(reverse("admin:commerce_order_change", args=[order.pk])).content.decode()
+    assert "step 1 (-10.00 % of list $50.00)" in html
 
 
 def test_payment_made_in_time_but_delivered_late_is_not_late(client, stripe_api, webhook):
