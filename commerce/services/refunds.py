@@ -6,8 +6,9 @@ Q its quantity, r the units refunded (or being refunded) before and f rounds
 down to the currency's payable step (commerce.money.round_to_step: 10 minor
 units for KWD and the other three-decimal currencies, whose Stripe amounts must
 end in 0; 1 elsewhere, i.e. plain floor); refunding every unit returns exactly T.
-An amount typed for a goodwill refund must be a multiple of that step too. "Refund in full" returns all the money not yet
-refunded and every unit not yet refunded.
+An amount typed for a goodwill refund must be a multiple of that step too.
+"Refund in full" returns all the money not yet refunded and every unit not yet
+refunded.
 
 One door for provider state: every answer, webhook and reconciliation result
 goes through `refund_record_provider_state`, which locks the order, finds the
@@ -153,9 +154,10 @@ def refund_create(
             amount = int(amount_minor or 0)
             step = minor_step(order.currency)
             if amount % step:
+                nearest = format_money(round_to_step(amount, order.currency, down=True), order.currency)
                 raise RefundInvalid(
                     f"{order.currency} refunds go in steps of {format_money(step, order.currency)} "
-                    f"(the card networks take no smaller amount); try {format_money(round_to_step(amount, order.currency, down=True), order.currency)}."
+                    f"(the card networks take no smaller amount); try {nearest}."
                 )
         if amount < 1 or amount > remaining:
             raise RefundInvalid(f"Refund must be between 1 and {remaining} minor units.")
