@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DEBUG ?= 1
 
-.PHONY: run test lint bench browser nginx migrate demo worker clean
+.PHONY: run serve first-page test lint bench browser nginx migrate demo worker clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,11 +24,21 @@ demo: migrate
 	$(PY) manage.py seed_sampling_demo
 
 ## run: install, migrate, load demo data, serve on $(HOST):$(PORT) with the django-q2 worker beside it
-run: demo
+run: demo serve
+
+## serve: the web server and the django-q2 worker side by side, no setup; Ctrl-C (or TERM) stops both once
+# Not `trap 'kill 0' …`: kill 0 signals the whole process group, this shell included, whose trap
+# then runs again (a recursion that ends in a segfault) and floods the worker with signals.
+# Here the children start with SIGINT ignored (the terminal's Ctrl-C reaches the shell alone, except
+# the worker, which installs its own handler), and the trap clears itself, sends TERM once, and waits.
+serve:
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops the web server and the worker)"
-	@trap 'kill 0' EXIT INT TERM; \
-	  $(PY) manage.py qcluster & \
-	  $(PY) manage.py runserver $(HOST):$(PORT) --noreload
+	@trap '' INT; \
+	  $(PY) manage.py qcluster & worker=$$!; \
+	  $(PY) manage.py runserver $(HOST):$(PORT) --noreload & web=$$!; \
+	  stop() { trap - INT TERM EXIT; kill -TERM $$web $$worker 2>/dev/null; wait $$web $$worker 2>/dev/null; }; \
+	  trap 'stop; exit 130' INT; trap 'stop; exit 143' TERM; trap stop EXIT; \
+	  wait -n $$web $$worker; stop
 
 ## browser: Debian's Chromium for the end-to-end tests (best effort; e2e tests skip with a reason without it)
 browser:
@@ -56,6 +66,10 @@ bench: $(VENV)/.installed
 	  (apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)) || \
 	  echo "wrk not installed: the drop-spike bench uses the Python load generator"; }
 	TESTING=1 BENCH=$(BENCH) $(PY) -m tests.perf.run
+
+## first-page: seconds from a fresh `make run` (empty var/, dependencies installed) to its first page
+first-page: $(VENV)/.installed
+	$(PY) -m tests.perf.first_page
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -8,6 +8,7 @@ import uuid
 from django.conf import settings
 
 COOKIE = "mm_vid"
+REMEMBERED_EMAIL_COOKIE = "mm_email"  # signed; set by the storefront's buy form (commerce.views)
 MAX_AGE = 365 * 86400
 _VALID = re.compile(r"^[0-9a-f]{32}$")
 _SKIP_PREFIXES = ("/static/", "/media/", "/admin/", "/api/", "/stripe/")
@@ -44,6 +45,26 @@ class VisitorMiddleware:
                 secure=getattr(settings, "SESSION_COOKIE_SECURE", False),
             )
         return response
+
+
+def visitor_start_new(request, response) -> str:
+    """Give this browser a new anonymous visitor id ("not you?"); returns it.
+
+    The old id keeps its history (and its link to a customer); from now on this browser's views,
+    clicks and carts count for the new visitor only. Also forgets the remembered e-mail
+    (commerce.views.REMEMBERED_EMAIL_COOKIE).
+    """
+    request.visitor_id = uuid.uuid4().hex
+    response.set_cookie(
+        COOKIE,
+        request.visitor_id,
+        max_age=MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=getattr(settings, "SESSION_COOKIE_SECURE", False),
+    )
+    response.delete_cookie(REMEMBERED_EMAIL_COOKIE, samesite="Lax")
+    return request.visitor_id
 
 
 def _authenticated(request) -> bool:

@@ -6,4 +6,5 @@ app_name = "analytics"
 urlpatterns = [
     path("a/e", views.beacon, name="beacon"),
     path("a/click/<id:drop_id>/", views.drop_click, name="click"),
+    path("visitor/new", views.visitor_reset, name="visitor_reset"),
 ]

@@ -9,11 +9,13 @@ from django.db import DatabaseError
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from commerce.models import Drop
 
+from .middleware import visitor_start_new
 from .models import BEACON_EVENTS
 from .services import event_capture_request, events_capture_many, is_bot
 
@@ -84,3 +86,20 @@ def drop_click(request, drop_id: int):
     drop = get_object_or_404(Drop.objects.only("pk", "session_id", "sku_id"), pk=drop_id)
     event_capture_request(request, name="click", session_id=drop.session_id, drop_id=drop.pk, sku_id=drop.sku_id)
     return HttpResponseRedirect(reverse("commerce:checkout", kwargs={"drop_id": drop.pk}))
+
+
+@require_POST
+def visitor_reset(request):
+    """ "Not you?": POST (with CSRF) starts a new visitor on this browser and forgets the remembered e-mail.
+
+    Redirects (303) to `next` when it is a local path, else to the home page. The previous visitor's
+    events stay theirs; views from here on count for the new visitor (analytics.middleware).
+    """
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("sessions_app:home")
+    response = HttpResponseRedirect(target, status=303)
+    visitor_start_new(request, response)
+    return response

@@ -35,7 +35,7 @@ from .models import (
 )
 from .models.partner import SCOPE_CHOICES
 from .money import format_money
-from .pricing import price_schedule_table, validate_tiers
+from .pricing import price_schedule_table, price_step_props, validate_tiers
 from .selectors import drop_status, with_effective_stock
 from .services import api_keys, coupons, drops, orders, product_images, refunds
 from .staff_access import has_staff_perms, lock_down_app, perm_check
@@ -347,6 +347,7 @@ class OrderLineInline(admin.TabularInline):
         "sku",
         "quantity",
         "unit_price",
+        "price_step_applied",
         "discount",
         "line_total",
         "fulfilled_quantity",
@@ -355,6 +356,20 @@ class OrderLineInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    @admin.display(description="Price step")
+    def price_step_applied(self, obj):
+        """ "step 2 (−20.00 % of list 50.00)"; "—" for orders placed before steps were recorded."""
+        if obj.price_step is None:
+            return "—"
+        props = price_step_props(obj)
+        if props["step_percent"] is None:
+            return f"step {obj.price_step}"
+        sign = "+" if not props["step_percent"].startswith("-") else ""
+        return (
+            f"step {obj.price_step} ({sign}{props['step_percent']} % of list "
+            f"{format_money(obj.list_price_minor, obj.currency)})"
+        )
 
     def has_add_permission(self, request, obj=None):
         return False

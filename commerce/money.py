@@ -81,3 +81,99 @@ def percent_of(amount_minor: int, percent: Decimal | int | str) -> int:
 def format_money(amount_minor: int, currency: str, locale: str = "en_US") -> str:
     """Human text for an amount: format_money(4299, "USD") → "$42.99", (1500, "JPY") → "¥1,500"."""
     return format_currency(to_major(amount_minor, currency), currency, locale=locale)
+
+
+# --- Stripe's currency rules ------------------------------------------------------
+# Source: https://docs.stripe.com/currencies ("Zero-decimal currencies", "Three-decimal
+# currencies", "Special cases"). Stripe wants every amount as an integer in *its* minor unit:
+#   * zero-decimal currencies: the amount in major units (¥500 → 500);
+#   * three-decimal currencies: thousandths, and the last digit must be 0 (5.124 KWD is
+#     refused; 5.120 or 5.130 is accepted), for charges, Checkout and refunds alike;
+#   * ISK is a two-decimal currency in the API but only whole krónur are accepted (a multiple of 100);
+#   * everything else: hundredths.
+STRIPE_ZERO_DECIMAL = frozenset(
+    ["BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"]
+)
+STRIPE_THREE_DECIMAL = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
+# Stripe amount (in Stripe's unit) must be a multiple of this.
+STRIPE_AMOUNT_MULTIPLE = {**dict.fromkeys(STRIPE_THREE_DECIMAL, 10), "ISK": 100}
+
+
+def stripe_exponent(currency: str) -> int:
+    """Decimals of the unit Stripe counts amounts in: JPY 0, KWD 3, USD 2, ISK 2 (Stripe's docs)."""
+    code = check_currency(currency)
+    if code in STRIPE_ZERO_DECIMAL:
+        return 0
+    if code in STRIPE_THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def minor_step(currency: str) -> int:
+    """The smallest amount, in our minor units, that Stripe accepts as a step: KWD 10 (0.010), else 1.
+
+    Every amount sent to Stripe must be a whole multiple of it; commerce.pricing rounds
+    computed prices and discounted lines to it so the stored total is always payable.
+    """
+    shift = stripe_exponent(currency) - minor_unit_exponent(currency)
+    multiple = STRIPE_AMOUNT_MULTIPLE.get(check_currency(currency), 1)
+    if shift >= 0:
+        scale = 10**shift
+        return max(multiple // scale, 1) if multiple % scale == 0 else multiple
+    return multiple * 10 ** (-shift)
+
+
+def round_to_step(amount_minor: int, currency: str, *, down: bool = False) -> int:
+    """Round an amount in minor units to a multiple of `minor_step(currency)`.
+
+    Half-up by default (4005 → 4010 KWD, 4004 → 4000); `down=True` rounds towards zero
+    (used for refund shares, so the parts never exceed the whole). Other currencies: unchanged.
+    """
+    step = minor_step(currency)
+    if step == 1:
+        return int(amount_minor)
+    if down:
+        return (int(amount_minor) // step) * step
+    quotient = (Decimal(int(amount_minor)) / step).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return int(quotient) * step
+
+
+def stripe_amount(amount_minor: int, currency: str) -> int:
+    """An amount in our minor units → the integer Stripe expects for `currency`.
+
+    stripe_amount(1500, "JPY") → 1500 (yen); stripe_amount(4299, "USD") → 4299 (cents);
+    stripe_amount(12350, "KWD") → 12350 (fils, ends in 0); stripe_amount(5, "ISK") → 500.
+    Raises MoneyError for a negative amount or one Stripe would refuse (a KWD amount
+    not ending in 0: round it first with `round_to_step`).
+    """
+    code = check_currency(currency)
+    if int(amount_minor) != amount_minor or amount_minor < 0:
+        raise MoneyError(f"{amount_minor!r} is not a whole non-negative amount")
+    shift = stripe_exponent(code) - minor_unit_exponent(code)
+    if shift >= 0:
+        value = int(amount_minor) * 10**shift
+    else:
+        scale = 10 ** (-shift)
+        if amount_minor % scale:
+            raise MoneyError(f"{format_money(amount_minor, code)} has more decimals than Stripe takes for {code}")
+        value = int(amount_minor) // scale
+    multiple = STRIPE_AMOUNT_MULTIPLE.get(code, 1)
+    if value % multiple:
+        raise MoneyError(
+            f"Stripe only takes {code} amounts in steps of {format_money(minor_step(code), code)}; "
+            f"{format_money(amount_minor, code)} is not one"
+        )
+    return value
+
+
+def from_stripe_amount(value: int, currency: str) -> int:
+    """An integer amount as Stripe reports it (webhooks, refunds) → our minor units (inverse of stripe_amount).
+
+    from_stripe_amount(500, "ISK") → 5 (krónur); JPY, USD and KWD are unchanged.
+    A fraction of our minor unit (impossible for amounts we sent) is rounded half-up.
+    """
+    code = check_currency(currency)
+    shift = stripe_exponent(code) - minor_unit_exponent(code)
+    if shift >= 0:
+        return int((Decimal(int(value)) / (10**shift)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return int(value) * 10 ** (-shift)

@@ -22,15 +22,30 @@ from `drop_price_quote`; a hold keeps its price only while it lives.
 
 Discounts (`line_discount`) are computed **per line, half-up** through
 commerce.money.percent_of; a fixed-amount coupon takes at most the line total.
+
+Currencies whose payment provider takes coarser steps than their minor unit (Stripe's
+three-decimal currencies BHD, JOD, KWD, OMR, TND take only amounts ending in 0, i.e.
+steps of 10 minor units: commerce.money.minor_step) are rounded **here and only here**:
+
+* a computed unit price (step-down, step-up, pickup-slot adjustment) is rounded half-up
+  to a multiple of the step (commerce.money.round_to_step);
+* a discounted line is rounded half-up to a multiple of the step, and the discount is what
+  is left: `discount = line − round_to_step(line − raw_discount)`. Example: 15 % off
+  KWD 12.350 → raw discount 1.8525 → 1.853 half-up → line 10.497 → **10.500**, so the
+  discount shown is KWD 1.850.
+
+So the total on the page, the amount sent to Stripe and the stored total are the same
+integer, and every line sent to Stripe is one it accepts. Other currencies are unchanged
+(step 1).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from .money import percent_of
+from .money import percent_of, round_to_step
 
 
 @dataclass(frozen=True)
@@ -45,11 +60,12 @@ class PriceQuote:
 
 def _step_down_price(drop, step: int) -> int:
     drop_by = percent_of(drop.price_minor, Decimal(step) * drop.step_percent)
-    return max(int(drop.floor_price_minor), drop.price_minor - drop_by)
+    return max(int(drop.floor_price_minor), round_to_step(drop.price_minor - drop_by, drop.currency))
 
 
 def _slot_adjusted(quote: PriceQuote, slot) -> PriceQuote:
-    price = max(quote.unit_price_minor + percent_of(quote.unit_price_minor, slot.price_adjust_percent), 0)
+    adjusted = quote.unit_price_minor + percent_of(quote.unit_price_minor, slot.price_adjust_percent)
+    price = max(round_to_step(adjusted, quote.currency), 0)
     return PriceQuote(price, quote.currency, quote.step, quote.next_change_at)
 
 
@@ -76,7 +92,7 @@ def drop_price_quote(drop, *, now: dt.datetime, available: int | None = None, sl
         step, price = 0, base
         for index, tier in enumerate(sorted(drop.step_up_tiers, key=lambda t: Decimal(str(t["sell_through"]))), 1):
             if sold_pct >= Decimal(str(tier["sell_through"])):
-                step, price = index, base + percent_of(base, tier["percent"])
+                step, price = index, round_to_step(base + percent_of(base, tier["percent"]), drop.currency)
         return PriceQuote(price, drop.currency, step, None)
     return PriceQuote(base, drop.currency, 0, None)
 
@@ -108,7 +124,9 @@ def price_schedule_table(drop, *, now: dt.datetime, available: int | None = None
                 {
                     "step": index,
                     "when": f"≥ {tier['sell_through']}% sold or held",
-                    "unit_price_minor": drop.price_minor + percent_of(drop.price_minor, tier["percent"]),
+                    "unit_price_minor": round_to_step(
+                        drop.price_minor + percent_of(drop.price_minor, tier["percent"]), drop.currency
+                    ),
                     "current": current.step == index,
                 }
             )
@@ -118,13 +136,40 @@ def price_schedule_table(drop, *, now: dt.datetime, available: int | None = None
 
 
 def line_discount(*, coupon, unit_price_minor: int, quantity: int, currency: str) -> int:
-    """Discount in minor units on one line (unit × quantity): percent half-up, or fixed capped at the line."""
+    """Discount in minor units on one line (unit × quantity): percent half-up, or fixed capped at the line.
+
+    The discounted line is then rounded to the currency's payable step (module docstring:
+    KWD and the other three-decimal currencies end in 0); returns 0 ≤ discount ≤ line.
+    """
     line_total = unit_price_minor * quantity
     if coupon.kind == coupon.Kind.PERCENT:
-        return min(line_total, percent_of(line_total, coupon.percent_off))
-    if coupon.currency != currency:
+        raw = min(line_total, percent_of(line_total, coupon.percent_off))
+    elif coupon.currency != currency:
         return 0
-    return min(line_total, int(coupon.amount_off_minor))
+    else:
+        raw = min(line_total, int(coupon.amount_off_minor))
+    if raw == 0:
+        return 0
+    return min(max(line_total - round_to_step(line_total - raw, currency), 0), line_total)
+
+
+def price_step_props(line) -> dict:
+    """The price step that applied to an order line, for analytics and the admin.
+
+    {"price_step": int | None, "list_price_minor": int | None, "unit_price_minor": int,
+    "step_percent": str | None}: step_percent = (unit − list) / list × 100, two decimals,
+    negative for a step-down (e.g. "-20.00"), None when the list price is unknown or 0.
+    """
+    percent = None
+    if line.list_price_minor:
+        change = Decimal(line.unit_price_minor - line.list_price_minor) * 100 / Decimal(line.list_price_minor)
+        percent = str(change.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    return {
+        "price_step": line.price_step,
+        "list_price_minor": line.list_price_minor,
+        "unit_price_minor": line.unit_price_minor,
+        "step_percent": percent,
+    }
 
 
 def validate_tiers(tiers) -> list[dict]:

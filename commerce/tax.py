@@ -8,7 +8,8 @@ Shop setting `SHOP_PRICES_INCLUDE_TAX` (default true):
   and `total = goods − discount + shipping + tax`.
 
 Rounding: **per line, half-up** (like discounts, commerce.money) in the currency's minor unit, so
-JPY tax is whole yen and KWD/BHD tax is whole fils. The lines are the goods lines after their
+JPY tax is whole yen and KWD/BHD tax is whole fils; tax added on top in KWD/BHD is then rounded
+half-up to 10 fils, the step Stripe charges in (commerce.money.round_to_step). The lines are the goods lines after their
 discount, and shipping as one more line at the same rate (shipping follows the goods it carries:
 EU VAT Directive 2006/112/EC art. 78(b)). The rate is the destination's: the shipping address's
 country for shipped orders, `SHOP_COUNTRY` for pickup orders; a country without a `TaxRate` row
@@ -27,6 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 
 from .models import TaxRate
+from .money import round_to_step
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,9 @@ def order_totals(
     if rate:
         amounts = [unit * qty - disc for unit, qty, disc in lines] + ([shipping_minor] if shipping_minor else [])
         tax = sum(line_tax(amount, rate.rate_percent, included=included) for amount in amounts)
+    if not included:
+        # tax added on top is charged: Stripe takes three-decimal currencies in steps of 10 (docs/money.md)
+        tax = round_to_step(tax, currency)
     total = subtotal - discount + shipping_minor + (0 if included else tax)
     return Totals(
         currency=currency,

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods
 
+from analytics.middleware import REMEMBERED_EMAIL_COOKIE
 from analytics.services import event_capture_request
 from sampling.addresses import country_choices
 from sampling.forms import AddressForm
@@ -27,6 +28,22 @@ from .services.holds import hold_place
 from .services.orders import checkout_start, checkout_totals
 from .shipping import hold_ships, order_fulfilment, shipping_countries, shipping_enabled
 
+REMEMBERED_EMAIL_SALT = "commerce.buy-email"
+REMEMBERED_EMAIL_MAX_AGE = 30 * 86400
+
+
+def _remember_email(response, email: str) -> None:
+    """Prefill the next buy form on this browser (signed, HttpOnly); "not you?" forgets it (analytics.views)."""
+    response.set_signed_cookie(
+        REMEMBERED_EMAIL_COOKIE,
+        email,
+        salt=REMEMBERED_EMAIL_SALT,
+        max_age=REMEMBERED_EMAIL_MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+
 
 @require_http_methods(["GET", "POST"])
 def drop_buy(request, drop_id: int):
@@ -38,7 +55,8 @@ def drop_buy(request, drop_id: int):
         raise Http404 from exc
     if drop.offers_pickup:  # the viewer picks a pickup slot there (commerce.views_pickup)
         return redirect("commerce:pickup_buy", drop_id=drop.pk)
-    form = HoldForm(request.POST or None, max_quantity=drop.per_customer_limit)
+    remembered = request.get_signed_cookie(REMEMBERED_EMAIL_COOKIE, default="", salt=REMEMBERED_EMAIL_SALT)
+    form = HoldForm(request.POST or None, max_quantity=drop.per_customer_limit, initial={"email": remembered})
     error_status, retry_after = 409, None
     if request.method == "POST" and form.is_valid():
         try:
@@ -56,7 +74,9 @@ def drop_buy(request, drop_id: int):
             retry_after = exc.extra.get("retry_after")
             drop = drop_with_stock(drop_id=drop_id, now=now)
         else:
-            return redirect("commerce:hold", token=hold.token)
+            response = redirect("commerce:hold", token=hold.token)
+            _remember_email(response, form.cleaned_data["email"])
+            return response
     if request.method == "GET":
         event_capture_request(request, name="view", session_id=drop.session_id, drop_id=drop.pk, sku_id=drop.sku_id)
     status = error_status if form.non_field_errors() else (400 if form.errors else 200)
@@ -69,6 +89,7 @@ def drop_buy(request, drop_id: int):
             "status": drop_status(drop=drop, now=now),
             "session": drop.session,
             "page_zone": drop.session.timezone,  # times on the page: the session's zone, named
+            "remembered_email": remembered,
         },
         status=status,
     )
@@ -113,6 +134,10 @@ def hold_checkout(request, token: str):
         except CommerceError as exc:
             _form_error(form, address_form, exc)
             status_code = 410 if exc.code == "hold_expired" else (exc.status if exc.status == 422 else 409)
+            if "coupon" in str(exc.code):
+                # The refused code is named in the error; the field is emptied so "Place order" goes through.
+                form.data = form.data.copy()
+                form.data["coupon_code"] = ""
     live = hold.is_live(now)
     subtotal = hold.unit_price_minor * hold.quantity
     totals, shipping_problem = _cart_totals(hold, discount, address_form)

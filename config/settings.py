@@ -137,6 +137,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file-backed test database, so `pytest --reuse-db` can skip the migrations next time.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_micromoments.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# dj-stripe's migrations, unchanged, plus their squash (docs/deployment.md, "First run"): its 0002 alone
+# is 515 field operations whose in-memory state rendering took 1–2.5 minutes of a fresh `make run`; the
+# squash creates the same tables in a few seconds. Existing databases keep the originals (marked applied).
+# tests/test_settings.py fails when dj-stripe ships a migration this module lacks.
+MIGRATION_MODULES = {"djstripe": "config.djstripe_migrations"}
 
 # --- Cache and task queue ----------------------------------------------------
 REDIS_URL = env("REDIS_URL")

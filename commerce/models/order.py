@@ -135,6 +135,12 @@ class OrderLine(models.Model):
     currency = models.CharField(max_length=3)
     fulfilled_quantity = models.PositiveIntegerField(default=0, help_text="Units shipped or picked up.")
     refunded_quantity = models.PositiveIntegerField(default=0)
+    # The dynamic-pricing step the unit price came from (the hold's, commerce.pricing) and the drop's list
+    # price then: unit_price_minor / list_price_minor says how far the step moved the price. Null: older orders.
+    price_step = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Dynamic-pricing step applied.")
+    list_price_minor = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The drop's list (base) price per unit when the price was locked, minor units."
+    )
 
     class Meta:
         constraints = [
@@ -164,3 +170,8 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.title}"
+
+    @property
+    def subtotal_minor(self) -> int:
+        """The line before its discount: quantity × unit price, minor units (what the pages show per line)."""
+        return self.unit_price_minor * self.quantity

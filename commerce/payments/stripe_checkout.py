@@ -1,10 +1,14 @@
 """The `stripe` provider: Stripe Checkout (hosted page with Apple Pay, Google Pay, Link and cards).
 
 Sessions are created with the stripe library; dj-stripe receives and verifies
-the webhooks (see commerce.payments.stripe_webhooks). Amounts are sent in the
-currency's minor unit, exactly the order's stored totals: one Checkout line per
-order line, quantity 1, `unit_amount` = the line total after discount, so
-Stripe charges precisely `order.total_minor`.
+the webhooks (see commerce.payments.stripe_webhooks). Amounts are the order's
+stored totals converted to Stripe's unit by commerce.money.stripe_amount (JPY and
+the other zero-decimal currencies in major units, KWD and the other three-decimal
+currencies in thousandths ending in 0; docs/money.md): one Checkout line per
+order line, quantity 1, `unit_amount` = the line total after discount (the coupon
+is already in it, rounded per line by commerce.pricing), plus the order's
+shipping as a fixed-amount shipping option, so Stripe charges precisely
+`order.total_minor` (checked before the session is created).
 
 Shipping (docs/shipping-tax.md): we collect and validate the address ourselves on the cart page,
 so `shipping_address_collection` is not sent; the chosen rate goes as one `shipping_options` entry
@@ -34,6 +38,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from ..exceptions import PaymentProviderError
+from ..money import MoneyError, from_stripe_amount, stripe_amount
 from . import ProviderRefund, ProviderUnavailable, register
 
 STRIPE_MIN_SESSION_SECONDS = 30 * 60
@@ -50,9 +55,25 @@ REFUND_STATUSES = {
 TRANSIENT_ERRORS = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError)
 
 
+def _refund_amount(refund) -> int:
+    """The refund's amount in Stripe's unit; a KWD amount not ending in 0 is refused here, not by Stripe."""
+    try:
+        return stripe_amount(refund.amount_minor, refund.currency)
+    except MoneyError as exc:
+        raise PaymentProviderError(f"Stripe refuses this refund amount: {exc}.") from exc
+
+
 def refund_idempotency_key(refund_id: int) -> str:
     """The one Idempotency-Key for a local refund: every (re)submission of refund N sends the same key."""
     return f"refund-{refund_id}"
+
+
+def our_amount(value, currency) -> int:
+    """Stripe's integer amount → our minor units (ISK and HUF differ, docs/money.md); unknown currency: as is."""
+    try:
+        return from_stripe_amount(int(value or 0), currency or "")
+    except MoneyError:
+        return int(value or 0)
 
 
 def provider_refund(obj) -> ProviderRefund:
@@ -62,7 +83,7 @@ def provider_refund(obj) -> ProviderRefund:
     return ProviderRefund(
         reference=obj["id"],
         status=REFUND_STATUSES.get(obj.get("status") or "", "pending"),
-        amount_minor=int(obj.get("amount") or 0),
+        amount_minor=our_amount(obj.get("amount"), obj.get("currency")),
         currency=(obj.get("currency") or "").upper(),
         payment_id=obj.get("payment_intent") or "",
         local_id=int(local_id) if local_id.isdigit() else None,
@@ -99,39 +120,67 @@ def automatic_tax_on() -> bool:
     return bool(getattr(settings, "STRIPE_AUTOMATIC_TAX", False))
 
 
-def checkout_tax_and_shipping(order, line_items: list[dict]) -> dict:
-    """Checkout Session params for the order's shipping and tax (module docstring); adds to `line_items`.
+def checkout_amounts(order) -> dict:
+    """Checkout Session parameters carrying the money: `line_items`, `shipping_options`, `automatic_tax`.
 
-    Returns {"shipping_options": [...]} when the order ships with a rate, plus
-    {"automatic_tax": {"enabled": True}} with Stripe Tax. Amounts in the currency's minor unit.
+    Every amount is in Stripe's unit (commerce.money.stripe_amount). One line per order line
+    (its total after discount); tax added on top of prices from our table (commerce.tax) as one
+    more "Tax" line, or, with Stripe Tax on, `automatic_tax` and a `tax_behavior` on every price
+    (Stripe adds exclusive tax itself); the order's shipping rate as one fixed-amount shipping
+    option. Raises PaymentProviderError if an amount is one Stripe refuses (e.g. a KWD price not
+    ending in 0 typed by staff) or if the amounts do not add up to the order's total.
     """
-    params: dict = {}
-    currency = order.currency.lower()
+    currency = order.currency
     behavior = "inclusive" if order.tax_included else "exclusive"
-    if automatic_tax_on():
-        params["automatic_tax"] = {"enabled": True}
-        for item in line_items:
-            item["price_data"]["tax_behavior"] = behavior
-    elif order.tax_minor and not order.tax_included:
-        line_items.append(
+    stripe_tax = automatic_tax_on()
+    try:
+        line_items = [
             {
                 "quantity": 1,
                 "price_data": {
-                    "currency": currency,
-                    "unit_amount": order.tax_minor,
-                    "product_data": {"name": "Tax"},
+                    "currency": currency.lower(),
+                    "unit_amount": stripe_amount(line.total_minor, currency),
+                    "product_data": {"name": f"{line.quantity} × {line.title}"},
                 },
             }
-        )
-    if order.shipping_address and order.shipping_rate_name:
-        rate = {
-            "type": "fixed_amount",
-            "fixed_amount": {"amount": order.shipping_minor, "currency": currency},
-            "display_name": order.shipping_rate_name[:100],
-        }
-        if automatic_tax_on():
-            rate["tax_behavior"] = behavior
-        params["shipping_options"] = [{"shipping_rate_data": rate}]
+            for line in order.lines.all()
+        ]
+        params: dict = {"line_items": line_items}
+        if stripe_tax:
+            params["automatic_tax"] = {"enabled": True}
+            for item in line_items:
+                item["price_data"]["tax_behavior"] = behavior
+        elif order.tax_minor and not order.tax_included:
+            line_items.append(
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": currency.lower(),
+                        "unit_amount": stripe_amount(order.tax_minor, currency),
+                        "product_data": {"name": "Tax"},
+                    },
+                }
+            )
+        sent = sum(item["price_data"]["unit_amount"] for item in line_items)
+        if order.shipping_rate_name and (order.shipping_address or order.shipping_minor):
+            shipping = stripe_amount(order.shipping_minor, currency)
+            sent += shipping
+            rate = {
+                "type": "fixed_amount",
+                "display_name": order.shipping_rate_name[:100],
+                "fixed_amount": {"amount": shipping, "currency": currency.lower()},
+            }
+            if stripe_tax:
+                rate["tax_behavior"] = behavior
+            params["shipping_options"] = [{"shipping_rate_data": rate}]
+        # with Stripe Tax, exclusive tax is added by Stripe and is not in what we send
+        expected = order.total_minor - (order.tax_minor if stripe_tax and not order.tax_included else 0)
+        if sent != stripe_amount(expected, currency):
+            raise PaymentProviderError(
+                f"Order {order.number}: the amounts sent to Stripe ({sent}) do not add up to its total."
+            )
+    except MoneyError as exc:
+        raise PaymentProviderError(f"This amount cannot be paid by card: {exc}.") from exc
     return params
 
 
@@ -165,23 +214,11 @@ class StripeCheckoutProvider:
         """Create the Checkout Session (idempotent per order) and store its id and URL on the order."""
         expires_at = max(hold.expires_at, now + dt.timedelta(seconds=STRIPE_MIN_SESSION_SECONDS + 60))
         success = settings.SITE_URL + reverse("commerce:order", kwargs={"token": order.token})
-        line_items = [
-            {
-                "quantity": 1,
-                "price_data": {
-                    "currency": line.currency.lower(),
-                    "unit_amount": line.total_minor,
-                    "product_data": {"name": f"{line.quantity} × {line.title}"},
-                },
-            }
-            for line in order.lines.all()
-        ]
-        extra = checkout_tax_and_shipping(order, line_items)
+        amounts = checkout_amounts(order)
         try:
             session = stripe.checkout.Session.create(
                 mode="payment",
-                line_items=line_items,
-                **extra,
+                **amounts,
                 client_reference_id=order.number,
                 customer_email=order.customer.email,
                 metadata={"order_id": str(order.pk), "order_number": order.number},
@@ -220,7 +257,7 @@ class StripeCheckoutProvider:
         result = _stripe_call(
             stripe.Refund.create,
             payment_intent=order.provider_payment_id,
-            amount=refund.amount_minor,
+            amount=_refund_amount(refund),
             reason="requested_by_customer",
             metadata={"order_number": order.number, "refund_id": str(refund.pk), "reason": refund.reason},
             idempotency_key=refund_idempotency_key(refund.pk),

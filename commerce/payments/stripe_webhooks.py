@@ -22,11 +22,14 @@ exactly once by commerce.services.refunds, whatever the order of arrival.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+
+from django.utils import timezone
 
 from ..services.payments import checkout_expire, payment_confirm
 from ..services.refunds import payment_refunds_sync, refund_sync
-from .stripe_checkout import provider_refund
+from .stripe_checkout import our_amount, provider_refund
 
 REFUND_EVENTS = {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
 
@@ -51,12 +54,13 @@ def apply_event(payload: dict) -> str | None:
         result = payment_confirm(
             provider="stripe",
             reference=reference,
-            amount_minor=int(obj.get("amount_total") or 0),
+            amount_minor=our_amount(obj.get("amount_total"), obj.get("currency")),
             currency=obj.get("currency") or "",
             event_id=payload.get("id", ""),
             payment_id=obj.get("payment_intent") or "",
             order_id=int(order_id) if str(order_id or "").isdigit() else None,
             tax_minor=_stripe_tax(obj),
+            paid_at=_paid_at(payload),
         )
         return result.outcome
     if event_type == "checkout.session.expired":
@@ -68,7 +72,20 @@ def _stripe_tax(session: dict) -> int | None:
     """The tax Stripe Tax computed for the session (`total_details.amount_tax`), None without automatic tax."""
     if not (session.get("automatic_tax") or {}).get("enabled"):
         return None
-    return int((session.get("total_details") or {}).get("amount_tax") or 0)
+    amount_tax = int((session.get("total_details") or {}).get("amount_tax") or 0)
+    return our_amount(amount_tax, session.get("currency")) if amount_tax else 0
+def _paid_at(payload: dict) -> dt.datetime:
+    """When the buyer paid: the event's `created` (Unix seconds, UTC), never later than now.
+
+    The late-payment rule compares it with the hold's expiry, so a webhook delivered late for
+    a payment made in time is still in time, and one made after the hold lapsed is late even
+    when no worker has expired the hold yet (commerce.services.payments).
+    """
+    now = timezone.now()
+    created = payload.get("created")
+    if isinstance(created, int | float) and created > 0:
+        return min(dt.datetime.fromtimestamp(created, tz=dt.UTC), now)
+    return now
 
 
 def _charge_refunded(charge: dict, *, event_id: str) -> str:

@@ -10,6 +10,8 @@ import datetime as dt
 
 from analytics.services import event_capture
 
+from ..pricing import price_step_props
+
 
 def capture_cart(*, hold, visitor_id: str | None, now: dt.datetime) -> None:
     """`cart`: a hold was placed."""
@@ -46,9 +48,14 @@ def capture_checkout(*, order, hold, visitor_id: str | None, now: dt.datetime) -
 
 
 def capture_purchase(*, order, now: dt.datetime) -> None:
-    """`purchase`: the order is paid."""
+    """`purchase`: the order is paid. Props: quantity, provider, paid_late and, for a one-line
+    order, the price step that applied (price_step_props)."""
     lines = list(order.lines.all()[:2])
     single = lines[0] if len(lines) == 1 else None
+    props = {"quantity": single.quantity if single else None, "provider": order.payment_provider}
+    props["paid_late"] = bool(order.paid_late)
+    if single is not None:
+        props.update(price_step_props(single))
     event_capture(
         name="purchase",
         customer_id=order.customer_id,
@@ -59,5 +66,5 @@ def capture_purchase(*, order, now: dt.datetime) -> None:
         amount_minor=order.total_minor,
         currency=order.currency,
         occurred_at=now,
-        props={"quantity": single.quantity if single else None, "provider": order.payment_provider},
+        props=props,
     )

@@ -324,6 +324,15 @@ def holds_release_for_session(*, session_id: int, now: dt.datetime) -> int:
 def hold_session_cancelled(hold: Hold) -> bool:
     """True if the hold's drop belongs to a cancelled session: it never becomes an order."""
     return hold.drop.session.status == "cancelled"
+def hold_expire_locked(*, hold: Hold, now: dt.datetime) -> None:
+    """Expire an active, locked hold whose `expires_at` has passed, as the sweeper would: its units go back.
+
+    For a payment arriving while no worker has swept the hold yet (commerce.services.payments):
+    the late-payment rule then takes the units again through the same conditional UPDATE.
+    """
+    if hold.status == Hold.Status.ACTIVE:
+        _expire([(hold.pk, hold.drop_id, hold.quantity)], now)
+        hold.refresh_from_db(fields=["status", "ended_at"])
 
 
 def hold_convert(*, hold: Hold, now: dt.datetime, allow_lapsed: bool) -> bool:

@@ -184,6 +184,8 @@ def checkout_start(
                 title=hold.drop.display_title,
                 quantity=hold.quantity,
                 unit_price_minor=hold.unit_price_minor,
+                price_step=hold.price_step,
+                list_price_minor=hold.drop.price_minor,
                 discount_minor=discount,
                 total_minor=subtotal - discount,
                 currency=hold.currency,

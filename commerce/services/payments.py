@@ -6,11 +6,20 @@ the same transaction as its effects: a duplicate, concurrent or replayed
 delivery hits the unique constraint and changes nothing. Out-of-order events
 are harmless: an `expired` after `paid` finds a paid order and is ignored.
 
-Late-payment rule (a payment confirmed after its hold lapsed and its units
-went back to stock): the units are taken again through the same conditional
-UPDATE as any sale. If they are there, the order is paid and honoured
-(`paid_late`); if not, the order is refunded in full automatically and the buyer
-is told by e-mail.
+Late-payment rule (a payment made after its hold lapsed): the units are taken
+again through the same conditional UPDATE as any sale. If they are there, the
+order is paid and honoured (`paid_late`) **at the price the buyer paid** (the
+hold's locked price and price step, even if the drop's price has moved since);
+if not, the order is refunded in full automatically and the buyer is told by
+e-mail.
+
+"Lapsed" is decided here, in the webhook, not by the worker: a hold is lapsed
+when it was expired or released, **or** when it is still active but its
+`expires_at` is at or before the time the buyer paid (`paid_at`, Stripe's event
+time). The second case is a hold no worker has swept yet (worker stopped or
+behind): it is expired on the spot (its units go back, as the sweeper would do)
+and the rule above applies, so the outcome does not depend on whether a worker
+ran.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from django.utils import timezone
 
 from ..models import Hold, Order, PaymentEvent, Refund
 from . import funnel, notifications, receipts, webhooks
-from .holds import hold_convert
+from .holds import hold_convert, hold_expire_locked
 from .orders import order_release_locked
 
 logger = logging.getLogger(__name__)
@@ -64,12 +73,14 @@ def payment_confirm(
     order_id: int | None = None,
     tax_minor: int | None = None,
     now: dt.datetime | None = None,
+    paid_at: dt.datetime | None = None,
 ) -> PaymentOutcome:
     """Apply "payment succeeded" for the checkout `reference` (amount in minor units, ISO currency).
 
     Finds the order by `order_id` or by its payment reference. Marks it paid and
     converts its hold exactly once; applies the late-payment rule (module
-    docstring) when the hold had lapsed. Returns the outcome; never raises for
+    docstring) when the hold had lapsed by `paid_at` (when the buyer paid, aware;
+    default `now`, the time the event is applied). Returns the outcome; never raises for
     a duplicate. An amount or currency that differs from the order's total is
     recorded as `mismatch` and left for staff.
 
@@ -79,6 +90,7 @@ def payment_confirm(
     (docs/shipping-tax.md).
     """
     now = now or timezone.now()
+    paid_at = min(paid_at or now, now)
     order = (
         Order.objects.filter(pk=order_id).first()
         if order_id
@@ -113,10 +125,21 @@ def payment_confirm(
                 order.provider_payment_id = payment_id
                 order.save(update_fields=["provider_payment_id"])
             hold = Hold.objects.select_for_update().get(pk=order.hold_id)
+            if hold.status == Hold.Status.ACTIVE and hold.expires_at <= paid_at:
+                # Lapsed, but no worker expired it yet: do what the sweeper would, then apply the rule.
+                hold_expire_locked(hold=hold, now=now)
             in_time = hold.status == Hold.Status.ACTIVE
             if hold_convert(hold=hold, now=now, allow_lapsed=True):
                 outcome = "paid" if in_time else "paid_late"
                 claim(outcome=outcome)
+                if not in_time:
+                    logger.info(
+                        "order %s paid after its hold lapsed; honoured from stock at the price paid (%s %s, step %s)",
+                        order.number,
+                        hold.unit_price_minor,
+                        hold.currency,
+                        hold.price_step,
+                    )
                 order.status = Order.Status.PAID
                 order.paid_at = now
                 order.paid_late = not in_time

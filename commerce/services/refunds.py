@@ -1,10 +1,14 @@
 """Refunds, full or partial, through the order's payment provider, and the provider's own refunds.
 
 Amounts: a refund of k more units of a line returns
-floor(T × (r + k) / Q) − floor(T × r / Q) minor units, where T is the line total,
-Q its quantity and r the units refunded (or being refunded) before; refunding
-every unit returns exactly T. "Refund in full" returns all the money not yet
-refunded and every unit not yet refunded.
+f(T × (r + k) / Q) − f(T × r / Q) minor units, where T is the line total,
+Q its quantity, r the units refunded (or being refunded) before and f rounds
+down to the currency's payable step (commerce.money.round_to_step: 10 minor
+units for KWD and the other three-decimal currencies, whose Stripe amounts must
+end in 0; 1 elsewhere, i.e. plain floor); refunding every unit returns exactly T.
+An amount typed for a goodwill refund must be a multiple of that step too.
+"Refund in full" returns all the money not yet refunded and every unit not yet
+refunded.
 
 One door for provider state: every answer, webhook and reconciliation result
 goes through `refund_record_provider_state`, which locks the order, finds the
@@ -51,6 +55,7 @@ from django.utils import timezone
 from .. import locks
 from ..exceptions import CommerceError, ErrorCode, PaymentProviderError
 from ..models import Order, OrderLine, PaymentEvent, Refund
+from ..money import format_money, minor_step, round_to_step
 from ..payments import ProviderRefund, ProviderUnavailable, get_provider
 from . import notifications, receipts
 
@@ -86,7 +91,12 @@ class RefundOutcome:
 
 
 def _line_amount(line: OrderLine, units: int, before: int) -> int:
-    return (line.total_minor * (before + units)) // line.quantity - (line.total_minor * before) // line.quantity
+    def share(n: int) -> int:
+        if n == line.quantity:
+            return line.total_minor
+        return round_to_step((line.total_minor * n) // line.quantity, line.currency, down=True)
+
+    return share(before + units) - share(before)
 
 
 def _pending_units(order: Order) -> Counter:
@@ -145,6 +155,13 @@ def refund_create(
                 units[str(line.pk)] = want
         else:
             amount = int(amount_minor or 0)
+            step = minor_step(order.currency)
+            if amount % step:
+                nearest = format_money(round_to_step(amount, order.currency, down=True), order.currency)
+                raise RefundInvalid(
+                    f"{order.currency} refunds go in steps of {format_money(step, order.currency)} "
+                    f"(the card networks take no smaller amount); try {nearest}."
+                )
         if amount < 1 or amount > remaining:
             raise RefundInvalid(f"Refund must be between 1 and {remaining} minor units.")
         refund = Refund.objects.create(

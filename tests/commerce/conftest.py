@@ -35,9 +35,11 @@ def sign(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = Non
     return f"t={ts},v1={mac}"
 
 
-def event_for(session: dict, event_type: str, event_id: str) -> str:
+def event_for(session: dict, event_type: str, event_id: str, created: int | None = None) -> str:
+    """A Stripe Event around `session`; `created` (Unix seconds) defaults to now, as Stripe sets it."""
     event = fixture("event")
     event.update(id=event_id, type=event_type, data={"object": session}, api_version="2024-06-20")
+    event["created"] = int(time.time()) if created is None else created
     return json.dumps(event)
 
 
@@ -51,9 +53,17 @@ def webhook(db, django_capture_on_commit_callbacks):
     path = url.removeprefix("http://testserver")
     counter = {"n": 0}
 
-    def deliver(client, session: dict, event_type: str, *, event_id: str | None = None, secret: str = WEBHOOK_SECRET):
+    def deliver(
+        client,
+        session: dict,
+        event_type: str,
+        *,
+        event_id: str | None = None,
+        secret: str = WEBHOOK_SECRET,
+        created: int | None = None,
+    ):
         counter["n"] += 1
-        payload = event_for(session, event_type, event_id or f"evt_test_{counter['n']:05d}")
+        payload = event_for(session, event_type, event_id or f"evt_test_{counter['n']:05d}", created)
         with django_capture_on_commit_callbacks(execute=True):
             response = client.post(
                 path, data=payload, content_type="application/json", headers={"Stripe-Signature": sign(payload, secret)}

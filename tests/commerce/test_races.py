@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -21,14 +22,55 @@ from tests.factories import make_drop
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-MAX_CONNECTIONS = 60  # PostgreSQL's default max_connections is 100; leave room for the test runner
+MAX_CONNECTIONS = 60  # at most this many threads (PostgreSQL's default max_connections is 100)
+CONNECTION_MARGIN = 5  # left free for the test runner's own connection, the server's and other clients' bursts
+MIN_RACERS = 2  # fewer is not a race
+
+
+class RaceShrunk(UserWarning):
+    """A race ran on fewer threads than asked because the server has few connections free."""
+
+
+def race_workers(requested: int, *, max_connections: int, in_use: int, reserved: int, margin: int = CONNECTION_MARGIN):
+    """Threads for a race: min(requested, MAX_CONNECTIONS, free − margin), at least MIN_RACERS (if requested).
+
+    free = max_connections − in_use − reserved (superuser_reserved_connections, plus
+    reserved_connections on PostgreSQL 16+). A shared server with 20 free connections gets 15
+    threads, not 60 and "too many clients".
+    """
+    free = max_connections - in_use - reserved - margin
+    return max(min(requested, MAX_CONNECTIONS, free), min(requested, MIN_RACERS))
+
+
+def server_connections() -> dict[str, int]:
+    """{"max_connections", "in_use", "reserved"} read from the PostgreSQL server now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('max_connections')::int,"
+            " (SELECT count(*) FROM pg_stat_activity)::int,"
+            " current_setting('superuser_reserved_connections')::int"
+            " + COALESCE(current_setting('reserved_connections', true), '0')::int"
+        )
+        max_connections, in_use, reserved = cursor.fetchone()
+    return {"max_connections": max_connections, "in_use": in_use, "reserved": reserved}
 
 
 def race(n: int, fn):
-    """Run fn(i) for n buyers on up to 60 threads, each on its own connection, released together.
+    """Run fn(i) for n buyers on as many threads as the server has connections for, released together.
 
-    Returns each call's result or the exception it raised.
+    Threads = race_workers(n, …) from the server's free connections (at most MAX_CONNECTIONS); when that
+    is fewer than asked, a RaceShrunk warning says so (pytest's warnings summary). Each thread uses its own
+    connection. Returns each call's result or the exception it raised.
     """
+    wanted = min(n, MAX_CONNECTIONS)
+    workers = race_workers(n, **server_connections()) if connection.vendor == "postgresql" else wanted
+    if workers < wanted:
+        warnings.warn(
+            RaceShrunk(
+                f"race of {n} calls runs on {workers} threads, not {wanted}: the server has few connections free"
+            ),
+            stacklevel=2,
+        )
     gate = threading.Event()
 
     def run(i):
@@ -40,7 +82,7 @@ def race(n: int, fn):
         finally:
             connection.close()
 
-    with ThreadPoolExecutor(max_workers=min(n, MAX_CONNECTIONS)) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(run, i) for i in range(n)]
         gate.set()
         return [f.result() for f in futures]
