@@ -140,12 +140,15 @@ class ProductImage(models.Model):
         ordering = ["product", "position", "pk"]
         constraints = [
             models.CheckConstraint(
-                condition=~(Q(original="") & Q(source_url="")), name="productimage_original_or_source_url"
+                condition=~(Q(original="") & Q(source_url="")),
+                name="productimage_original_or_source_url",
+                violation_error_message="Upload an image file or give the address of an image.",
             ),
             models.UniqueConstraint(
                 fields=["product", "source_url"],
                 condition=~Q(source_url=""),
                 name="productimage_one_row_per_catalog_url",
+                violation_error_message="This product already has an image from that address.",
             ),
         ]
 

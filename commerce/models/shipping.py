@@ -56,7 +56,9 @@ class TaxRate(models.Model):
         ordering = ["country"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(rate_percent__gte=0, rate_percent__lte=100), name="tax_rate_percent_in_range"
+                condition=Q(rate_percent__gte=0, rate_percent__lte=100),
+                name="tax_rate_percent_in_range",
+                violation_error_message="A tax rate is a percentage from 0 to 100.",
             )
         ]
 

@@ -162,12 +162,12 @@ def checkout_amounts(order) -> dict:
                 }
             )
         sent = sum(item["price_data"]["unit_amount"] for item in line_items)
-        if order.shipping_rate_name and (order.shipping_address or order.shipping_minor):
+        if order.shipping_minor or (order.shipping_rate_name and order.shipping_address):
             shipping = stripe_amount(order.shipping_minor, currency)
             sent += shipping
             rate = {
                 "type": "fixed_amount",
-                "display_name": order.shipping_rate_name[:100],
+                "display_name": (order.shipping_rate_name or "Shipping")[:100],
                 "fixed_amount": {"amount": shipping, "currency": currency.lower()},
             }
             if stripe_tax:
