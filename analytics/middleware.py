@@ -36,15 +36,19 @@ class VisitorMiddleware:
         if was_authenticated and not _authenticated(request):  # a logout (the admin's too)
             request.visitor_id, fresh = uuid.uuid4().hex, True
         if fresh and not getattr(response, "shared", False):  # shared: the same for everyone (pagecache)
-            response.set_cookie(
-                COOKIE,
-                request.visitor_id,
-                max_age=MAX_AGE,
-                httponly=True,
-                samesite="Lax",
-                secure=getattr(settings, "SESSION_COOKIE_SECURE", False),
-            )
+            _set_visitor_cookie(response, request.visitor_id)
         return response
+
+
+def _set_visitor_cookie(response, visitor_id: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        visitor_id,
+        max_age=MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=getattr(settings, "SESSION_COOKIE_SECURE", False),
+    )
 
 
 def visitor_start_new(request, response) -> str:
@@ -55,14 +59,7 @@ def visitor_start_new(request, response) -> str:
     (commerce.views.REMEMBERED_EMAIL_COOKIE).
     """
     request.visitor_id = uuid.uuid4().hex
-    response.set_cookie(
-        COOKIE,
-        request.visitor_id,
-        max_age=MAX_AGE,
-        httponly=True,
-        samesite="Lax",
-        secure=getattr(settings, "SESSION_COOKIE_SECURE", False),
-    )
+    _set_visitor_cookie(response, request.visitor_id)
     response.delete_cookie(REMEMBERED_EMAIL_COOKIE, samesite="Lax")
     return request.visitor_id
 

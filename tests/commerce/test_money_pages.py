@@ -4,6 +4,7 @@ leaves the field empty; "not you?" starts a new visitor on a shared browser."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from decimal import Decimal
 from html.parser import HTMLParser
 
@@ -74,10 +75,10 @@ def amounts(html: str) -> dict:
             found["lines"].append(value)
         elif "data-discount" in row or "data-discount" in cell:
             found["discount"] = value
-        elif "data-shipping" in row:
+        elif "data-shipping" in row or "data-shipping" in cell:
             found["shipping"] = value
-        elif "data-tax" in row:
-            found["tax"], found["tax_included"] = value, "data-included" in row
+        elif "data-tax" in row or "data-tax" in cell:
+            found["tax"], found["tax_included"] = value, "data-included" in row or "data-included" in cell
         elif "data-order-total" in cell or "data-total" in cell:
             found["total"] = value
         assert text.replace("−", "").replace("incl. ", "") == format_money(value, "USD"), (text, value)
@@ -189,8 +190,9 @@ def test_not_you_starts_a_new_visitor_and_forgets_the_email(client, django_captu
         page = client.get(buy).content.decode()
     assert "first@example.com" not in page
     events_flush_all()
-    views = list(Event.objects.filter(name="view", drop_id=drop.pk).order_by("pk").values_list("visitor_id", flat=True))
-    assert views == [first_visitor, first_visitor, second_visitor]
+    views = Event.objects.filter(name="view", drop_id=drop.pk).values_list("visitor_id", flat=True)
+    # (as a count per visitor: events written in one batch carry no order of their own on PostgreSQL)
+    assert Counter(views) == {first_visitor: 2, second_visitor: 1}
 
 
 def test_not_you_needs_csrf_and_never_redirects_off_site(client):
