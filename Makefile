@@ -7,6 +7,8 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export DEBUG ?= 1
+# links in e-mails and the demo's stream follow the port actually served
+export SITE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: run serve first-page test lint bench browser nginx migrate demo worker clean
 

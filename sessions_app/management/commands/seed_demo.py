@@ -84,7 +84,8 @@ class Command(BaseCommand):
         series, _ = Series.objects.get_or_create(
             slug=SERIES_SLUG,
             defaults={
-                "name": "Friday jewellery drop",
+                # named after the weekday it runs on (the demo's series starts today)
+                "name": f"{local_now:%A} jewellery drop",
                 "format": SessionFormat.objects.get(slug="drop-demo"),
                 "host_name": "Mara (demo host)",
                 "timezone": tz,
