@@ -483,7 +483,7 @@ class OrderAdmin(OrderDocumentsMixin, OrderExportMixin, admin.ModelAdmin):  # re
         if done:
             self.message_user(request, f"{verb} {len(done)} order(s).", messages.SUCCESS)
 
-    @admin.action(description="Mark paid (payment received at pickup)", permissions=["mark_paid"])
+    @admin.action(description="Mark paid (payment received)", permissions=["mark_paid"])
     def mark_paid(self, request, queryset):
         self._run(request, queryset, orders.order_mark_paid, "Marked paid")
 
