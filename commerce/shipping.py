@@ -144,10 +144,7 @@ def order_fulfilment(order) -> dict:
             "payment_reference": "",
         }
     bank_details = list(settings.SHOP_BANK_DETAILS) if unpaid_manual else []
-    if not unpaid_manual:
-        note = ""
-    else:
-        note = MANUAL_SHIP_NOTE if bank_details else MANUAL_SHIP_NOTE_NO_DETAILS
+    note = (MANUAL_SHIP_NOTE if bank_details else MANUAL_SHIP_NOTE_NO_DETAILS) if unpaid_manual else ""
     return {
         "kind": "ship",
         "address_lines": address_lines(order.shipping_address),
