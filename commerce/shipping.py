@@ -55,6 +55,14 @@ def shipping_enabled(*, currency: str) -> bool:
     return ShippingRate.objects.filter(active=True, currency=currency.upper()).exists()
 
 
+def no_shipping_rate_message(currency: str) -> str:
+    """The staff warning for a drop that may ship in `currency` while no active rate exists there."""
+    return (
+        f"No shipping rate in {currency.upper()}: buyers will not be asked for an address and pay no shipping. "
+        "Add one under Shipping rates."
+    )
+
+
 def shipping_countries(*, currency: str) -> list[str] | None:
     """ISO codes the shop ships to in `currency`; None = every country (a "*" rate); [] = none."""
     codes: set[str] = set()
