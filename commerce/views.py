@@ -238,6 +238,7 @@ def order_detail(request, token: str):
     )
     context = {"order": order, "returned_from_payment": "paid" in request.GET, "fulfilment": order_fulfilment(order)}
     context["documents"] = order_documents(order=order)  # receipt and credit notes (PDF links)
+    context["balance_paid_minor"] = order.total_minor - order.refunded_minor  # shown once something was refunded
     return render(request, "commerce/order.html", context)
 
 
