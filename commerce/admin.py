@@ -38,6 +38,7 @@ from .money import format_money
 from .pricing import price_schedule_table, price_step_props, validate_tiers
 from .selectors import drop_status, with_effective_stock
 from .services import api_keys, coupons, drops, orders, product_images, refunds
+from .shipping import no_shipping_rate_message, shipping_enabled
 from .staff_access import has_staff_perms, lock_down_app, perm_check
 from .zoned_fields import END_OF_DAY, START_OF_DAY, LocalDateTimeField
 
@@ -281,6 +282,7 @@ class DropAdmin(MoneyAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
+        self._warn_without_shipping_rate(request, data)
         if not change:
             fields = {k: v for k, v in data.items() if v not in (None, "")}
             created = drops.drop_create(**fields)
@@ -292,6 +294,14 @@ class DropAdmin(MoneyAdminMixin, admin.ModelAdmin):
         obj.save(update_fields=[f for f in DropForm.Meta.fields if f not in ("quantity",)])
         if quantity != obj.quantity:
             drops.drop_set_quantity(drop_id=obj.pk, quantity=quantity)
+
+    def _warn_without_shipping_rate(self, request, data):
+        """A drop that may ship, in a currency with no active shipping rate: say what buyers will see."""
+        currency = (data.get("currency") or "").upper()
+        if data.get("fulfilment") == Drop.Fulfilment.PICKUP or not currency:
+            return
+        if not shipping_enabled(currency=currency):
+            self.message_user(request, no_shipping_rate_message(currency), messages.WARNING)
 
 
 class CustomerOrderInline(admin.TabularInline):
@@ -483,7 +493,7 @@ class OrderAdmin(OrderDocumentsMixin, OrderExportMixin, admin.ModelAdmin):  # re
         if done:
             self.message_user(request, f"{verb} {len(done)} order(s).", messages.SUCCESS)
 
-    @admin.action(description="Mark paid (payment received at pickup)", permissions=["mark_paid"])
+    @admin.action(description="Mark paid (payment received)", permissions=["mark_paid"])
     def mark_paid(self, request, queryset):
         self._run(request, queryset, orders.order_mark_paid, "Marked paid")
 

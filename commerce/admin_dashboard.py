@@ -9,6 +9,7 @@ Panels, each shown only to staff holding its permission (docs/back-office.md):
 | orders to fulfil (paid, units neither fulfilled nor refunded) | `commerce.fulfil_order` |
 | samples to review (the vetting queue) | `sampling.review_samplerequest` |
 | failed tasks (django-q2 failures, outbox dead letters and backlog) | `commerce.view_outboxmessage` |
+| shipping warnings (open or upcoming drops that may ship in a currency with no active rate) | `commerce.change_drop` |
 
 Revenue = paid orders (by `paid_at`) minus succeeded refunds (by `settled_at`), per ISO currency,
 in minor units, per calendar day of the shop's zone (`SHOP_TIMEZONE`); the week starts on Monday.
@@ -27,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from .admin_money import money_text
-from .models import Order, OrderLine, Refund
+from .models import Drop, Order, OrderLine, Refund, ShippingRate
 from .money import MoneyError, to_major
 from .staff_access import has_staff_perms
 
@@ -37,6 +38,7 @@ PANEL_PERMISSIONS = {
     "fulfil": ("commerce.view_order", "commerce.fulfil_order"),
     "samples": ("sampling.review_samplerequest",),
     "failures": ("commerce.view_outboxmessage",),
+    "shipping": ("commerce.change_drop",),
 }
 LIST_LIMIT = 10
 
@@ -203,8 +205,37 @@ def failures_panel(*, user, now: dt.datetime) -> dict:
     }
 
 
+def shipping_panel(*, now: dt.datetime) -> dict:
+    """{"warnings": [{"currency", "drops" (count), "message"}]}: drops not closed yet, of a session not ended
+    or cancelled, that may ship (ship / pickup_or_ship) in a currency without an active ShippingRate.
+
+    One query (grouped by currency); empty list = nothing to warn about (the panel is not shown).
+    """
+    from sessions_app.models import LiveSession
+
+    from .shipping import no_shipping_rate_message
+
+    rows = (
+        Drop.objects.filter(closes_at__gt=now)
+        .exclude(fulfilment=Drop.Fulfilment.PICKUP)
+        .exclude(session__status__in=[LiveSession.Status.ENDED, LiveSession.Status.CANCELLED])
+        .exclude(Exists(ShippingRate.objects.filter(active=True, currency=OuterRef("currency"))))
+        .values("currency")
+        .annotate(n=Count("pk"))
+        .order_by("currency")
+    )
+    return {
+        "warnings": [
+            {"currency": r["currency"], "drops": r["n"], "message": no_shipping_rate_message(r["currency"])}
+            for r in rows
+        ],
+        "rates_url": reverse("admin:commerce_shippingrate_changelist"),
+    }
+
+
 def dashboard(*, user, now: dt.datetime | None = None) -> dict:
-    """The landing page's panels `user` may see: {"sessions"?, "revenue"?, "fulfil"?, "samples"?, "failures"?}.
+    """The landing page's panels `user` may see: {"sessions"?, "revenue"?, "fulfil"?, "samples"?, "failures"?,
+    "shipping"?}.
 
     A panel is absent when the user lacks its permission (PANEL_PERMISSIONS); nothing is queried for it.
     """
@@ -221,4 +252,6 @@ def dashboard(*, user, now: dt.datetime | None = None) -> dict:
         out["samples"] = samples_panel()
     if "failures" in allowed:
         out["failures"] = failures_panel(user=user, now=now)
+    if "shipping" in allowed:
+        out["shipping"] = shipping_panel(now=now)
     return out

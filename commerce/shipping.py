@@ -55,6 +55,14 @@ def shipping_enabled(*, currency: str) -> bool:
     return ShippingRate.objects.filter(active=True, currency=currency.upper()).exists()
 
 
+def no_shipping_rate_message(currency: str) -> str:
+    """The staff warning for a drop that may ship in `currency` while no active rate exists there."""
+    return (
+        f"No shipping rate in {currency.upper()}: buyers will not be asked for an address and pay no shipping. "
+        "Add one under Shipping rates."
+    )
+
+
 def shipping_countries(*, currency: str) -> list[str] | None:
     """ISO codes the shop ships to in `currency`; None = every country (a "*" rate); [] = none."""
     codes: set[str] = set()
@@ -106,8 +114,12 @@ def address_lines(address: dict) -> list[str]:
 ADDRESS_KEYS = ("street_address", "city", "city_area", "postal_code", "country_area", "country_code")
 
 MANUAL_SHIP_NOTE = (
-    "Awaiting payment: we e-mail you an invoice with bank-transfer details and ship once it is paid. "
-    "No card was charged."
+    "Awaiting payment: pay by bank transfer to the account below, with your order number as reference; "
+    "the shop ships once it is paid. No card was charged."
+)
+# Without SHOP_BANK_DETAILS the shop sends its details itself: promise nothing the code does not send.
+MANUAL_SHIP_NOTE_NO_DETAILS = (
+    "Awaiting payment: the shop e-mails you payment details and ships once it is paid. No card was charged."
 )
 
 
@@ -116,8 +128,12 @@ def order_fulfilment(order) -> dict:
 
     Shape: {"kind": "ship" | "pickup", "address_lines": [str] (ship; empty if none was collected),
     "rate_name": str, "popup": PopUp | None, "slot_label": str (pickup, the pop-up's zone),
-    "payment_note": str (what an unpaid manual order asks the buyer to do; "" otherwise)}.
+    "payment_note": str (what an unpaid manual order asks the buyer to do; "" otherwise),
+    "bank_details": [str] (unpaid manual ship orders: settings.SHOP_BANK_DETAILS lines, else empty),
+    "payment_reference": str (the order number when bank_details are shown, else "")}.
     """
+    from django.conf import settings
+
     from .models import PickupBooking
     from .selectors_pickup import slot_label
 
@@ -132,12 +148,18 @@ def order_fulfilment(order) -> dict:
             "popup": booking.slot.popup,
             "slot_label": slot_label(booking.slot),
             "payment_note": note,
+            "bank_details": [],
+            "payment_reference": "",
         }
+    bank_details = list(settings.SHOP_BANK_DETAILS) if unpaid_manual else []
+    note = (MANUAL_SHIP_NOTE if bank_details else MANUAL_SHIP_NOTE_NO_DETAILS) if unpaid_manual else ""
     return {
         "kind": "ship",
         "address_lines": address_lines(order.shipping_address),
         "rate_name": order.shipping_rate_name,
         "popup": None,
         "slot_label": "",
-        "payment_note": MANUAL_SHIP_NOTE if unpaid_manual else "",
+        "payment_note": note,
+        "bank_details": bank_details,
+        "payment_reference": order.number if bank_details else "",
     }

@@ -15,6 +15,7 @@ from analytics.middleware import REMEMBERED_EMAIL_COOKIE
 from analytics.services import event_capture_request
 from sampling.addresses import country_choices
 from sampling.forms import AddressForm
+from sessions_app.models import LiveSession
 
 from .exceptions import CommerceError
 from .forms import CheckoutForm, HoldForm
@@ -138,7 +139,9 @@ def hold_checkout(request, token: str):
                 # The refused code is named in the error; the field is emptied so "Place order" goes through.
                 form.data = form.data.copy()
                 form.data["coupon_code"] = ""
-    live = hold.is_live(now)
+    # a cancelled session released its holds: say so rather than "expired" (still 410 Gone)
+    session_cancelled = hold.drop.session.status == LiveSession.Status.CANCELLED
+    live = hold.is_live(now) and not session_cancelled
     subtotal = hold.unit_price_minor * hold.quantity
     totals, shipping_problem = _cart_totals(hold, discount, address_form)
     if shipping_problem and address_form is not None and not address_form.has_error("country_code"):
@@ -160,6 +163,8 @@ def hold_checkout(request, token: str):
             "tax_at_payment": bool(totals) and _stripe_tax_on(),
             "address_form": address_form,
             "ships": hold_ships(hold),
+            "bank_details": bool(settings.SHOP_BANK_DETAILS),
+            "session_cancelled": session_cancelled,
             "coupon": coupon,  # its cutoff is shown with its zone
             "page_zone": hold.drop.session.timezone,
             "seconds_left": max(int((hold.expires_at - now).total_seconds()), 0),
@@ -233,6 +238,7 @@ def order_detail(request, token: str):
     )
     context = {"order": order, "returned_from_payment": "paid" in request.GET, "fulfilment": order_fulfilment(order)}
     context["documents"] = order_documents(order=order)  # receipt and credit notes (PDF links)
+    context["balance_paid_minor"] = order.total_minor - order.refunded_minor  # shown once something was refunded
     return render(request, "commerce/order.html", context)
 
 

@@ -397,6 +397,10 @@ SHOP_CURRENCY = env("SHOP_CURRENCY", "USD")
 # and a tax or company registration number (empty = not printed).
 SHOP_ADDRESS = [line.strip() for line in env("SHOP_ADDRESS", "").split("|") if line.strip()]
 SHOP_TAX_ID = env("SHOP_TAX_ID", "")
+# Bank-transfer details for unpaid shipped orders of the manual provider (lines separated by "|",
+# e.g. "Lumen GmbH|IBAN DE89 3704 0044 0532 0130 00|BIC COBADEFFXXX"); shown on the order page and in
+# the confirmation e-mail with the order number as reference. Empty = "the shop e-mails you payment details".
+SHOP_BANK_DETAILS = [line.strip() for line in env("SHOP_BANK_DETAILS", "").split("|") if line.strip()]
 # A TrueType font for receipt PDFs (any script the buyer's name or address uses); empty or missing =
 # DejaVu Sans where the system has it, else the PDF core font Helvetica (Latin-1 only, others as "?").
 RECEIPT_FONT_PATH = env("RECEIPT_FONT_PATH", "")

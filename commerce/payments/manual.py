@@ -1,5 +1,6 @@
 """The `manual` provider: no online payment; the buyer pays at pickup (pickup orders) or by bank transfer
-against an e-mailed invoice (shipped orders, commerce.shipping.MANUAL_SHIP_NOTE); staff mark the order paid."""
+(shipped orders: settings.SHOP_BANK_DETAILS on the order page and e-mail, else the shop sends its details;
+commerce.shipping.order_fulfilment); staff mark the order paid."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from . import ProviderRefund, register
 
 class ManualProvider:
     name = "manual"
-    label = "Manual payment, no card needed: pay at pickup, or by invoice for shipped orders"
+    label = "Manual payment, no card needed: pay at pickup, or by bank transfer for shipped orders"
     confirms_immediately = True
 
     def begin(self, *, order, hold, now) -> None:

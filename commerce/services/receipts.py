@@ -33,16 +33,30 @@ from django.utils import timezone
 
 from ..exceptions import CommerceError, ErrorCode
 from ..models import CreditNote, DocumentSequence, Order, OrderLine, Receipt, Refund
+from ..shipping import order_fulfilment
 from .outbox import outbox_enqueue
 
 RECEIPT_SERIES = "R"
 CREDIT_NOTE_SERIES = "C"
 
 # How the receipt names the payment method, by provider (a provider not listed shows its name).
+# The manual provider depends on how the order reaches the buyer (payment_method_label).
 PAYMENT_METHODS = {
     "manual": "Paid in person (cash or card at the counter)",
     "stripe": "Card or wallet (Stripe)",
 }
+MANUAL_SHIP_PAYMENT = "Bank transfer (invoice)"
+
+
+def payment_method_label(order: Order) -> str:
+    """The payment method printed on receipts and credit notes (and "Refunded to").
+
+    Manual provider: a pickup order is paid in person, a shipped one by bank transfer
+    (commerce.shipping.order_fulfilment decides which); other providers by PAYMENT_METHODS.
+    """
+    if order.payment_provider == "manual" and order_fulfilment(order)["kind"] == "ship":
+        return MANUAL_SHIP_PAYMENT
+    return PAYMENT_METHODS.get(order.payment_provider, order.payment_provider)
 
 
 class ReceiptUnavailable(CommerceError):
@@ -99,7 +113,7 @@ def _order_snapshot(order: Order) -> dict:
         "tax_minor": order.tax_minor,
         "tax_included": order.tax_included,
         "total_minor": order.total_minor,
-        "payment_method": PAYMENT_METHODS.get(order.payment_provider, order.payment_provider),
+        "payment_method": payment_method_label(order),
         "paid_at": (order.paid_at or timezone.now()).isoformat(),
         "shipping_address": _address(order),
         "timezone": settings.SHOP_TIMEZONE,
@@ -200,7 +214,7 @@ def credit_note_issue(
         "other_minor": refund.amount_minor - sum(line["amount_minor"] for line in lines),
         "amount_minor": refund.amount_minor,
         "reason": refund.get_reason_display(),
-        "payment_method": PAYMENT_METHODS.get(order.payment_provider, order.payment_provider),
+        "payment_method": payment_method_label(order),
         "timezone": settings.SHOP_TIMEZONE,
     }
     note = CreditNote.objects.create(

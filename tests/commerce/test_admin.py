@@ -11,7 +11,7 @@ from django.urls import reverse
 from commerce.models import Coupon, Drop, Order, Refund
 from commerce.money import to_major
 from commerce.services.orders import order_mark_paid, order_place
-from tests.factories import make_drop
+from tests.factories import make_drop, make_pickup_drop
 
 pytestmark = pytest.mark.django_db
 
@@ -137,6 +137,28 @@ def test_drop_form_refuses_schedules_and_holds_that_cannot_work(admin_client, ov
     assert "not valid" in page.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("fulfilment", "rate_currency", "warned"),
+    [("ship", "EUR", True), ("pickup_or_ship", "EUR", True), ("ship", "USD", False), ("pickup", "EUR", False)],
+)
+def test_saving_a_ship_drop_without_a_shipping_rate_in_its_currency_warns(
+    admin_client, fulfilment, rate_currency, warned
+):
+    from commerce.models import ShippingRate
+
+    ShippingRate.objects.create(name="Some rate", countries=["DE"], currency=rate_currency, amount_minor=490)
+    drop = make_drop() if fulfilment == "ship" else make_pickup_drop(fulfilment=fulfilment)  # these need a pop-up
+    data = _drop_form(drop, fulfilment=fulfilment)
+    if drop.popup_id:
+        data["popup"] = drop.popup_id
+    response = admin_client.post(reverse("admin:commerce_drop_change", args=[drop.pk]), data, follow=True)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert Drop.objects.get(pk=drop.pk).fulfilment == fulfilment  # saved either way
+    message = f"No shipping rate in {drop.currency}: buyers will not be asked for an address and pay no shipping."
+    assert (message in page) is warned
+
+
 def test_order_hold_cannot_be_repointed_in_the_admin(admin_client):
     drop = make_drop(quantity=5)
     order = order_place(drop_id=drop.pk, email="a@example.com", quantity=1)
@@ -156,3 +178,9 @@ def test_coupon_codes_have_no_spaces(admin_client):
             valid_from=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
             valid_until=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
         )
+
+
+def test_mark_paid_does_not_say_pickup_payments_only():
+    from commerce.admin import OrderAdmin
+
+    assert OrderAdmin.mark_paid.short_description == "Mark paid (payment received)"

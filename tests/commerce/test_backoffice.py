@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from commerce.admin_dashboard import dashboard, revenue_by_day
 from commerce.admin_money import money_form, money_text
-from commerce.models import Coupon, Customer, Order, Refund, Sku
+from commerce.models import Coupon, Customer, Drop, Order, Refund, Sku
 from commerce.services.orders import order_mark_paid, order_place
 from commerce.staff_roles import SHOP_APPS
 from sessions_app.models import LiveSession
@@ -270,6 +270,23 @@ def test_landing_page_lists_live_and_next_sessions_orders_to_fulfil_and_failures
     # the "all orders to fulfil" link filters the list the same way
     listing = admin_client.get(reverse("admin:commerce_order_changelist") + "?fulfilment=open").content.decode()
     assert to_ship.number in listing and done.number not in listing
+
+
+def test_landing_page_warns_about_ship_drops_without_a_shipping_rate(admin_client):
+    from commerce.models import ShippingRate
+
+    eur = make_drop()
+    Drop.objects.filter(pk=eur.pk).update(currency="EUR")
+    make_drop()  # USD, covered below
+    ShippingRate.objects.create(name="US", countries=["US"], currency="USD", amount_minor=500)
+    closed = make_drop(opens_in=-7200, closes_in=-60)
+    Drop.objects.filter(pk=closed.pk).update(currency="GBP")  # already closed: nothing to warn about
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    assert 'id="panel-shipping"' in html
+    assert "No shipping rate in EUR: buyers will not be asked for an address" in html
+    assert "in USD" not in html and "in GBP" not in html
+    ShippingRate.objects.create(name="EU", countries=["DE"], currency="EUR", amount_minor=500)
+    assert 'id="panel-shipping"' not in admin_client.get(reverse("admin:index")).content.decode()
 
 
 def _index_queries(client) -> int:

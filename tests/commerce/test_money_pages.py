@@ -69,6 +69,7 @@ def amounts(html: str) -> dict:
     parser = _AmountCells()
     parser.feed(html)
     found: dict = {"lines": [], "discount": 0, "shipping": 0, "tax": 0, "tax_included": False, "total": None}
+    found.update(refunded=0, balance=None)
     for row, cell, text in parser.cells:
         value = int(cell["data-minor"])
         if "data-line" in row:
@@ -79,6 +80,10 @@ def amounts(html: str) -> dict:
             found["shipping"] = value
         elif "data-tax" in row or "data-tax" in cell:
             found["tax"], found["tax_included"] = value, "data-included" in row or "data-included" in cell
+        elif "data-refunded" in row:
+            found["refunded"] = value
+        elif "data-balance" in row:
+            found["balance"] = value
         elif "data-order-total" in cell or "data-total" in cell:
             found["total"] = value
         assert text.replace("−", "").replace("incl. ", "") == format_money(value, "USD"), (text, value)
@@ -87,7 +92,12 @@ def amounts(html: str) -> dict:
 
 def adds_up(found: dict) -> bool:
     tax_on_top = 0 if found["tax_included"] else found["tax"]
-    return sum(found["lines"]) - found["discount"] + found["shipping"] + tax_on_top == found["total"]
+    total_ok = sum(found["lines"]) - found["discount"] + found["shipping"] + tax_on_top == found["total"]
+    # after a refund: the balance paid is the total less what was refunded (no balance row without a refund)
+    balance_ok = (
+        (found["balance"] is None) if not found["refunded"] else found["balance"] == found["total"] - found["refunded"]
+    )
+    return total_ok and balance_ok
 
 
 @pytest.fixture
@@ -128,6 +138,28 @@ def test_shipping_and_tax_rows_add_up_on_the_confirmation(client, coupon_order):
     page = amounts(html)
     assert page["tax_included"] and page["total"] == 3893 and adds_up(page)
     assert "incl. $3.21" in html
+
+
+def test_the_order_page_shows_refunds_and_the_balance_paid(client, coupon_order, django_capture_on_commit_callbacks):
+    from commerce.services.orders import order_mark_paid
+    from commerce.services.refunds import refund_create
+
+    _, order = coupon_order
+    order_mark_paid(order_id=order.pk)
+    page = amounts(client.get(order.get_absolute_url()).content.decode())
+    assert page["refunded"] == 0 and page["balance"] is None and adds_up(page)
+    with django_capture_on_commit_callbacks(execute=True):
+        refund_create(order_id=order.pk, amount_minor=1000)
+    html = client.get(order.get_absolute_url()).content.decode()
+    page = amounts(html)
+    assert (page["total"], page["refunded"], page["balance"]) == (3398, 1000, 2398) and adds_up(page)
+    assert "Balance paid" in html and "Paid · partly refunded" in html
+    with django_capture_on_commit_callbacks(execute=True):
+        refund_create(order_id=order.pk)  # the rest
+    html = client.get(order.get_absolute_url()).content.decode()
+    page = amounts(html)
+    assert (page["refunded"], page["balance"]) == (3398, 0) and adds_up(page)
+    assert "data-order-status>Refunded<" in html
 
 
 def test_the_confirmation_email_adds_up(client, coupon_order):

@@ -76,11 +76,11 @@ def test_marking_an_order_paid_issues_one_numbered_receipt_and_mails_it_once(set
         "buyer@example.com",
         "$10.00",
         "$30.00",
-        "Paid in person",
+        "Payment: Bank transfer (invoice)",  # a shipped order of the manual provider is not paid at a counter
     ):
         assert expected in text, expected
     # rows that are zero are not printed
-    for absent in ("Discount", "Shipping", "Tax", "Ship to"):
+    for absent in ("Discount", "Shipping", "Tax", "Ship to", "Paid in person"):
         assert absent not in text
 
 
@@ -238,3 +238,26 @@ def test_an_order_paid_before_receipts_existed_gets_one_on_first_download(client
     response = client.get(reverse("commerce:order_receipt", kwargs={"token": order.token}))
     assert response.status_code == 200
     assert Receipt.objects.get(order=order).number == f"R-{this_year()}-000002"
+
+
+def test_the_payment_method_follows_the_orders_fulfilment(django_capture_on_commit_callbacks):
+    """Manual provider: shipped → bank transfer, pickup → paid in person; on the receipt and the credit note."""
+    from commerce.services.holds import hold_place
+    from commerce.services.orders import checkout_start
+    from tests.factories import make_pickup_drop, make_slot
+
+    shipped = paid_order(quantity=1)
+    drop = make_pickup_drop(quantity=5, per_customer_limit=5)
+    hold = hold_place(drop_id=drop.pk, email="pickup@example.com", quantity=1, pickup_slot_id=make_slot(drop.popup).pk)
+    picked = checkout_start(hold_token=hold.token)
+    order_mark_paid(order_id=picked.pk)
+    picked = Order.objects.get(pk=picked.pk)
+    for order in (shipped, picked):
+        with django_capture_on_commit_callbacks(execute=True):
+            refund_create(order_id=order.pk)
+    expected = {shipped.pk: "Bank transfer (invoice)", picked.pk: "Paid in person (cash or card at the counter)"}
+    for order in (shipped, picked):
+        receipt_text = pdf_text(receipt_pdf(Receipt.objects.get(order=order))).replace("\n", " ")
+        note_text = pdf_text(credit_note_pdf(CreditNote.objects.get(order=order))).replace("\n", " ")
+        assert f"Payment: {expected[order.pk]}" in receipt_text
+        assert f"Refunded to: {expected[order.pk]}" in note_text

@@ -187,7 +187,9 @@ def test_cart_shows_shipping_for_the_chosen_country_and_places_the_order(client,
     assert 'value="DE" selected' in page  # the shop's country first
     assert 'value="FR"' not in page and 'value="US"' not in page  # only where the shop ships in USD
     assert "$4.90" in page and "Includes tax (MwSt 19 %)" in page
-    assert "Pay at pickup" not in page.split("<footer>")[0] and "bank-transfer details" in page
+    assert "Pay at pickup" not in page.split("<footer>")[0] and "the shop e-mails you payment details" in page
+    assert "invoice" not in page.split("<footer>")[0]  # nothing sends one: no promise of it
+    assert "Shipped to the address you enter here." in page
     at = client.post(url, {"country_code": "AT", "update_shipping": "1"}).content.decode()
     assert "Austria express" in at and "$2.90" in at
     assert "Postcode" in at or "Postal code" in at
@@ -205,13 +207,46 @@ def test_order_page_and_email_say_ships_to_for_ship_orders(client, eu_rate):
     order = order_place(drop_id=make_drop().pk, email="ann@example.com", quantity=1, shipping_address=ADDRESS_DE)
     page = client.get(order.get_absolute_url()).content.decode()
     assert 'data-fulfilment="ship"' in page and "Ships to" in page and "10178 BERLIN" in page
-    assert "Pay at pickup" not in page and "invoice with bank-transfer details" in page
+    assert "Pay at pickup" not in page and "the shop e-mails you payment details" in page
+    assert "invoice" not in page and "data-bank-details" not in page  # SHOP_BANK_DETAILS is empty
     assert "Standard EU" in page and "$4.90" in page and "Includes tax" in page
     outbox_drain()
     body = mail.outbox[-1].body
     assert "Ships to:" in body and "Gontardstraße 7" in body and "10178 BERLIN" in body
-    assert "Pay at pickup" not in body and "bank-transfer" in body
+    assert "Pay at pickup" not in body and "the shop e-mails you payment details" in body and "invoice" not in body
     assert "Shipping (Standard EU): $4.90" in body and "includes $7.64 tax" in body  # 686 + 78
+
+
+def test_unpaid_manual_ship_orders_show_the_bank_details_reference_and_amount(client, settings, eu_rate):
+    settings.SHOP_BANK_DETAILS = ["Lumen GmbH", "IBAN DE89 3704 0044 0532 0130 00", "BIC COBADEFFXXX"]
+    order = order_place(drop_id=make_drop().pk, email="ann@example.com", quantity=1, shipping_address=ADDRESS_DE)
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert "data-bank-details" in page and "IBAN DE89 3704 0044 0532 0130 00" in page and "BIC COBADEFFXXX" in page
+    assert f"Reference: <strong data-payment-reference>{order.number}</strong>" in page
+    assert f'data-minor="{order.total_minor}">$47.89' in page  # 42.99 + 4.90
+    assert "pay by bank transfer" in page and "e-mails you payment details" not in page
+    outbox_drain()
+    body = next(m.body for m in mail.outbox if "confirmed" in m.subject)
+    assert "IBAN DE89 3704 0044 0532 0130 00" in body
+    assert f"Reference: {order.number}" in body and "Amount: $47.89" in body
+    # the cart says where the details will be
+    hold = hold_place(drop_id=make_drop().pk, email="bob@example.com", quantity=1)
+    cart = client.get(f"/cart/{hold.token}/").content.decode()
+    assert "you pay by bank transfer (the details are on your order page" in cart
+    # once paid, the details are gone
+    from commerce.services.orders import order_mark_paid
+
+    order_mark_paid(order_id=order.pk)
+    assert "data-bank-details" not in client.get(order.get_absolute_url()).content.decode()
+
+
+def test_a_ship_drop_without_a_shipping_rate_does_not_promise_an_address_form(client):
+    ShippingRate.objects.create(name="EUR only", countries=["DE"], currency="EUR", amount_minor=490)
+    hold = hold_place(drop_id=make_drop().pk, email="ann@example.com", quantity=1)  # USD: no rate
+    page = client.get(f"/cart/{hold.token}/").content.decode()
+    assert "data-shipping-address" not in page
+    assert "Shipped to the address you enter here." not in page
+    assert "the shop contacts you to arrange delivery" in page
 
 
 def test_order_page_and_email_name_the_popup_and_slot_for_pickup_orders(client):

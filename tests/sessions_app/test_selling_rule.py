@@ -188,6 +188,22 @@ def test_cancel_releases_holds_and_they_never_become_orders():
     assert Order.objects.count() == 0
 
 
+def test_the_cart_of_a_cancelled_session_says_it_was_cancelled_not_expired(client):
+    session = session_in("presale")  # a live session ends rather than cancels
+    drop = make_drop(session=session, quantity=5)
+    hold = hold_place(drop_id=drop.pk, email="a@example.com", quantity=1)
+    session_cancel(session_id=session.pk)
+    response = client.get(reverse("commerce:hold", args=[hold.token]))
+    page = response.content.decode()
+    assert response.status_code == 410
+    assert "This session was cancelled." in page and "nothing was charged" in page
+    assert "Your reservation has expired" not in page and "went back on sale" not in page
+    # paying is refused the same way (no order)
+    response = client.post(reverse("commerce:hold", args=[hold.token]), {"pay": "1"})
+    assert response.status_code == 410 and "This session was cancelled." in response.content.decode()
+    assert not Order.objects.exists()
+
+
 def test_late_payment_on_a_cancelled_session_is_refunded_not_converted():
     from commerce.services.payments import payment_confirm
 
