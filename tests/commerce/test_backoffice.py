@@ -446,3 +446,17 @@ def test_coupon_amount_label_and_zero_percent_message_speak_to_staff(admin_clien
     response = admin_client.post(reverse("admin:commerce_coupon_add"), _coupon_form(percent_off="0"))
     assert "A percent coupon needs a percentage from 1 to 100." in response.content.decode()
     assert not Coupon.objects.exists()
+
+
+def test_a_session_past_its_start_but_not_live_is_late_on_the_landing_page_home_and_its_page(admin_client, client):
+    late = LiveSessionFactory(
+        title="Forgot to go live", status=LiveSession.Status.SCHEDULED, starts_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    panel = html.split('id="panel-late"')[1].split("</section>")[0]
+    assert "Forgot to go live" in panel and "late: not live yet" in panel
+    assert reverse("admin:sessions_app_livesession_change", args=[late.pk]) in panel
+    home = client.get(reverse("sessions_app:home")).content.decode()
+    assert "Forgot to go live" in home and "Starting soon" in home
+    page = client.get(late.get_absolute_url()).content.decode()
+    assert "Starting soon" in page and "starts in" not in page
