@@ -397,8 +397,9 @@ SHOP_CURRENCY = env("SHOP_CURRENCY", "USD")
 # and a tax or company registration number (empty = not printed).
 SHOP_ADDRESS = [line.strip() for line in env("SHOP_ADDRESS", "").split("|") if line.strip()]
 SHOP_TAX_ID = env("SHOP_TAX_ID", "")
-# A TrueType font for receipt PDFs (any script the buyer's name or address uses); empty or missing =
-# DejaVu Sans where the system has it, else the PDF core font Helvetica (Latin-1 only, others as "?").
+# A TrueType font for receipt PDFs, covering the scripts of buyers' names and addresses; empty or missing =
+# DejaVu Sans where the system has it (Latin, Greek, Cyrillic; no CJK: Chinese, Japanese or Korean need a
+# CJK font here, e.g. Noto Sans CJK), else the PDF core font Helvetica (Latin-1 only, others as "?").
 RECEIPT_FONT_PATH = env("RECEIPT_FONT_PATH", "")
 # Tax (docs/shipping-tax.md): are drop prices tax-inclusive (EU/UK/AU style, the default) or is tax added
 # on top (US/CA style)? SHOP_COUNTRY is where pickup orders are taxed (the pop-ups' country).
