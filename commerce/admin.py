@@ -401,7 +401,9 @@ class FulfilmentFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(OrderDocumentsMixin, OrderExportMixin, admin.ModelAdmin):  # refunds per line, receipts (admin_receipts)
+class OrderAdmin(
+    OrderDocumentsMixin, OrderExportMixin, admin.ModelAdmin
+):  # refunds per line, receipts (admin_receipts)
     # Status and Total first after the number: readable at 1366 px (docs/back-office.md)
     list_display = ["number", "status", "total", "customer", "session", "created_at"]
     list_filter = ["status", FulfilmentFilter, "payment_provider", "currency", "created_at"]
@@ -641,7 +643,7 @@ class CouponForm(forms.ModelForm):
         if data.get("valid_from") and data.get("valid_until") and data["valid_until"] <= data["valid_from"]:
             self.add_error("valid_until", "Must be after the start.")
         if data.get("kind") == Coupon.Kind.PERCENT and not data.get("percent_off"):
-            self.add_error("percent_off", "Needed for a percent coupon.")
+            self.add_error("percent_off", "A percent coupon needs a percentage from 1 to 100.")
         if data.get("kind") == Coupon.Kind.FIXED:
             if not data.get("amount_off_minor"):
                 self.add_error("amount_off_minor", "Needed for a fixed coupon.")

@@ -161,8 +161,12 @@ def fulfil_panel() -> dict:
 
 
 def sessions_panel(*, now: dt.datetime) -> dict:
-    """{"live": [...], "next": [...]}: each {"title", "starts_at", "tz", "admin_url", "viewer_url", "status"}."""
-    from sessions_app.selectors import sessions_live, sessions_upcoming
+    """{"live": [...], "late": [...], "next": [...]}: each {"title", "starts_at", "admin_url", "viewer_url"}.
+
+    "late": scheduled sessions whose planned start has passed and that are not live yet (staff go
+    live or cancel them); "next": scheduled sessions starting within 7 days.
+    """
+    from sessions_app.selectors import sessions_late, sessions_live, sessions_upcoming
 
     def row(s):
         return {
@@ -174,7 +178,8 @@ def sessions_panel(*, now: dt.datetime) -> dict:
 
     live = [row(s) for s in sessions_live(now=now)[:LIST_LIMIT]]
     upcoming = [row(s) for s in sessions_upcoming(now=now, days=7)[:LIST_LIMIT]]
-    return {"live": live, "next": upcoming}
+    late = [row(s) for s in sessions_late(now=now)[:LIST_LIMIT]]
+    return {"live": live, "late": late, "next": upcoming}
 
 
 def samples_panel() -> dict:

@@ -11,20 +11,30 @@ and read major units: "12.50" EUR is stored as 1250, "1500" JPY as 1500, "1.250"
   names the currency as a form/model field, or is a callable `(form) -> "EUR"` (e.g. "the SKU's").
 - `money_column(field, currency="currency")`: a formatted list column / read-only field ("12.50 EUR").
 
-Errors (form errors, never a 500): not a number, negative, more decimals than the currency has
-(JPY none, KWD 3), or an amount with no currency to read it in.
+Errors (form errors, never a 500): not a number (incl. "1e3", NaN, Infinity), negative, more decimals
+than the currency has (JPY none, KWD 3), not a multiple of the step Stripe takes
+(`commerce.money.minor_step`: KWD in steps of 0.010), or an amount with no currency to read it in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 
 from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
-from .money import MoneyError, check_currency, minor_unit_exponent, to_major, to_minor
+from .money import (
+    MoneyError,
+    check_currency,
+    format_money,
+    minor_step,
+    minor_unit_exponent,
+    parse_plain_decimal,
+    to_major,
+    to_minor,
+)
 
 CurrencySource = str | Callable[[forms.BaseForm], str]
 
@@ -90,8 +100,8 @@ class MajorUnitsField(forms.CharField):
         if not text:
             return None
         try:
-            amount = Decimal(text)
-        except InvalidOperation:
+            amount = parse_plain_decimal(text)
+        except (MoneyError, InvalidOperation):
             raise forms.ValidationError("Enter an amount such as 12.50.", code="invalid") from None
         if not amount.is_finite():
             raise forms.ValidationError("Enter an amount such as 12.50.", code="invalid")
@@ -109,6 +119,17 @@ def decimals_message(currency: str) -> str:
     return f"{currency} takes at most {exponent} decimals, e.g. {example}."
 
 
+def step_message(currency: str) -> str:
+    """The error for an amount Stripe refuses: 'KWD amounts go in steps of 0.010, e.g. 1.550 or 1.560.'"""
+    step = minor_step(currency)
+    exponent = minor_unit_exponent(currency)
+    step_text = f"{to_major(step, currency):.{exponent}f}"
+    return (
+        f"{currency} amounts go in steps of {step_text} ({format_money(step, currency)}): "
+        f"Stripe refuses other amounts, so buyers could not pay."
+    )
+
+
 class MoneyFormMixin:
     """ModelForm mixin: the fields named in `money_fields` are typed in major units, cleaned to minor units."""
 
@@ -123,9 +144,13 @@ class MoneyFormMixin:
             help_text = old.help_text or ""
             if "minor unit" in help_text.lower() or "cents" in help_text.lower():
                 help_text = ""
+            label = old.label
+            if label and label.lower().endswith(" minor"):
+                # "Amount off minor" (from amount_off_minor): staff type major units, so no "minor" in the label.
+                label = label[: -len(" minor")]
             field = MajorUnitsField(
                 required=old.required,
-                label=old.label,
+                label=label,
                 help_text=help_text or "In major units of the currency (e.g. 12.50; JPY whole yen; KWD 3 decimals).",
                 disabled=old.disabled,
             )
@@ -162,9 +187,15 @@ class MoneyFormMixin:
                 self.add_error(name, "Choose the currency first: the amount is read in its major units.")
                 continue
             try:
-                self.cleaned_data[name] = to_minor(amount, currency)
+                minor = to_minor(amount, currency)
             except MoneyError:
                 self.add_error(name, decimals_message(currency))
+                continue
+            step = minor_step(currency)
+            if minor % step:
+                self.add_error(name, step_message(currency))
+                continue
+            self.cleaned_data[name] = minor
         return super().clean()
 
 

@@ -51,7 +51,10 @@ class DropStatusOut(Schema):
     opens_at: dt.datetime
     closes_at: dt.datetime
     seconds_to_open: int
-    seconds_to_close: int
+    seconds_to_close: int | None = Field(
+        description="Seconds until the drop closes while it is live or sold out; null when not yet open, "
+        "closed or cancelled."
+    )
 
 
 class DropOut(Schema):

@@ -14,6 +14,7 @@ stored are the same integer.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -43,17 +44,31 @@ def minor_unit_exponent(currency: str) -> int:
     return get_currency_precision(check_currency(currency))
 
 
+# An amount as people type it: digits with an optional decimal point; no exponent ("1e3"), no NaN/Infinity.
+PLAIN_AMOUNT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def parse_plain_decimal(text: str) -> Decimal:
+    """'12.50' → Decimal('12.50'); raises MoneyError for exponent notation ('1e3'), NaN, Infinity or non-numbers."""
+    text = str(text).strip()
+    if not PLAIN_AMOUNT.fullmatch(text):
+        raise MoneyError(f"{text!r} is not a number")
+    return Decimal(text)
+
+
 def to_minor(amount: str | Decimal, currency: str) -> int:
     """Parse a decimal amount in major units ("42.99") into integer minor units (4299).
 
     Raises MoneyError for empty, non-numeric, negative amounts or more decimals
-    than the currency has (e.g. "10.5" JPY).
+    than the currency has (e.g. "10.5" JPY). Text must be plain digits with an optional
+    decimal point: exponent notation ("1e3"), "NaN" and "Infinity" are refused.
+    A Decimal argument only has to be finite.
     """
     text = str(amount).strip()
     if not text:
         raise MoneyError("amount is empty")
     try:
-        value = Decimal(text)
+        value = amount if isinstance(amount, Decimal) else parse_plain_decimal(text)
     except InvalidOperation as exc:
         raise MoneyError(f"{text!r} is not a number") from exc
     if not value.is_finite():

@@ -108,8 +108,9 @@ def drop_status(*, drop: Drop, now: dt.datetime | None = None) -> dict:
     (scheduled|presale|live|ended|cancelled, session_sale_state), "available" (effective:
     lapsed holds count as free), "quantity", "price_minor" (current unit price from the price
     schedule), "base_price_minor", "currency", "price_step", "next_price_change_at" (ISO 8601
-    UTC or null), "opens_at", "closes_at" (ISO 8601 UTC), "seconds_to_open", "seconds_to_close"
-    (≥ 0)}.
+    UTC or null), "opens_at", "closes_at" (ISO 8601 UTC), "seconds_to_open" (≥ 0),
+    "seconds_to_close" (≥ 0 while the drop is live or sold out, null when it is not yet open,
+    closed or cancelled)}.
 
     The session decides first (the selling rule above): a drop of an ended session is `closed`,
     of a cancelled one `cancelled`, of a scheduled one outside pre-sale `not_yet_open` whatever
@@ -144,7 +145,11 @@ def drop_status(*, drop: Drop, now: dt.datetime | None = None) -> dict:
         "opens_at": drop.opens_at.isoformat(),
         "closes_at": drop.closes_at.isoformat(),
         "seconds_to_open": max(int((drop.opens_at - now).total_seconds()), 0),
-        "seconds_to_close": max(int((drop.closes_at - now).total_seconds()), 0),
+        # Only a drop whose window is open and selling (live, or sold out until holds lapse) counts
+        # down to its close; a closed, cancelled or not-yet-open one has no countdown.
+        "seconds_to_close": max(int((drop.closes_at - now).total_seconds()), 0)
+        if state in (Drop.State.LIVE, Drop.State.SOLD_OUT)
+        else None,
     }
 
 

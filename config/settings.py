@@ -401,8 +401,9 @@ SHOP_TAX_ID = env("SHOP_TAX_ID", "")
 # e.g. "Lumen GmbH|IBAN DE89 3704 0044 0532 0130 00|BIC COBADEFFXXX"); shown on the order page and in
 # the confirmation e-mail with the order number as reference. Empty = "the shop e-mails you payment details".
 SHOP_BANK_DETAILS = [line.strip() for line in env("SHOP_BANK_DETAILS", "").split("|") if line.strip()]
-# A TrueType font for receipt PDFs (any script the buyer's name or address uses); empty or missing =
-# DejaVu Sans where the system has it, else the PDF core font Helvetica (Latin-1 only, others as "?").
+# A TrueType font for receipt PDFs, covering the scripts of buyers' names and addresses; empty or missing =
+# DejaVu Sans where the system has it (Latin, Greek, Cyrillic; no CJK: Chinese, Japanese or Korean need a
+# CJK font here, e.g. Noto Sans CJK), else the PDF core font Helvetica (Latin-1 only, others as "?").
 RECEIPT_FONT_PATH = env("RECEIPT_FONT_PATH", "")
 # Tax (docs/shipping-tax.md): are drop prices tax-inclusive (EU/UK/AU style, the default) or is tax added
 # on top (US/CA style)? SHOP_COUNTRY is where pickup orders are taxed (the pop-ups' country).

@@ -26,7 +26,13 @@ class SessionOut(Schema):
     format: str = Field(alias="format.slug")
     series: str | None = Field(None, alias="series.slug")
     status: str
-    starts_at: dt.datetime = Field(description="Scheduled start, ISO 8601 UTC.")
+    starts_at: dt.datetime = Field(
+        alias="shown_start",
+        description="Start as the pages show it, ISO 8601 UTC: the real start once the session went live "
+        "(`went_live_at`, which may be earlier or later than planned), else the planned start (`scheduled_at`). "
+        "Same value as status.json's `starts_at`.",
+    )
+    scheduled_at: dt.datetime = Field(alias="starts_at", description="Planned start, ISO 8601 UTC (never changes).")
     went_live_at: dt.datetime | None = Field(None, description="Real start (Go live), ISO 8601 UTC, or null.")
     ended_at: dt.datetime | None = Field(None, description="Real end (End session / Cancel), or null.")
     presale_opens_at: dt.datetime | None = Field(

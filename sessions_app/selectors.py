@@ -25,3 +25,24 @@ def sessions_upcoming(*, now: dt.datetime | None = None, days: int = 7) -> Query
         .select_related("format", "series")
         .order_by("starts_at")
     )
+
+
+def sessions_late(*, now: dt.datetime | None = None, since: dt.datetime | None = None) -> QuerySet[LiveSession]:
+    """Scheduled sessions whose planned start has passed but that have not gone live, oldest first.
+
+    `since` (aware UTC) drops sessions planned before it (the home page only shows today's
+    stragglers); None keeps them all (the back office lists every one: staff go live or cancel).
+    """
+    now = now or timezone.now()
+    qs = LiveSession.objects.filter(status=LiveSession.Status.SCHEDULED, starts_at__lt=now)
+    if since is not None:
+        qs = qs.filter(starts_at__gte=since)
+    return qs.select_related("format", "series").order_by("starts_at")
+
+
+LATE_SHOWN_FOR = dt.timedelta(hours=12)
+
+
+def sessions_late_since(now: dt.datetime) -> dt.datetime:
+    """How far back the viewer pages still show a late session as "Starting soon" (12 hours)."""
+    return now - LATE_SHOWN_FOR

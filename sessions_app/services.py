@@ -148,7 +148,9 @@ def session_go_live(*, session_id: int, now: dt.datetime | None = None) -> LiveS
     """scheduled → live; records the real start in `went_live_at` (pages show it, not the planned one).
 
     A series session still carrying the planner's title ("<series> — Sun 06 Dec") is retitled
-    with the real local date, so "Live now" never shows another day. From then on the session's
+    with the real local date, so "Live now" never shows another day; when another session already
+    has that title (e.g. the series' session of that day), the real local start time is added
+    ("<series> — Tue 01 Dec 18:03") so no two sessions share a title. From then on the session's
     drops sell (inside their own windows). Raises SessionError(invalid_transition) from any other state.
     """
     now = now or timezone.now()
@@ -157,7 +159,11 @@ def session_go_live(*, session_id: int, now: dt.datetime | None = None) -> LiveS
         if session.series_id and session.title == series_session_title(
             series=session.series, starts_at=session.starts_at
         ):
-            session.title = series_session_title(series=session.series, starts_at=now)
+            title = series_session_title(series=session.series, starts_at=now)
+            taken = LiveSession.objects.filter(title=title).exclude(pk=session.pk).exists()
+            if taken:  # another session already carries that day's title: add the real local start time
+                title = f"{title} {timezone.localtime(now, session.series.tz):%H:%M}"
+            session.title = title
             session.save(update_fields=["title"])
 
     return _transition(

@@ -17,14 +17,17 @@ from commerce.selectors import drop_status, drops_for_session, session_sale_stat
 from .embed import stream_embed
 from .models import LiveSession
 from .pagecache import cache_store, cached_or_claim, shared_response
-from .selectors import sessions_live, sessions_upcoming
+from .selectors import sessions_late, sessions_late_since, sessions_live, sessions_upcoming
 
 
 def home(request):
-    """Live now and upcoming this week."""
+    """Live now and upcoming this week; sessions past their planned start but not live yet show as "Starting soon"."""
     now = timezone.now()
+    late = sessions_late(now=now, since=sessions_late_since(now))
     return render(
-        request, "sessions_app/home.html", {"live": sessions_live(now=now), "upcoming": sessions_upcoming(now=now)}
+        request,
+        "sessions_app/home.html",
+        {"live": sessions_live(now=now), "late": late, "upcoming": sessions_upcoming(now=now)},
     )
 
 
@@ -63,6 +66,8 @@ def session_page(request, public_id):
             # A scheduled or cancelled session shows no stream at all (a countdown / a message instead).
             "embed": stream_embed(session.stream_url) if session.status in ("live", "ended") else None,
             "now": now,
+            # Planned start passed, host not live yet: "Starting soon", not "starts in 0 minutes".
+            "late": session.status == LiveSession.Status.SCHEDULED and session.starts_at <= now,
             "page_zone": session.timezone,
         },
     )

@@ -163,7 +163,10 @@ def refund_create(
                     f"(the card networks take no smaller amount); try {nearest}."
                 )
         if amount < 1 or amount > remaining:
-            raise RefundInvalid(f"Refund must be between 1 and {remaining} minor units.")
+            lowest = format_money(minor_step(order.currency), order.currency)
+            raise RefundInvalid(
+                f"Refund must be between {lowest} and {format_money(remaining, order.currency)} (what is left to refund)."
+            )
         refund = Refund.objects.create(
             order=order, amount_minor=amount, currency=order.currency, reason=reason, lines=units, created_by=actor
         )

@@ -103,3 +103,23 @@ def test_openapi_docs(client):
     schema = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/orders" in schema["paths"]
     assert client.get("/api/v1/docs").status_code == 200
+
+
+def test_a_closed_drop_has_no_seconds_to_close_and_its_page_offers_no_qr(client, raw_key):
+    from django.urls import reverse
+
+    from sessions_app.services import session_end
+
+    auth = {"Authorization": f"Bearer {raw_key}"}
+    drop = make_drop(quantity=5, closes_in=7200)
+    live = client.get(f"/api/v1/drops/{drop.pk}/status", headers=auth).json()
+    assert live["state"] == "live" and live["seconds_to_close"] > 7000
+    page = client.get(drop.session.get_absolute_url()).content.decode()
+    assert "Scan to buy" in page and "data-qr hidden" not in page
+    session_end(session_id=drop.session_id)
+    closed = client.get(f"/api/v1/drops/{drop.pk}/status", headers=auth).json()
+    assert closed["state"] == "closed" and closed["seconds_to_close"] is None
+    client.cookies["messages"] = "x"  # a personal page: not the shared 2-second page cache
+    page = client.get(drop.session.get_absolute_url()).content.decode()
+    assert "data-qr hidden" in page
+    assert reverse("commerce:drop_qr", args=[drop.pk]) in page  # kept in the page, hidden, for the state poll

@@ -416,3 +416,64 @@ def test_export_button_exports_the_filtered_list_and_needs_its_permission(client
     assert client.get(reverse("admin:commerce_order_export")).status_code == 403
     client.force_login(make_staff("ful", role="fulfilment"))
     assert _rows(client.get(reverse("admin:commerce_order_export")))[0]["order_number"] in {paid.number, unpaid.number}
+
+
+# --- QA fixes: amounts Stripe refuses, exponent input, staff wording ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "currency", "message"),
+    [
+        ("1.555", "KWD", "KWD amounts go in steps of 0.010"),
+        ("12.345", "KWD", "KWD amounts go in steps of 0.010"),
+        ("1e3", "EUR", "Enter an amount such as 12.50."),
+        ("1E-2", "EUR", "Enter an amount such as 12.50."),
+        ("NaN", "EUR", "Enter an amount such as 12.50."),
+        ("Infinity", "EUR", "Enter an amount such as 12.50."),
+    ],
+)
+def test_amounts_stripe_refuses_or_in_exponent_form_are_form_errors(typed, currency, message):
+    form = money_form(SkuPriceForm, {"price_minor": "currency"})(data={"price_minor": typed, "currency": currency})
+    assert not form.is_valid()
+    assert message in " ".join(form.errors["price_minor"])
+
+
+def test_a_kwd_amount_on_the_step_is_accepted():
+    form = money_form(SkuPriceForm, {"price_minor": "currency"})(data={"price_minor": "1.550", "currency": "KWD"})
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["price_minor"] == 1550
+
+
+def test_a_kwd_drop_price_off_the_step_does_not_save(admin_client):
+    from tests.commerce.test_admin import _drop_form
+
+    drop = make_drop(sku=SkuFactory(currency="KWD", price_minor=12340), price_minor=12340)
+    response = admin_client.post(
+        reverse("admin:commerce_drop_change", args=[drop.pk]), _drop_form(drop, price_minor="12.345", currency="")
+    )
+    assert response.status_code == 200
+    assert "KWD amounts go in steps of 0.010" in response.content.decode()
+    drop.refresh_from_db()
+    assert drop.price_minor == 12340
+
+
+def test_coupon_amount_label_and_zero_percent_message_speak_to_staff(admin_client):
+    html = admin_client.get(reverse("admin:commerce_coupon_add")).content.decode()
+    assert "Amount off minor" not in html and "Amount off:" in html
+    response = admin_client.post(reverse("admin:commerce_coupon_add"), _coupon_form(percent_off="0"))
+    assert "A percent coupon needs a percentage from 1 to 100." in response.content.decode()
+    assert not Coupon.objects.exists()
+
+
+def test_a_session_past_its_start_but_not_live_is_late_on_the_landing_page_home_and_its_page(admin_client, client):
+    late = LiveSessionFactory(
+        title="Forgot to go live", status=LiveSession.Status.SCHEDULED, starts_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    panel = html.split('id="panel-late"')[1].split("</section>")[0]
+    assert "Forgot to go live" in panel and "late: not live yet" in panel
+    assert reverse("admin:sessions_app_livesession_change", args=[late.pk]) in panel
+    home = client.get(reverse("sessions_app:home")).content.decode()
+    assert "Forgot to go live" in home and "Starting soon" in home
+    page = client.get(late.get_absolute_url()).content.decode()
+    assert "Starting soon" in page and "starts in" not in page

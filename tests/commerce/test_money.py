@@ -12,7 +12,18 @@ def test_to_minor(text, currency, minor):
 
 
 @pytest.mark.parametrize(
-    ("text", "currency"), [("", "USD"), ("1.999", "USD"), ("10.5", "JPY"), ("x", "USD"), ("-1", "USD"), ("NaN", "USD")]
+    ("text", "currency"),
+    [
+        ("", "USD"),
+        ("1.999", "USD"),
+        ("10.5", "JPY"),
+        ("x", "USD"),
+        ("-1", "USD"),
+        ("NaN", "USD"),
+        ("1e3", "USD"),
+        ("Infinity", "USD"),
+        ("1E-2", "USD"),
+    ],
 )
 def test_to_minor_rejects(text, currency):
     with pytest.raises(MoneyError):

@@ -109,6 +109,8 @@ def test_quantities_are_capped_by_what_is_left_and_pending(admin_client, order, 
         ({"_refund_selected": "1", "qty_1": "1", "amount": "2.00"}, "units or an amount, not both"),
         ({"_refund_selected": "1", "amount": "2.005"}, "more than 2 decimals"),
         ({"_refund_selected": "1", "amount": "abc"}, "is not a number"),
+        ({"_refund_selected": "1", "amount": "1e1"}, "is not a number"),
+        ({"_refund_selected": "1", "amount": "NaN"}, "is not a number"),
         ({"_refund_selected": "1", "amount": "31.00"}, "Refund must be between"),
     ],
 )
@@ -156,3 +158,17 @@ def test_receipts_and_credit_notes_download_from_the_admin(client, order, django
     # without the permission: 403
     client.force_login(make_staff("viewer", perms=("commerce.view_order",)))
     assert client.get(receipt_url).status_code == 403
+
+
+def test_too_large_a_refund_names_the_amounts_in_money_not_minor_units(admin_client, order):
+    from django.utils.html import escape
+
+    from commerce.money import format_money
+
+    response = admin_client.post(
+        refund_page(order), {"reason": "requested_by_customer", "_refund_selected": "1", "amount": "31.00"}
+    )
+    html = response.content.decode()
+    assert escape(f"and {format_money(3000, order.currency)}") in html
+    assert "minor units" not in html
+    assert not Refund.objects.exists()

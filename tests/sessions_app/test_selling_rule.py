@@ -301,3 +301,41 @@ def test_times_on_the_session_page_are_in_the_session_zone_and_say_so(client):
     assert "Tue 1 Dec, 18:00 EST (America/New_York)</time>" in html[start : start + 200], html[start : start + 200]
     assert " UTC</time>" not in html
     assert "Price drops at <time" in html and "(America/New_York)</time>" in html
+
+
+def test_going_live_early_onto_a_day_with_a_session_keeps_titles_unique():
+    from sessions_app.models import Series
+    from sessions_app.services import series_plan_sessions
+
+    series = Series.objects.create(
+        name="Daily",
+        slug="daily",
+        format=LiveSessionFactory().format,
+        host_name="Ann",
+        timezone="Europe/Berlin",
+        weekday=1,
+        local_time=dt.time(20, 0),
+        starts_on=dt.date(2026, 12, 1),
+    )
+    monday = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+    tuesday_session, next_tuesday = series_plan_sessions(series=series, now=monday)[:2]
+    assert tuesday_session.title == "Daily — Tue 01 Dec"
+    early = dt.datetime(2026, 12, 1, 17, 3, tzinfo=dt.UTC)  # next week's session goes live on this Tuesday
+    session = session_go_live(session_id=next_tuesday.pk, now=early)
+    assert session.title == "Daily — Tue 01 Dec 18:03"  # Berlin time
+    assert LiveSession.objects.filter(title="Daily — Tue 01 Dec").count() == 1
+
+
+def test_the_sessions_api_reports_the_real_start_like_status_json(client):
+    partner = Partner.objects.create(name="P")
+    _, raw = api_key_create(partner=partner, name="k", scopes=["sessions:read"])
+    planned = (timezone.now() + dt.timedelta(days=2)).replace(microsecond=0)
+    session = LiveSessionFactory(starts_at=planned, status=LiveSession.Status.SCHEDULED)
+    went = timezone.now().replace(microsecond=0)
+    session_go_live(session_id=session.pk, now=went)
+    item = client.get("/api/v1/sessions", headers={"X-API-Key": raw}).json()["items"][0]
+    assert dt.datetime.fromisoformat(item["starts_at"]) == went
+    assert dt.datetime.fromisoformat(item["went_live_at"]) == went
+    assert dt.datetime.fromisoformat(item["scheduled_at"]) == planned
+    status = client.get(reverse("sessions_app:session_status", args=[session.public_id])).json()
+    assert dt.datetime.fromisoformat(status["starts_at"]) == went

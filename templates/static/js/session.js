@@ -54,6 +54,8 @@
     if (badge) { badge.className = "badge " + state; badge.textContent = LABELS[state] || state; }
     var btn = el.querySelector("[data-buy]");
     if (btn) btn.setAttribute("aria-disabled", state === "live" ? "false" : "true");
+    var qr = el.querySelector("[data-qr]");
+    if (qr) qr.hidden = state !== "live";  // "Scan to buy" only while the drop sells
   }
 
   function poll() {
