@@ -24,7 +24,7 @@ from tests.deploy.test_nginx import database_url, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STOP_WITHIN_SECONDS = 20  # generous for a shared 2-core machine; a clean stop takes about 2 s
+STOP_WITHIN_SECONDS = 60  # a liveness bound, not a speed claim: a clean stop takes about 2 s idle, 15-25 s on a loaded 2-core machine (the worker finishes its current task)
 
 
 def _group_alive(pgid: int) -> bool:
