@@ -31,16 +31,19 @@ run: demo serve
 ## serve: the web server and the django-q2 worker side by side, no setup; Ctrl-C (or TERM) stops both once
 # Not `trap 'kill 0' …`: kill 0 signals the whole process group, this shell included, whose trap
 # then runs again (a recursion that ends in a segfault) and floods the worker with signals.
-# Here the children start with SIGINT ignored (the terminal's Ctrl-C reaches the shell alone, except
-# the worker, which installs its own handler), and the trap clears itself, sends TERM once, and waits.
+# Here the web server starts with SIGINT ignored, and the trap clears itself, sends TERM once, and waits.
+# Each child gets exactly one signal: a second one reaches django-q2's handler while the cluster is
+# already stopping (a traceback from its atexit). So on Ctrl-C, which the terminal sends to the whole
+# group, the worker stops on its own SIGINT and only the web server gets TERM; on TERM, or when one of
+# the two exits by itself, both get TERM.
 serve:
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops the web server and the worker)"
 	@trap '' INT; \
 	  $(PY) manage.py qcluster & worker=$$!; \
 	  $(PY) manage.py runserver $(HOST):$(PORT) --noreload & web=$$!; \
-	  stop() { trap - INT TERM EXIT; kill -TERM $$web $$worker 2>/dev/null; wait $$web $$worker 2>/dev/null; }; \
-	  trap 'stop; exit 130' INT; trap 'stop; exit 143' TERM; trap stop EXIT; \
-	  wait -n $$web $$worker; stop
+	  stop() { trap - INT TERM EXIT; kill -TERM $$web "$$@" 2>/dev/null; wait $$web $$worker 2>/dev/null; }; \
+	  trap 'stop; exit 130' INT; trap 'stop $$worker; exit 143' TERM; trap 'stop $$worker' EXIT; \
+	  wait -n $$web $$worker; stop $$worker
 
 ## browser: Debian's Chromium for the end-to-end tests (best effort; e2e tests skip with a reason without it)
 browser:
