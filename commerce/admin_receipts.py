@@ -36,20 +36,8 @@ REFUND_PERMS = ("commerce.refund_order", "commerce.add_refund")
 DOCUMENT_PERM = "commerce.download_receipt"
 
 
-def refundable_lines(order: Order) -> list[dict]:
-    """Each line of `order` with what can still be refunded: units left = quantity − refunded − pending."""
-    pending = refunds._pending_units(order)
-    rows = []
-    for line in order.lines.order_by("pk"):
-        left = max(line.quantity - line.refunded_quantity - pending[line.pk], 0)
-        rows.append({"line": line, "pending": pending[line.pk], "left": left})
-    return rows
-
-
-def refundable_amount(order: Order) -> int:
-    """Money not yet refunded nor being refunded, minor units."""
-    pending = sum(order.refunds.filter(status=Refund.Status.PENDING).values_list("amount_minor", flat=True))
-    return max(order.total_minor - order.refunded_minor - pending, 0)
+refundable_lines = refunds.order_refundable_lines  # the refund service's rule, shown per line
+refundable_amount = refunds.order_refundable_amount
 
 
 class OrderRefundForm(forms.Form):

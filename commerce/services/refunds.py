@@ -106,6 +106,26 @@ def _pending_units(order: Order) -> Counter:
     return units
 
 
+def order_refundable_amount(order: Order) -> int:
+    """Money (minor units of `order.currency`) not yet refunded nor being refunded: total − succeeded − pending."""
+    pending = order.refunds.filter(status=Refund.Status.PENDING).aggregate(s=Sum("amount_minor"))["s"] or 0
+    return max(order.total_minor - order.refunded_minor - pending, 0)
+
+
+def order_refundable_lines(order: Order) -> list[dict]:
+    """Each line of `order` (pk order) as {"line", "pending", "left"}: units being refunded, and units left =
+    quantity − refunded − pending. The one rule both the refund service and the refund page apply."""
+    pending = _pending_units(order)
+    return [
+        {
+            "line": line,
+            "pending": pending[line.pk],
+            "left": max(line.quantity - line.refunded_quantity - pending[line.pk], 0),
+        }
+        for line in order.lines.order_by("pk")
+    ]
+
+
 def refund_create(
     *,
     order_id: int,
@@ -127,16 +147,13 @@ def refund_create(
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status not in (Order.Status.PAID, Order.Status.REFUNDED):
             raise RefundInvalid("Only paid orders can be refunded.")
-        pending = order.refunds.filter(status=Refund.Status.PENDING).aggregate(s=Sum("amount_minor"))["s"] or 0
-        remaining = order.total_minor - order.refunded_minor - pending
-        pending_units = _pending_units(order)
-        order_lines = list(order.lines.all())
+        remaining = order_refundable_amount(order)
+        rows = order_refundable_lines(order)
+        order_lines = [row["line"] for row in rows]
+        pending_units = {row["line"].pk: row["pending"] for row in rows}
         units: dict[str, int] = {}
         if lines is None and amount_minor is None:
-            for line in order_lines:
-                left = line.quantity - line.refunded_quantity - pending_units[line.pk]
-                if left > 0:
-                    units[str(line.pk)] = left
+            units = {str(row["line"].pk): row["left"] for row in rows if row["left"] > 0}
             amount = remaining
             if amount < 1:
                 raise RefundInvalid("Nothing is left to refund on this order (refunds pending or done).")
