@@ -253,8 +253,31 @@ else:
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL},
     }
+# Session assets (docs/assets.md): content-addressed bytes in their own storage. Filesystem: tiers
+# are folders under ASSET_ROOT; S3: one bucket (ASSET_BUCKET, default the media bucket), tiers are
+# storage classes.
+ASSET_ROOT = Path(env("ASSET_ROOT", str(MEDIA_ROOT / "assets-store")))
+ASSET_BUCKET = env("ASSET_BUCKET", AWS_STORAGE_BUCKET_NAME or "")
+if ASSET_BUCKET:
+    asset_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ASSET_BUCKET,
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL"),
+            "region_name": env("AWS_S3_REGION_NAME"),
+            "access_key": env("AWS_ACCESS_KEY_ID"),
+            "secret_key": env("AWS_SECRET_ACCESS_KEY"),
+            "file_overwrite": True,
+            "querystring_auth": True,
+        },
+    }
+else:
+    asset_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(ASSET_ROOT)}}
+ASSET_TMP_DIR = Path(env("ASSET_TMP_DIR", str(VAR_DIR / "tmp")))
+
 STORAGES = {
     "default": default_storage,
+    "assets": asset_storage,
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"

@@ -5,3 +5,9 @@ class SessionsAppConfig(AppConfig):
     name = "sessions_app"
     verbose_name = "Live sessions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from commerce.services.outbox import outbox_sender_register
+
+        # Garbage collection of unreferenced asset bytes (sessions_app.assets.cas).
+        outbox_sender_register("asset.collect", "sessions_app.assets.tasks.asset_collect_send")

@@ -167,3 +167,19 @@ class LiveSession(models.Model):
     def shown_start(self):
         """The start to show: the real start once the session went live, else the scheduled one (UTC)."""
         return self.went_live_at or self.starts_at
+
+
+# Session assets (recordings, clips, thumbnails, content-addressed objects, cost ledger) live in
+# sessions_app/assets/; imported here so Django finds the models of the app.
+from .assets.models import (  # noqa: E402, F401
+    AssetCostDay,
+    AssetDelivery,
+    AssetJob,
+    AssetKind,
+    AssetObject,
+    Clip,
+    Recording,
+    RecordingUpload,
+    SessionMoment,
+    Tier,
+)

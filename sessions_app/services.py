@@ -8,7 +8,7 @@ from dateutil.rrule import WEEKLY, rrule
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import LiveSession, Series
+from .models import LiveSession, Series, SessionMoment
 
 
 class SessionError(Exception):
@@ -165,6 +165,7 @@ def session_go_live(*, session_id: int, now: dt.datetime | None = None) -> LiveS
                 title = f"{title} {timezone.localtime(now, session.series.tz):%H:%M}"
             session.title = title
             session.save(update_fields=["title"])
+        session_moment_record(session_id=session.pk, kind=SessionMoment.Kind.WENT_LIVE, at=now)
 
     return _transition(
         session_id,
@@ -188,6 +189,7 @@ def session_end(*, session_id: int, now: dt.datetime | None = None) -> LiveSessi
         allowed_from={LiveSession.Status.LIVE, LiveSession.Status.SCHEDULED},
         to=LiveSession.Status.ENDED,
         now=now,
+        then=lambda session: session_moment_record(session_id=session.pk, kind=SessionMoment.Kind.ENDED, at=now),
         ended_at=now,
     )
 
@@ -211,3 +213,19 @@ def session_cancel(*, session_id: int, now: dt.datetime | None = None) -> LiveSe
         then=lambda session: holds_release_for_session(session_id=session.pk, now=now),
         ended_at=now,
     )
+
+
+def session_moment_record(
+    *, session_id: int, kind: str, at: dt.datetime, drop_id: int | None = None, note: str = ""
+) -> SessionMoment:
+    """Add a moment to a session's timeline (SessionMoment.Kind; `at` aware UTC).
+
+    A drop's opening is recorded once per session (a repeat returns the first record). Call it in
+    the transaction of the action it records, so a rolled-back action leaves no moment.
+    """
+    if kind == SessionMoment.Kind.DROP_OPENED:
+        moment, _ = SessionMoment.objects.get_or_create(
+            session_id=session_id, kind=kind, drop_id=drop_id, defaults={"at": at, "note": note}
+        )
+        return moment
+    return SessionMoment.objects.create(session_id=session_id, kind=kind, at=at, drop_id=drop_id, note=note)
