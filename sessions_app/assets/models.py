@@ -316,7 +316,7 @@ class AssetDelivery(models.Model):
     views = models.BigIntegerField(default=0, help_text="Clip page views that day (for the hot-set score).")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["asset", "day"], name="assetdelivery_one_per_day")]
+        constraints = [models.UniqueConstraint(fields=["asset", "day"], name="assetdelivery_one_per_day", violation_error_message="This asset already has a delivery row for that day.")]
 
 
 class AssetCostDay(models.Model):
@@ -338,5 +338,5 @@ class AssetCostDay(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["session", "day", "tier"], name="assetcostday_one_per_session_day_tier")
+            models.UniqueConstraint(fields=["session", "day", "tier"], name="assetcostday_one_per_session_day_tier", violation_error_message="This session already has a cost row for that day and tier.")
         ]

@@ -127,7 +127,7 @@ class Migration(migrations.Migration):
                 ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='asset_costs', to='sessions_app.livesession')),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('session', 'day', 'tier'), name='assetcostday_one_per_session_day_tier')],
+                'constraints': [models.UniqueConstraint(fields=('session', 'day', 'tier'), name='assetcostday_one_per_session_day_tier', violation_error_message='This session already has a cost row for that day and tier.')],
             },
         ),
         migrations.CreateModel(
@@ -142,7 +142,7 @@ class Migration(migrations.Migration):
                 ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='sessions_app.assetobject')),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('asset', 'day'), name='assetdelivery_one_per_day')],
+                'constraints': [models.UniqueConstraint(fields=('asset', 'day'), name='assetdelivery_one_per_day', violation_error_message='This asset already has a delivery row for that day.')],
             },
         ),
         migrations.CreateModel(
