@@ -45,7 +45,10 @@ def _open(path) -> av.container.InputContainer:
     if not path.is_file():
         raise AssetError("video_unreadable", f"The video file {path.name} is missing.")
     try:
-        return av.open(str(path), mode="r", metadata_errors="ignore")
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+        for stream in container.streams.video:
+            stream.thread_type = "AUTO"  # decode on several cores (frame + slice threads)
+        return container
     except av.FFmpegError as exc:
         with open(path, "rb") as fh:
             head = fh.read(12)
@@ -182,6 +185,27 @@ def _frame_at(container, vstream, at_s: float):
     return previous  # past the last frame: the last one
 
 
+def _frames_at(container, vstream, times: list[float], *, reseek_after_s: float = 4.0) -> list:
+    """The first frame at or after each of `times` (ascending). Decodes forward from where it is when
+    the next time is near (a few seconds), else seeks to the keyframe before it: a recording with
+    rare keyframes is not decoded from its start once per frame."""
+    found, decoder, current, last = [], None, None, None
+    for at_s in times:
+        if decoder is None or current is None or at_s < current or at_s - current > reseek_after_s:
+            container.seek(int(max(0.0, at_s) / vstream.time_base), stream=vstream, backward=True)
+            decoder = container.decode(vstream)
+        frame = None
+        for candidate in decoder:
+            if candidate.time is None:
+                continue
+            current, last = candidate.time, candidate
+            if candidate.time >= at_s - 1e-6:
+                frame = candidate
+                break
+        found.append(frame or last)
+    return found
+
+
 def _jpeg(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.convert("RGB").save(buf, format="JPEG", quality=JPEG_QUALITY, optimize=True)
@@ -223,8 +247,8 @@ def video_strip(path, *, count: int = 10, width: int = 160) -> bytes:
         cc = vstream.codec_context
         height = max(2, round(cc.height * width / cc.width))
         strip = Image.new("RGB", (width * count, height))
-        for i in range(count):
-            frame = _frame_at(container, vstream, duration * (i + 0.5) / count)
+        frames = _frames_at(container, vstream, [duration * (i + 0.5) / count for i in range(count)])
+        for i, frame in enumerate(frames):
             if frame is None:
                 raise AssetError("video_unreadable", "A frame of this video could not be decoded for the strip.")
             strip.paste(frame.to_image().resize((width, height)), (i * width, 0))
