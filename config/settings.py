@@ -489,6 +489,7 @@ SILENCED_SYSTEM_CHECKS = [
 
 # --- Assets: video (recordings, uploads, derivative jobs, highlights; docs/video.md) ---
 # Large admin uploads spool to disk beside the staging files (never read whole into memory).
+ASSET_TMP_DIR.mkdir(parents=True, exist_ok=True)
 FILE_UPLOAD_TEMP_DIR = str(ASSET_TMP_DIR)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # Django's default: bigger files go to FILE_UPLOAD_TEMP_DIR
 ASSET_MAX_RECORDING_BYTES = int(env("ASSET_MAX_RECORDING_BYTES", str(8 * 1024**3)))

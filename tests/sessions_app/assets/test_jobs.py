@@ -182,13 +182,6 @@ def test_the_task_function_runs_only_a_due_job(recording):
 @pytest.mark.django_db(transaction=True)
 def test_runners_racing_on_postgresql_run_each_job_once(asset_store, monkeypatch):
     """Twelve queued jobs, eight runners released together: every job runs exactly once."""
-    session = live_session()
-    recordings = [
-        Recording.objects.create(session=session, original_name=f"r{i}.mp4", state=Recording.State.PROCESSING)
-        for i in range(12)
-    ]
-    for rec in recordings:
-        jobs.asset_job_queue(kind=AssetJob.Kind.PROCESS_RECORDING, recording_id=rec.pk)
     ran, lock = [], threading.Lock()
 
     def handler(ctx):
@@ -196,6 +189,14 @@ def test_runners_racing_on_postgresql_run_each_job_once(asset_store, monkeypatch
             ran.append(ctx.job.pk)
 
     monkeypatch.setattr(services, "recording_process", handler)
+    monkeypatch.setattr(jobs, "asset_job_kick", lambda **kw: None)  # only the racing runners run jobs
+    session = live_session()
+    recordings = [
+        Recording.objects.create(session=session, original_name=f"r{i}.mp4", state=Recording.State.PROCESSING)
+        for i in range(12)
+    ]
+    for rec in recordings:
+        jobs.asset_job_queue(kind=AssetJob.Kind.PROCESS_RECORDING, recording_id=rec.pk)
     gate = threading.Barrier(8)
 
     def runner():
