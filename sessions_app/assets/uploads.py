@@ -207,7 +207,8 @@ def upload_complete(*, upload_id, sha256: str | None = None) -> Recording:
 
 def uploads_abandoned_clean(*, now: dt.datetime | None = None, hours: float | None = None) -> int:
     """Mark uploads open and untouched for `hours` (ASSET_UPLOAD_ABANDON_HOURS, default 24) abandoned
-    and delete their staging files; also removes staging files of failed uploads. Returns the count."""
+    and delete their staging files; also removes work files of killed jobs (cut-*, dl-*, spool-*)
+    as old as that. Returns the number of uploads abandoned."""
     now = now or timezone.now()
     hours = float(hours if hours is not None else getattr(settings, "ASSET_UPLOAD_ABANDON_HOURS", 24))
     cutoff = now - dt.timedelta(hours=hours)
@@ -224,4 +225,24 @@ def uploads_abandoned_clean(*, now: dt.datetime | None = None, hours: float | No
             path = Path(upload.staging_path)
             transaction.on_commit(lambda path=path: path.unlink(missing_ok=True))
             cleaned += 1
+    _stale_work_files_clean(cutoff)
     return cleaned
+
+
+WORK_FILE_PATTERNS = ("cut-*", "dl-*", "spool-*")
+
+
+def _stale_work_files_clean(cutoff: dt.datetime) -> int:
+    """Remove work files a killed worker or request left in ASSET_TMP_DIR (a cut in progress, a
+    download from S3, a spooled upload) untouched since `cutoff`. Returns how many were removed."""
+    folder = Path(getattr(settings, "ASSET_TMP_DIR", settings.VAR_DIR / "tmp"))
+    removed = 0
+    for pattern in WORK_FILE_PATTERNS:
+        for path in folder.glob(pattern):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff.timestamp():
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+    return removed
