@@ -26,6 +26,9 @@ NEVER_DELETED = {
     "sampling.delete_reviewqueueitem",
     "sampling.delete_samplerequestevent",
     "analytics.delete_event",
+    # the asset cost ledger and delivery counts are history the session costs are computed from
+    "sessions_app.delete_assetcostday",
+    "sessions_app.delete_assetdelivery",
 }
 
 
@@ -51,7 +54,13 @@ ROLES: dict[str, list[str]] = {
         *_crud("sessions_app.series", "sessions_app.livesession", "commerce.drop", "commerce.coupon"),
         "sessions_app.golive_livesession",
         "sessions_app.cancel_livesession",
+        # session assets: upload recordings, cut and delete clips, watch the jobs (docs/video.md)
+        *_crud("sessions_app.recording", "sessions_app.clip", delete=True),
+        "sessions_app.cut_clip",
         *_view(
+            "sessions_app.assetjob",
+            "sessions_app.sessionmoment",
+            "sessions_app.assetobject",
             "sessions_app.sessionformat",
             "commerce.product",
             "commerce.productimage",
@@ -103,6 +112,15 @@ ROLES: dict[str, list[str]] = {
             "sessions_app.series",
             "sessions_app.sessionformat",
             "sampling.samplecampaign",
+            # every session asset model, including the cost ledger and delivery counts
+            "sessions_app.assetobject",
+            "sessions_app.recording",
+            "sessions_app.clip",
+            "sessions_app.sessionmoment",
+            "sessions_app.assetjob",
+            "sessions_app.recordingupload",
+            "sessions_app.assetdelivery",
+            "sessions_app.assetcostday",
         ),
     ],
     # Customer service: cancel unpaid orders, refund, record a payment, review and cancel sample
@@ -138,6 +156,7 @@ ROLES: dict[str, list[str]] = {
         "commerce.retry_outboxmessage",  # a failed e-mail or refund submission, sent again after a fix
         "commerce.download_receipt",  # re-send a buyer their receipt or credit note
         *_view("commerce.receipt", "commerce.creditnote"),
+        "sessions_app.view_clip",  # find the clip a buyer asks about
     ],
     # Everything in the shop's apps (except deleting money records) plus the audit log.
     "owner": ["*", AUDIT_LOG_VIEW],

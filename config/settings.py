@@ -486,3 +486,23 @@ SILENCED_SYSTEM_CHECKS = [
     "djstripe.C001",
     "djstripe.I002",
 ]
+
+# --- Assets: video (recordings, uploads, derivative jobs, highlights; docs/video.md) ---
+# Large admin uploads spool to disk beside the staging files (never read whole into memory).
+ASSET_TMP_DIR.mkdir(parents=True, exist_ok=True)
+FILE_UPLOAD_TEMP_DIR = str(ASSET_TMP_DIR)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # Django's default: bigger files go to FILE_UPLOAD_TEMP_DIR
+ASSET_MAX_RECORDING_BYTES = int(env("ASSET_MAX_RECORDING_BYTES", str(8 * 1024**3)))
+ASSET_UPLOAD_ABANDON_HOURS = float(env("ASSET_UPLOAD_ABANDON_HOURS", "24"))
+ASSET_CLIP_MIN_MS = int(env("ASSET_CLIP_MIN_MS", "500"))
+ASSET_CLIP_MAX_MS = int(env("ASSET_CLIP_MAX_MS", str(10 * 60_000)))
+ASSET_HIGHLIGHT_BEFORE_MS = int(env("ASSET_HIGHLIGHT_BEFORE_MS", "5000"))
+ASSET_HIGHLIGHT_AFTER_MS = int(env("ASSET_HIGHLIGHT_AFTER_MS", "25000"))
+ASSET_STRIP_FRAMES = int(env("ASSET_STRIP_FRAMES", "10"))
+# Derivative jobs: a lease outlives a live worker (renewed on progress); retries back off
+# BACKOFF × 2^(attempt−1) up to the cap; django-q2 kills a job task after ASSET_JOB_TIMEOUT_SECONDS.
+ASSET_JOB_LEASE_SECONDS = float(env("ASSET_JOB_LEASE_SECONDS", "600"))
+ASSET_JOB_MAX_ATTEMPTS = int(env("ASSET_JOB_MAX_ATTEMPTS", "5"))
+ASSET_JOB_BACKOFF_SECONDS = float(env("ASSET_JOB_BACKOFF_SECONDS", "30"))
+ASSET_JOB_BACKOFF_MAX_SECONDS = float(env("ASSET_JOB_BACKOFF_MAX_SECONDS", "3600"))
+ASSET_JOB_TIMEOUT_SECONDS = int(env("ASSET_JOB_TIMEOUT_SECONDS", "1800"))

@@ -112,3 +112,5 @@ class LiveSessionAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel session", permissions=["cancel"])
     def cancel(self, request, queryset):
         self._run(request, queryset, services.session_cancel, "Cancelled")
+
+from .assets import admin as assets_admin  # noqa: E402, F401  (recordings, clips, jobs, timeline)

@@ -179,6 +179,16 @@ def world(db, django_capture_on_commit_callbacks):
     approved_request(campaign, email="ann@example.com")
     experiment = Experiment.objects.create(name="AMA vs demo", format_a=drop.session.format, format_b=drop.session.format)
     SessionCost.objects.create(session_id=drop.session_id, sample_cost_minor=100, asset_cost_minor=50, currency="USD")
+    # session assets (issue #12): a processed recording, a clip of it selling the drop, a failed cut job
+    from sessions_app.assets.models import AssetJob, Clip, Recording
+
+    recording = Recording.objects.create(
+        session_id=drop.session_id, original_name="show.mp4", state=Recording.State.READY, duration_ms=5000
+    )
+    clip = Clip.objects.create(
+        session_id=drop.session_id, recording=recording, drop=drop, title="Ring", start_ms=0, end_ms=2000
+    )
+    AssetJob.objects.create(kind=AssetJob.Kind.CUT_CLIP, clip=clip, state=AssetJob.State.FAILED, error="probe")
     superuser = get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-123")
     return {
         "drop": drop,
@@ -190,6 +200,7 @@ def world(db, django_capture_on_commit_callbacks):
         "series_id": series.pk,
         "format_id": drop.session.format_id,
         "experiment_id": experiment.pk,
+        "recording_id": recording.pk,
         "object_id": paid.pk,
         "credit_note_id": CreditNote.objects.get(refund_id=refund.pk).pk,
         "id": superuser.pk,
