@@ -159,3 +159,32 @@ def test_backfill_command_records_each_day_with_progress(capsys):
         call_command("asset_costs_backfill", "--from", DAY.isoformat(), "--to", (DAY - dt.timedelta(days=1)).isoformat())
     with pytest.raises(CommandError):
         call_command("asset_costs_backfill", "--from", "yesterday", "--to", DAY.isoformat())
+
+
+def test_without_the_hot_set_every_edge_byte_would_be_an_origin_read():
+    # given a clip in infrequent access: 1 GiB read from the origin, 9 GiB served by the edge
+    session = LiveSessionFactory()
+    obj = make_object(size=GiB, tier="mid", created=at(DAY - dt.timedelta(days=40)),
+                      tier_changed_at=at(DAY - dt.timedelta(days=33)))
+    make_clip(session, obj, created=at(DAY - dt.timedelta(days=40)))
+    AssetDelivery.objects.create(asset=obj, day=DAY, requests=100, bytes_origin=GiB, bytes_edge=9 * GiB)
+    costs.asset_cost_ledger_record(day=DAY)
+    assert AssetCostDay.objects.get().bytes_retrieved == GiB
+    w = costs.session_asset_what_if(session_id=session.pk)
+    # then the edge bytes would pay IA retrieval too: 9 GiB × $0.01 = 9 ¢ (+ 900 GETs ≈ $0.0009)
+    assert w["no_hot_set"] - w["actual"] == 9
+
+
+def test_the_daily_schedules_run_the_ledger_and_the_ranking():
+    from django_q.models import Schedule
+
+    from sessions_app.assets import tasks
+
+    names = dict(Schedule.objects.filter(name__startswith="sessions_app.").values_list("name", "func"))
+    assert names["sessions_app.asset_cost_ledger"] == "sessions_app.assets.tasks.asset_cost_ledger_task"
+    assert names["sessions_app.hot_set_rank"] == "sessions_app.assets.tasks.hot_set_rank_task"
+    session = LiveSessionFactory()
+    obj = make_object(size=GiB, created=at(DAY))
+    make_recording(session, obj, created=at(DAY))
+    assert tasks.asset_cost_ledger_task(DAY.isoformat()) == 1
+    assert tasks.hot_set_rank_task()["ranked"] == 0  # a recording is not a clip

@@ -99,3 +99,27 @@ def test_a_clip_that_sells_outranks_one_that_is_only_watched(settings):
     # revenue in a currency without a rate is left out, not guessed
     FunnelRollup.objects.filter(drop_id=drop.pk).update(currency="SEK")
     assert hotset.hot_set_scores(now=NOW)[selling.pk] == pytest.approx(5)
+
+
+class RecordingCdn:
+    """A provider plugged in by dotted path, as a real CDN client would be."""
+
+    seen: list = []
+
+    def purge(self, urls):
+        RecordingCdn.seen.append(("purge", urls))
+
+    def prefetch(self, urls):
+        RecordingCdn.seen.append(("prefetch", urls))
+
+
+def test_a_provider_is_plugged_in_by_dotted_path_and_none_does_nothing(settings):
+    from sessions_app.assets.cdn import NoCdn, cdn_provider
+
+    assert isinstance(cdn_provider(), NoCdn)
+    settings.ASSET_CDN_PROVIDER = "tests.sessions_app.assets.test_hotset.RecordingCdn"
+    RecordingCdn.seen.clear()
+    objs = _clips(2, views=[0, 4])
+    hotset.hot_set_rank(now=NOW)
+    outbox_drain()
+    assert RecordingCdn.seen == [("prefetch", [hotset.asset_public_url(objs[1])])]
