@@ -163,6 +163,24 @@ def asset_owners(asset_ids=None) -> dict[int, int]:
     return {asset_id: v[1] for asset_id, v in owners.items()}
 
 
+def session_asset_ids(*, session_id: int) -> set[int]:
+    """Ids of the objects this session's Recording/Clip rows reference."""
+    ids: set[int] = set()
+    for model, fields in ((Recording, ("asset", "poster", "strip")), (Clip, ("asset", "poster"))):
+        for field in fields:
+            ids.update(
+                model.objects.filter(session_id=session_id, **{f"{field}__isnull": False}).values_list(
+                    f"{field}_id", flat=True
+                )
+            )
+    return ids
+
+
+def session_owned_asset_ids(*, session_id: int) -> list[int]:
+    """Ids of the objects this session owns (it referenced them first)."""
+    return [a for a, s in asset_owners(session_asset_ids(session_id=session_id)).items() if s == session_id]
+
+
 def session_reference_bytes(*, session_id: int) -> dict:
     """Bytes the session's rows reference: {"logical": Σ size per reference, "stored": Σ size of
     the distinct objects it owns}. Dedup saving for the session = logical − stored (from references,
@@ -225,7 +243,9 @@ def asset_cost_ledger_record(*, day: dt.date, provider: str | None = None) -> in
     with a retrieval fee (mid) plus bytes restored from the archive that day; requests = origin GETs.
     """
     prices = price_table(provider)["tiers"]
-    objects = list(AssetObject.objects.all())
+    objects = AssetObject.objects.only(
+        "pk", "size_bytes", "tier", "created_at", "tier_changed_at", "unreferenced_at", "restore_ready_at"
+    ).iterator(chunk_size=5000)
     owners = asset_owners()
     deliveries = {
         d["asset_id"]: d
@@ -294,11 +314,11 @@ def _row_cost(row, price: dict, *, tiers: bool = True, fast: dict | None = None,
     }
 
 
-def _puts(session_id: int, owners: dict[int, int], prices: dict) -> Decimal:
+def _puts(session_id: int, prices: dict) -> Decimal:
     """PUT/COPY charges of the session's objects that still exist: one PUT into fast at creation,
     one COPY (PUT-priced, in the new class) per tier move so far. Collected objects are not counted."""
     total = Decimal(0)
-    owned = [a for a, s in owners.items() if s == session_id]
+    owned = session_owned_asset_ids(session_id=session_id)
     for tier in AssetObject.objects.filter(pk__in=owned).values_list("tier", flat=True):
         for t in TIERS[: TIER_ORDER.get(tier, 0) + 1]:
             total += prices[t]["put_per_1000"] / 1000
@@ -338,7 +358,7 @@ def session_asset_cost(
         nbytes["delivered"] += row.bytes_delivered
         nbytes["retrieved"] += row.bytes_retrieved
         nbytes["requests"] += row.requests
-    by_tier[Tier.FAST]["requests"] += _puts(session_id, asset_owners(), prices)
+    by_tier[Tier.FAST]["requests"] += _puts(session_id, prices)
     parts = ("storage", "delivery", "retrieval", "requests")
     totals = {p: sum((by_tier[t][p] for t in TIERS), Decimal(0)) * rate for p in parts}
     return {
@@ -388,7 +408,7 @@ def session_asset_what_if(*, session_id: int, currency: str | None = None) -> di
         )
 
     # Without the hot set: every delivered byte is an origin read.
-    owned = [a for a, s in asset_owners().items() if s == session_id]
+    owned = session_owned_asset_ids(session_id=session_id)
     agg = AssetDelivery.objects.filter(asset_id__in=owned).aggregate(
         o=Sum("bytes_origin"), e=Sum("bytes_edge"), r=Sum("requests")
     )
