@@ -96,3 +96,8 @@ def test_the_partner_api_returns_the_cost_parts(client, session_with_costs):
     ).json()
     assert (body["sample_cost_minor"], body["asset_cost_minor"], body["cost_currency"]) == (1050, 98, "USD")
     assert body["storage_cost_minor"] == 8 and body["cost_notes"] == []
+
+
+def test_the_hand_entered_costs_are_labelled_as_manual_adjustments(admin_client):
+    html = admin_client.get(reverse("admin:analytics_sessioncost_changelist")).content.decode()
+    assert "Manual cost adjustments (added on top of the computed sample and asset costs)" in html
