@@ -70,6 +70,11 @@ bench: $(VENV)/.installed
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)) || \
 	  echo "wrk not installed: the drop-spike bench uses the Python load generator"; }
+	@command -v ffmpeg >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null 2>&1 || \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null)) || \
+	  echo "ffmpeg not installed: the assets bench has no cut reference (ffmpeg is the reference only)"; }
+	@test -x /usr/sbin/nginx || $(MAKE) --no-print-directory nginx
 	TESTING=1 BENCH=$(BENCH) $(PY) -m tests.perf.run
 
 ## first-page: seconds from a fresh `make run` (empty var/, dependencies installed) to its first page

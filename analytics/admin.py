@@ -148,6 +148,98 @@ def _cards(kpis: dict) -> list[tuple[str, str]]:
     return cards
 
 
+COST_PARTS = [("storage", "Storage"), ("delivery", "Delivery"), ("retrieval", "Retrieval"), ("requests", "Requests")]
+WHAT_IF_COLUMNS = [
+    ("scenario", "Scenario", "text"),
+    ("total_minor", "Asset cost", "money"),
+    ("vs_actual_minor", "Difference vs as stored", "money"),
+]
+WHAT_IF_SCENARIOS = [
+    ("actual", "As stored (tiers, dedup, edge hot set)"),
+    ("no_tiers", "Without tiers (everything in the fast tier)"),
+    ("no_dedup", "Without dedup (every reference stored)"),
+    ("no_tiers_no_dedup", "Without tiers and without dedup"),
+    ("no_hot_set", "Without the edge hot set (every byte read from the origin)"),
+]
+
+
+def _costs_chart(kpis: dict) -> dict:
+    """Revenue next to what the session cost (sample, storage, delivery, other asset costs)."""
+    ccur = kpis["cost_currency"]
+    asset = kpis["asset_cost"] or {}
+    bars = [
+        ("Revenue", kpis["revenue_minor"] if kpis["currency"] in ("", ccur) else 0),
+        ("Sample cost", kpis["sample_cost_minor"]),
+        ("Storage", asset.get("storage_minor", 0)),
+        ("Delivery", asset.get("delivery_minor", 0)),
+        ("Retrieval + requests", asset.get("retrieval_minor", 0) + asset.get("requests_minor", 0)),
+    ]
+    return {
+        "id": "costs",
+        "title": f"Revenue and costs ({ccur})",
+        "config": {
+            "type": "bar",
+            "data": {
+                "labels": [label for label, _ in bars],
+                "datasets": [
+                    {
+                        "label": ccur,
+                        "data": [_major(v, ccur) for _, v in bars],
+                        "backgroundColor": [PALETTE[2], PALETTE[1], PALETTE[0], PALETTE[3], PALETTE[4]],
+                    }
+                ],
+            },
+            "options": {"plugins": {"legend": {"display": False}}},
+        },
+    }
+
+
+def _costs_table(kpis: dict) -> dict:
+    """Asset cost per tier and part (minor units of the cost currency)."""
+    asset = kpis["asset_cost"]
+    rows = []
+    if asset:
+        for tier, parts in asset["by_tier"].items():
+            rows.append({"tier": tier, **parts, "currency": asset["currency"]})
+        rows.append({"tier": "total", **{f"{p}_minor": asset[f"{p}_minor"] for p, _ in COST_PARTS},
+                     "total_minor": asset["total_minor"], "currency": asset["currency"]})
+    return {
+        "key": "asset_costs",
+        "title": "Asset cost by tier",
+        "columns": [("tier", "Tier", "text")]
+        + [(f"{p}_minor", label, "money") for p, label in COST_PARTS]
+        + [("total_minor", "Total", "money")],
+        "rows": rows,
+    }
+
+
+def _what_if_table(session_ids: list[int], *, title: str) -> dict:
+    """Cost with and without tiers, dedup and the edge hot set, summed over `session_ids`
+    (in the price table's currency; docs/asset-costs.md "What-if")."""
+    from sessions_app.assets.costs import CostError, session_asset_what_if
+
+    totals: dict[str, int] = dict.fromkeys((k for k, _ in WHAT_IF_SCENARIOS), 0)
+    currency = ""
+    for sid in session_ids:
+        try:
+            w = session_asset_what_if(session_id=sid)
+        except CostError:
+            continue
+        currency = w["currency"]
+        for key in totals:
+            totals[key] += w[key]
+    rows = [
+        {
+            "scenario": label,
+            "total_minor": totals[key],
+            "vs_actual_minor": totals[key] - totals["actual"],
+            "currency": currency,
+        }
+        for key, label in WHAT_IF_SCENARIOS
+    ]
+    return {"key": "what_if", "title": title, "columns": WHAT_IF_COLUMNS, "rows": rows if currency else []}
+
+
 class DashboardAdmin(admin.ModelAdmin):
     """'Analytics dashboards' in the admin menu; its changelist is the dashboard index."""
 
@@ -253,7 +345,10 @@ class DashboardAdmin(admin.ModelAdmin):
                             *FUNNEL_COLUMNS,
                         ],
                         "rows": rows,
-                    }
+                    },
+                    _what_if_table(
+                        [s.pk for s in sessions], title="What if: asset cost of these sessions (overall)"
+                    ),
                 ],
             },
         )
@@ -265,10 +360,17 @@ class DashboardAdmin(admin.ModelAdmin):
         except LiveSession.DoesNotExist as exc:
             raise Http404 from exc
         cur = kpis["currency"]
+        ccur = kpis["cost_currency"]
         cards = _cards(kpis) + [
+            ("Storage cost", _money(kpis["storage_cost_minor"], ccur)),
+            ("Delivery cost", _money(kpis["delivery_cost_minor"], ccur)),
+            ("Asset cost", _money(kpis["asset_cost_minor"], ccur)),
+            ("Sample cost", _money(kpis["sample_cost_minor"], ccur)),
             ("Minutes on air", f"{kpis['minutes']:g}"),
-            ("ROI / minute", _money(kpis["roi_per_minute_minor"], cur)),
+            ("ROI / minute", _money(kpis["roi_per_minute_minor"], cur or ccur)),
         ]
+        if kpis["cost_adjustment_minor"]:
+            cards.append(("Manual cost adjustment", _money(kpis["cost_adjustment_minor"], ccur)))
         names = {
             d.pk: str(d)
             for d in Drop.objects.select_related("sku__product").filter(pk__in=[d["drop_id"] for d in kpis["drops"]])
@@ -281,8 +383,10 @@ class DashboardAdmin(admin.ModelAdmin):
                 "kind": "session",
                 "cards": cards,
                 "note": "Distinct visitors per step; a step counts only after the previous one within the session's "
-                "attribution window (docs/metrics.md). ROI per minute = (revenue − sample cost − asset cost) ÷ minutes.",
-                "charts": [_funnel_chart(kpis)],
+                "attribution window (docs/metrics.md). ROI per minute = (revenue − sample cost − asset cost − manual "
+                "adjustment) ÷ minutes; asset cost from the cost ledger (docs/asset-costs.md). "
+                + " ".join(kpis["cost_notes"]),
+                "charts": [_funnel_chart(kpis), _costs_chart(kpis)],
                 "tables": [
                     {"key": "funnel", "title": "Funnel", "columns": FUNNEL_COLUMNS, "rows": [_flat(kpis)]},
                     {
@@ -291,6 +395,8 @@ class DashboardAdmin(admin.ModelAdmin):
                         "columns": [("drop", "Drop", "text"), *FUNNEL_COLUMNS],
                         "rows": drops,
                     },
+                    _costs_table(kpis),
+                    _what_if_table([session_id], title="What if: this session's asset cost"),
                 ],
             },
         )
@@ -583,10 +689,20 @@ class CustomerStatsAdmin(admin.ModelAdmin):
 
 @admin.register(SessionCost)
 class SessionCostAdmin(MoneyAdminMixin, admin.ModelAdmin):
+    """Manual cost ADJUSTMENTS only: ROI per minute computes sample cost (units shipped × unit cost)
+    and asset cost (the cost ledger) itself and adds these amounts on top (docs/metrics.md §2)."""
+
     list_display = ["session_id", "sample_cost", "asset_cost"]
     money_fields = {"sample_cost_minor": "currency", "asset_cost_minor": "currency"}
-    sample_cost = money_column("sample_cost_minor", description="Sample cost")
-    asset_cost = money_column("asset_cost_minor", description="Asset cost")
+    sample_cost = money_column("sample_cost_minor", description="Manual sample cost adjustment")
+    asset_cost = money_column("asset_cost_minor", description="Manual asset cost adjustment")
+    TITLE = "Manual cost adjustments (added on top of the computed sample and asset costs)"
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "title": self.TITLE})
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, {**(extra_context or {}), "title": self.TITLE})
 
 
 class ExperimentSessionInline(admin.TabularInline):

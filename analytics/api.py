@@ -57,9 +57,19 @@ class SessionKpisOut(FunnelOut):
     starts_at: dt.datetime
     minutes: float
     acquisition: AcquisitionOut
-    sample_cost_minor: int
-    asset_cost_minor: int
-    roi_per_minute_minor: int | None = Field(description="(revenue − sample cost − asset cost) ÷ minutes")
+    cost_currency: str = Field(description="Currency of the cost figures (the revenue's, else the price table's).")
+    sample_cost_minor: int = Field(description="Units shipped × unit cost of the sampling campaigns (metrics.md §2).")
+    asset_cost_minor: int | None = Field(
+        description="Storage + delivery + retrieval + requests from the cost ledger; null when it cannot be "
+        "converted into cost_currency (then not subtracted; see cost_notes)."
+    )
+    storage_cost_minor: int | None
+    delivery_cost_minor: int | None
+    cost_adjustment_minor: int = Field(description="Manual adjustment entered by staff, added to the costs.")
+    cost_notes: list[str] = Field(description="Costs that could not be subtracted, and why.")
+    roi_per_minute_minor: int | None = Field(
+        description="(revenue − sample cost − asset cost − manual adjustment) ÷ minutes"
+    )
     drops: list[DropFunnelOut]
 
 

@@ -94,9 +94,10 @@ def session_kpis(*, session_id: int) -> dict:
 
     Shape: {"session_id", "public_id", "title", "starts_at", "minutes", "visitors": {step: n},
     "v2c", "c2c", "c2p", "orders", "revenue_minor", "currency", "aov_minor",
-    "revenue_per_viewer_minor", "acquisition": acquisition_stats(…), "sample_cost_minor",
-    "asset_cost_minor", "roi_per_minute_minor", "drops": [{"drop_id", …funnel…}]}.
-    ROI per minute = (revenue − sample cost − asset cost) ÷ on-air minutes (metrics.md §2).
+    "revenue_per_viewer_minor", "acquisition": acquisition_stats(…), **session_costs(…),
+    "roi_per_minute_minor", "drops": [{"drop_id", …funnel…}]}.
+    ROI per minute = (revenue − sample cost − asset cost − manual adjustment) ÷ on-air minutes
+    (metrics.md §2); an asset cost that cannot be converted is None and not subtracted.
     Raises LiveSession.DoesNotExist.
     """
     session = LiveSession.objects.get(pk=session_id)
@@ -111,12 +112,10 @@ def session_kpis(*, session_id: int) -> dict:
         **_funnel_dict(counts, orders=orders, revenue_minor=revenue, currency=currency),
         "acquisition": acquisition_stats(session_ids=[session_id]),
     }
-    cost = SessionCost.objects.filter(session_id=session_id).first()
-    sample = cost.sample_cost_minor if cost else 0
-    asset = cost.asset_cost_minor if cost else 0
-    out["sample_cost_minor"], out["asset_cost_minor"] = sample, asset
+    out.update(session_costs(session_id=session_id, currency=currency))
     minutes = session_minutes(session)
-    out["roi_per_minute_minor"] = round((revenue - sample - asset) / minutes) if minutes else None
+    subtract = out["sample_cost_minor"] + (out["asset_cost_minor"] or 0) + out["cost_adjustment_minor"]
+    out["roi_per_minute_minor"] = round((revenue - subtract) / minutes) if minutes else None
     out["drops"] = [
         {
             "drop_id": drop_id,
@@ -126,6 +125,59 @@ def session_kpis(*, session_id: int) -> dict:
         if drop_id
     ]
     return out
+
+
+def session_costs(*, session_id: int, currency: str) -> dict:
+    """What ROI per minute subtracts for one session, in minor units of `currency` (metrics.md §2).
+
+    - sample cost: units shipped × unit cost (sampling.selectors.session_sample_cost), converted
+      with the fixed ASSET_FX rates when a campaign's currency differs; a currency with no rate is
+      left out and named in "cost_notes";
+    - asset cost: the cost ledger priced by sessions_app.assets.costs.session_asset_cost
+      (storage + delivery + retrieval + requests, rounded once); None when it cannot be converted;
+    - manual adjustment: the SessionCost row, if staff entered one (sample + asset columns, same
+      currency only), added on top and shown separately.
+    Shape: {"cost_currency", "sample_cost_minor", "asset_cost_minor" (int or None),
+    "storage_cost_minor", "delivery_cost_minor", "asset_cost" (session_asset_cost dict or None),
+    "cost_adjustment_minor", "cost_notes": [str]}.
+    """
+    from decimal import Decimal
+
+    from commerce.money import minor_unit_exponent
+    from sampling.selectors import session_sample_cost
+    from sessions_app.assets.costs import CostError, fx_rate, price_table, session_asset_cost_or_none, to_minor_half_up
+
+    notes: list[str] = []
+    currency = currency or price_table()["currency"]
+    sample = 0
+    for cur, amount in session_sample_cost(session_id=session_id).items():
+        if cur == currency:
+            sample += amount
+            continue
+        try:
+            major = Decimal(amount).scaleb(-minor_unit_exponent(cur)) * fx_rate(cur, currency)
+            sample += to_minor_half_up(major, currency)
+        except CostError as exc:
+            notes.append(f"Sample cost in {cur} not subtracted: {exc.message}")
+    asset, reason = session_asset_cost_or_none(session_id=session_id, currency=currency)
+    if asset is None:
+        notes.append(f"Asset cost not subtracted: {reason}")
+    adjustment = 0
+    manual = SessionCost.objects.filter(session_id=session_id).first()
+    if manual and manual.currency == currency:
+        adjustment = manual.sample_cost_minor + manual.asset_cost_minor
+    elif manual:
+        notes.append(f"Manual cost adjustment in {manual.currency} not subtracted (session currency {currency}).")
+    return {
+        "cost_currency": currency,
+        "sample_cost_minor": sample,
+        "asset_cost_minor": asset["total_minor"] if asset else None,
+        "storage_cost_minor": asset["storage_minor"] if asset else None,
+        "delivery_cost_minor": asset["delivery_minor"] if asset else None,
+        "asset_cost": asset,
+        "cost_adjustment_minor": adjustment,
+        "cost_notes": notes,
+    }
 
 
 def session_funnel_from_events(

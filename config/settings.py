@@ -506,3 +506,19 @@ ASSET_JOB_MAX_ATTEMPTS = int(env("ASSET_JOB_MAX_ATTEMPTS", "5"))
 ASSET_JOB_BACKOFF_SECONDS = float(env("ASSET_JOB_BACKOFF_SECONDS", "30"))
 ASSET_JOB_BACKOFF_MAX_SECONDS = float(env("ASSET_JOB_BACKOFF_MAX_SECONDS", "3600"))
 ASSET_JOB_TIMEOUT_SECONDS = int(env("ASSET_JOB_TIMEOUT_SECONDS", "1800"))
+# --- Assets: costs and the edge hot set (docs/asset-costs.md) ------------------------------------
+# Provider whose price table applies: "s3" (AWS us-east-1 list prices) or "filesystem" (local disk).
+ASSET_PROVIDER = env("ASSET_PROVIDER", "s3")
+# Overrides of the default price table, same shape as sessions_app.assets.costs.DEFAULT_PRICES, e.g.
+# {"s3": {"tiers": {"fast": {"storage_gb_month": "0.021"}}}}. Prices are in the table's currency.
+ASSET_PRICES: dict = {}
+# Fixed exchange rates for showing asset cost in a session's currency (units of target per unit of
+# source). Illustrative round figures to be set by the shop, not market data; with no rate the cost
+# is shown in USD and not subtracted from ROI per minute.
+ASSET_FX: dict = {"USD": {"EUR": "0.90", "GBP": "0.78", "JPY": "150", "CHF": "0.88", "CAD": "1.38"}}
+# The CDN seam: "none" (no CDN; delivery billed at origin egress), "logging", or a dotted class path.
+ASSET_CDN_PROVIDER = env("ASSET_CDN_PROVIDER", "none")
+# Hot set: top fraction of clip objects, decay half-life of views, views per minor unit of revenue.
+ASSET_HOT_FRACTION = float(env("ASSET_HOT_FRACTION", "0.10"))
+ASSET_HOT_HALF_LIFE_DAYS = float(env("ASSET_HOT_HALF_LIFE_DAYS", "2"))
+ASSET_HOT_REVENUE_WEIGHT = float(env("ASSET_HOT_REVENUE_WEIGHT", "0.01"))

@@ -113,3 +113,20 @@ def campaign_kpis(*, campaign: SampleCampaign) -> dict:
         "offers_redeemed": offers["redeemed"],
         "currency": campaign.currency,
     }
+
+
+def session_sample_cost(*, session_id: int) -> dict[str, int]:
+    """The real sample cost charged to a session: units shipped × unit cost, per currency.
+
+    A shipped (or delivered) request counts for the session it was made on
+    (`SampleRequest.session`); a request without one counts for its campaign's session.
+    Shape: {currency: amount_minor} (one key per campaign currency; {} when nothing shipped).
+    """
+    shipped = SampleRequest.objects.filter(status__in=[S.SHIPPED, S.DELIVERED]).filter(
+        Q(session_id=session_id) | Q(session__isnull=True, campaign__session_id=session_id)
+    )
+    out: dict[str, int] = {}
+    for row in shipped.values("campaign__currency", "campaign__unit_cost_minor").annotate(n=Count("pk")):
+        cur = row["campaign__currency"]
+        out[cur] = out.get(cur, 0) + row["campaign__unit_cost_minor"] * row["n"]
+    return out

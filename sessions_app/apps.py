@@ -11,3 +11,5 @@ class SessionsAppConfig(AppConfig):
 
         # Garbage collection of unreferenced asset bytes (sessions_app.assets.cas).
         outbox_sender_register("asset.collect", "sessions_app.assets.tasks.asset_collect_send")
+        # CDN purge/prefetch decided by the daily hot-set ranking (sessions_app.assets.cdn).
+        outbox_sender_register("asset.cdn", "sessions_app.assets.cdn.cdn_send")
