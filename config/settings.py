@@ -516,3 +516,6 @@ ASSET_FS_RESTORE_SECONDS = int(env("ASSET_FS_RESTORE_SECONDS", "0"))
 ASSET_URL_EXPIRY_SECONDS = int(env("ASSET_URL_EXPIRY_SECONDS", "300"))
 ASSET_COLD_MAX_AGE = int(env("ASSET_COLD_MAX_AGE", "300"))
 ASSET_CDN_BASE_URL = env("ASSET_CDN_BASE_URL", "")
+if ASSET_BUCKET:
+    # presigned URLs with Signature Version 4 (X-Amz-Expires; SigV2 is deprecated and refused by newer regions)
+    STORAGES["assets"]["OPTIONS"].setdefault("signature_version", "s3v4")

@@ -74,6 +74,7 @@ def s3_store(settings, tmp_path, moto_endpoint):
                 "secret_key": CREDENTIALS["aws_secret_access_key"],
                 "file_overwrite": True,
                 "querystring_auth": True,
+                "signature_version": "s3v4",
             },
         },
     }
