@@ -167,32 +167,41 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
             return "unsatisfiable"
         return max(size - n, 0), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None
     if start >= size:
         return "unsatisfiable"
-    return start, min(end, size - 1)
+    return start, min(int(last) if last else size - 1, size - 1)
 
 
-def _stream(obj: AssetObject, start: int, length: int):
-    """Yield [start, start+length) of the object's bytes in 64 KiB pieces and record what was sent
-    (also when the client hangs up: the generator is closed and the finally block runs)."""
-    sent = 0
-    fh = cas.asset_open(obj)
-    try:
+class _RangeStream:
+    """Iterates [start, start+length) of an open file in 64 KiB pieces and records the bytes sent
+    once: when the last piece went out, or when the server closes the response early (a client
+    that hung up; Django calls close() on the streaming content). Nothing is recorded from garbage
+    collection, so a response nobody closed cannot write counters at a random later moment."""
+
+    piece = 64 * 1024
+
+    def __init__(self, obj: AssetObject, fh, start: int, length: int):
+        self.asset_id, self.fh, self.left, self.sent, self.done = obj.pk, fh, length, 0, False
         fh.seek(start)
-        left = length
-        while left > 0:
-            chunk = fh.read(min(64 * 1024, left))
+
+    def __iter__(self):
+        while self.left > 0:
+            chunk = self.fh.read(min(self.piece, self.left))
             if not chunk:
                 break
-            left -= len(chunk)
-            sent += len(chunk)
+            self.left -= len(chunk)
+            self.sent += len(chunk)
             yield chunk
-    finally:
-        fh.close()
-        asset_delivery_record(asset_id=obj.pk, requests=1, bytes_origin=sent)
+        self.close()
+
+    def close(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.fh.close()
+        asset_delivery_record(asset_id=self.asset_id, requests=1, bytes_origin=self.sent)
 
 
 def _archived(obj: AssetObject, state: str, eta) -> JsonResponse:
@@ -268,22 +277,14 @@ def asset_media(request, name: str):
         response = HttpResponse(status=status, content_type=obj.content_type)
     else:
         try:
-            body = _stream(obj, start, length)
-            # open now so missing bytes are a 404 here, not a broken stream later
-            first = next(body, b"") if length else b""
+            fh = cas.asset_open(obj)  # opened here: missing bytes are a 404, not a broken stream later
         except cas.AssetError:
             raise Http404 from None
-        response = StreamingHttpResponse(_chain(first, body), status=status, content_type=obj.content_type)
+        response = StreamingHttpResponse(_RangeStream(obj, fh, start, length), status=status, content_type=obj.content_type)
     response["Content-Length"] = str(length)
     if status == 206:
         response["Content-Range"] = f"bytes {start}-{last}/{size}"
     for k, v in headers.items():
         response[k] = v
     return response
-
-
-def _chain(first: bytes, rest):
-    if first:
-        yield first
-    yield from rest
 
