@@ -112,3 +112,6 @@ class LiveSessionAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel session", permissions=["cancel"])
     def cancel(self, request, queryset):
         self._run(request, queryset, services.session_cancel, "Cancelled")
+
+# Stored objects (content-addressed asset bytes): read-only, restore / collect actions.
+from .assets import admin_objects  # noqa: E402,F401
