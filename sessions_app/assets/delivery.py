@@ -235,8 +235,8 @@ def asset_media(request, name: str):
     obj = AssetObject.objects.filter(sha256=sha).first()
     if obj is None or ext != obj.extension or obj.ref_count == 0:
         raise Http404
-    staff = has_staff_perms(request.user, [STAFF_FETCH_PERMISSION])
-    if not staff and not asset_viewer_may_fetch(obj):
+    public = asset_viewer_may_fetch(obj)
+    if not public and not has_staff_perms(request.user, [STAFF_FETCH_PERMISSION]):
         raise Http404
     state, eta = asset_availability(obj)
     if state != "ready":
@@ -245,7 +245,7 @@ def asset_media(request, name: str):
     etag = f'"{obj.sha256}"'
     headers = {
         "ETag": etag,
-        "Cache-Control": "private, no-store" if staff and not asset_viewer_may_fetch(obj) else cache_control(obj),
+        "Cache-Control": cache_control(obj) if public else "private, no-store",
         "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",
     }

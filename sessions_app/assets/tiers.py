@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from . import cas
 from .cas import AssetError
-from .models import AssetObject, Tier
+from .models import AssetKind, AssetObject, Tier
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def assets_tier_move_due(*, now: dt.datetime | None = None, limit: int = 1000) -
     now = now or timezone.now()
     days = [
         d
-        for kind in ("recording", "clip", "thumbnail")
+        for kind in AssetKind.values
         for d in (asset_tier_policy(kind)["mid_after_days"], asset_tier_policy(kind)["archive_after_days"])
         if d is not None
     ]
