@@ -37,7 +37,14 @@ from . import cas
 from .models import AssetDelivery, AssetObject, Clip, Recording
 from .tiers import asset_availability
 
-__all__ = ["asset_availability", "asset_delivery_record", "asset_media", "asset_url", "asset_viewer_may_fetch"]
+__all__ = [
+    "asset_availability",
+    "asset_delivery_record",
+    "asset_media",
+    "asset_store_direct",
+    "asset_url",
+    "asset_viewer_may_fetch",
+]
 
 STAFF_FETCH_PERMISSION = "sessions_app.view_recording"
 _NAME_RE = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -288,3 +295,9 @@ def asset_media(request, name: str):
         response[k] = v
     return response
 
+
+
+def asset_store_direct(request):
+    """/media/assets-store/…: the store's own folders are never served as plain files (that would
+    skip the access policy and the archive state); 404 always."""
+    raise Http404

@@ -177,3 +177,7 @@ def test_delivery_counters_add_up_per_utc_day(clip):
     assert (row.views, row.requests, row.bytes_origin, row.bytes_edge) == (1, 2, 100, 50)
     with pytest.raises(ValueError, match="only grow"):
         asset_delivery_record(asset_id=clip.asset_id, requests=-1, day=day)
+
+
+def test_the_store_folders_are_never_served_directly(client, clip, settings):
+    assert client.get(f"/media/assets-store/fast/{clip.asset.key}").status_code == 404
