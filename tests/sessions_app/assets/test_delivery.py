@@ -181,3 +181,16 @@ def test_delivery_counters_add_up_per_utc_day(clip):
 
 def test_the_store_folders_are_never_served_directly(client, clip, settings):
     assert client.get(f"/media/assets-store/fast/{clip.asset.key}").status_code == 404
+
+
+def test_a_restored_clip_plays_from_its_temporary_copy(client, clip):
+    from sessions_app.assets.tiers import assets_restore_poll
+
+    AssetObject.objects.filter(pk=clip.asset_id).update(created_at=timezone.now() - dt.timedelta(days=40))
+    assets_tier_move_due()
+    asset_restore_request(asset_id=clip.asset_id)
+    assets_restore_poll()
+    obj = AssetObject.objects.get(pk=clip.asset_id)
+    assert asset_url(obj) == f"/media/a/{obj.sha256}.mp4"
+    response = client.get(asset_url(obj), HTTP_RANGE="bytes=0-99")
+    assert response.status_code == 206 and body(response) == DATA[:100]
