@@ -45,6 +45,7 @@ def stored_files(root: Path) -> list[Path]:
         (b"plain words", "", ("application/octet-stream", "")),
         (b"plain words", "evil.<script>", ("application/octet-stream", "")),
     ],
+    ids=["mp4", "mp4-named-webm", "webm", "mkv", "jpeg", "png", "webp", "mov", "txt-by-name", "unknown", "bad-name"],
 )
 def test_content_type_comes_from_the_bytes_then_the_original_name(head, name, expected):
     assert sniff_content_type(head, name) == expected

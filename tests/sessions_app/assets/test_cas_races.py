@@ -54,6 +54,16 @@ def test_n_concurrent_puts_of_the_same_bytes_store_one_object_with_n_references(
     assert cas.asset_bytes_present(obj)
 
 
+def test_on_s3_n_concurrent_puts_write_once(s3_store, count_writes):  # noqa: F811
+    client, bucket = s3_store
+    n = 12
+    results = race(n, lambda i: asset_put_bytes(data=DATA, kind="clip"))
+    assert [r for r in results if not isinstance(r, AssetObject)] == []
+    obj = AssetObject.objects.get()
+    assert (obj.ref_count, len(count_writes)) == (n, 1)
+    assert client.head_object(Bucket=bucket, Key=obj.key)["ContentLength"] == len(DATA)
+
+
 def _settle():
     """Run every pending collect (the outbox's on_commit kick may already have)."""
     outbox_drain()
