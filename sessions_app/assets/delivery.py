@@ -256,7 +256,7 @@ def asset_media(request, name: str):
         "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",
     }
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+    if {t.strip() for t in request.headers.get("If-None-Match", "").split(",")} & {etag, f"W/{etag}", "*"}:
         response = HttpResponseNotModified()
         for k, v in headers.items():
             response[k] = v
@@ -294,7 +294,6 @@ def asset_media(request, name: str):
     for k, v in headers.items():
         response[k] = v
     return response
-
 
 
 def asset_store_direct(request):
