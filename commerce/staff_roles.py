@@ -57,6 +57,7 @@ ROLES: dict[str, list[str]] = {
         # session assets: upload recordings, cut and delete clips, watch the jobs (docs/video.md)
         *_crud("sessions_app.recording", "sessions_app.clip", delete=True),
         "sessions_app.cut_clip",
+        "sessions_app.change_assetobject",  # "Request restore" of an archived clip or recording (docs/assets.md)
         *_view(
             "sessions_app.assetjob",
             "sessions_app.sessionmoment",

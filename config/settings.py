@@ -522,3 +522,35 @@ ASSET_CDN_PROVIDER = env("ASSET_CDN_PROVIDER", "none")
 ASSET_HOT_FRACTION = float(env("ASSET_HOT_FRACTION", "0.10"))
 ASSET_HOT_HALF_LIFE_DAYS = float(env("ASSET_HOT_HALF_LIFE_DAYS", "2"))
 ASSET_HOT_REVENUE_WEIGHT = float(env("ASSET_HOT_REVENUE_WEIGHT", "0.01"))
+# --- Assets: storage (tiers, restore, delivery; docs/assets.md) ---
+# Tier policy per asset kind: an object moves to the mid tier `mid_after_days` after it was stored
+# and to the archive `archive_after_days` after (None: never). Objects under `min_bytes` stay where
+# they are: S3 bills IA/Glacier objects under 128 KiB as 128 KiB, so a small thumbnail costs more in
+# IA than in Standard. Override with a JSON object in ASSET_TIER_POLICY (kinds merged over these).
+ASSET_TIER_POLICY = {
+    "recording": {"mid_after_days": 7, "archive_after_days": 37, "min_bytes": 131072},
+    "clip": {"mid_after_days": 7, "archive_after_days": 37, "min_bytes": 131072},
+    "thumbnail": {"mid_after_days": None, "archive_after_days": None, "min_bytes": 131072},
+}
+if env("ASSET_TIER_POLICY"):
+    import json as _json
+
+    ASSET_TIER_POLICY = {**ASSET_TIER_POLICY, **_json.loads(env("ASSET_TIER_POLICY"))}
+# S3 storage class per tier (the mid and archive moves are app-driven CopyObject calls).
+ASSET_S3_STORAGE_CLASSES = {"fast": "STANDARD", "mid": "STANDARD_IA", "archive": env("ASSET_ARCHIVE_CLASS", "GLACIER")}
+# Lifecycle backstop: asset_lifecycle writes rules that archive what the daily task missed this many days late.
+ASSET_LIFECYCLE_BACKSTOP_DAYS = int(env("ASSET_LIFECYCLE_BACKSTOP_DAYS", "7"))
+# Archive restores: S3 RestoreObject tier (Expedited | Standard | Bulk), days the temporary copy lives,
+# and the providers' published completion times (hours) that pages show as the estimate.
+ASSET_RESTORE_TIER = env("ASSET_RESTORE_TIER", "Standard")
+ASSET_RESTORE_DAYS = int(env("ASSET_RESTORE_DAYS", "7"))
+ASSET_RESTORE_ETA_HOURS = {"Expedited": 5 / 60, "Standard": 5, "Bulk": 12}
+# Filesystem archive: a restore is a copy into restored/ after this simulated delay (seconds).
+ASSET_FS_RESTORE_SECONDS = int(env("ASSET_FS_RESTORE_SECONDS", "0"))
+# Delivery: presigned URL lifetime, the cold Cache-Control max-age, and a CDN in front of hot objects.
+ASSET_URL_EXPIRY_SECONDS = int(env("ASSET_URL_EXPIRY_SECONDS", "300"))
+ASSET_COLD_MAX_AGE = int(env("ASSET_COLD_MAX_AGE", "300"))
+ASSET_CDN_BASE_URL = env("ASSET_CDN_BASE_URL", "")
+if ASSET_BUCKET:
+    # presigned URLs with Signature Version 4 (X-Amz-Expires; SigV2 is deprecated and refused by newer regions)
+    STORAGES["assets"]["OPTIONS"].setdefault("signature_version", "s3v4")

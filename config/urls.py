@@ -2,9 +2,10 @@ import os
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from commerce.staff_access import view_on_site
+from sessions_app.assets.delivery import asset_media, asset_store_direct
 
 from . import bounds  # noqa: F401  (registers `<id:…>`: ids up to 2**63 - 1, bigger ones are a 404)
 from .api import api
@@ -16,6 +17,10 @@ admin.site.index_title = "Back office"
 admin.site.index_template = "admin/backoffice_index.html"
 
 urlpatterns = [
+    # session asset bytes by content hash (Range, ETag, Cache-Control by tier; sessions_app.assets.delivery)
+    re_path(r"^media/a/(?P<name>[0-9a-f]{64}(?:\.[a-z0-9]{1,10})?)$", asset_media, name="asset_media"),
+    # the store's folders live under MEDIA_ROOT: never served as plain files (DEBUG's static media would)
+    re_path(r"^media/assets-store/", asset_store_direct),
     # the session page and its live-status JSON take the spike: resolved first
     path("", include("sessions_app.urls")),
     # the admin's "View on site" shortcut, shadowed by one that follows the access policy (commerce.staff_access)

@@ -114,3 +114,6 @@ class LiveSessionAdmin(admin.ModelAdmin):
         self._run(request, queryset, services.session_cancel, "Cancelled")
 
 from .assets import admin as assets_admin  # noqa: E402, F401  (recordings, clips, jobs, timeline)
+
+# Stored objects (content-addressed asset bytes): read-only, restore / collect actions.
+from .assets import admin_objects  # noqa: E402,F401
