@@ -52,12 +52,13 @@ def test_reprocessing_keeps_one_reference_per_thumbnail(recording):
 
 
 def test_a_corrupt_stored_recording_fails_its_job_with_a_message_and_the_worker_goes_on(recording, bunny_mp4):
-    # the stored bytes go bad after the upload (disk rot, a bad restore)
+    other = recording_create_from_file(session_id=recording.session_id, path=bunny_mp4, original_name="again.mp4")
+    assert other.asset_id == recording.asset_id  # dedup: same bytes, one object
+    # the stored bytes go bad after both uploads (disk rot, a bad restore): both jobs now read bad bytes.
+    # (Before the second put it would have been repaired: a put rewrites bytes of the wrong size, cas.py.)
     path = asset_storage().path(asset_storage_name(recording.asset))
     with open(path, "r+b") as fh:
         fh.truncate(300_000)
-    other = recording_create_from_file(session_id=recording.session_id, path=bunny_mp4, original_name="again.mp4")
-    assert other.asset_id == recording.asset_id  # dedup: same bytes … and now both are bad
     ran = asset_jobs_run_due()
     assert ran == 2
     job = AssetJob.objects.filter(kind=AssetJob.Kind.PROCESS_RECORDING).first()
