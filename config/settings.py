@@ -486,3 +486,7 @@ SILENCED_SYSTEM_CHECKS = [
     "djstripe.C001",
     "djstripe.I002",
 ]
+
+# --- Assets: pages and API ---
+# The replay page shows the session's whole recording (newest ready one) beside its clips; 0 = clips only.
+ASSET_REPLAY_SHOWS_RECORDING = env_bool("ASSET_REPLAY_SHOWS_RECORDING", True)
