@@ -31,6 +31,7 @@ from commerce.access import Caller, scope_denial
 from commerce.exceptions import CommerceError
 from commerce.services.api_keys import api_key_authenticate
 from sampling.exceptions import SamplingError
+from sessions_app.assets.cas import AssetError
 
 from . import errors
 
@@ -170,6 +171,14 @@ def _commerce_error(request, exc: CommerceError):
 def _sampling_error(request, exc: SamplingError):
     fields = exc.extra.get("fields") or {k: v for k, v in exc.extra.items() if k != "fields"}
     return error(request, status=exc.status, code=str(exc.code), message=exc.message, fields=fields)
+
+
+@api.exception_handler(AssetError)
+def _asset_error(request, exc: AssetError):
+    """A session-asset service refused (sessions_app.assets.api.ASSET_ERROR_STATUS: 404/409/413, else 422)."""
+    from sessions_app.assets.api import asset_error_status
+
+    return error(request, status=asset_error_status(exc.code), code=exc.code, message=exc.message)
 
 
 @api.exception_handler(ValidationError)

@@ -38,7 +38,7 @@ from ninja.pagination import paginate
 
 from commerce.access import catalogue, get_owned
 from commerce.idempotency import error_body, run_idempotent
-from config.api import PartnerKey, api
+from config.api import PartnerKey
 from config.pagination import PageNumberPagination
 
 from ..models import LiveSession
@@ -60,17 +60,12 @@ ASSET_ERROR_STATUS = {
 
 
 def asset_error_status(code: str) -> int:
-    """The HTTP status an AssetError code answers with (ASSET_ERROR_STATUS, else 422)."""
+    """The HTTP status an AssetError code answers with (ASSET_ERROR_STATUS, else 422).
+
+    config.api maps an AssetError escaping any handler with this, as {code, message, fields}.
+    """
     return ASSET_ERROR_STATUS.get(code, 422)
 
-
-@api.exception_handler(AssetError)
-def _asset_error(request, exc: AssetError):
-    """AssetError raised by a service → {code, message, fields} with its status (never a 500)."""
-    from config.api import error
-
-    return error(request, status=asset_error_status(exc.code), code=exc.code, message=exc.message,
-                 fields=getattr(exc, "fields", None))
 
 
 def _services():
@@ -254,6 +249,15 @@ def _json(status: int, body: dict, *, offset: int | None = None) -> HttpResponse
     return response
 
 
+def _plain(body: dict) -> dict:
+    """`body` as plain JSON values (UUIDs and datetimes as strings): what run_idempotent stores and replays."""
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    return json.loads(json.dumps(body, cls=DjangoJSONEncoder))
+
+
 def _asset_error_answer(exc: AssetError) -> tuple[int, dict]:
     return asset_error_status(exc.code), error_body(exc.code, exc.message, getattr(exc, "fields", None))
 
@@ -332,7 +336,7 @@ def create_clip(request, session_id: UUID, payload: ClipIn):
         except AssetError as exc:
             return _asset_error_answer(exc)
         clip = Clip.objects.select_related("asset", "poster", "recording").get(pk=clip.pk)
-        return 201, _clip(clip)
+        return 201, _plain(_clip(clip))
 
     status, body = run_idempotent(request, payload=payload.dict(), handler=handler)
     return _json(status, body)
@@ -358,7 +362,7 @@ def open_upload(request, session_id: UUID, payload: UploadIn):
             )
         except AssetError as exc:
             return _asset_error_answer(exc)
-        return 201, _upload(upload)
+        return 201, _plain(_upload(upload))
 
     status, body = run_idempotent(request, payload=payload.dict(), handler=handler)
     return _json(status, body, offset=body.get("offset") if status == 201 else None)
@@ -448,7 +452,7 @@ def complete_upload(request, upload_id: UUID, payload: CompleteIn):
         except AssetError as exc:
             return _asset_error_answer(exc)
         recording = Recording.objects.select_related("asset", "poster", "strip").get(pk=recording.pk)
-        return 201, _recording(recording)
+        return 201, _plain(_recording(recording))
 
     status, body = run_idempotent(request, payload=payload.dict(), handler=handler)
     return _json(status, body)
