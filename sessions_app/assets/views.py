@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET
 
-from analytics.services import event_capture_request
+from analytics.services import event_capture_request, is_bot
 
 from ..models import LiveSession
 from ..pagecache import cache_store, cached_or_claim
@@ -110,7 +110,8 @@ def clip_page(request, public_id):
         clip = clip_public(public_id=public_id)
     except Clip.DoesNotExist as exc:
         raise Http404 from exc
-    clip_view_record(clip=clip)
+    if not is_bot(request.headers.get("User-Agent", "")):  # crawlers fetching the preview are not viewers
+        clip_view_record(clip=clip)
     event_capture_request(
         request,
         name="view",

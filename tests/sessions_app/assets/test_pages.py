@@ -187,3 +187,13 @@ def test_a_later_click_from_elsewhere_takes_the_sale_over(django_capture_on_comm
     analytics_services.events_flush_all()
     assert selectors.clip_sales(clip=clip)["clicks"] == 1
     assert selectors.clip_sales(clip=clip)["carts"] == 0
+
+
+def test_a_clip_page_view_is_counted_on_the_clips_object_but_not_for_preview_crawlers(monkeypatch):
+    clip = ended_session_with_clip()
+    counted = []
+    monkeypatch.setattr(selectors, "_delivery_record", lambda **kw: counted.append(kw))
+    url = reverse("sessions_app:clip", args=[clip.public_id])
+    Client(headers={"User-Agent": BROWSER}).get(url)
+    Client(headers={"User-Agent": "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"}).get(url)
+    assert counted == [{"asset_id": clip.asset_id, "views": 1}]
