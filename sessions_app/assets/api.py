@@ -34,6 +34,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from ninja import Field, Router, Schema
+from ninja.errors import HttpError
 from ninja.pagination import paginate
 
 from commerce.access import catalogue, get_owned
@@ -69,9 +70,12 @@ def asset_error_status(code: str) -> int:
 
 
 def _services():
-    """VIDEO's services module (sessions_app.assets.services); imported late so the API loads without it."""
-    from . import services
-
+    """The asset services module (sessions_app.assets.services), imported late so the API loads without it;
+    absent → 503 `service_unavailable` (never a 500)."""
+    try:
+        from . import services
+    except ImportError as exc:
+        raise HttpError(503, "Recording and clip processing is not installed on this server.") from exc
     return services
 
 
