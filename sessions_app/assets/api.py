@@ -16,10 +16,10 @@ Resumable upload (the shape of tus 1.0 core, without its discovery headers):
    (`Content-Type: application/offset+octet-stream`; the body is streamed to the staging file in
    1 MiB reads, never held whole, so a chunk may be larger than DATA_UPLOAD_MAX_MEMORY_SIZE)
    → 200 {offset, …} and `Upload-Offset`. A chunk that does not start at the current offset
-   → 409 `offset_mismatch` with the current offset in `fields.offset` and `Upload-Offset`: resume there.
+   → 409 `upload_offset_mismatch` with the current offset in `fields.offset` and `Upload-Offset`: resume there.
 3. `GET {url}` → the current offset (after a dropped connection).
 4. `POST {url}/complete` {sha256} → 201 the recording (processing: probe, poster, strip, highlights);
-   a checksum that does not match the bytes → 422 `checksum_mismatch` and nothing is kept.
+   a checksum that does not match the bytes → 422 `upload_checksum_mismatch`; the upload fails and nothing is kept.
 The writes go through sessions_app.assets.services (upload_open/upload_append/upload_complete,
 clip_create), which raise AssetError(code, message): answered as {code, message, fields}.
 """
@@ -33,7 +33,7 @@ from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.pagination import paginate
 
@@ -52,8 +52,10 @@ router = Router(tags=["assets"])
 # AssetError codes → HTTP status; anything else is 422 (bad input the caller can fix).
 ASSET_ERROR_STATUS = {
     "not_found": 404,
-    "offset_mismatch": 409,
-    "upload_not_open": 409,
+    "upload_missing": 404,
+    "session_missing": 404,
+    "recording_missing": 404,
+    "upload_offset_mismatch": 409,
     "upload_closed": 409,
     "upload_incomplete": 409,
     "too_large": 413,
@@ -393,12 +395,14 @@ def _request_chunks(request):
 
 
 @router.patch("/uploads/{upload_id}", response=UploadOut, auth=PartnerKey("assets:write"))
-def append_upload(request, upload_id: UUID, offset: int | None = None):
+def append_upload(
+    request, upload_id: UUID, offset: int | None = Query(None, ge=0, le=2**63 - 1, description="Instead of Upload-Offset.")
+):
     """Append the body at `Upload-Offset` (header; or `?offset=`) → 200 with the new offset.
 
     The body is streamed to the staging file (sessions_app.assets.services.upload_append). 409
-    `offset_mismatch` (current offset in `fields.offset` and `Upload-Offset`) when the chunk does not
-    start at the current offset; 409 `upload_not_open` after complete; 422 `invalid` without an offset,
+    `upload_offset_mismatch` (current offset in `fields.offset` and `Upload-Offset`) when the chunk does not
+    start at the current offset; 409 `upload_closed` after complete; 422 `invalid` without an offset,
     or for bytes past `total_bytes`. An empty body is a no-op answering the offset.
     """
     upload = _owned_upload(request, upload_id)
@@ -410,11 +414,11 @@ def append_upload(request, upload_id: UUID, offset: int | None = None):
     if offset is None or offset < 0:
         return _json(422, error_body("invalid", "Send the chunk's start in Upload-Offset.", {"Upload-Offset": ["required"]}))
     if upload.state != RecordingUpload.State.OPEN:
-        return _json(409, error_body("upload_not_open", f"This upload is {upload.state}."), offset=upload.received_bytes)
+        return _json(409, error_body("upload_closed", f"This upload is {upload.state}."), offset=upload.received_bytes)
     if offset != upload.received_bytes:
         return _json(
             409,
-            error_body("offset_mismatch", f"The upload has {upload.received_bytes} bytes; resume from there.",
+            error_body("upload_offset_mismatch", f"The upload has {upload.received_bytes} bytes; resume from there.",
                        {"offset": upload.received_bytes}),
             offset=upload.received_bytes,
         )
@@ -435,8 +439,8 @@ def append_upload(request, upload_id: UUID, offset: int | None = None):
     except AssetError as exc:
         upload.refresh_from_db()
         status, body = _asset_error_answer(exc)
-        if exc.code == "offset_mismatch":
-            body["fields"] = {"offset": upload.received_bytes}
+        if exc.code == "upload_offset_mismatch":
+            body["fields"] = {"offset": getattr(exc, "offset", None) or upload.received_bytes}
         return _json(status, body, offset=upload.received_bytes)
     return _json(200, _upload(upload), offset=upload.received_bytes)
 
@@ -445,7 +449,7 @@ def append_upload(request, upload_id: UUID, offset: int | None = None):
 def complete_upload(request, upload_id: UUID, payload: CompleteIn):
     """Finish the upload: the SHA-256 of the whole file is checked → 201 the recording (processing).
 
-    422 `checksum_mismatch` (nothing is kept), 409 `upload_incomplete` while bytes are missing.
+    422 `upload_checksum_mismatch` (the upload fails, nothing is kept), 409 `upload_incomplete` while bytes are missing.
     Idempotency-Key: a replay answers the same recording.
     """
     upload = _owned_upload(request, upload_id)

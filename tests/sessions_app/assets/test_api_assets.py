@@ -50,7 +50,7 @@ class FakeUploads:
     def upload_append(self, *, upload_id, offset, chunks):
         upload = RecordingUpload.objects.get(pk=upload_id)
         if offset != upload.received_bytes:
-            raise AssetError("offset_mismatch", "wrong offset")
+            raise AssetError("upload_offset_mismatch", "wrong offset")
         for chunk in chunks:
             self.chunk_sizes.append(len(chunk))
             upload.received_bytes += len(chunk)
@@ -58,7 +58,7 @@ class FakeUploads:
         return upload
 
     def upload_complete(self, *, upload_id, sha256=None):
-        raise AssetError("checksum_mismatch", "The bytes received do not match the SHA-256 given.")
+        raise AssetError("upload_checksum_mismatch", "The bytes received do not match the SHA-256 given.")
 
 
 def upload_of(partner, total=10 * 1024 * 1024) -> RecordingUpload:
@@ -129,7 +129,7 @@ def test_a_chunk_at_the_wrong_offset_is_refused_with_the_offset_to_resume_from(p
     # a retried chunk that starts earlier (the answer was lost) is refused, nothing appended twice
     again = Client().patch(url, b"x" * 1000, content_type=OCTETS, headers={**headers, "Upload-Offset": "0"})
     assert again.status_code == 409
-    assert again.json()["code"] == "offset_mismatch" and again.json()["fields"] == {"offset": 1000}
+    assert again.json()["code"] == "upload_offset_mismatch" and again.json()["fields"] == {"offset": 1000}
     assert again["Upload-Offset"] == "1000"
     ahead = Client().patch(url, b"x", content_type=OCTETS, headers={**headers, "Upload-Offset": "5000"})
     assert ahead.status_code == 409
@@ -170,7 +170,7 @@ def test_a_checksum_mismatch_is_a_422_with_its_code(partners, monkeypatch):
         f"/api/v1/uploads/{upload.public_id}/complete", {"sha256": "a" * 64}, content_type="application/json",
         headers=key(a, "assets:write"),
     )
-    assert response.status_code == 422 and response.json()["code"] == "checksum_mismatch"
+    assert response.status_code == 422 and response.json()["code"] == "upload_checksum_mismatch"
     bad = Client().post(
         f"/api/v1/uploads/{upload.public_id}/complete", {"sha256": "nope"}, content_type="application/json",
         headers=key(a, "assets:write"),
@@ -249,8 +249,17 @@ def test_resumable_upload_end_to_end_with_a_dropped_chunk(partners):
     assert Client().patch(url, data[half:], content_type=OCTETS,
                           headers={**headers, "Upload-Offset": str(offset)}).status_code == 200
     wrong = Client().post(url + "/complete", {"sha256": "0" * 64}, content_type="application/json", headers=headers)
-    assert wrong.status_code == 422, wrong.content
-    right = Client().post(url + "/complete", {"sha256": hashlib.sha256(data).hexdigest()},
+    assert wrong.status_code == 422 and wrong.json()["code"] == "upload_checksum_mismatch", wrong.content
+    # the refused upload is failed and kept nothing: a retry on it is a conflict, a new upload succeeds
+    again = Client().post(url + "/complete", {"sha256": hashlib.sha256(data).hexdigest()},
                           content_type="application/json", headers=headers)
-    # a refused checksum may close the upload (nothing kept): then a fresh upload is needed
-    assert right.status_code in (201, 409, 422), right.content
+    assert again.status_code == 409 and again.json()["code"] == "upload_closed", again.content
+    fresh = Client().post(f"/api/v1/sessions/{session.public_id}/uploads",
+                          {"original_name": "rec.mp4", "total_bytes": len(data)},
+                          content_type="application/json", headers=headers).json()
+    path = "/" + fresh["url"].split("://", 1)[1].split("/", 1)[1]
+    assert Client().patch(path, data, content_type=OCTETS, headers={**headers, "Upload-Offset": "0"}).status_code == 200
+    done = Client().post(path + "/complete", {"sha256": hashlib.sha256(data).hexdigest()},
+                         content_type="application/json", headers=headers)
+    assert done.status_code == 201, done.content
+    assert done.json()["asset"]["sha256"] == hashlib.sha256(data).hexdigest()
