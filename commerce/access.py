@@ -44,6 +44,8 @@ OWNER_PATHS: dict[str, str] = {
     "commerce.PickupBooking": "slot__popup__partner",
     "sampling.SampleRequest": "partner",
     "sampling.SampleCampaign": "fulfilment_partner",
+    # session assets (docs/access.md, "Session assets"): an upload is the partner's that opened it
+    "sessions_app.RecordingUpload": "partner",
 }
 # Shop catalogue: shown by the public storefront anyway, so any key with the read scope sees it.
 SHOP_CATALOGUE: frozenset[str] = frozenset(
@@ -53,6 +55,9 @@ SHOP_CATALOGUE: frozenset[str] = frozenset(
         "sessions_app.SessionFormat",
         "commerce.Drop",
         "sampling.SampleCampaign",
+        # public clips (and recordings, while the replay page shows them) are on the storefront
+        "sessions_app.Recording",
+        "sessions_app.Clip",
     }
 )
 # Shop data: these scopes are granted only to keys that also act for the shop.

@@ -31,6 +31,7 @@ from commerce.access import Caller, scope_denial
 from commerce.exceptions import CommerceError
 from commerce.services.api_keys import api_key_authenticate
 from sampling.exceptions import SamplingError
+from sessions_app.assets.cas import AssetError
 
 from . import errors
 
@@ -172,6 +173,14 @@ def _sampling_error(request, exc: SamplingError):
     return error(request, status=exc.status, code=str(exc.code), message=exc.message, fields=fields)
 
 
+@api.exception_handler(AssetError)
+def _asset_error(request, exc: AssetError):
+    """A session-asset service refused (sessions_app.assets.api.ASSET_ERROR_STATUS: 404/409/413, else 422)."""
+    from sessions_app.assets.api import asset_error_status
+
+    return error(request, status=asset_error_status(exc.code), code=exc.code, message=exc.message)
+
+
 @api.exception_handler(ValidationError)
 def _validation_error(request, exc: ValidationError):
     fields: dict[str, list[str]] = {}
@@ -212,6 +221,7 @@ def _outage_or_unstorable(request, exc):
 
 
 api.add_router("/", "sessions_app.api.router")
+api.add_router("/", "sessions_app.assets.api.router")
 api.add_router("/", "commerce.api.router")
 api.add_router("/", "analytics.api.router")
 api.add_router("/", "sampling.api.router")

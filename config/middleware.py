@@ -101,7 +101,10 @@ class RequestGuardMiddleware:
         except ValueError:
             raise BadRequest("Content-Length is not a number.") from None
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if limit is not None and length > limit and content_type != "multipart/form-data":
+        # multipart is spooled to disk by Django; a resumable upload chunk is streamed by its view
+        # (sessions_app.assets.api) and never read whole, so neither is held to the in-memory limit.
+        streamed = content_type in ("multipart/form-data", "application/offset+octet-stream")
+        if limit is not None and length > limit and not streamed:
             raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
         if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             for key, values in request.POST.lists():

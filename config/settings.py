@@ -554,3 +554,6 @@ ASSET_CDN_BASE_URL = env("ASSET_CDN_BASE_URL", "")
 if ASSET_BUCKET:
     # presigned URLs with Signature Version 4 (X-Amz-Expires; SigV2 is deprecated and refused by newer regions)
     STORAGES["assets"]["OPTIONS"].setdefault("signature_version", "s3v4")
+# --- Assets: pages and API ---
+# The replay page shows the session's whole recording (newest ready one) beside its clips; 0 = clips only.
+ASSET_REPLAY_SHOWS_RECORDING = env_bool("ASSET_REPLAY_SHOWS_RECORDING", True)

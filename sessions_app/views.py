@@ -14,6 +14,7 @@ from django.views.decorators.cache import cache_control
 from analytics.services import event_capture_request
 from commerce.selectors import drop_status, drops_for_session, session_sale_state
 
+from .assets.selectors import sessions_ended_with_replay
 from .embed import stream_embed
 from .models import LiveSession
 from .pagecache import cache_store, cached_or_claim, shared_response
@@ -21,13 +22,18 @@ from .selectors import sessions_late, sessions_late_since, sessions_live, sessio
 
 
 def home(request):
-    """Live now and upcoming this week; sessions past their planned start but not live yet show as "Starting soon"."""
+    """Live now, upcoming this week and recent replays (ended sessions with clips); sessions past their planned start but not live yet show as "Starting soon"."""
     now = timezone.now()
     late = sessions_late(now=now, since=sessions_late_since(now))
     return render(
         request,
         "sessions_app/home.html",
-        {"live": sessions_live(now=now), "late": late, "upcoming": sessions_upcoming(now=now)},
+        {
+            "live": sessions_live(now=now),
+            "late": late,
+            "upcoming": sessions_upcoming(now=now),
+            "replays": sessions_ended_with_replay(),
+        },
     )
 
 

@@ -325,6 +325,84 @@ def _analytics(path: str) -> Callable[[World], Call]:
     return lambda w: Call("GET", path, expect=403)
 
 
+
+# Session assets (sessions_app.assets.api): sessions, their recordings and public clips are shop
+# catalogue; an upload is the partner's that opened it. Writes go through VIDEO's services
+# (sessions_app.assets.services): their probes skip until that module is present.
+
+
+def _asset_services():
+    try:
+        from sessions_app.assets import services
+    except ImportError:
+        pytest.skip("sessions_app.assets.services (upload/clip services) is not in this tree yet")
+    return services
+
+
+def _assets_list(kind: str) -> Callable[[World], Call]:
+    def probe(w: World) -> Call:
+        from tests.sessions_app.assets.pages_world import ended_session_with_clip
+
+        clip = ended_session_with_clip()
+        return Call("GET", f"/sessions/{clip.session.public_id}/{kind}", expect=200)
+
+    return probe
+
+
+def _clip_create(w: World) -> Call:
+    from tests.sessions_app.assets.pages_world import ended_session_with_clip
+
+    _asset_services()
+    clip = ended_session_with_clip()
+    body = {"recording_id": str(clip.recording.public_id), "start_ms": 0, "end_ms": 2000, "title": "B's cut"}
+    return Call("POST", f"/sessions/{clip.session.public_id}/clips", body, expect=201)
+
+
+def _upload_open(w: World) -> Call:
+    _asset_services()
+    body = {"original_name": "rec.mp4", "total_bytes": 1000}
+    return Call("POST", f"/sessions/{LiveSessionFactory().public_id}/uploads", body, expect=201)
+
+
+def _upload_of_a(w: World):
+    from sessions_app.assets.models import RecordingUpload
+
+    return RecordingUpload.objects.create(
+        session=LiveSessionFactory(), original_name="rec.mp4", total_bytes=1000, staging_path="unused", partner=w.a
+    )
+
+
+def _upload_get(w: World) -> Call:
+    upload = _upload_of_a(w)
+    return Call("GET", f"/uploads/{upload.public_id}", missing=Call("GET", f"/uploads/{uuid.uuid4()}"))
+
+
+def _upload_patch(w: World) -> Call:
+    upload = _upload_of_a(w)  # an empty chunk at the current offset: a no-op the owner is answered 200
+    octets = "application/offset+octet-stream"
+    return Call(
+        "PATCH", f"/uploads/{upload.public_id}?offset=0", "", content_type=octets,
+        missing=Call("PATCH", f"/uploads/{uuid.uuid4()}?offset=0", "", content_type=octets),
+    )
+
+
+def _upload_complete(w: World) -> Call:
+    import hashlib
+
+    from tests.sessions_app.assets.pages_world import VIDEO
+
+    services = _asset_services()
+    data = VIDEO.read_bytes()
+    upload = services.upload_open(
+        session_id=LiveSessionFactory().pk, original_name="rec.mp4", total_bytes=len(data), partner=w.a
+    )
+    services.upload_append(upload_id=upload.pk, offset=0, chunks=[data])
+    body = {"sha256": hashlib.sha256(data).hexdigest()}
+    return Call(
+        "POST", f"/uploads/{upload.public_id}/complete", body, missing=Call("POST", f"/uploads/{uuid.uuid4()}/complete", body)
+    )
+
+
 CATALOGUE = "shop catalogue: the public storefront shows it, so every key with the read scope sees it"
 SHOP_DATA = "analytics are shop data: only keys with the shop scope"
 REGISTRY: dict[str, Entry] = {
@@ -353,6 +431,18 @@ REGISTRY: dict[str, Entry] = {
     "POST /api/v1/pickup/bookings/{order_number}/reschedule": Entry("owned", _reschedule),
     "GET /api/v1/pickup/bookings/{order_number}": Entry("owned", _booking),
     "POST /api/v1/pickup/checkins": Entry("owned", _checkin),
+    "GET /api/v1/sessions/{session_id}/recordings": Entry("catalogue", _assets_list("recordings"), why=CATALOGUE),
+    "GET /api/v1/sessions/{session_id}/clips": Entry("catalogue", _assets_list("clips"), why=CATALOGUE),
+    "GET /api/v1/sessions/{session_id}/thumbnails": Entry("catalogue", _assets_list("thumbnails"), why=CATALOGUE),
+    "POST /api/v1/sessions/{session_id}/clips": Entry(
+        "catalogue", _clip_create, why="any assets:write key may cut a clip of a shop session; the clip is its own"
+    ),
+    "POST /api/v1/sessions/{session_id}/uploads": Entry(
+        "catalogue", _upload_open, why="any assets:write key may upload to a shop session; the upload is its own"
+    ),
+    "GET /api/v1/uploads/{upload_id}": Entry("owned", _upload_get),
+    "PATCH /api/v1/uploads/{upload_id}": Entry("owned", _upload_patch),
+    "POST /api/v1/uploads/{upload_id}/complete": Entry("owned", _upload_complete),
 }
 
 

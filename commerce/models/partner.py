@@ -57,6 +57,8 @@ SCOPE_CHOICES = [
     ("pickup:read", "pickup:read: this partner's pop-ups, slots, bookings"),
     ("pickup:write", "pickup:write: book and reschedule at this partner's pop-ups"),
     ("pickup:checkin", "pickup:checkin: check in passes at this partner's pop-ups"),
+    ("assets:read", "assets:read: sessions' recordings, public clips and thumbnails (shop catalogue)"),
+    ("assets:write", "assets:write: upload recordings (resumable) and cut clips"),
     ("shop", "shop: acts for the shop: every owner's objects (the shop's own integrations only)"),
 ]
 SHOP_SCOPE = "shop"

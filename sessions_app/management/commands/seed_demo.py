@@ -2,7 +2,11 @@
 
 Imports commerce/data/shopify_jewelery.csv, creates a staff login (password kept
 in var/demo_credentials.txt and printed), a weekly series with four upcoming
-sessions, and makes sure one session is live now with an open drop.
+sessions, makes sure one session is live now with an open drop, and adds an ended session of
+the series with a recording (a 42-second loop of the shipped CC-BY clip), its thumbnails and a
+highlight clip per drop (docs/replay-and-clips.md, "Demo"). The recording's jobs (probe,
+thumbnails, highlight cuts) run in the django-q2 worker that `make run` starts, so seeding stays
+fast; `--process-assets` runs them inline instead.
 """
 
 from __future__ import annotations
@@ -21,17 +25,29 @@ from django.utils import timezone
 from commerce.models import Drop, ShippingRate, Sku
 from commerce.services.catalog_import import catalog_import_file
 from commerce.services.drops import drop_create
+from sessions_app.assets.models import Recording, SessionMoment
 from sessions_app.models import LiveSession, Series, SessionFormat
-from sessions_app.services import series_plan_sessions, session_go_live
+from sessions_app.services import series_plan_sessions, session_end, session_go_live, session_moment_record
 
 CATALOG = Path(settings.BASE_DIR) / "commerce" / "data" / "shopify_jewelery.csv"
 # Big Buck Bunny (CC BY 3.0, Blender Foundation), served by whitenoise so the demo needs no network.
 DEMO_STREAM_PATH = "/static/demo/big_buck_bunny_5s_360p_vp9.webm"
 SERIES_SLUG = "friday-jewellery-drop"
+REPLAY_TITLE_SUFFIX = " — last week's replay"
+REPLAY_LOOPS = 8  # 8 × 5.31 s of the shipped clip ≈ 42 s
+# (SKU code, quantity, seconds into the recording when the drop opened): each gets a highlight clip
+REPLAY_DROPS = (("gemstone-blue", 12, 8), ("leather-anchor-gold", 30, 24))
 
 
 class Command(BaseCommand):
     help = "Load demo data (real Shopify catalog, weekly series, a live session with a drop, a staff login)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--process-assets",
+            action="store_true",
+            help="Run the demo recording's jobs (probe, thumbnails, highlight clips) now instead of in the worker.",
+        )
 
     def handle(self, *args, **options):
         report = catalog_import_file(CATALOG, currency="USD")
@@ -44,8 +60,11 @@ class Command(BaseCommand):
             series = self._series()
             series_plan_sessions(series=series)
             live = self._live_session(series)
+            replay = self._replay_session(series)
+        self._replay_recording(replay, inline=options.get("process_assets", False))
         self.stdout.write(self.style.SUCCESS("Demo ready."))
         self.stdout.write(f"  Live session: {settings.SITE_URL}{live.get_absolute_url()}")
+        self.stdout.write(f"  Replay:       {settings.SITE_URL}/s/{replay.public_id}/replay/")
         self.stdout.write(f"  Back office:  {settings.SITE_URL}/admin/  user {username!r} password {password!r}")
 
     def _shipping_rates(self) -> None:
@@ -130,3 +149,66 @@ class Command(BaseCommand):
                     per_customer_limit=3,
                 )
         return live
+
+    def _replay_session(self, series: Series) -> LiveSession:
+        """An ended session of the series, a week ago, whose drops opened inside its recording (idempotent)."""
+        title = f"{series.name}{REPLAY_TITLE_SUFFIX}"
+        existing = LiveSession.objects.filter(series=series, title=title).first()
+        if existing:
+            return existing
+        now = timezone.now()
+        # a week ago at hh:07, off the series' planned hh:00 slots (unique per series and start)
+        start = (now - dt.timedelta(days=7)).replace(minute=7, second=0, microsecond=0)
+        session = LiveSession.objects.create(
+            series=series,
+            format=series.format,
+            title=title,
+            starts_at=start,
+            duration_seconds=series.format.duration_seconds,
+            timezone=series.timezone,
+            stream_url=series.stream_url,
+        )
+        session_go_live(session_id=session.pk, now=start)
+        LiveSession.objects.filter(pk=session.pk).update(title=title)  # go-live retitles planner titles
+        for code, quantity, at_second in REPLAY_DROPS:
+            opened = start + dt.timedelta(seconds=at_second)
+            drop = drop_create(
+                session=session,
+                sku=Sku.objects.get(code=code),
+                quantity=quantity,
+                opens_at=opened,
+                closes_at=start + dt.timedelta(seconds=series.format.duration_seconds),
+                per_customer_limit=3,
+            )
+            session_moment_record(
+                session_id=session.pk, kind=SessionMoment.Kind.DROP_OPENED, at=opened, drop_id=drop.pk
+            )
+        session_end(session_id=session.pk, now=start + dt.timedelta(seconds=series.format.duration_seconds))
+        session.refresh_from_db()
+        return session
+
+    def _replay_recording(self, session: LiveSession, *, inline: bool) -> None:
+        """Attach the demo recording once (VIDEO's recording_create_from_file queues probe, thumbnails
+        and highlights); `inline` runs those jobs now."""
+        try:
+            from sessions_app.assets.services import asset_jobs_run_due, recording_create_from_file
+        except ImportError:
+            self.stdout.write("  (no recording: sessions_app.assets.services is not installed yet)")
+            return
+        if not Recording.objects.filter(session=session).exclude(state=Recording.State.FAILED).exists():
+            from sessions_app.assets.demo import SHIPPED_CLIP, demo_video_loop
+
+            tmp = Path(settings.ASSET_TMP_DIR) / "demo-replay.mp4"
+            demo_video_loop(SHIPPED_CLIP, tmp, times=REPLAY_LOOPS)
+            try:
+                recording_create_from_file(
+                    session_id=session.pk,
+                    path=tmp,
+                    original_name="friday-drop-replay.mp4",
+                    started_at=session.went_live_at,
+                )
+            finally:
+                tmp.unlink(missing_ok=True)
+        if inline:
+            while asset_jobs_run_due():
+                pass
