@@ -155,6 +155,13 @@ AUDITED: dict[str, dict] = {
     "commerce.TaxRate": {},
     "sessions_app.Series": {},
     "sessions_app.LiveSession": {},
+    # Session assets: who uploaded, cut, retitled, unpublished or re-timed a recording or clip
+    # (job progress and processing results are the worker's, not staff changes).
+    "sessions_app.Recording": {"include_fields": ["session", "original_name", "started_at", "state", "asset"]},
+    "sessions_app.Clip": {
+        "include_fields": ["title", "drop", "start_ms", "end_ms", "is_public", "state", "asset", "recording"]
+    },
+    "sessions_app.SessionMoment": {},
     "sampling.SampleCampaign": {"exclude_fields": ["available"]},
     "sampling.SampleRequest": {"exclude_fields": ["token"]},
     "analytics.Experiment": {},
