@@ -296,6 +296,24 @@ def asset_media(request, name: str):
     return response
 
 
+def media_debug_serve(request, path: str):
+    """DEBUG only: MEDIA_ROOT as plain files, except anything inside the asset store.
+
+    The path is resolved first (`//`, `./`, `x/../`, decoded `%2f` all collapse), so no spelling of
+    a path into ASSET_ROOT reaches the file server: asset bytes go through `asset_media` and its
+    access policy only (QA: `/media//assets-store/…` served a hidden clip's bytes).
+    """
+    from pathlib import Path
+
+    from django.views.static import serve
+
+    full = (Path(settings.MEDIA_ROOT) / path.lstrip("/")).resolve()
+    store = getattr(cas.asset_storage(), "location", None) or settings.ASSET_ROOT
+    if full.is_relative_to(Path(store).resolve()):
+        raise Http404
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
 def asset_store_direct(request):
     """/media/assets-store/…: the store's own folders are never served as plain files (that would
     skip the access policy and the archive state); 404 always."""
