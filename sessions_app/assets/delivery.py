@@ -106,7 +106,8 @@ def asset_url(obj: AssetObject, *, download_name: str | None = None) -> str | No
 
 def asset_viewer_may_fetch(obj: AssetObject) -> bool:
     """True when the object is public media: part of a public ready clip, or of a ready recording
-    of an ended session."""
+    of an ended session that staff uploaded (a partner's upload stays private until staff publish
+    clips of it)."""
     from sessions_app.models import LiveSession
 
     if Clip.objects.filter(Q(asset=obj) | Q(poster=obj), is_public=True, state=Clip.State.READY).exists():
@@ -114,6 +115,7 @@ def asset_viewer_may_fetch(obj: AssetObject) -> bool:
     return Recording.objects.filter(
         Q(asset=obj) | Q(poster=obj) | Q(strip=obj),
         state=Recording.State.READY,
+        partner__isnull=True,  # a partner's upload is not the shop's replay (QA F4)
         session__status=LiveSession.Status.ENDED,
     ).exists()
 

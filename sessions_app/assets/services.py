@@ -240,6 +240,8 @@ def clip_create(
     a non-empty title. Raises AssetError ("recording_missing", "recording_failed", "clip_invalid",
     "clip_drop_other_session", "clip_title"); a highlight for a moment that already has one raises
     "clip_duplicate_highlight" (the unique constraint decides, race-safe).
+    Clips by partners, and clips of a recording a partner uploaded, start unpublished
+    (`is_public=False`); staff publish them in the admin.
     """
     from commerce.models import Drop
 
@@ -279,6 +281,9 @@ def clip_create(
                     end_ms=end_ms,
                     created_by=created_by,
                     partner=partner,
+                    # A partner's clip, or any clip of a partner's recording (its highlights too),
+                    # starts unpublished: staff review it before it reaches the shop's pages.
+                    is_public=partner is None and recording.partner_id is None,
                 )
         except IntegrityError:
             raise AssetError("clip_duplicate_highlight", "This moment already has a highlight clip.") from None
