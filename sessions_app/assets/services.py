@@ -325,12 +325,18 @@ def clip_cut(ctx: jobs.JobContext) -> None:
 
 
 def clip_recut(*, clip_id: int) -> AssetJob:
-    """Queue a clip's cut again (after a failure or a change of range)."""
+    """Queue a clip's cut again (after a failure or a change of range).
+
+    A clip that is ready stays ready with its current file until the new cut replaces it (the job
+    swaps the file in one step), so its public page and shared links keep playing; a failed re-cut
+    leaves it as it was, with the reason in `error`.
+    """
     with transaction.atomic():
         clip = Clip.objects.select_for_update().get(pk=clip_id)
         if clip.recording_id is None:
             raise AssetError("recording_missing", "This clip has no recording to cut from.")
-        clip.state, clip.error = Clip.State.PENDING, ""
+        keeps_playing = clip.state == Clip.State.READY and clip.asset_id is not None
+        clip.state, clip.error = (Clip.State.READY if keeps_playing else Clip.State.PENDING), ""
         clip.save(update_fields=["state", "error"])
         return jobs.asset_job_queue(kind=AssetJob.Kind.CUT_CLIP, clip_id=clip.pk)
 
