@@ -31,11 +31,12 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods
 
+from analytics.services import is_bot
 from commerce.staff_access import has_staff_perms
 
 from . import cas
 from .models import AssetDelivery, AssetObject, Clip, Recording
-from .tiers import asset_availability
+from .tiers import asset_availability, asset_restore_on_demand
 
 __all__ = [
     "asset_availability",
@@ -248,6 +249,11 @@ def asset_media(request, name: str):
     if not public and not has_staff_perms(request.user, [STAFF_FETCH_PERMISSION]):
         raise Http404
     state, eta = asset_availability(obj)
+    # a player asked for archived media: start its restore so the answer carries an estimate
+    viewer = public and not is_bot(request.headers.get("User-Agent", ""))
+    if state == "archived" and viewer and asset_restore_on_demand(asset_id=obj.pk):
+        obj.refresh_from_db()
+        state, eta = asset_availability(obj)
     if state != "ready":
         return _archived(obj, state, eta)
 

@@ -65,6 +65,13 @@ def _cached_page(request, key: str, build) -> HttpResponse:
     return _finish(request, response, shared=shared and not request.META.get("CSRF_COOKIE_USED"))
 
 
+def _restore_on_demand(asset_id: int) -> bool:
+    """Request the restore of an archived object a viewer came to watch (tiers.asset_restore_on_demand)."""
+    from .tiers import asset_restore_on_demand
+
+    return asset_restore_on_demand(asset_id=asset_id)
+
+
 @require_GET
 def replay_page(request, public_id):
     """An ended session's replay: its public clips (poster, player or "restoring", the drop each sells,
@@ -76,8 +83,13 @@ def replay_page(request, public_id):
 
     def build():
         now = timezone.now()
-        cards = [clip_card(clip=c, now=now) for c in clips_public(session_id=session.pk)]
+        clips = list(clips_public(session_id=session.pk))
         recording = replay_recording(session_id=session.pk)
+        if not is_bot(request.headers.get("User-Agent", "")):  # a viewer is here: bring archived media back
+            for asset_id in {c.asset_id for c in clips} | {recording.asset_id if recording else None}:
+                if asset_id:
+                    _restore_on_demand(asset_id)
+        cards = [clip_card(clip=c, now=now) for c in clips]
         rec_state, rec_eta = asset_state(recording.asset) if recording else ("pending", None)
         return render(
             request,
@@ -122,6 +134,9 @@ def clip_page(request, public_id):
 
     def build():
         now = timezone.now()
+        viewer = not is_bot(request.headers.get("User-Agent", ""))
+        if clip.asset_id and viewer and _restore_on_demand(clip.asset_id):
+            clip.asset.refresh_from_db()
         card = clip_card(clip=clip, now=now)
         asset = clip.asset
         return render(

@@ -157,13 +157,18 @@ def test_an_archived_clip_answers_409_with_its_restore_state(client, clip, setti
     assert obj.tier == "archive" and asset_url(obj) is None
     url = f"/media/a/{obj.sha256}.mp4"
 
-    response = client.get(url)
+    # a crawler's request does not start a restore (previews cost nothing)
+    response = client.get(url, headers={"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"})
     assert response.status_code == 409
     assert response.json() | {"message": ""} == {
         "code": "asset_archived", "message": "", "fields": {}, "state": "archived", "eta": None
     }
+    assert AssetObject.objects.get(pk=obj.pk).restore == ""
 
-    asset_restore_request(asset_id=obj.pk)
+    # a viewer's player asking for it starts the restore (QA F3: nothing ever asked for one)
+    response = client.get(url, headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0"})
+    assert AssetObject.objects.get(pk=obj.pk).restore == "requested"
+    asset_restore_request(asset_id=obj.pk)  # idempotent
     response = client.get(url)
     assert response.status_code == 409
     assert response.json()["state"] == "restoring" and response.json()["eta"]

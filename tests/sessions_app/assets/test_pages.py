@@ -197,3 +197,25 @@ def test_a_clip_page_view_is_counted_on_the_clips_object_but_not_for_preview_cra
     Client(headers={"User-Agent": BROWSER}).get(url)
     Client(headers={"User-Agent": "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"}).get(url)
     assert counted == [{"asset_id": clip.asset_id, "views": 1}]
+
+
+def test_a_viewer_opening_an_archived_clips_page_starts_its_restore():
+    # given a public clip whose file went to the archive tier (nobody asked for it back yet)
+    from sessions_app.assets.models import AssetObject
+
+    clip = ended_session_with_clip()
+    AssetObject.objects.filter(pk=clip.asset_id).update(tier="archive")
+    # when a crawler fetches the page for a preview, nothing is restored
+    bot = Client(headers={"User-Agent": "Twitterbot/1.0"}).get(reverse("sessions_app:clip", args=[clip.public_id]))
+    assert bot.status_code == 200 and AssetObject.objects.get(pk=clip.asset_id).restore == ""
+    selectors_cache_clear()
+    # when a viewer opens it, the restore is requested and the page says so with an estimate (QA F3)
+    html = Client().get(reverse("sessions_app:clip", args=[clip.public_id])).content.decode()
+    assert AssetObject.objects.get(pk=clip.asset_id).restore == "requested"
+    assert 'data-clip-state="restoring"' in html and "ready about" in html and "<video" not in html
+
+
+def selectors_cache_clear():
+    from django.core.cache import cache
+
+    cache.clear()  # the shared page cache kept the crawler's copy for 10 s
