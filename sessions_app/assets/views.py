@@ -10,12 +10,14 @@ without cookies (sessions_app.pagecache.SharedResponseMiddleware), so a CDN may 
 
 from __future__ import annotations
 
+from csp.decorators import csp_replace
 from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
+from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
 from analytics.services import event_capture_request, is_bot
@@ -148,6 +150,7 @@ def clip_page(request, public_id):
                 "card": card,
                 "offer": card["offer"],
                 "canonical": absolute(reverse("sessions_app:clip", kwargs={"public_id": clip.public_id})),
+                "embed_url": absolute(reverse("sessions_app:clip_embed", kwargs={"public_id": clip.public_id})),
                 "og_video": absolute(card["video_url"]),
                 "og_video_type": asset.content_type if asset else "",
                 "og_width": clip.recording.width if clip.recording_id and clip.recording.width else None,
@@ -193,4 +196,26 @@ def clip_buy(request, public_id):
     )
     response = HttpResponseRedirect(reverse("commerce:checkout", kwargs={"drop_id": drop.pk}))
     patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+@require_GET
+@xframe_options_exempt
+@csp_replace({"frame-ancestors": ["https:"]})
+def clip_embed(request, public_id):
+    """The clip's player alone, for other sites to frame (the `twitter:player` card, embeds): a
+    <video> with its poster and a link to the clip page. Unlike every other page it may be framed
+    (no X-Frame-Options; CSP frame-ancestors https:), and it carries no form, cookie or buy action,
+    so framing it cannot be abused for clickjacking. 404 like the clip page."""
+    try:
+        clip = clip_public(public_id=public_id)
+    except Clip.DoesNotExist as exc:
+        raise Http404 from exc
+    card = clip_card(clip=clip, now=timezone.now())
+    response = render(
+        request,
+        "sessions_app/clip_embed.html",
+        {"clip": clip, "card": card, "canonical": absolute(reverse("sessions_app:clip", kwargs={"public_id": clip.public_id}))},
+    )
+    response["Cache-Control"] = f"public, max-age={CDN_MAX_AGE}"
     return response

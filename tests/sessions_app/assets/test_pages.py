@@ -219,3 +219,22 @@ def selectors_cache_clear():
     from django.core.cache import cache
 
     cache.clear()  # the shared page cache kept the crawler's copy for 10 s
+
+
+def test_the_twitter_player_card_points_at_an_embeddable_player_the_clip_page_itself_is_not():
+    # given a public clip
+    clip = ended_session_with_clip()
+    page = Client().get(reverse("sessions_app:clip", args=[clip.public_id]))
+    html = page.content.decode()
+    embed_url = _meta(html, "name", "twitter:player")
+    # then the card's player is the embed page, not the clip page that refuses framing (QA F5)
+    assert embed_url and embed_url.endswith(f"/c/{clip.public_id}/embed/")
+    assert page["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in page["Content-Security-Policy"]
+    embed = Client().get(embed_url.split("://", 1)[1].split("/", 1)[1].join(["/", ""]))
+    assert embed.status_code == 200 and "X-Frame-Options" not in embed
+    assert "frame-ancestors https:" in embed["Content-Security-Policy"]
+    body = embed.content.decode()
+    assert "<video" in body and "<form" not in body and "csrftoken" not in embed.cookies
+    # and a hidden clip has no embed either
+    hidden = ended_session_with_clip(public=False)
+    assert Client().get(reverse("sessions_app:clip_embed", args=[hidden.public_id])).status_code == 404
