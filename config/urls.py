@@ -43,6 +43,7 @@ if os.environ.get("BENCH_VIEWS") == "1":  # reference views for `make bench` onl
     urlpatterns.insert(0, path("bench/", include("tests.perf.urls")))
 
 if settings.DEBUG:
-    from django.conf.urls.static import static
+    # MEDIA_ROOT as plain files for development, never the asset store inside it (delivery.py)
+    from sessions_app.assets.delivery import media_debug_serve
 
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+    urlpatterns.append(re_path(r"^media/(?P<path>.*)$", media_debug_serve))

@@ -11,4 +11,5 @@ urlpatterns = [
     path("s/<uuid:public_id>/replay/", asset_views.replay_page, name="replay"),
     path("c/<uuid:public_id>/", asset_views.clip_page, name="clip"),
     path("c/<uuid:public_id>/buy/", asset_views.clip_buy, name="clip_buy"),
+    path("c/<uuid:public_id>/embed/", asset_views.clip_embed, name="clip_embed"),
 ]

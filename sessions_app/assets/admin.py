@@ -111,8 +111,23 @@ class ClipInline(admin.TabularInline):
         return False
 
 
+
+class _ServiceDeletesJobsMixin:
+    """Deleting a recording or clip also deletes its derivative jobs (their progress rows, CASCADE).
+
+    Those rows are the service's bookkeeping, not something staff manage: deleting the owner needs
+    the owner's delete permission only, not `delete_assetjob` (QA: a host could never delete a
+    recording or clip, since every one has jobs).
+    """
+
+    def get_deleted_objects(self, objs, request):
+        to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed = {name for name in perms_needed if name != AssetJob._meta.verbose_name}
+        return to_delete, model_count, perms_needed, protected
+
+
 @admin.register(Recording)
-class RecordingAdmin(admin.ModelAdmin):
+class RecordingAdmin(_ServiceDeletesJobsMixin, admin.ModelAdmin):
     list_display = ["original_name", "session", "state", "thumb", "duration", "job_progress", "error_short", "created_at"]
     list_filter = ["state", "session__series"]
     search_fields = ["original_name", "session__title"]
@@ -326,7 +341,7 @@ class ClipCutForm(forms.Form):
 
 
 @admin.register(Clip)
-class ClipAdmin(admin.ModelAdmin):
+class ClipAdmin(_ServiceDeletesJobsMixin, admin.ModelAdmin):
     list_display = ["title", "session", "source", "state", "method", "drop", "span", "duration", "thumb", "error_short"]
     list_filter = ["state", "method", "source", "is_public"]
     search_fields = ["title", "session__title"]

@@ -403,7 +403,8 @@ def append_upload(
     The body is streamed to the staging file (sessions_app.assets.services.upload_append). 409
     `upload_offset_mismatch` (current offset in `fields.offset` and `Upload-Offset`) when the chunk does not
     start at the current offset; 409 `upload_closed` after complete; 422 `invalid` without an offset,
-    or for bytes past `total_bytes`. An empty body is a no-op answering the offset.
+    or for bytes past `total_bytes`; 411 `length_required` for a body without Content-Length
+    (Transfer-Encoding: chunked). An empty body is a no-op answering the offset.
     """
     upload = _owned_upload(request, upload_id)
     raw = request.headers.get("Upload-Offset", "")
@@ -422,8 +423,16 @@ def append_upload(
                        {"offset": upload.received_bytes}),
             offset=upload.received_bytes,
         )
+    raw_length = request.META.get("CONTENT_LENGTH") or ""
+    if not raw_length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # WSGI gives no end to a body without Content-Length: refuse rather than drop it (QA F7)
+        return _json(
+            411,
+            error_body("length_required", "Send each chunk with a Content-Length header.", {"Content-Length": ["required"]}),
+            offset=upload.received_bytes,
+        )
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        length = int(raw_length or 0)
     except ValueError:
         length = 0
     if length == 0:

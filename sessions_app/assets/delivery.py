@@ -31,11 +31,12 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods
 
+from analytics.services import is_bot
 from commerce.staff_access import has_staff_perms
 
 from . import cas
 from .models import AssetDelivery, AssetObject, Clip, Recording
-from .tiers import asset_availability
+from .tiers import asset_availability, asset_restore_on_demand
 
 __all__ = [
     "asset_availability",
@@ -106,7 +107,8 @@ def asset_url(obj: AssetObject, *, download_name: str | None = None) -> str | No
 
 def asset_viewer_may_fetch(obj: AssetObject) -> bool:
     """True when the object is public media: part of a public ready clip, or of a ready recording
-    of an ended session."""
+    of an ended session that staff uploaded (a partner's upload stays private until staff publish
+    clips of it)."""
     from sessions_app.models import LiveSession
 
     if Clip.objects.filter(Q(asset=obj) | Q(poster=obj), is_public=True, state=Clip.State.READY).exists():
@@ -114,6 +116,7 @@ def asset_viewer_may_fetch(obj: AssetObject) -> bool:
     return Recording.objects.filter(
         Q(asset=obj) | Q(poster=obj) | Q(strip=obj),
         state=Recording.State.READY,
+        partner__isnull=True,  # a partner's upload is not the shop's replay (QA F4)
         session__status=LiveSession.Status.ENDED,
     ).exists()
 
@@ -246,6 +249,11 @@ def asset_media(request, name: str):
     if not public and not has_staff_perms(request.user, [STAFF_FETCH_PERMISSION]):
         raise Http404
     state, eta = asset_availability(obj)
+    # a player asked for archived media: start its restore so the answer carries an estimate
+    viewer = public and not is_bot(request.headers.get("User-Agent", ""))
+    if state == "archived" and viewer and asset_restore_on_demand(asset_id=obj.pk):
+        obj.refresh_from_db()
+        state, eta = asset_availability(obj)
     if state != "ready":
         return _archived(obj, state, eta)
 
@@ -294,6 +302,24 @@ def asset_media(request, name: str):
     for k, v in headers.items():
         response[k] = v
     return response
+
+
+def media_debug_serve(request, path: str):
+    """DEBUG only: MEDIA_ROOT as plain files, except anything inside the asset store.
+
+    The path is resolved first (`//`, `./`, `x/../`, decoded `%2f` all collapse), so no spelling of
+    a path into ASSET_ROOT reaches the file server: asset bytes go through `asset_media` and its
+    access policy only (QA: `/media//assets-store/…` served a hidden clip's bytes).
+    """
+    from pathlib import Path
+
+    from django.views.static import serve
+
+    full = (Path(settings.MEDIA_ROOT) / path.lstrip("/")).resolve()
+    store = getattr(cas.asset_storage(), "location", None) or settings.ASSET_ROOT
+    if full.is_relative_to(Path(store).resolve()):
+        raise Http404
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
 
 
 def asset_store_direct(request):

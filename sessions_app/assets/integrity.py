@@ -30,6 +30,7 @@ class CheckReport:
     checked: int = 0
     miscounted: list[tuple[str, int, int]] = field(default_factory=list)  # (sha, ref_count, actual)
     missing: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)  # sha → "no bytes" | "wrong size: got N of M bytes"
     misplaced: list[tuple[str, str, str]] = field(default_factory=list)  # (sha, recorded tier, found in)
     orphans: list[str] = field(default_factory=list)
     fixed: int = 0
@@ -121,6 +122,7 @@ def assets_check(*, fix: bool = False) -> CheckReport:
         if obj.ref_count > 0 or actual > 0:
             if not cas.asset_bytes_present(obj):
                 report.missing.append(obj.sha256)
+                report.problems[obj.sha256] = _bytes_problem(obj, is_s3=is_s3)
             elif not is_s3:
                 found = cas.fs_locate(obj)
                 if found != obj.tier:
@@ -132,3 +134,16 @@ def assets_check(*, fix: bool = False) -> CheckReport:
         if fix and cas.asset_orphan_collect(sha256=sha):
             report.fixed += 1
     return report
+
+
+def _bytes_problem(obj: AssetObject, *, is_s3: bool) -> str:
+    """Why the bytes are not right: none stored at all, or a stored size that differs (truncated)."""
+    if is_s3:
+        head = cas.s3_head(obj)
+        size = None if head is None else head["ContentLength"]
+    else:
+        tier = cas.fs_locate(obj)
+        size = None if tier is None else cas.asset_storage().size(f"{tier}/{obj.key}")
+    if size is None:
+        return "no bytes stored"
+    return f"wrong size: {size} of {obj.size_bytes} bytes stored (truncated or damaged)"

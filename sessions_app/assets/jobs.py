@@ -231,6 +231,8 @@ def _fail(job: AssetJob, *, attempt: int, reason: str, now: dt.datetime | None) 
             Clip.objects.filter(pk=job.clip_id).exclude(state=Clip.State.READY).update(
                 state=Clip.State.FAILED, error=reason
             )
+            # a re-cut of a ready clip that failed keeps the clip's current file on its page
+            Clip.objects.filter(pk=job.clip_id, state=Clip.State.READY).update(error=reason)
         elif job.recording_id:
             fields = {"error": reason}
             if job.kind == AssetJob.Kind.PROCESS_RECORDING:

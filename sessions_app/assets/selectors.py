@@ -167,7 +167,7 @@ def replay_recording(*, session_id: int) -> Recording | None:
     if not getattr(settings, "ASSET_REPLAY_SHOWS_RECORDING", True):
         return None
     return (
-        Recording.objects.filter(session_id=session_id, state=Recording.State.READY, asset__isnull=False)
+        Recording.objects.filter(session_id=session_id, state=Recording.State.READY, asset__isnull=False, partner__isnull=True)
         .select_related("asset", "poster")
         .order_by("-created_at")
         .first()
@@ -196,7 +196,7 @@ def sessions_with_replay(*, session_ids) -> set[int]:
     with_clips = Clip.objects.filter(session_id__in=ids, is_public=True, state=Clip.State.READY).values_list(
         "session_id", flat=True
     )
-    with_rec = Recording.objects.filter(session_id__in=ids, state=Recording.State.READY).values_list(
+    with_rec = Recording.objects.filter(session_id__in=ids, state=Recording.State.READY, partner__isnull=True).values_list(
         "session_id", flat=True
     )
     return set(with_clips) | set(with_rec)
@@ -205,7 +205,7 @@ def sessions_with_replay(*, session_ids) -> set[int]:
 def sessions_ended_with_replay(*, limit: int = 6) -> list[LiveSession]:
     """The most recently ended sessions that have a replay (ready clips or a ready recording), newest first."""
     ended = LiveSession.objects.filter(status=LiveSession.Status.ENDED).filter(
-        Q(clips__is_public=True, clips__state=Clip.State.READY) | Q(recordings__state=Recording.State.READY)
+        Q(clips__is_public=True, clips__state=Clip.State.READY) | Q(recordings__state=Recording.State.READY, recordings__partner__isnull=True)
     )
     return list(ended.distinct().select_related("format", "series").order_by("-ended_at", "-starts_at")[:limit])
 

@@ -240,6 +240,8 @@ def clip_create(
     a non-empty title. Raises AssetError ("recording_missing", "recording_failed", "clip_invalid",
     "clip_drop_other_session", "clip_title"); a highlight for a moment that already has one raises
     "clip_duplicate_highlight" (the unique constraint decides, race-safe).
+    Clips by partners, and clips of a recording a partner uploaded, start unpublished
+    (`is_public=False`); staff publish them in the admin.
     """
     from commerce.models import Drop
 
@@ -279,6 +281,9 @@ def clip_create(
                     end_ms=end_ms,
                     created_by=created_by,
                     partner=partner,
+                    # A partner's clip, or any clip of a partner's recording (its highlights too),
+                    # starts unpublished: staff review it before it reaches the shop's pages.
+                    is_public=partner is None and recording.partner_id is None,
                 )
         except IntegrityError:
             raise AssetError("clip_duplicate_highlight", "This moment already has a highlight clip.") from None
@@ -320,12 +325,18 @@ def clip_cut(ctx: jobs.JobContext) -> None:
 
 
 def clip_recut(*, clip_id: int) -> AssetJob:
-    """Queue a clip's cut again (after a failure or a change of range)."""
+    """Queue a clip's cut again (after a failure or a change of range).
+
+    A clip that is ready stays ready with its current file until the new cut replaces it (the job
+    swaps the file in one step), so its public page and shared links keep playing; a failed re-cut
+    leaves it as it was, with the reason in `error`.
+    """
     with transaction.atomic():
         clip = Clip.objects.select_for_update().get(pk=clip_id)
         if clip.recording_id is None:
             raise AssetError("recording_missing", "This clip has no recording to cut from.")
-        clip.state, clip.error = Clip.State.PENDING, ""
+        keeps_playing = clip.state == Clip.State.READY and clip.asset_id is not None
+        clip.state, clip.error = (Clip.State.READY if keeps_playing else Clip.State.PENDING), ""
         clip.save(update_fields=["state", "error"])
         return jobs.asset_job_queue(kind=AssetJob.Kind.CUT_CLIP, clip_id=clip.pk)
 

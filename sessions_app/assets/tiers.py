@@ -328,3 +328,25 @@ def assets_restore_poll(*, now: dt.datetime | None = None) -> dict[str, int]:
         if result in counts:
             counts[result] += 1
     return counts
+
+
+def asset_restore_on_demand(*, asset_id: int, now: dt.datetime | None = None) -> bool:
+    """A viewer asked to watch an archived object: request its restore (once; idempotent).
+
+    Returns True if the object is archived and a restore is now requested or under way; False if it
+    is not archived or is gone. Called by the clip and replay pages and the media view, so an
+    archived clip's page says "restoring" with an estimate and the restore really runs (the
+    assets_restore_poll schedule announces it ready). Bots do not trigger restores (the callers
+    check), so crawlers fetching previews cost nothing.
+    """
+    obj = AssetObject.objects.filter(pk=asset_id).only("tier", "restore", "restore_expires_at").first()
+    if obj is None or obj.tier != Tier.ARCHIVE:
+        return False
+    state, _eta = asset_availability(obj, now=now)
+    if state != "archived":
+        return True
+    try:
+        asset_restore_request(asset_id=asset_id, now=now)
+    except AssetError:
+        return False
+    return True

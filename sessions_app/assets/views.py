@@ -10,12 +10,14 @@ without cookies (sessions_app.pagecache.SharedResponseMiddleware), so a CDN may 
 
 from __future__ import annotations
 
+from csp.decorators import csp_replace
 from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
+from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
 from analytics.services import event_capture_request, is_bot
@@ -65,6 +67,13 @@ def _cached_page(request, key: str, build) -> HttpResponse:
     return _finish(request, response, shared=shared and not request.META.get("CSRF_COOKIE_USED"))
 
 
+def _restore_on_demand(asset_id: int) -> bool:
+    """Request the restore of an archived object a viewer came to watch (tiers.asset_restore_on_demand)."""
+    from .tiers import asset_restore_on_demand
+
+    return asset_restore_on_demand(asset_id=asset_id)
+
+
 @require_GET
 def replay_page(request, public_id):
     """An ended session's replay: its public clips (poster, player or "restoring", the drop each sells,
@@ -76,8 +85,13 @@ def replay_page(request, public_id):
 
     def build():
         now = timezone.now()
-        cards = [clip_card(clip=c, now=now) for c in clips_public(session_id=session.pk)]
+        clips = list(clips_public(session_id=session.pk))
         recording = replay_recording(session_id=session.pk)
+        if not is_bot(request.headers.get("User-Agent", "")):  # a viewer is here: bring archived media back
+            for asset_id in {c.asset_id for c in clips} | {recording.asset_id if recording else None}:
+                if asset_id:
+                    _restore_on_demand(asset_id)
+        cards = [clip_card(clip=c, now=now) for c in clips]
         rec_state, rec_eta = asset_state(recording.asset) if recording else ("pending", None)
         return render(
             request,
@@ -122,6 +136,9 @@ def clip_page(request, public_id):
 
     def build():
         now = timezone.now()
+        viewer = not is_bot(request.headers.get("User-Agent", ""))
+        if clip.asset_id and viewer and _restore_on_demand(clip.asset_id):
+            clip.asset.refresh_from_db()
         card = clip_card(clip=clip, now=now)
         asset = clip.asset
         return render(
@@ -133,6 +150,7 @@ def clip_page(request, public_id):
                 "card": card,
                 "offer": card["offer"],
                 "canonical": absolute(reverse("sessions_app:clip", kwargs={"public_id": clip.public_id})),
+                "embed_url": absolute(reverse("sessions_app:clip_embed", kwargs={"public_id": clip.public_id})),
                 "og_video": absolute(card["video_url"]),
                 "og_video_type": asset.content_type if asset else "",
                 "og_width": clip.recording.width if clip.recording_id and clip.recording.width else None,
@@ -178,4 +196,26 @@ def clip_buy(request, public_id):
     )
     response = HttpResponseRedirect(reverse("commerce:checkout", kwargs={"drop_id": drop.pk}))
     patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+@require_GET
+@xframe_options_exempt
+@csp_replace({"frame-ancestors": ["https:"]})
+def clip_embed(request, public_id):
+    """The clip's player alone, for other sites to frame (the `twitter:player` card, embeds): a
+    <video> with its poster and a link to the clip page. Unlike every other page it may be framed
+    (no X-Frame-Options; CSP frame-ancestors https:), and it carries no form, cookie or buy action,
+    so framing it cannot be abused for clickjacking. 404 like the clip page."""
+    try:
+        clip = clip_public(public_id=public_id)
+    except Clip.DoesNotExist as exc:
+        raise Http404 from exc
+    card = clip_card(clip=clip, now=timezone.now())
+    response = render(
+        request,
+        "sessions_app/clip_embed.html",
+        {"clip": clip, "card": card, "canonical": absolute(reverse("sessions_app:clip", kwargs={"public_id": clip.public_id}))},
+    )
+    response["Cache-Control"] = f"public, max-age={CDN_MAX_AGE}"
     return response

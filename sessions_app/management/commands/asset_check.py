@@ -20,7 +20,7 @@ class Command(BaseCommand):
         for sha, recorded, actual in report.miscounted:
             self.stdout.write(f"miscounted {sha}: ref_count {recorded}, references {actual}")
         for sha in report.missing:
-            self.stdout.write(f"missing bytes {sha} (referenced)")
+            self.stdout.write(f"bad bytes {sha} (referenced): {report.problems.get(sha, 'no bytes stored')}")
         for sha, tier, found in report.misplaced:
             self.stdout.write(f"misplaced {sha}: recorded {tier}, found in {found}")
         for sha in report.orphans:

@@ -162,3 +162,23 @@ def test_owner_cannot_delete_the_cost_ledger():
     assert not owner.has_perm("sessions_app.delete_assetdelivery")
     support = make_staff("sup", role="support")
     assert support.has_perm("sessions_app.view_clip") and not support.has_perm("sessions_app.view_recording")
+
+
+def test_a_host_deletes_a_clip_and_then_its_recording_though_both_have_jobs(client, host, asset_store, bunny_mp4):
+    # given a processed recording with a clip (each has derivative job rows)
+    from sessions_app.assets.models import AssetObject
+    from sessions_app.assets.services import clip_create
+
+    recording = recording_create_from_file(session_id=live_session().pk, path=bunny_mp4, original_name="r.mp4")
+    asset_jobs_run_due()
+    clip = clip_create(recording_id=recording.pk, start_ms=0, end_ms=2000, title="Intro")
+    asset_jobs_run_due()
+    assert AssetJob.objects.filter(clip=clip).exists() and AssetJob.objects.filter(recording=recording).exists()
+    # when the host confirms the clip's deletion, then it goes (the jobs need no permission of their own)
+    page = client.get(f"/admin/sessions_app/clip/{clip.pk}/delete/")
+    assert page.status_code == 200 and b"no permission" not in page.content.lower()
+    assert client.post(f"/admin/sessions_app/clip/{clip.pk}/delete/", {"post": "yes"}).status_code == 302
+    # and then the recording's, which releases its stored bytes' references
+    assert client.post(f"/admin/sessions_app/recording/{recording.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not Recording.objects.exists() and not Clip.objects.exists()
+    assert not AssetObject.objects.filter(ref_count__gt=0).exists()

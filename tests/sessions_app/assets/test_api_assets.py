@@ -263,3 +263,56 @@ def test_resumable_upload_end_to_end_with_a_dropped_chunk(partners):
                          content_type="application/json", headers=headers)
     assert done.status_code == 201, done.content
     assert done.json()["asset"]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_chunk_without_content_length_is_refused_not_dropped(partners):
+    # given an open upload
+    a, _b = partners
+    upload = upload_of(a, total=1000)
+    url = f"/api/v1/uploads/{upload.public_id}"
+    # when a chunk arrives with Transfer-Encoding: chunked and no Content-Length
+    response = Client().generic(
+        "PATCH", url, b"", content_type=OCTETS,
+        headers={**key(a, "assets:write"), "Upload-Offset": "0", "Transfer-Encoding": "chunked"},
+    )
+    # then it is a 411 with a code, and the offset did not move (QA: it answered 200 and lost the bytes)
+    assert response.status_code == 411 and response.json()["code"] == "length_required"
+    assert response["Upload-Offset"] == "0"
+
+
+def test_a_partners_recording_and_clips_stay_off_the_shops_pages_until_staff_publish(partners, asset_store):
+    # given partner A uploads a recording of an ended session and cuts a clip of it through the API
+    services = real_services()
+    a, _b = partners
+    session = LiveSessionFactory(status="ended")
+    data = VIDEO.read_bytes()
+    headers = key(a, "assets:write", "assets:read")
+    opened = Client().post(f"/api/v1/sessions/{session.public_id}/uploads",
+                           {"original_name": "rec.mp4", "total_bytes": len(data)},
+                           content_type="application/json", headers=headers).json()
+    path = "/" + opened["url"].split("://", 1)[1].split("/", 1)[1]
+    assert Client().patch(path, data, content_type=OCTETS, headers={**headers, "Upload-Offset": "0"}).status_code == 200
+    done = Client().post(path + "/complete", {"sha256": hashlib.sha256(data).hexdigest()},
+                         content_type="application/json", headers=headers)
+    assert done.status_code == 201, done.content
+    services.asset_jobs_run_due()
+    cut = Client().post(f"/api/v1/sessions/{session.public_id}/clips",
+                        {"recording_id": done.json()["id"], "start_ms": 0, "end_ms": 2000, "title": "Partner cut"},
+                        content_type="application/json", headers=headers)
+    assert cut.status_code == 201, cut.content
+    services.asset_jobs_run_due()
+    clip = Clip.objects.get(title="Partner cut")
+    recording = clip.recording
+    # then the clip is unpublished, and neither it nor the recording reaches viewers (QA F4)
+    assert clip.state == Clip.State.READY and clip.is_public is False
+    viewer = Client()
+    assert viewer.get(f"/c/{clip.public_id}/").status_code == 404
+    assert viewer.get(f"/media/a/{recording.asset.sha256}.{recording.asset.extension}").status_code == 404
+    replay = viewer.get(f"/s/{session.public_id}/replay/")
+    assert b"Partner cut" not in replay.content and recording.asset.sha256.encode() not in replay.content
+    # while the partner still sees its own clip through the API
+    listed = Client().get(f"/api/v1/sessions/{session.public_id}/clips", headers=headers).json()
+    assert [c["title"] for c in listed["items"]] == ["Partner cut"]
+    # when staff publish it, it is on its page
+    Clip.objects.filter(pk=clip.pk).update(is_public=True)
+    assert viewer.get(f"/c/{clip.public_id}/").status_code == 200

@@ -83,6 +83,20 @@ def test_missing_bytes_of_a_referenced_object_fail_the_check(fs_store):  # noqa:
         check("--fix")
 
 
+def test_truncated_bytes_are_reported_as_the_wrong_size_not_as_missing(fs_store):  # noqa: F811
+    # given a referenced object whose file was cut short on disk
+    from sessions_app.assets.integrity import assets_check
+
+    video = asset_put_bytes(data=MP4, kind="clip")
+    clip_with(video)
+    path = fs_store / "fast" / video.key
+    path.write_bytes(path.read_bytes()[:10])
+    # then the check says what is wrong with it (QA F8: it said "missing bytes")
+    report = assets_check()
+    assert report.missing == [video.sha256]
+    assert report.problems[video.sha256] == f"wrong size: 10 of {len(MP4)} bytes stored (truncated or damaged)"
+
+
 def test_the_admin_requests_restores_and_collects_unreferenced_objects(client, fs_store):  # noqa: F811
     video = asset_put_bytes(data=MP4, kind="clip")
     clip_with(video)

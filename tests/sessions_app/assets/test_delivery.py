@@ -4,6 +4,7 @@ temperature, archived objects, and the delivery counters."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -156,13 +157,18 @@ def test_an_archived_clip_answers_409_with_its_restore_state(client, clip, setti
     assert obj.tier == "archive" and asset_url(obj) is None
     url = f"/media/a/{obj.sha256}.mp4"
 
-    response = client.get(url)
+    # a crawler's request does not start a restore (previews cost nothing)
+    response = client.get(url, headers={"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"})
     assert response.status_code == 409
     assert response.json() | {"message": ""} == {
         "code": "asset_archived", "message": "", "fields": {}, "state": "archived", "eta": None
     }
+    assert AssetObject.objects.get(pk=obj.pk).restore == ""
 
-    asset_restore_request(asset_id=obj.pk)
+    # a viewer's player asking for it starts the restore (QA F3: nothing ever asked for one)
+    response = client.get(url, headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0"})
+    assert AssetObject.objects.get(pk=obj.pk).restore == "requested"
+    asset_restore_request(asset_id=obj.pk)  # idempotent
     response = client.get(url)
     assert response.status_code == 409
     assert response.json()["state"] == "restoring" and response.json()["eta"]
@@ -194,3 +200,27 @@ def test_a_restored_clip_plays_from_its_temporary_copy(client, clip):
     assert asset_url(obj) == f"/media/a/{obj.sha256}.mp4"
     response = client.get(asset_url(obj), HTTP_RANGE="bytes=0-99")
     assert response.status_code == 206 and body(response) == DATA[:100]
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["assets-store/fast/{key}", "/assets-store/fast/{key}", "./assets-store/fast/{key}",
+     "x/../assets-store/fast/{key}", "a/x/../../assets-store/fast/{key}"],
+)
+def test_the_debug_media_server_refuses_every_spelling_of_a_path_into_the_store(clip, fs_store, settings, spelling, rf):  # noqa: F811
+    # given DEBUG's plain media server (make run) and the asset store inside MEDIA_ROOT
+    from django.http import Http404
+
+    from sessions_app.assets.delivery import media_debug_serve
+
+    settings.MEDIA_ROOT = str(fs_store.parent)
+    path = spelling.format(key=clip.asset.key)
+    # when a path that resolves into the store is asked for, then it is a 404 (QA: `/media//assets-store/…`)
+    with pytest.raises(Http404):
+        media_debug_serve(rf.get("/media/" + path), path)
+    # while an ordinary media file beside the store is still served
+    other = Path(settings.MEDIA_ROOT) / "products" / "p.txt"
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_text("ok")
+    response = media_debug_serve(rf.get("/media/products/p.txt"), "products/p.txt")
+    assert response.status_code == 200 and b"".join(response.streaming_content) == b"ok"

@@ -161,3 +161,36 @@ def test_a_recording_with_clips_is_not_deleted(show):
     held = [recording.asset_id, recording.poster_id, recording.strip_id]
     recording_delete(recording_id=recording.pk)
     assert list(AssetObject.objects.filter(pk__in=held).values_list("ref_count", flat=True)) == [0, 0, 0]
+
+
+def test_a_recut_keeps_the_ready_clip_playing_until_the_new_file_replaces_it(asset_store, bunny_mp4, monkeypatch):
+    # given a ready clip
+    from sessions_app.assets import services
+    from sessions_app.assets.services import clip_recut
+
+    recording = recording_create_from_file(session_id=live_session().pk, path=bunny_mp4, original_name="r.mp4")
+    run_all()
+    clip = clip_create(recording_id=recording.pk, start_ms=0, end_ms=2000, title="Intro")
+    run_all()
+    clip.refresh_from_db()
+    first_asset = clip.asset_id
+    assert clip.state == Clip.State.READY
+    # when staff widen it and cut again, then until the job has run it is still ready with its old file
+    Clip.objects.filter(pk=clip.pk).update(end_ms=3000)
+    clip_recut(clip_id=clip.pk)
+    clip.refresh_from_db()
+    assert clip.state == Clip.State.READY and clip.asset_id == first_asset
+    # and when the new cut fails, the old file stays on the page with the reason for staff (QA F6)
+    monkeypatch.setattr(services, "video_cut", lambda *a, **k: (_ for _ in ()).throw(AssetError("video_unreadable", "bad")))
+    clip_recut(clip_id=clip.pk)
+    while asset_jobs_run_due(limit=50):
+        pass
+    clip.refresh_from_db()
+    assert clip.state == Clip.State.READY and clip.asset_id == first_asset and "bad" in clip.error
+    # and when it succeeds the new file replaces the old one in one step
+    monkeypatch.undo()
+    clip_recut(clip_id=clip.pk)
+    run_all()
+    clip.refresh_from_db()
+    assert clip.state == Clip.State.READY and clip.asset_id != first_asset and clip.error == ""
+    assert AssetObject.objects.get(pk=first_asset).ref_count == 0

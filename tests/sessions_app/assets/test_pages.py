@@ -197,3 +197,44 @@ def test_a_clip_page_view_is_counted_on_the_clips_object_but_not_for_preview_cra
     Client(headers={"User-Agent": BROWSER}).get(url)
     Client(headers={"User-Agent": "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"}).get(url)
     assert counted == [{"asset_id": clip.asset_id, "views": 1}]
+
+
+def test_a_viewer_opening_an_archived_clips_page_starts_its_restore():
+    # given a public clip whose file went to the archive tier (nobody asked for it back yet)
+    from sessions_app.assets.models import AssetObject
+
+    clip = ended_session_with_clip()
+    AssetObject.objects.filter(pk=clip.asset_id).update(tier="archive")
+    # when a crawler fetches the page for a preview, nothing is restored
+    bot = Client(headers={"User-Agent": "Twitterbot/1.0"}).get(reverse("sessions_app:clip", args=[clip.public_id]))
+    assert bot.status_code == 200 and AssetObject.objects.get(pk=clip.asset_id).restore == ""
+    selectors_cache_clear()
+    # when a viewer opens it, the restore is requested and the page says so with an estimate (QA F3)
+    html = Client().get(reverse("sessions_app:clip", args=[clip.public_id])).content.decode()
+    assert AssetObject.objects.get(pk=clip.asset_id).restore == "requested"
+    assert 'data-clip-state="restoring"' in html and "ready about" in html and "<video" not in html
+
+
+def selectors_cache_clear():
+    from django.core.cache import cache
+
+    cache.clear()  # the shared page cache kept the crawler's copy for 10 s
+
+
+def test_the_twitter_player_card_points_at_an_embeddable_player_the_clip_page_itself_is_not():
+    # given a public clip
+    clip = ended_session_with_clip()
+    page = Client().get(reverse("sessions_app:clip", args=[clip.public_id]))
+    html = page.content.decode()
+    embed_url = _meta(html, "name", "twitter:player")
+    # then the card's player is the embed page, not the clip page that refuses framing (QA F5)
+    assert embed_url and embed_url.endswith(f"/c/{clip.public_id}/embed/")
+    assert page["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in page["Content-Security-Policy"]
+    embed = Client().get(embed_url.split("://", 1)[1].split("/", 1)[1].join(["/", ""]))
+    assert embed.status_code == 200 and "X-Frame-Options" not in embed
+    assert "frame-ancestors https:" in embed["Content-Security-Policy"]
+    body = embed.content.decode()
+    assert "<video" in body and "<form" not in body and "csrftoken" not in embed.cookies
+    # and a hidden clip has no embed either
+    hidden = ended_session_with_clip(public=False)
+    assert Client().get(reverse("sessions_app:clip_embed", args=[hidden.public_id])).status_code == 404
