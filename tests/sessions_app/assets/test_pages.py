@@ -117,7 +117,12 @@ def test_session_page_and_home_link_the_replay_of_an_ended_session():
     clip = ended_session_with_clip()
     replay = reverse("sessions_app:replay", args=[clip.session.public_id])
     assert replay in Client().get(clip.session.get_absolute_url()).content.decode()
-    assert replay in Client().get(reverse("sessions_app:home")).content.decode()
+    home = Client().get(reverse("sessions_app:home")).content.decode()
+    assert replay in home
+    # once, in the page body: the tab title stays plain text (a template slip had put the Replays
+    # section inside <title> as well)
+    title = re.search(r"<title>(.*?)</title>", home, re.S).group(1)
+    assert "<" not in title and "Replays" not in title and home.count("data-replay") == 1
 
 
 def test_an_ended_sessions_clip_sells_the_same_skus_drop_of_a_session_on_air():
