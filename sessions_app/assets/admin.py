@@ -112,6 +112,20 @@ class ClipInline(admin.TabularInline):
 
 
 
+def _each(modeladmin, request, queryset, call, *, log: str, name=lambda obj: "", level=messages.ERROR) -> list:
+    """Run one service call per selected object: an AssetError becomes a message naming the object,
+    the objects it succeeded for get one History entry each (`log`). Returns those objects."""
+    done = []
+    for obj in queryset:
+        try:
+            call(obj)
+            done.append(obj)
+        except AssetError as exc:
+            modeladmin.message_user(request, f"{name(obj)}{exc.message}", level)
+    admin_action_logged(request, done, log)
+    return done
+
+
 class _ServiceDeletesJobsMixin:
     """Deleting a recording or clip also deletes its derivative jobs (their progress rows, CASCADE).
 
@@ -259,27 +273,15 @@ class RecordingAdmin(_ServiceDeletesJobsMixin, admin.ModelAdmin):
 
     @admin.action(description="Process again (poster, strip, highlights)", permissions=["reprocess"])
     def reprocess(self, request, queryset):
-        done = []
-        for recording in queryset:
-            try:
-                services.recording_reprocess(recording_id=recording.pk)
-                done.append(recording)
-            except AssetError as exc:
-                self.message_user(request, f"{recording.original_name}: {exc.message}", messages.ERROR)
-        admin_action_logged(request, done, "Processing queued again (admin action).")
+        done = _each(self, request, queryset, lambda r: services.recording_reprocess(recording_id=r.pk),
+                     name=lambda r: f"{r.original_name}: ", log="Processing queued again (admin action).")
         if done:
             self.message_user(request, f"Queued processing for {len(done)} recording(s).", messages.SUCCESS)
 
     @admin.action(description="Make highlight clips for drop moments", permissions=["highlights"])
     def make_highlights(self, request, queryset):
-        done = []
-        for recording in queryset:
-            try:
-                services.highlights_queue(recording_id=recording.pk)
-                done.append(recording)
-            except AssetError as exc:
-                self.message_user(request, f"{recording.original_name}: {exc.message}", messages.ERROR)
-        admin_action_logged(request, done, "Highlights queued (admin action).")
+        done = _each(self, request, queryset, lambda r: services.highlights_queue(recording_id=r.pk),
+                     name=lambda r: f"{r.original_name}: ", log="Highlights queued (admin action).")
         if done:
             self.message_user(request, f"Queued highlights for {len(done)} recording(s).", messages.SUCCESS)
 
@@ -392,14 +394,8 @@ class ClipAdmin(_ServiceDeletesJobsMixin, admin.ModelAdmin):
 
     @admin.action(description="Cut again", permissions=["recut"])
     def recut(self, request, queryset):
-        done = []
-        for clip in queryset:
-            try:
-                services.clip_recut(clip_id=clip.pk)
-                done.append(clip)
-            except AssetError as exc:
-                self.message_user(request, f"{clip.title}: {exc.message}", messages.ERROR)
-        admin_action_logged(request, done, "Cut queued again (admin action).")
+        done = _each(self, request, queryset, lambda c: services.clip_recut(clip_id=c.pk),
+                     name=lambda c: f"{c.title}: ", log="Cut queued again (admin action).")
         if done:
             self.message_user(request, f"Queued {len(done)} clip(s) to be cut again.", messages.SUCCESS)
 
@@ -433,14 +429,8 @@ class AssetJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry now", permissions=["retry"])
     def retry_now(self, request, queryset):
-        done = []
-        for job in queryset:
-            try:
-                jobs.asset_job_retry_now(job_id=job.pk)
-                done.append(job)
-            except AssetError as exc:
-                self.message_user(request, exc.message, messages.WARNING)
-        admin_action_logged(request, done, "Retried now (admin action).")
+        done = _each(self, request, queryset, lambda j: jobs.asset_job_retry_now(job_id=j.pk),
+                     log="Retried now (admin action).", level=messages.WARNING)
         if done:
             self.message_user(request, f"Queued {len(done)} job(s) again.", messages.SUCCESS)
 
