@@ -88,9 +88,9 @@ def replay_page(request, public_id):
         clips = list(clips_public(session_id=session.pk))
         recording = replay_recording(session_id=session.pk)
         if not is_bot(request.headers.get("User-Agent", "")):  # a viewer is here: bring archived media back
-            for asset_id in {c.asset_id for c in clips} | {recording.asset_id if recording else None}:
-                if asset_id:
-                    _restore_on_demand(asset_id)
+            loaded = [c.asset for c in clips] + [recording.asset if recording else None]  # select_related
+            for asset_id in {a.pk for a in loaded if a is not None and a.tier == "archive"}:
+                _restore_on_demand(asset_id)
         cards = [clip_card(clip=c, now=now) for c in clips]
         rec_state, rec_eta = asset_state(recording.asset) if recording else ("pending", None)
         return render(
