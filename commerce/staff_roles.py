@@ -54,6 +54,7 @@ ROLES: dict[str, list[str]] = {
         *_crud("sessions_app.series", "sessions_app.livesession", "commerce.drop", "commerce.coupon"),
         "sessions_app.golive_livesession",
         "sessions_app.cancel_livesession",
+        "sessions_app.control_livesession",  # the live control room (docs/control-room.md)
         # session assets: upload recordings, cut and delete clips, watch the jobs (docs/video.md)
         *_crud("sessions_app.recording", "sessions_app.clip", delete=True),
         "sessions_app.cut_clip",

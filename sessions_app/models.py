@@ -126,6 +126,19 @@ class LiveSession(models.Model):
     )
     went_live_at = models.DateTimeField(null=True, blank=True, help_text="Real start, recorded by Go live.")
     ended_at = models.DateTimeField(null=True, blank=True, help_text="Real end, recorded by End session / Cancel.")
+    pinned_drop = models.ForeignKey(
+        "commerce.Drop",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The drop the host pinned in the control room: viewers' pages feature it.",
+    )
+    sequence = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="iCalendar SEQUENCE: raised each time the session moves or is cancelled (calendar feed).",
+    )
     schedule_note = models.CharField(
         max_length=300,
         blank=True,
@@ -138,6 +151,7 @@ class LiveSession(models.Model):
         permissions = [
             ("golive_livesession", "Can take a session live and end it"),
             ("cancel_livesession", "Can cancel a session"),
+            ("control_livesession", "Can run a session's live control room"),
         ]
         constraints = [
             # A series creates each weekly occurrence once, however often it is re-planned.
@@ -167,6 +181,33 @@ class LiveSession(models.Model):
     def shown_start(self):
         """The start to show: the real start once the session went live, else the scheduled one (UTC)."""
         return self.went_live_at or self.starts_at
+
+
+class WatchEvidence(models.Model):
+    """Server-side evidence that one visitor watched a live session: its status polls while live.
+
+    Written by sessions_app.watch.watch_poll_record from the session page's status polls (never
+    from a client's claim), at most once per visitor every WRITE_EVERY_SECONDS. `watched_seconds`
+    adds the time between recorded polls, each gap capped (a viewer who left and came back is not
+    credited for the time away). Used for watch-gated coupons and the control room's "viewers now".
+    """
+
+    session = models.ForeignKey(LiveSession, on_delete=models.CASCADE, related_name="watch_evidence")
+    visitor_id = models.CharField(max_length=32, help_text="The analytics visitor cookie (mm_vid).")
+    first_poll_at = models.DateTimeField()
+    last_poll_at = models.DateTimeField(db_index=True)
+    watched_seconds = models.PositiveIntegerField(default=0)
+    polls = models.PositiveIntegerField(default=1, help_text="Recorded polls (throttled, not every poll).")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "visitor_id"], name="watch_evidence_once_per_visitor"),
+        ]
+        indexes = [models.Index(fields=["session", "last_poll_at"], name="watch_session_recent")]
+        verbose_name_plural = "watch evidence"
+
+    def __str__(self) -> str:
+        return f"{self.visitor_id[:8]}… watched {self.watched_seconds}s of {self.session_id}"
 
 
 # Session assets (recordings, clips, thumbnails, content-addressed objects, cost ledger) live in

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
 
+from analytics.middleware import COOKIE
 from analytics.services import event_capture_request
 from commerce.selectors import drop_status, drops_for_session, session_sale_state
 
@@ -19,6 +20,7 @@ from .embed import stream_embed
 from .models import LiveSession
 from .pagecache import cache_store, cached_or_claim, shared_response
 from .selectors import sessions_late, sessions_late_since, sessions_live, sessions_upcoming
+from .watch import watch_poll_record
 
 
 def home(request):
@@ -97,13 +99,17 @@ def session_status(request, public_id):
     A thousand viewers poll this at once, so the payload is computed at most once
     per second per cache (Redis shared across web hosts, or per process), by one
     request while the others get the previous payload (sessions_app.pagecache),
-    and may be up to STATUS_CACHE_SECONDS old; a CDN may cache it as long.
+    and may be up to STATUS_CACHE_SECONDS old; a CDN may cache it as long (a cached poll is not
+    evidence of watching: sessions_app.watch counts only polls that reach Django).
+
+    Each poll of a live session by a visitor with the `mm_vid` cookie is recorded as watch evidence
+    (sessions_app.watch.watch_poll_record, throttled per visitor).
     """
     key = f"session-status:{public_id}"
-    body = cached_or_claim(key)
-    if body is None:
+    now = timezone.now()
+    cached = cached_or_claim(key)
+    if cached is None:
         session = get_object_or_404(LiveSession, public_id=public_id)
-        now = timezone.now()
         payload = {
             "session": session.status,
             "session_state": session_sale_state(
@@ -115,5 +121,9 @@ def session_status(request, public_id):
             "drops": [drop_status(drop=d, now=now) for d in drops_for_session(session_id=session.pk, now=now)],
         }
         body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
-        cache_store(key, body, STATUS_CACHE_SECONDS)
+        cached = (session.pk, session.status, body)
+        cache_store(key, cached, STATUS_CACHE_SECONDS)
+    session_pk, status, body = cached
+    # The poll itself is the evidence that this visitor is watching (sessions_app.watch).
+    watch_poll_record(session_id=session_pk, session_status=status, visitor_id=request.COOKIES.get(COOKIE), now=now)
     return HttpResponse(body, content_type="application/json")

@@ -69,6 +69,11 @@ class Drop(models.Model):
         related_name="drops",
         help_text="Pop-up where pickup-bound units are collected (required unless shipped).",
     )
+    carry_over = models.BooleanField(
+        default=False,
+        help_text="When the session ends, move this drop's unsold units into the same SKU's drop in the "
+        "series' next session (created if missing).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
