@@ -55,6 +55,7 @@ ROLES: dict[str, list[str]] = {
         "sessions_app.golive_livesession",
         "sessions_app.cancel_livesession",
         "sessions_app.control_livesession",  # the live control room (docs/control-room.md)
+        *_view("sessions_app.seriesfollower", "sessions_app.reminderbatch"),  # followers, reminders (docs/cadence.md)
         # session assets: upload recordings, cut and delete clips, watch the jobs (docs/video.md)
         *_crud("sessions_app.recording", "sessions_app.clip", delete=True),
         "sessions_app.cut_clip",
@@ -159,6 +160,8 @@ ROLES: dict[str, list[str]] = {
         "commerce.download_receipt",  # re-send a buyer their receipt or credit note
         *_view("commerce.receipt", "commerce.creditnote"),
         "sessions_app.view_clip",  # find the clip a buyer asks about
+        # a viewer asking about reminders: their follow and its batches (retry failed sends: retry_outboxmessage)
+        *_view("sessions_app.seriesfollower", "sessions_app.reminderbatch"),
     ],
     # Everything in the shop's apps (except deleting money records) plus the audit log.
     "owner": ["*", AUDIT_LOG_VIEW],

@@ -557,3 +557,14 @@ if ASSET_BUCKET:
 # --- Assets: pages and API ---
 # The replay page shows the session's whole recording (newest ready one) beside its clips; 0 = clips only.
 ASSET_REPLAY_SHOWS_RECORDING = env_bool("ASSET_REPLAY_SHOWS_RECORDING", True)
+# --- Cadence: following a series, reminders (docs/cadence.md) ---
+# Reminder offsets in seconds before a session's start, comma-separated. A multiple of 86400 means the
+# same local wall-clock time N days earlier in the session's zone (DST-safe); smaller ones are elapsed time.
+SERIES_REMINDER_OFFSETS = [int(x) for x in env("SERIES_REMINDER_OFFSETS", "86400,600").split(",") if x.strip()]
+# The follow form: attempts per 10 minutes per client network and per address (commerce.ratelimit).
+SERIES_FOLLOW_RATE_LIMIT_IP = int(env("SERIES_FOLLOW_RATE_LIMIT_IP", "10"))
+SERIES_FOLLOW_RATE_LIMIT_EMAIL = int(env("SERIES_FOLLOW_RATE_LIMIT_EMAIL", "3"))
+# A pending follower asking again gets the confirmation e-mail again at most this often (seconds).
+SERIES_FOLLOW_CONFIRM_RESEND_SECONDS = int(env("SERIES_FOLLOW_CONFIRM_RESEND_SECONDS", "600"))
+# The domain in calendar UIDs (<session public id>@<domain>); default: SITE_URL's host. Keep it stable.
+SERIES_CALENDAR_UID_DOMAIN = env("SERIES_CALENDAR_UID_DOMAIN", "")

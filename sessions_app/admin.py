@@ -29,7 +29,9 @@ class SessionInline(admin.TabularInline):
 
 @admin.register(Series)
 class SeriesAdmin(admin.ModelAdmin):
-    list_display = ["name", "format", "host_name", "weekday", "local_time", "timezone", "is_active", "upcoming"]
+    list_display = [
+        "name", "format", "host_name", "weekday", "local_time", "timezone", "is_active", "upcoming", "followers_count"
+    ]
     list_filter = ["format", "is_active", "timezone", "weekday"]
     search_fields = ["name", "host_name"]
     prepopulated_fields = {"slug": ["name"]}
@@ -37,6 +39,11 @@ class SeriesAdmin(admin.ModelAdmin):
     actions = ["plan_sessions"]
 
     has_plan_permission = perm_check("sessions_app.add_livesession")
+
+    @admin.display(description="Followers")
+    def followers_count(self, obj):
+        """Confirmed followers (sessions_app/cadence)."""
+        return obj.followers.filter(status="confirmed").count()
 
     @admin.display(description="Upcoming sessions")
     def upcoming(self, obj):
@@ -89,6 +96,23 @@ class LiveSessionAdmin(admin.ModelAdmin):
     def drop_count(self, obj):
         return obj.drops.count()
 
+    def save_model(self, request, obj, form, change):
+        """A changed start goes through session_reschedule (SEQUENCE + notices to reminded followers)."""
+        from .cadence.services import CadenceError, session_reschedule
+
+        if not (change and "starts_at" in form.changed_data):
+            return super().save_model(request, obj, form, change)
+        new_start = obj.starts_at
+        obj.starts_at = form.initial["starts_at"]
+        super().save_model(request, obj, form, change)
+        try:
+            moved = session_reschedule(session_id=obj.pk, starts_at=new_start)
+        except CadenceError as exc:
+            self.message_user(request, f"The start was not changed: {exc.message}", messages.ERROR)
+            return
+        obj.starts_at, obj.sequence = moved.starts_at, moved.sequence
+        self.message_user(request, "Moved: followers already reminded get the new time.", messages.SUCCESS)
+
     def _run(self, request, queryset, service, verb):
         done = []
         for session in queryset:
@@ -117,3 +141,6 @@ from .assets import admin as assets_admin  # noqa: E402, F401  (recordings, clip
 
 # Stored objects (content-addressed asset bytes): read-only, restore / collect actions.
 from .assets import admin_objects  # noqa: E402,F401
+
+# Followers and reminder batches (sessions_app/cadence, docs/cadence.md).
+from .cadence import admin as cadence_admin  # noqa: E402, F401

@@ -13,3 +13,5 @@ class SessionsAppConfig(AppConfig):
         outbox_sender_register("asset.collect", "sessions_app.assets.tasks.asset_collect_send")
         # CDN purge/prefetch decided by the daily hot-set ranking (sessions_app.assets.cdn).
         outbox_sender_register("asset.cdn", "sessions_app.assets.cdn.cdn_send")
+        # Follow confirmations, reminders, moved/cancelled notices (sessions_app.cadence, docs/cadence.md).
+        outbox_sender_register("cadence_email", "sessions_app.cadence.senders.cadence_email_send")

@@ -224,3 +224,6 @@ from .assets.models import (  # noqa: E402, F401
     SessionMoment,
     Tier,
 )
+
+# Cadence (followers, reminders, notices) lives in sessions_app/cadence/ (docs/cadence.md).
+from .cadence.models import Reminder, ReminderBatch, SeriesFollower  # noqa: E402, F401

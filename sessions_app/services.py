@@ -198,21 +198,30 @@ def session_cancel(*, session_id: int, now: dt.datetime | None = None) -> LiveSe
     """scheduled → cancelled (a pre-sale may have run); records `ended_at`. A live or ended session
     cannot be cancelled.
 
-    In the same transaction its drops' active holds are released (units back to stock), so none
+    In the same transaction its calendar SEQUENCE is raised, its unsent reminders are skipped and
+    followers who were already reminded get a cancellation notice (outbox, once each:
+    sessions_app.cadence.services.session_cancelled_notify); and its drops' active holds are released (units back to stock), so none
     becomes an order: checkout refuses them and a late payment is refunded (code session_cancelled,
     commerce.services.holds.holds_release_for_session).
     """
-    from commerce.services.holds import holds_release_for_session
-
     now = now or timezone.now()
     return _transition(
         session_id,
         allowed_from={LiveSession.Status.SCHEDULED},
         to=LiveSession.Status.CANCELLED,
         now=now,
-        then=lambda session: holds_release_for_session(session_id=session.pk, now=now),
+        then=lambda session: _cancelled(session, now),
         ended_at=now,
     )
+
+
+def _cancelled(session: LiveSession, now: dt.datetime) -> None:
+    from commerce.services.holds import holds_release_for_session
+
+    from .cadence.services import session_cancelled_notify
+
+    holds_release_for_session(session_id=session.pk, now=now)
+    session_cancelled_notify(session=session, now=now)  # SEQUENCE + 1, cancellation notices (docs/cadence.md)
 
 
 def session_moment_record(
@@ -229,3 +238,10 @@ def session_moment_record(
         )
         return moment
     return SessionMoment.objects.create(session_id=session_id, kind=kind, at=at, drop_id=drop_id, note=note)
+
+
+def session_reschedule(*, session_id: int, starts_at: dt.datetime, now: dt.datetime | None = None) -> LiveSession:
+    """Move a scheduled session (SEQUENCE + 1, "time changed" notices): sessions_app.cadence.services."""
+    from .cadence.services import session_reschedule as reschedule
+
+    return reschedule(session_id=session_id, starts_at=starts_at, now=now)

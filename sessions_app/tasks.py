@@ -6,3 +6,10 @@ from .services import series_plan_all
 def plan_series() -> int:
     """Hourly: keep every active series' upcoming sessions scheduled."""
     return series_plan_all()
+
+
+def reminders_plan_due() -> int:
+    """Every minute: plan due series reminders into the outbox (sessions_app.cadence.services)."""
+    from .cadence.services import reminders_plan_due as plan
+
+    return plan()

@@ -13,3 +13,8 @@ urlpatterns = [
     path("c/<uuid:public_id>/buy/", asset_views.clip_buy, name="clip_buy"),
     path("c/<uuid:public_id>/embed/", asset_views.clip_embed, name="clip_embed"),
 ]
+
+# Follow a series, its calendar feed, confirm and unsubscribe (sessions_app/cadence, docs/cadence.md).
+from .cadence.urls import urlpatterns as cadence_urlpatterns  # noqa: E402
+
+urlpatterns += cadence_urlpatterns
