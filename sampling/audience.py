@@ -1,4 +1,4 @@
-"""Audience signals for targeting: who attended/watched, who clicked a drop, who bought.
+"""Audience signals for targeting: who attended/watched, who clicked a drop, who bought, who follows a series.
 
 Purchase signals come from commerce orders (read only). Attendance and drop
 clicks belong to analytics, which is built separately; this module reads them
@@ -38,6 +38,7 @@ class AudienceSignals:
     clicked: bool = False
     bought_before: bool = False
     bought_in_series: bool = False
+    follows_series: bool = False  # a confirmed follower of the campaign's series (any series when None)
 
 
 def _analytics_function(name: str) -> Callable[..., set[str]] | None:
@@ -78,12 +79,24 @@ def buyers(*, series_id: int | None = None) -> set[str]:
     return set(qs.values_list("customer__email_normalized", flat=True).distinct())
 
 
+def followers(*, series_id: int | None) -> set[str]:
+    """Normalized e-mails of confirmed followers of the series (of any series when None): sessions_app.cadence."""
+    from sessions_app.models import SeriesFollower
+
+    qs = SeriesFollower.objects.filter(status=SeriesFollower.Status.CONFIRMED)
+    if series_id is not None:
+        qs = qs.filter(series_id=series_id)
+    return set(qs.values_list("email_normalized", flat=True).distinct())
+
+
 def signals_for(*, email_normalized: str, series_id: int | None) -> AudienceSignals:
-    """Every signal for one person. Shape: AudienceSignals(attended, clicked, bought_before, bought_in_series)."""
+    """Every signal for one person. Shape: AudienceSignals(attended, clicked, bought_before, bought_in_series,
+    follows_series)."""
     mine = _bought_orders().filter(customer__email_normalized=email_normalized)
     return AudienceSignals(
         attended=email_normalized in attendees(series_id=series_id),
         clicked=email_normalized in drop_clickers(series_id=series_id),
         bought_before=mine.exists(),
         bought_in_series=series_id is not None and mine.filter(session__series_id=series_id).exists(),
+        follows_series=email_normalized in followers(series_id=series_id),
     )

@@ -10,7 +10,8 @@ Eligibility rules (each failing rule gives a reason in plain words):
 
 Priority score, 0–100 (PRIORITY_WEIGHTS): attended 30, clicked a drop 25,
 bought before 15 (+10 more when it was in this series), use case among the
-campaign's `preferred_use_cases` 20. Equal scores go first-come.
+campaign's `preferred_use_cases` 20, a confirmed follower of the campaign's series 10
+(sessions_app.cadence; capped at 100). Equal scores go first-come.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ PRIORITY_WEIGHTS = {
     "bought_before": 15,
     "bought_in_series": 10,
     "preferred_use_case": 20,
+    "follows_series": 10,
 }
 
 
@@ -64,7 +66,8 @@ def ineligibility_reason(
 
 def priority_score(*, campaign: SampleCampaign, signals: AudienceSignals, use_case: str) -> tuple[int, list[str]]:
     """(score 0–100, the signals that counted) for allocation order; see PRIORITY_WEIGHTS."""
-    reasons = [name for name in ("attended", "clicked", "bought_before", "bought_in_series") if getattr(signals, name)]
+    signal_names = ("attended", "clicked", "bought_before", "bought_in_series", "follows_series")
+    reasons = [name for name in signal_names if getattr(signals, name)]
     if use_case in (campaign.preferred_use_cases or []):
         reasons.append("preferred_use_case")
     return min(sum(PRIORITY_WEIGHTS[r] for r in reasons), 100), reasons

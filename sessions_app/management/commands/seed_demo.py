@@ -26,6 +26,7 @@ from commerce.models import Drop, ShippingRate, Sku
 from commerce.services.catalog_import import catalog_import_file
 from commerce.services.drops import drop_create
 from sessions_app.assets.models import Recording, SessionMoment
+from sessions_app.cadence.demo import demo_followers_seed
 from sessions_app.models import LiveSession, Series, SessionFormat
 from sessions_app.services import series_plan_sessions, session_end, session_go_live, session_moment_record
 
@@ -59,12 +60,14 @@ class Command(BaseCommand):
             self._shipping_rates()
             series = self._series()
             series_plan_sessions(series=series)
+            demo_followers_seed(series=series)  # two confirmed followers (docs/cadence.md)
             live = self._live_session(series)
             replay = self._replay_session(series)
         self._replay_recording(replay, inline=options.get("process_assets", False))
         self.stdout.write(self.style.SUCCESS("Demo ready."))
         self.stdout.write(f"  Live session: {settings.SITE_URL}{live.get_absolute_url()}")
         self.stdout.write(f"  Replay:       {settings.SITE_URL}/s/{replay.public_id}/replay/")
+        self.stdout.write(f"  Series:       {settings.SITE_URL}/series/{series.slug}/ (follow, calendar)")
         self.stdout.write(f"  Back office:  {settings.SITE_URL}/admin/  user {username!r} password {password!r}")
 
     def _shipping_rates(self) -> None:
