@@ -90,7 +90,6 @@ def _follow_step(follower: SeriesFollower, *, created: bool, email: str, now: dt
         kind=OUTBOX_KIND,
         key=f"cadence:confirm:{follower.pk}:{int(now.timestamp() * 1000)}",
         payload={"kind": "confirm", "follower_id": follower.pk, "token": follower.token},
-        now=now,
     )
 
 
@@ -180,7 +179,6 @@ def _plan(*, session: LiveSession, batch: ReminderBatch, follower_ids: list[int]
             kind=OUTBOX_KIND,
             key=f"cadence:{batch.kind}:{row_id}",
             payload={"kind": batch.kind, "reminder_id": row_id, "batch_id": batch.pk},
-            now=now,
         )
     return written
 
