@@ -403,6 +403,23 @@ def _upload_complete(w: World) -> Call:
     )
 
 
+# Series (sessions_app.api_cadence): shop catalogue, like the sessions they schedule.
+
+
+def _cadence_series():
+    from tests.sessions_app.cadence.helpers import make_series
+
+    return make_series(slug=f"weekly-{uuid.uuid4().hex[:8]}")
+
+
+def _series_get(suffix: str) -> Callable[[World], Call]:
+    return lambda w: Call("GET", f"/series/{_cadence_series().slug}{suffix}", expect=200)
+
+
+def _series_follow(w: World) -> Call:
+    return Call("POST", f"/series/{_cadence_series().slug}/followers", {"email": "ann@example.com"}, expect=202)
+
+
 CATALOGUE = "shop catalogue: the public storefront shows it, so every key with the read scope sees it"
 SHOP_DATA = "analytics are shop data: only keys with the shop scope"
 REGISTRY: dict[str, Entry] = {
@@ -439,6 +456,12 @@ REGISTRY: dict[str, Entry] = {
     ),
     "POST /api/v1/sessions/{session_id}/uploads": Entry(
         "catalogue", _upload_open, why="any assets:write key may upload to a shop session; the upload is its own"
+    ),
+    "GET /api/v1/series": Entry("plain", why=CATALOGUE),
+    "GET /api/v1/series/{slug}": Entry("catalogue", _series_get(""), why=CATALOGUE),
+    "GET /api/v1/series/{slug}/calendar": Entry("catalogue", _series_get("/calendar"), why=CATALOGUE),
+    "POST /api/v1/series/{slug}/followers": Entry(
+        "catalogue", _series_follow, why="any followers:write key may start double opt-in on a public series"
     ),
     "GET /api/v1/uploads/{upload_id}": Entry("owned", _upload_get),
     "PATCH /api/v1/uploads/{upload_id}": Entry("owned", _upload_patch),
