@@ -29,9 +29,8 @@ class SessionInline(admin.TabularInline):
 
 @admin.register(Series)
 class SeriesAdmin(admin.ModelAdmin):
-    list_display = [
-        "name", "format", "host_name", "weekday", "local_time", "timezone", "is_active", "upcoming", "followers_count"
-    ]
+    list_display = ["name", "format", "host_name", "weekday", "local_time", "timezone", "is_active", "upcoming"]
+    list_display += ["followers_count"]  # confirmed followers (sessions_app/cadence)
     list_filter = ["format", "is_active", "timezone", "weekday"]
     search_fields = ["name", "host_name"]
     prepopulated_fields = {"slug": ["name"]}

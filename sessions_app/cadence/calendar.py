@@ -62,7 +62,10 @@ def series_calendar(*, series: Series, now: dt.datetime | None = None) -> bytes:
         event.add("sequence", session.sequence)
         event.add("status", "CANCELLED" if session.status == LiveSession.Status.CANCELLED else "CONFIRMED")
         event.add("url", settings.SITE_URL + session.get_absolute_url())
-        event.add("description", f"{series.name} with {series.host_name}. Watch live: {settings.SITE_URL}{session.get_absolute_url()}")
+        event.add(
+            "description",
+            f"{series.name} with {series.host_name}. Watch live: {settings.SITE_URL}{session.get_absolute_url()}",
+        )
         cal.add_component(event)
     cal.add_missing_timezones()
     return cal.to_ical()

@@ -31,7 +31,9 @@ class SeriesFollower(models.Model):
 
     series = models.ForeignKey("sessions_app.Series", on_delete=models.CASCADE, related_name="followers")
     email = models.EmailField(max_length=254, help_text="As typed (cleaned); the address the e-mails go to.")
-    email_normalized = models.CharField(max_length=254, help_text="commerce.identity.normalize_email: the identity key.")
+    email_normalized = models.CharField(
+        max_length=254, help_text="commerce.identity.normalize_email: the identity key."
+    )
     customer = models.ForeignKey(
         "commerce.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="series_follows"
     )

@@ -44,7 +44,7 @@ def series_upcoming_sessions(*, series: Series, now: dt.datetime | None = None, 
 
 
 def series_cadence_text(series: Series) -> str:
-    """"Tuesdays 18:00 Europe/Berlin": the weekday (plural), local wall-clock time and IANA zone."""
+    """ "Tuesdays 18:00 Europe/Berlin": the weekday (plural), local wall-clock time and IANA zone."""
     return f"{series.get_weekday_display()}s {series.local_time:%H:%M} {series.timezone}"
 
 

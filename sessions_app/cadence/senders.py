@@ -93,7 +93,9 @@ def cadence_email_send(delivery: Delivery) -> None:
                 "session": session,
                 "local_start": local,
                 "session_url": absolute(session.get_absolute_url()),
-                "calendar_url": absolute(reverse("sessions_app:series_calendar", kwargs={"slug": follower.series.slug})),
+                "calendar_url": absolute(
+                    reverse("sessions_app:series_calendar", kwargs={"slug": follower.series.slug})
+                ),
             },
         ).send()
 

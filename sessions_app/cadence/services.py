@@ -80,8 +80,10 @@ def _follow_step(follower: SeriesFollower, *, created: bool, email: str, now: dt
 
         follower.status, follower.token, follower.email = status.PENDING, new_follower_token(), email
         follower.confirmed_at = follower.unsubscribed_at = None
-    elif not created and follower.confirm_sent_at and (now - follower.confirm_sent_at).total_seconds() < (
-        _confirm_resend_seconds()
+    elif (
+        not created
+        and follower.confirm_sent_at
+        and (now - follower.confirm_sent_at).total_seconds() < (_confirm_resend_seconds())
     ):
         return  # a pending address asked again within the resend window: no second e-mail
     follower.confirm_sent_at = now
@@ -288,7 +290,9 @@ def session_reschedule(*, session_id: int, starts_at: dt.datetime, now: dt.datet
             return session
         if (
             session.series_id
-            and LiveSession.objects.filter(series_id=session.series_id, starts_at=starts_at).exclude(pk=session.pk).exists()
+            and LiveSession.objects.filter(series_id=session.series_id, starts_at=starts_at)
+            .exclude(pk=session.pk)
+            .exists()
         ):
             raise CadenceError("conflict", "Another session of this series starts at that time.", status=409)
         before = (session.starts_at, session.sequence)

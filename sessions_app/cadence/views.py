@@ -12,8 +12,8 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from commerce.ratelimit import Limit, rate_limits_hit
 from commerce.identity import normalize_email
+from commerce.ratelimit import Limit, rate_limits_hit
 from config.client_ip import client_ip, client_network
 
 from . import selectors, services
@@ -34,7 +34,12 @@ def _follow_limited(request, email: str) -> bool:
     return (
         rate_limits_hit(
             [
-                Limit("follow:ip", client_network(client_ip(request)), settings.SERIES_FOLLOW_RATE_LIMIT_IP, FOLLOW_WINDOW_SECONDS),
+                Limit(
+                    "follow:ip",
+                    client_network(client_ip(request)),
+                    settings.SERIES_FOLLOW_RATE_LIMIT_IP,
+                    FOLLOW_WINDOW_SECONDS,
+                ),
                 Limit("follow:email", key, settings.SERIES_FOLLOW_RATE_LIMIT_EMAIL, FOLLOW_WINDOW_SECONDS),
             ]
         )

@@ -26,83 +26,185 @@ def remove(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_q', '0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more'),
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('auditlog', '0017_add_actor_email'),
-        ('commerce', '0025_drop_carry_over'),
-        ('sessions_app', '0011_live_room_base'),
+        ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("auditlog", "0017_add_actor_email"),
+        ("commerce", "0025_drop_carry_over"),
+        ("sessions_app", "0011_live_room_base"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReminderBatch',
+            name="ReminderBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(default='reminder', max_length=10)),
-                ('offset_seconds', models.PositiveIntegerField(default=0, help_text='Before the start; 0 for notices.')),
-                ('sequence', models.PositiveIntegerField(default=0, help_text="The session's SEQUENCE when planned.")),
-                ('due_at', models.DateTimeField(help_text='When the reminders were due (UTC).')),
-                ('created_at', models.DateTimeField()),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reminder_batches', to='sessions_app.livesession')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(default="reminder", max_length=10)),
+                (
+                    "offset_seconds",
+                    models.PositiveIntegerField(default=0, help_text="Before the start; 0 for notices."),
+                ),
+                ("sequence", models.PositiveIntegerField(default=0, help_text="The session's SEQUENCE when planned.")),
+                ("due_at", models.DateTimeField(help_text="When the reminders were due (UTC).")),
+                ("created_at", models.DateTimeField()),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reminder_batches",
+                        to="sessions_app.livesession",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'reminder batches',
-                'ordering': ['-created_at'],
+                "verbose_name_plural": "reminder batches",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='SeriesFollower',
+            name="SeriesFollower",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(help_text='As typed (cleaned); the address the e-mails go to.', max_length=254)),
-                ('email_normalized', models.CharField(help_text='commerce.identity.normalize_email: the identity key.', max_length=254)),
-                ('token', models.CharField(default=sessions_app.cadence.models.new_follower_token, editable=False, max_length=64, unique=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending (confirmation e-mailed)'), ('confirmed', 'Confirmed'), ('unsubscribed', 'Unsubscribed')], db_index=True, default='pending', max_length=14)),
-                ('created_at', models.DateTimeField()),
-                ('confirm_sent_at', models.DateTimeField(blank=True, null=True)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('unsubscribed_at', models.DateTimeField(blank=True, null=True)),
-                ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='series_follows', to='commerce.customer')),
-                ('series', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='followers', to='sessions_app.series')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "email",
+                    models.EmailField(help_text="As typed (cleaned); the address the e-mails go to.", max_length=254),
+                ),
+                (
+                    "email_normalized",
+                    models.CharField(help_text="commerce.identity.normalize_email: the identity key.", max_length=254),
+                ),
+                (
+                    "token",
+                    models.CharField(
+                        default=sessions_app.cadence.models.new_follower_token,
+                        editable=False,
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending (confirmation e-mailed)"),
+                            ("confirmed", "Confirmed"),
+                            ("unsubscribed", "Unsubscribed"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=14,
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("confirm_sent_at", models.DateTimeField(blank=True, null=True)),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("unsubscribed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="series_follows",
+                        to="commerce.customer",
+                    ),
+                ),
+                (
+                    "series",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="followers", to="sessions_app.series"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Reminder',
+            name="Reminder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('reminder', 'Reminder'), ('moved', 'Time changed'), ('cancelled', 'Cancelled')], default='reminder', max_length=10)),
-                ('offset_seconds', models.PositiveIntegerField(default=0)),
-                ('sequence', models.PositiveIntegerField(default=0, help_text="The session's SEQUENCE the e-mail is about.")),
-                ('due_at', models.DateTimeField(help_text='UTC instant it became due.')),
-                ('status', models.CharField(choices=[('planned', 'Planned'), ('sent', 'Sent'), ('skipped', 'Skipped (moved, cancelled, unsubscribed or too late)')], db_index=True, default='planned', max_length=10)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('skip_reason', models.CharField(blank=True, max_length=120)),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reminders', to='sessions_app.livesession')),
-                ('batch', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reminders', to='sessions_app.reminderbatch')),
-                ('follower', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reminders', to='sessions_app.seriesfollower')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("reminder", "Reminder"), ("moved", "Time changed"), ("cancelled", "Cancelled")],
+                        default="reminder",
+                        max_length=10,
+                    ),
+                ),
+                ("offset_seconds", models.PositiveIntegerField(default=0)),
+                (
+                    "sequence",
+                    models.PositiveIntegerField(default=0, help_text="The session's SEQUENCE the e-mail is about."),
+                ),
+                ("due_at", models.DateTimeField(help_text="UTC instant it became due.")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("planned", "Planned"),
+                            ("sent", "Sent"),
+                            ("skipped", "Skipped (moved, cancelled, unsubscribed or too late)"),
+                        ],
+                        db_index=True,
+                        default="planned",
+                        max_length=10,
+                    ),
+                ),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("skip_reason", models.CharField(blank=True, max_length=120)),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reminders",
+                        to="sessions_app.livesession",
+                    ),
+                ),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reminders",
+                        to="sessions_app.reminderbatch",
+                    ),
+                ),
+                (
+                    "follower",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reminders",
+                        to="sessions_app.seriesfollower",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='reminderbatch',
-            constraint=models.UniqueConstraint(fields=('session', 'kind', 'offset_seconds', 'sequence'), name='reminder_batch_once'),
+            model_name="reminderbatch",
+            constraint=models.UniqueConstraint(
+                fields=("session", "kind", "offset_seconds", "sequence"), name="reminder_batch_once"
+            ),
         ),
         migrations.AddIndex(
-            model_name='seriesfollower',
-            index=models.Index(fields=['series', 'status'], name='follower_series_status'),
+            model_name="seriesfollower",
+            index=models.Index(fields=["series", "status"], name="follower_series_status"),
         ),
         migrations.AddConstraint(
-            model_name='seriesfollower',
-            constraint=models.UniqueConstraint(fields=('series', 'email_normalized'), name='series_follower_once_per_address', violation_error_message='This address already follows this series.'),
+            model_name="seriesfollower",
+            constraint=models.UniqueConstraint(
+                fields=("series", "email_normalized"),
+                name="series_follower_once_per_address",
+                violation_error_message="This address already follows this series.",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reminder',
-            index=models.Index(fields=['session', 'kind', 'status'], name='reminder_session_kind_status'),
+            model_name="reminder",
+            index=models.Index(fields=["session", "kind", "status"], name="reminder_session_kind_status"),
         ),
         migrations.AddConstraint(
-            model_name='reminder',
-            constraint=models.UniqueConstraint(fields=('follower', 'session', 'offset_seconds', 'kind', 'sequence'), name='reminder_exactly_once', violation_error_message='This follower already has this reminder for this session.'),
+            model_name="reminder",
+            constraint=models.UniqueConstraint(
+                fields=("follower", "session", "offset_seconds", "kind", "sequence"),
+                name="reminder_exactly_once",
+                violation_error_message="This follower already has this reminder for this session.",
+            ),
         ),
         migrations.RunPython(create, remove),
     ]

@@ -54,7 +54,9 @@ def test_calendar_urls(client, key, series):
 def test_follow_answers_202_for_new_and_known_addresses_and_mails_only_the_new_one(client, key, series):
     def post(email, **headers):
         return client.post(
-            "/api/v1/series/tuesday-live/followers", {"email": email}, content_type="application/json",
+            "/api/v1/series/tuesday-live/followers",
+            {"email": email},
+            content_type="application/json",
             headers={**key, **headers},
         )
 
@@ -65,7 +67,10 @@ def test_follow_answers_202_for_new_and_known_addresses_and_mails_only_the_new_o
     assert SeriesFollower.objects.get(email="ann@example.com").status == SeriesFollower.Status.PENDING
     bad = post("nope")
     assert (bad.status_code, bad.json()["code"]) == (422, "invalid_email") and "email" in bad.json()["fields"]
-    first, again = post("cy@example.com", **{"Idempotency-Key": "k1"}), post("cy@example.com", **{"Idempotency-Key": "k1"})
+    first, again = (
+        post("cy@example.com", **{"Idempotency-Key": "k1"}),
+        post("cy@example.com", **{"Idempotency-Key": "k1"}),
+    )
     assert first.status_code == again.status_code == 202
     assert post("dan@example.com", **{"Idempotency-Key": "k1"}).json()["code"] == "idempotency_key_reused"
 
@@ -74,7 +79,9 @@ def test_follow_needs_its_scope(client, series):
     partner = Partner.objects.create(name="Reader")
     reader = {"X-API-Key": api_key_create(partner=partner, name="r", scopes=["sessions:read"])[1]}
     response = client.post(
-        "/api/v1/series/tuesday-live/followers", {"email": "a@example.com"}, content_type="application/json",
+        "/api/v1/series/tuesday-live/followers",
+        {"email": "a@example.com"},
+        content_type="application/json",
         headers=reader,
     )
     assert response.status_code == 403 and not SeriesFollower.objects.filter(email="a@example.com").exists()
@@ -83,8 +90,12 @@ def test_follow_needs_its_scope(client, series):
 def test_follow_is_rate_limited_per_address(client, key, series, settings):
     settings.SERIES_FOLLOW_RATE_LIMIT_EMAIL = 2
     codes = [
-        client.post("/api/v1/series/tuesday-live/followers", {"email": "Ann@example.com"},
-                    content_type="application/json", headers=key).status_code
+        client.post(
+            "/api/v1/series/tuesday-live/followers",
+            {"email": "Ann@example.com"},
+            content_type="application/json",
+            headers=key,
+        ).status_code
         for _ in range(3)
     ]
     assert codes == [202, 202, 429]

@@ -32,26 +32,42 @@ CASES = [
     (
         "Europe/Berlin",
         dt.datetime(2026, 3, 14, tzinfo=UTC),  # spring forward Sun 29 Mar 2026
-        [dt.datetime(2026, 3, 16, 8, 30), dt.datetime(2026, 3, 23, 8, 30), dt.datetime(2026, 3, 30, 7, 30),
-         dt.datetime(2026, 4, 6, 7, 30)],
+        [
+            dt.datetime(2026, 3, 16, 8, 30),
+            dt.datetime(2026, 3, 23, 8, 30),
+            dt.datetime(2026, 3, 30, 7, 30),
+            dt.datetime(2026, 4, 6, 7, 30),
+        ],
     ),
     (
         "Europe/Berlin",
         dt.datetime(2026, 10, 10, tzinfo=UTC),  # fall back Sun 25 Oct 2026
-        [dt.datetime(2026, 10, 12, 7, 30), dt.datetime(2026, 10, 19, 7, 30), dt.datetime(2026, 10, 26, 8, 30),
-         dt.datetime(2026, 11, 2, 8, 30)],
+        [
+            dt.datetime(2026, 10, 12, 7, 30),
+            dt.datetime(2026, 10, 19, 7, 30),
+            dt.datetime(2026, 10, 26, 8, 30),
+            dt.datetime(2026, 11, 2, 8, 30),
+        ],
     ),
     (
         "America/New_York",
         dt.datetime(2026, 2, 21, tzinfo=UTC),  # spring forward Sun 8 Mar 2026
-        [dt.datetime(2026, 2, 23, 14, 30), dt.datetime(2026, 3, 2, 14, 30), dt.datetime(2026, 3, 9, 13, 30),
-         dt.datetime(2026, 3, 16, 13, 30)],
+        [
+            dt.datetime(2026, 2, 23, 14, 30),
+            dt.datetime(2026, 3, 2, 14, 30),
+            dt.datetime(2026, 3, 9, 13, 30),
+            dt.datetime(2026, 3, 16, 13, 30),
+        ],
     ),
     (
         "America/New_York",
         dt.datetime(2026, 10, 17, tzinfo=UTC),  # fall back Sun 1 Nov 2026
-        [dt.datetime(2026, 10, 19, 13, 30), dt.datetime(2026, 10, 26, 13, 30), dt.datetime(2026, 11, 2, 14, 30),
-         dt.datetime(2026, 11, 9, 14, 30)],
+        [
+            dt.datetime(2026, 10, 19, 13, 30),
+            dt.datetime(2026, 10, 26, 13, 30),
+            dt.datetime(2026, 11, 2, 14, 30),
+            dt.datetime(2026, 11, 9, 14, 30),
+        ],
     ),
 ]
 

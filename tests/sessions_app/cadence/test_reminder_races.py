@@ -63,7 +63,9 @@ print("drained", outbox_drain(budget_seconds=120).sent, flush=True)
 
 
 def _worker(env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WORKER], cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER], cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, text=True
+    )
 
 
 def test_a_worker_killed_mid_batch_then_a_restart_sends_every_follower_exactly_one_email(tmp_path):

@@ -10,7 +10,7 @@ from django.core import mail
 from django.test import Client
 
 from commerce.models import OutboxMessage
-from commerce.services.outbox import outbox_drain, outbox_retry
+from commerce.services.outbox import outbox_drain
 from sessions_app.cadence.models import Reminder, ReminderBatch, SeriesFollower
 from sessions_app.cadence.services import reminders_plan_due, session_reschedule
 from sessions_app.cadence.timing import reminder_due_at
@@ -53,7 +53,9 @@ def test_reminder_due_at_is_stored_in_utc_at_the_same_local_time_across_dst(zone
     week_before = starts_at - dt.timedelta(days=7)
     earlier = next(s for s in sessions if abs(s.starts_at - week_before) <= dt.timedelta(hours=1))
     assert earlier.starts_at != week_before  # the change lies between the two sessions
-    assert reminder_due_at(starts_at=earlier.starts_at, tz_name=zone, offset_seconds=86400) == earlier.starts_at - dt.timedelta(days=1)
+    assert reminder_due_at(
+        starts_at=earlier.starts_at, tz_name=zone, offset_seconds=86400
+    ) == earlier.starts_at - dt.timedelta(days=1)
 
 
 def test_each_follower_gets_one_email_per_offset_however_often_the_planner_runs():
@@ -61,8 +63,12 @@ def test_each_follower_gets_one_email_per_offset_however_often_the_planner_runs(
     starts = utc(2026, 12, 7, 8, 30)
     session = session_at(series, starts)
     followers(series, 3)
-    for now in (starts - dt.timedelta(hours=24), starts - dt.timedelta(hours=23), starts - dt.timedelta(minutes=10),
-                starts - dt.timedelta(minutes=8)):
+    for now in (
+        starts - dt.timedelta(hours=24),
+        starts - dt.timedelta(hours=23),
+        starts - dt.timedelta(minutes=10),
+        starts - dt.timedelta(minutes=8),
+    ):
         reminders_plan_due(now=now)
         reminders_plan_due(now=now)
         _drain_at(now)
