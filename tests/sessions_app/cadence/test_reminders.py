@@ -259,3 +259,41 @@ def test_reschedule_refuses_a_live_session_and_a_past_time():
     assert live.value.code == "invalid_transition"
     session.refresh_from_db()
     assert (session.starts_at, session.sequence) == (starts, 0)
+
+
+def test_editing_the_start_in_the_admin_goes_through_reschedule(admin_client):
+    import zoneinfo
+
+    from django.conf import settings
+    from django.utils import timezone as tz
+
+    series = make_series(slug="weekly")
+    starts = utc(2026, 12, 7, 8, 30)
+    session = session_at(series, starts)
+    (ann,) = followers(series, 1)
+    now = starts - dt.timedelta(hours=24)
+    reminders_plan_due(now=now)
+    _drain_at(now)
+    new_local = tz.localtime(starts + dt.timedelta(hours=1), zoneinfo.ZoneInfo(settings.SHOP_TIMEZONE))
+    data = {
+        "series": series.pk,
+        "format": series.format.pk,
+        "title": session.title,
+        "starts_at_0": f"{new_local:%Y-%m-%d}",
+        "starts_at_1": f"{new_local:%H:%M:%S}",
+        "duration_seconds": 600,
+        "timezone": "Europe/Berlin",
+        "stream_url": "",
+        "presale_opens_at_0": "",
+        "presale_opens_at_1": "",
+        "drops-TOTAL_FORMS": "0",
+        "drops-INITIAL_FORMS": "0",
+        "drops-MIN_NUM_FORMS": "0",
+        "drops-MAX_NUM_FORMS": "1000",
+    }
+    response = admin_client.post(f"/admin/sessions_app/livesession/{session.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    session.refresh_from_db()
+    assert (session.starts_at, session.sequence) == (starts + dt.timedelta(hours=1), 1)
+    outbox_drain()
+    assert [m.subject.split(":")[0] for m in mail.outbox] == ["Tomorrow", "New time"]
