@@ -160,3 +160,8 @@ def test_following_is_an_audience_signal_for_sampling(series):
     assert not signals_for(email_normalized=ann.email_normalized, series_id=series.pk).follows_series
     score, reasons = priority_score(campaign=type("C", (), {"preferred_use_cases": []})(), signals=signals, use_case="")
     assert (score, reasons) == (10, ["follows_series"])
+
+
+def test_home_page_links_each_active_series_page(client, series):
+    page = client.get("/").content.decode()
+    assert f'href="/series/{series.slug}/"' in page and "Tuesdays 18:00 Europe/Berlin" in page
