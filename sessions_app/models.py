@@ -226,4 +226,4 @@ from .assets.models import (  # noqa: E402, F401
 )
 
 # Cadence (followers, reminders, notices) lives in sessions_app/cadence/ (docs/cadence.md).
-from .cadence.models import Reminder, ReminderBatch, SeriesFollower  # noqa: E402, F401
+from .cadence.models import Reminder, ReminderBatch, SeriesFollower, SessionMove  # noqa: E402, F401

@@ -8,7 +8,7 @@ from dateutil.rrule import WEEKLY, rrule
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import LiveSession, Series, SessionMoment
+from .models import LiveSession, Series, SessionMoment, SessionMove
 
 
 class SessionError(Exception):
@@ -86,13 +86,18 @@ def series_plan_sessions(*, series: Series, now: dt.datetime | None = None) -> l
     """Create the series' missing upcoming sessions (up to `series.weeks_ahead`); return the new ones.
 
     Idempotent: a unique (series, starts_at) constraint makes a second run, or two
-    runs racing, create each occurrence once. Inactive series plan nothing.
+    runs racing, create each occurrence once. Inactive series plan nothing; an occurrence a session
+    was moved away from (SessionMove, docs/cadence.md) is not planned again.
     """
     now = now or timezone.now()
     if not series.is_active:
         return []
     created: list[LiveSession] = []
+    # occurrences a session was moved away from stay free (sessions_app.cadence session_reschedule)
+    moved_from = set(SessionMove.objects.filter(series=series).values_list("from_starts_at", flat=True))
     for starts_at in series_occurrences(series=series, start=now, count=series.weeks_ahead):
+        if starts_at in moved_from:
+            continue
         try:
             with transaction.atomic():
                 session, was_created = LiveSession.objects.get_or_create(

@@ -117,3 +117,23 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.offset_seconds}s → follower {self.follower_id}, session {self.session_id}"
+
+
+class SessionMove(models.Model):
+    """A session moved by session_reschedule: its old and new start. The series planner never re-creates
+    an occurrence a session was moved away from (else moving Tue 18:00 to 20:00 would plan a new 18:00)."""
+
+    session = models.ForeignKey("sessions_app.LiveSession", on_delete=models.CASCADE, related_name="moves")
+    series = models.ForeignKey("sessions_app.Series", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    from_starts_at = models.DateTimeField(db_index=True)
+    to_starts_at = models.DateTimeField()
+    sequence = models.PositiveIntegerField(help_text="The session's SEQUENCE after the move.")
+    moved_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-moved_at"]
+
+    def __str__(self) -> str:
+        return (
+            f"session {self.session_id}: {self.from_starts_at:%Y-%m-%d %H:%M} → {self.to_starts_at:%Y-%m-%d %H:%M} UTC"
+        )

@@ -19,7 +19,7 @@ from commerce.identity import clean_email, normalize_email
 from commerce.services.outbox import outbox_enqueue
 
 from ..models import LiveSession, Series
-from .models import Reminder, ReminderBatch, SeriesFollower
+from .models import Reminder, ReminderBatch, SeriesFollower, SessionMove
 from .timing import reminder_cutoff, reminder_due_at, reminder_offsets
 
 logger = logging.getLogger(__name__)
@@ -298,6 +298,14 @@ def session_reschedule(*, session_id: int, starts_at: dt.datetime, now: dt.datet
         before = (session.starts_at, session.sequence)
         session.starts_at, session.sequence = starts_at, session.sequence + 1
         session.save(update_fields=["starts_at", "sequence"])
+        SessionMove.objects.create(
+            session=session,
+            series_id=session.series_id,
+            from_starts_at=before[0],
+            to_starts_at=starts_at,
+            sequence=session.sequence,
+            moved_at=now,
+        )
         audit_change(session, {"starts_at": (before[0], starts_at), "sequence": (before[1], session.sequence)})
         _notify_reminded(session=session, kind=Reminder.Kind.MOVED, now=now)
     return session

@@ -297,3 +297,27 @@ def test_editing_the_start_in_the_admin_goes_through_reschedule(admin_client):
     assert (session.starts_at, session.sequence) == (starts + dt.timedelta(hours=1), 1)
     outbox_drain()
     assert [m.subject.split(":")[0] for m in mail.outbox] == ["Tomorrow", "New time"]
+
+
+def test_the_series_planner_does_not_recreate_the_slot_a_session_was_moved_from():
+    series = make_series(slug="weekly")
+    now = utc(2026, 11, 28)
+    first, *_ = plan(series, now=now)
+    count = series.sessions.count()
+    old_start = first.starts_at
+    session_reschedule(session_id=first.pk, starts_at=old_start + dt.timedelta(hours=2), now=now)
+    plan(series, now=now)
+    assert series.sessions.count() == count
+    assert not series.sessions.filter(starts_at=old_start).exists()
+    assert first.moves.get().from_starts_at == old_start
+
+
+def test_the_planner_runs_every_minute_from_a_migration_schedule():
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(name="sessions_app.reminders_plan_due")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
+        "sessions_app.tasks.reminders_plan_due",
+        Schedule.MINUTES,
+        1,
+    )
