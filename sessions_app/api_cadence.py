@@ -11,10 +11,11 @@ import datetime as dt
 from uuid import UUID
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from ninja import Field, Router, Schema
 
-from commerce.idempotency import error_body, run_idempotent
+from commerce.idempotency import run_idempotent
 from commerce.identity import normalize_email
 from commerce.ratelimit import Limit, rate_limits_hit
 from config.api import PartnerKey
@@ -111,21 +112,15 @@ def follow_series(request, slug: str, payload: FollowIn):
     """
 
     def handler():
-        series = selectors.series_public(slug=slug)
-        if series is None:
-            return 404, error_body("not_found", "Not found.")
+        series = _series(slug)
         try:
             key = normalize_email(payload.email)
-        except Exception:
-            return 422, error_body("invalid_email", "Enter a valid email address.", {"email": ["invalid"]})
+        except ValidationError:
+            raise services.CadenceError("invalid_email", "Enter a valid email address.", field="email") from None
         limit = Limit("follow:email", key, settings.SERIES_FOLLOW_RATE_LIMIT_EMAIL, FOLLOW_WINDOW_SECONDS)
         if rate_limits_hit([limit]) is not None:
-            return 429, error_body("rate_limited", "Too many follow attempts for this address; try later.")
-        try:
-            services.series_follow_request(series_id=series.pk, email=payload.email)
-        except services.CadenceError as exc:
-            fields = {exc.field: [exc.message]} if exc.field else {}
-            return exc.status, error_body(exc.code, exc.message, fields)
+            raise services.CadenceError("rate_limited", "Too many follow attempts for this address.", status=429)
+        services.series_follow_request(series_id=series.pk, email=payload.email)
         return 202, {"answer": "check_inbox"}
 
     status, body = run_idempotent(request, payload={"slug": slug, **payload.dict()}, handler=handler)

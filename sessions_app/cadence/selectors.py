@@ -53,3 +53,8 @@ def series_calendar_urls(series: Series) -> dict[str, str]:
     ics = settings.SITE_URL + reverse("sessions_app:series_calendar", kwargs={"slug": series.slug})
     scheme, _, rest = ics.partition("://")
     return {"ics": ics, "webcal": f"webcal://{rest}", "download": f"{ics}?download=1"}
+
+
+def follower_by_token(*, token: str) -> SeriesFollower | None:
+    """The follower a confirm/unsubscribe link names (with its series), or None."""
+    return SeriesFollower.objects.select_related("series").filter(token=token).first()

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from commerce.exceptions import CommerceError
 from commerce.identity import clean_email, normalize_email
 from commerce.services.outbox import outbox_enqueue
 
@@ -27,12 +28,18 @@ logger = logging.getLogger(__name__)
 OUTBOX_KIND = "cadence_email"
 
 
-class CadenceError(Exception):
-    """A refused cadence action. `code` is stable for the API, `status` its HTTP status, `field` the input."""
+class CadenceError(CommerceError):
+    """A refused cadence action: `code` (stable, for the API), HTTP `status`, `field` (the input, if any).
+
+    A CommerceError, so config/api.py and commerce.idempotency answer it as 4xx JSON {code, message, fields}.
+    """
+
+    status = 422
 
     def __init__(self, code: str, message: str, *, status: int = 422, field: str | None = None):
-        super().__init__(message)
-        self.code, self.message, self.status, self.field = code, message, status, field
+        super().__init__(message, field=field)
+        self.code = code
+        self.status = status
 
 
 def _confirm_resend_seconds() -> int:

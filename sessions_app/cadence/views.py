@@ -5,6 +5,8 @@ Thin: parse, call one service, render (docs/cadence.md).
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
@@ -25,11 +27,9 @@ FOLLOW_WINDOW_SECONDS = 600
 
 def _follow_limited(request, email: str) -> bool:
     """Count one follow attempt per client network and per address (commerce.ratelimit); True if over."""
-    from django.conf import settings
-
     try:
         key = normalize_email(email)
-    except Exception:
+    except ValidationError:
         key = ""
     return (
         rate_limits_hit(
@@ -90,11 +90,8 @@ def follow_confirm(request, token: str):
             if exc.status == 404:
                 raise Http404(exc.message) from None
             error = exc.message
-    else:
-        from .models import SeriesFollower
-
-        if not SeriesFollower.objects.filter(token=token).exists():
-            raise Http404("This link is not valid (any more).")
+    elif selectors.follower_by_token(token=token) is None:
+        raise Http404("This link is not valid (any more).")
     return render(request, "sessions_app/cadence/confirm.html", {"done": done, "error": error})
 
 
@@ -102,14 +99,12 @@ def follow_confirm(request, token: str):
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request, token: str):
     """GET: a one-button page. POST (the button, or a one-click mail client): unsubscribe this follower only."""
-    from .models import SeriesFollower
-
     if request.method == "POST":
         follower = services.series_unsubscribe(token=token)
         if follower is None:
             raise Http404("This link is not valid (any more).")
         return render(request, "sessions_app/cadence/unsubscribe.html", {"follower": follower, "done": True})
-    follower = SeriesFollower.objects.select_related("series").filter(token=token).first()
+    follower = selectors.follower_by_token(token=token)
     if follower is None:
         raise Http404("This link is not valid (any more).")
     return render(request, "sessions_app/cadence/unsubscribe.html", {"follower": follower, "done": False})
