@@ -112,3 +112,35 @@ def test_a_worker_killed_mid_batch_then_a_restart_sends_every_follower_exactly_o
     assert len(set(ids)) == len(ids) == 12
     assert Reminder.objects.filter(status=Reminder.Status.SENT).count() == 12
     assert not OutboxMessage.objects.exclude(status=OutboxMessage.Status.DONE).exists()
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_a_move_racing_the_senders_gives_each_follower_the_reminder_and_the_notice_or_neither(round_, monkeypatch):
+    monkeypatch.setattr("commerce.services.outbox.outbox_kick", lambda: None)  # only the racers below send
+    series = make_series(slug=f"weekly-{round_}")
+    session = due_session(series)
+    people = followers(series, 25)
+    reminders_plan_due()
+    new_start = session.starts_at + dt.timedelta(hours=2)
+
+    def worker(i):
+        from sessions_app.cadence.services import session_reschedule
+
+        if i == 0:
+            time.sleep(0.04 * round_)  # vary the interleaving per round: before, early, mid-batch
+            return session_reschedule(session_id=session.pk, starts_at=new_start)
+        return outbox_drain(budget_seconds=60).sent
+
+    results = race(3, worker)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    outbox_drain()
+    got = Counter((m.to[0], m.subject.split(":")[0]) for m in mail.outbox)
+    assert set(got.values()) <= {1}
+    for person in people:
+        reminded = got[(person.email, "Tomorrow")]
+        told = got[(person.email, "New time")]
+        assert reminded == told, f"{person.email}: reminder {reminded}, notice {told}"
+    reminder_rows = Reminder.objects.filter(session=session, kind=Reminder.Kind.REMINDER)
+    sent_before = reminder_rows.filter(status=Reminder.Status.SENT).count()
+    print(f"round {round_}: {sent_before} of {len(people)} reminded before the move, the rest skipped")  # -s
+    assert reminder_rows.filter(status=Reminder.Status.PLANNED).count() == 0
