@@ -39,10 +39,16 @@ class SeriesAdmin(admin.ModelAdmin):
 
     has_plan_permission = perm_check("sessions_app.add_livesession")
 
-    @admin.display(description="Followers")
+    def get_queryset(self, request):
+        from django.db.models import Count, Q
+
+        confirmed = Q(followers__status="confirmed")  # SeriesFollower.Status.CONFIRMED (sessions_app/cadence)
+        return super().get_queryset(request).annotate(n_followers=Count("followers", filter=confirmed, distinct=True))
+
+    @admin.display(description="Followers", ordering="n_followers")
     def followers_count(self, obj):
         """Confirmed followers (sessions_app/cadence)."""
-        return obj.followers.filter(status="confirmed").count()
+        return obj.n_followers
 
     @admin.display(description="Upcoming sessions")
     def upcoming(self, obj):
