@@ -33,7 +33,8 @@ from ..models import LiveSession, SessionMoment
 FLASH_PREFIX = "FLASH"
 PERCENT_RANGE = (1, 90)  # percent off a flash coupon may give
 MINUTES_RANGE = (1, 120)  # how long a flash coupon may run
-MAX_REDEMPTIONS = 100_000  # an upper bound that keeps the cap a sane number
+MAX_REDEMPTIONS = 100_000
+REOPEN_MINUTES = 10  # a closed drop re-opens at least this long (until the session's planned end if later)  # an upper bound that keeps the cap a sane number
 RUNNING = (LiveSession.Status.SCHEDULED, LiveSession.Status.LIVE)
 
 
@@ -118,8 +119,9 @@ def control_open_drop(*, session_id: int, drop_id: int, actor=None, now: dt.date
     """Open a drop now.
 
     - not yet open (now < opens_at): `opens_at` = now (the planned close stays);
-    - closed early or run out of time (now ≥ closes_at): re-opened for its planned length again,
-      `closes_at` = now + (closes_at − opens_at) as planned, `opens_at` unchanged;
+    - closed (early from here, or its time ran out; now ≥ closes_at): re-opened until the session's
+      planned end (starts_at + duration), or for REOPEN_MINUTES from now when that end is less than
+      REOPEN_MINUTES away or past (a show running over); `opens_at` unchanged;
     - already open: ControlError drop_already_open.
     Records `drop_opened` (the timeline keeps a drop's first opening only). Whether viewers can buy
     still follows the selling rule: a scheduled session without pre-sale sells once it goes live.
@@ -132,7 +134,7 @@ def control_open_drop(*, session_id: int, drop_id: int, actor=None, now: dt.date
         if now < drop.opens_at:
             drop.opens_at = now
         elif now >= drop.closes_at:
-            drop.closes_at = now + (drop.closes_at - drop.opens_at)
+            drop.closes_at = max(session.ends_at, now + dt.timedelta(minutes=REOPEN_MINUTES))
         else:
             raise ControlError(f"{drop.display_title} is already open.", code="drop_already_open")
         drop.save(update_fields=["opens_at", "closes_at"])
