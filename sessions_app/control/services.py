@@ -86,9 +86,9 @@ def _session_drop(session: LiveSession, drop_id: int) -> Drop:
     return drop
 
 
-
-
-def control_pin_drop(*, session_id: int, drop_id: int | None, actor=None, now: dt.datetime | None = None) -> LiveSession:
+def control_pin_drop(
+    *, session_id: int, drop_id: int | None, actor=None, now: dt.datetime | None = None
+) -> LiveSession:
     """Pin `drop_id` (a drop of this session) on the viewers' page, or unpin with None.
 
     Records a `drop_pinned` moment (note "unpinned" for None). Pinning the drop already pinned
@@ -199,10 +199,15 @@ def flash_coupon_fire(
     is live nor in pre-sale: nobody could use it).
     """
     now = now or timezone.now()
-    percent, minutes, cap = flash_coupon_check(percent_off=percent_off, minutes=minutes, max_redemptions=max_redemptions)
+    percent, minutes, cap = flash_coupon_check(
+        percent_off=percent_off, minutes=minutes, max_redemptions=max_redemptions
+    )
     with transaction.atomic():
         session = _running_session(session_id)
-        if session_sale_state(status=session.status, presale_opens_at=session.presale_opens_at, now=now) not in SESSION_SELLING:
+        if (
+            session_sale_state(status=session.status, presale_opens_at=session.presale_opens_at, now=now)
+            not in SESSION_SELLING
+        ):
             raise ControlError(
                 "The session is not selling yet (go live first): nobody could use a flash coupon now.",
                 code="session_not_selling",

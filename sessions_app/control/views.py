@@ -102,7 +102,9 @@ def _run(request, action: str, session: LiveSession, drops, flash_form) -> bool 
         elif action == "flash":
             if not flash_form.is_valid():
                 return None
-            coupon = services.flash_coupon_fire(session_id=session.pk, actor=request.user, now=now, **flash_form.cleaned_data)
+            coupon = services.flash_coupon_fire(
+                session_id=session.pk, actor=request.user, now=now, **flash_form.cleaned_data
+            )
             done = f"Flash coupon {coupon.code} fired: {coupon.percent_off:g}% until {timezone.localtime(coupon.valid_until, session.tz):%H:%M %Z}."
         else:
             form = DropChoiceForm(request.POST, drops=drops)

@@ -20,7 +20,7 @@ from sessions_app.control.selectors import control_room_counters
 from sessions_app.control.services import ControlError
 from sessions_app.models import LiveSession, SessionMoment
 from sessions_app.watch import watch_poll_record
-from tests.factories import LiveSessionFactory, SkuFactory, make_drop, make_staff
+from tests.factories import LiveSessionFactory, make_drop, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -250,14 +250,18 @@ def test_the_host_runs_the_show_from_the_page(client, live):
     assert client.post(url(session), {"action": "pin", "drop_id": b.pk}).status_code == 302
     assert client.post(url(session), {"action": "open", "drop_id": later.pk}).status_code == 302
     assert client.post(url(session), {"action": "close", "drop_id": a.pk}).status_code == 302
-    fired = client.post(url(session), {"action": "flash", "flash-percent_off": 15, "flash-minutes": 5, "flash-max_redemptions": 10})
+    fired = client.post(
+        url(session), {"action": "flash", "flash-percent_off": 15, "flash-minutes": 5, "flash-max_redemptions": 10}
+    )
     assert fired.status_code == 302
     session.refresh_from_db()
     assert session.pinned_drop_id == b.pk
     assert Coupon.objects.get(session=session).percent_off == 15
     kinds = set(SessionMoment.objects.filter(session=session).values_list("kind", flat=True))
     assert {"drop_pinned", "drop_opened", "drop_closed", "coupon_fired"} <= kinds
-    history = AdminLogEntry.objects.filter(object_id=str(session.pk), user=host).values_list("change_message", flat=True)
+    history = AdminLogEntry.objects.filter(object_id=str(session.pk), user=host).values_list(
+        "change_message", flat=True
+    )
     assert len(history) == 4 and all(m.startswith("Control room:") for m in history)
     counters = client.get(url(session, "counters.json"))
     assert counters.status_code == 200 and "no-store" in counters["Cache-Control"]
@@ -267,7 +271,9 @@ def test_the_host_runs_the_show_from_the_page(client, live):
 def test_a_bad_flash_coupon_is_a_form_error_and_nothing_is_written(client, live):
     session = live[0]
     client.force_login(make_staff("host", role="host"))
-    response = client.post(url(session), {"action": "flash", "flash-percent_off": 95, "flash-minutes": 5, "flash-max_redemptions": 1})
+    response = client.post(
+        url(session), {"action": "flash", "flash-percent_off": 95, "flash-minutes": 5, "flash-max_redemptions": 1}
+    )
     assert response.status_code == 200
     assert "less than or equal to 90" in response.content.decode()
     assert not Coupon.objects.exists()
@@ -388,7 +394,9 @@ def test_api_runs_the_show_with_idempotency(client, live, shop_key):
     replay = client.post(f"{base}/flash-coupons", body, content_type="application/json", headers=headers)
     assert first.status_code == replay.status_code == 201
     assert first.json() == replay.json() and Coupon.objects.count() == 1
-    bad = client.post(f"{base}/flash-coupons", {**body, "percent_off": 99}, content_type="application/json", headers=shop_key)
+    bad = client.post(
+        f"{base}/flash-coupons", {**body, "percent_off": 99}, content_type="application/json", headers=shop_key
+    )
     assert bad.status_code == 422 and "percent_off" in bad.json()["fields"]
     foreign = make_drop(title="Other")
     assert client.post(f"{base}/drops/{foreign.pk}/close", headers=shop_key).json()["code"] == "drop_not_in_session"
