@@ -8,7 +8,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from commerce.models import Coupon, Hold, Order
+from commerce.models import Coupon, Drop, Hold, Order
 from commerce.selectors import drop_status, drops_for_session, session_sale_state
 
 from ..models import LiveSession, SessionMoment
@@ -16,6 +16,7 @@ from ..watch import VIEWERS_NOW_SECONDS, viewers_now
 from .services import FLASH_PREFIX
 
 TIMELINE_LIMIT = 50
+STATE_LABELS = {**dict(Drop.State.choices), "cancelled": "Cancelled"}
 
 
 def flash_coupon_current(*, session_id: int, now: dt.datetime) -> Coupon | None:
@@ -83,7 +84,8 @@ def control_room_counters(session_id: int, now: dt.datetime | None = None, *, ti
      "viewers_now": int (visitors whose status polls were recorded in the last 30 s),
      "holds": {"count", "units"} (active holds not past their expiry),
      "orders": {"paid": int}, "revenue": [{"amount_minor", "currency"}] (paid orders' totals, one row per currency),
-     "drops": [{"id", "title", "state", "available" (effective: lapsed holds count as free), "quantity",
+     "drops": [{"id", "title", "state" (drop_status), "state_label", "window" (the drop's own window:
+                not_yet_open | open | closed), "available" (effective: lapsed holds count as free), "quantity",
                 "opens_at", "closes_at", "pinned"}],
      "flash_coupon": {"code", "percent_off", "starts_at", "ends_at", "seconds_left", "active", "redemptions",
                       "max_redemptions", "remaining"} | null (the latest one, running or not),
@@ -130,10 +132,13 @@ def control_room_counters(session_id: int, now: dt.datetime | None = None, *, ti
 
 def _drop_row(drop, *, now: dt.datetime, pinned_id: int | None) -> dict:
     st = drop_status(drop=drop, now=now)
+    window = "not_yet_open" if now < drop.opens_at else ("closed" if now >= drop.closes_at else "open")
     return {
         "id": drop.pk,
         "title": drop.display_title,
         "state": st["state"],
+        "state_label": STATE_LABELS.get(st["state"], st["state"]),
+        "window": window,
         "available": st["available"],
         "quantity": st["quantity"],
         "opens_at": st["opens_at"],

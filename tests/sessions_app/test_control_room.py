@@ -197,7 +197,7 @@ def test_go_live_and_end_wrap_the_session_services(live):
 
 
 def test_counters_add_up_holds_orders_revenue_stock_and_redemptions(live, django_assert_num_queries):
-    session, a, b, _ = live
+    session, a, b, later = live
     now = timezone.now()
     coupon = services.flash_coupon_fire(session_id=session.pk, percent_off=10, minutes=5, max_redemptions=4, now=now)
     paid = order_place(drop_id=a.pk, email="p1@example.com", quantity=2, coupon_code=coupon.code)  # 4000 − 400
@@ -224,6 +224,8 @@ def test_counters_add_up_holds_orders_revenue_stock_and_redemptions(live, django
     # A: 10 − 2 paid − 1 awaiting (the lapsed hold of 3 counts as free again)
     assert stock[a.pk] == (7, 10, "live", False)
     assert stock[b.pk] == (2, 5, "live", True)
+    windows = {d["id"]: (d["window"], d["state_label"]) for d in data["drops"]}
+    assert windows == {a.pk: ("open", "Live"), b.pk: ("open", "Live"), later.pk: ("not_yet_open", "Opens soon")}
     flash = data["flash_coupon"]
     assert (flash["code"], flash["redemptions"], flash["remaining"], flash["active"]) == (coupon.code, 1, 3, True)
     assert 298 <= flash["seconds_left"] <= 300

@@ -40,7 +40,14 @@
       if (!card) return;
       set("[data-cr-stock]", d.available + " / " + d.quantity, card);
       var badge = card.querySelector("[data-cr-state]");
-      if (badge) { badge.textContent = d.state; badge.className = "badge " + d.state; }
+      if (badge) { badge.textContent = d.state_label; badge.className = "badge " + d.state; }
+      // Open now while the drop's own window is not open (re-open once closed), Close now while it is.
+      var openForm = card.querySelector("[data-cr-open-form]"), closeForm = card.querySelector("[data-cr-close-form]");
+      if (openForm) {
+        openForm.hidden = d.window === "open";
+        set("[data-cr-open]", d.window === "closed" ? "Re-open now" : "Open now", openForm);
+      }
+      if (closeForm) closeForm.hidden = d.window !== "open";
       card.classList.toggle("pinned", !!d.pinned);
       var pinned = card.querySelector("[data-cr-pinned]");
       if (pinned) pinned.hidden = !d.pinned;
