@@ -87,7 +87,7 @@ def control_room_counters(session_id: int, now: dt.datetime | None = None, *, ti
      "drops": [{"id", "title", "state" (drop_status), "state_label", "window" (the drop's own window:
                 not_yet_open | open | closed), "available" (effective: lapsed holds count as free), "quantity",
                 "opens_at", "closes_at", "pinned"}],
-     "flash_coupon": {"code", "percent_off", "starts_at", "ends_at", "seconds_left", "active", "redemptions",
+     "flash_coupon": {"code", "percent_off", "starts_at", "ends_at", "seconds_left", "time_left" ("m:ss"), "active", "redemptions",
                       "max_redemptions", "remaining"} | null (the latest one, running or not),
      "timeline": [control_timeline rows]}  (left out with timeline=False)
 
@@ -152,12 +152,14 @@ def _flash_row(coupon: Coupon | None, *, now: dt.datetime) -> dict | None:
         return None
     exhausted = coupon.max_redemptions is not None and coupon.redemptions >= coupon.max_redemptions
     running = coupon.is_active and coupon.valid_from <= now < coupon.valid_until
+    left = max(int((coupon.valid_until - now).total_seconds()), 0) if running else 0
     return {
         "code": coupon.code,
         "percent_off": float(coupon.percent_off) if coupon.percent_off is not None else None,
         "starts_at": coupon.valid_from.isoformat(),
         "ends_at": coupon.valid_until.isoformat(),
-        "seconds_left": max(int((coupon.valid_until - now).total_seconds()), 0) if running else 0,
+        "seconds_left": left,
+        "time_left": f"{left // 60}:{left % 60:02d}",
         "active": running and not exhausted,
         "redemptions": coupon.redemptions,
         "max_redemptions": coupon.max_redemptions,

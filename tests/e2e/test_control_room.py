@@ -92,6 +92,7 @@ def test_host_pins_and_fires_a_flash_coupon_and_the_viewer_sees_both_live(live_s
     assert viewer.evaluate("window.__sameDocument") == "yes", "the viewer's page reloaded"
     assert len(navigations) == loaded, f"the viewer's page navigated: {navigations}"
     assert pin_seen < 4, f"the pin took {pin_seen:.1f}s to show"
+    viewer.screenshot(path=str(tmp_path / "viewer_390.png"))
 
     # and the host's timeline lists both moments, newest first, in the session's zone
     wait_js(host, "document.querySelectorAll('[data-cr-timeline] li').length >= 2")

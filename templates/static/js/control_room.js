@@ -18,6 +18,11 @@
     return nf.format(amountMinor / Math.pow(10, digits));
   }
 
+  function mmss(seconds) {
+    var m = Math.floor(seconds / 60), s = seconds % 60;
+    return m + ":" + (s < 10 ? "0" : "") + s;
+  }
+
   function localTime(iso) {
     try {
       return new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZone: zone }).format(new Date(iso));
@@ -59,7 +64,7 @@
       if (f) {
         set("[data-flash-code]", f.code, flash);
         set("[data-flash-percent]", f.percent_off, flash);
-        set("[data-flash-left]", f.active ? f.seconds_left + " s left" : "ended", flash);
+        set("[data-flash-left]", f.active ? mmss(f.seconds_left) + " left" : "ended", flash);
         set("[data-flash-used]", f.redemptions, flash);
         set("[data-flash-cap]", f.max_redemptions === null ? "∞" : f.max_redemptions, flash);
       }
