@@ -3,6 +3,8 @@
 Each action is one transaction that
 - locks the session row (FOR NO KEY UPDATE: it does not block the hold statement's FOR KEY SHARE on
   the session, so holds keep flowing while the host acts) and, for drop actions, the drop row;
+- takes its instant (`now`, unless a test passes one) only once it holds the lock, so an action that
+  waited for another one judges the drop as that one left it (two hosts closing at once: one closes);
 - checks the session still runs (scheduled or live: an ended or cancelled session is history);
 - writes through `save()` so django-auditlog records the change and its actor (commerce.audit);
 - records the moment in the session timeline (sessions_app.services.session_moment_record);
@@ -96,9 +98,9 @@ def control_pin_drop(
     `actor` (a staff user, or None for an API key) is for the moment's note only: the audit entry
     names the request's user itself.
     """
-    now = now or timezone.now()
     with transaction.atomic():
         session = _running_session(session_id)
+        now = now or timezone.now()  # under the lock: an action that waited judges what the other left
         drop = _session_drop(session, drop_id) if drop_id is not None else None
         if session.pinned_drop_id == (drop.pk if drop else None):
             return session
@@ -127,9 +129,9 @@ def control_open_drop(*, session_id: int, drop_id: int, actor=None, now: dt.date
     still follows the selling rule: a scheduled session without pre-sale sells once it goes live.
     Raises ControlError session_over / drop_not_in_session (404) / drop_already_open.
     """
-    now = now or timezone.now()
     with transaction.atomic():
         session = _running_session(session_id)
+        now = now or timezone.now()  # under the lock: an action that waited judges what the other left
         drop = _session_drop(session, drop_id)
         if now < drop.opens_at:
             drop.opens_at = now
@@ -152,9 +154,9 @@ def control_close_drop(*, session_id: int, drop_id: int, actor=None, now: dt.dat
     in the admin instead), drop_already_closed, session_over, drop_not_in_session (404).
     Records `drop_closed`.
     """
-    now = now or timezone.now()
     with transaction.atomic():
         session = _running_session(session_id)
+        now = now or timezone.now()  # under the lock: an action that waited judges what the other left
         drop = _session_drop(session, drop_id)
         if now >= drop.closes_at:
             raise ControlError(f"{drop.display_title} is already closed.", code="drop_already_closed")
@@ -198,12 +200,12 @@ def flash_coupon_fire(
     Raises ControlError invalid (422, `field`), session_over, session_not_selling (the session neither
     is live nor in pre-sale: nobody could use it).
     """
-    now = now or timezone.now()
     percent, minutes, cap = flash_coupon_check(
         percent_off=percent_off, minutes=minutes, max_redemptions=max_redemptions
     )
     with transaction.atomic():
         session = _running_session(session_id)
+        now = now or timezone.now()  # under the lock: the previous flash coupon ends at this instant
         if (
             session_sale_state(status=session.status, presale_opens_at=session.presale_opens_at, now=now)
             not in SESSION_SELLING

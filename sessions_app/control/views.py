@@ -91,20 +91,17 @@ def control_room(request, session_id: int, *, admin_site=None):
 
 def _run(request, action: str, session: LiveSession, drops, flash_form) -> bool | None:
     """Run one action; True when it ran or failed with a message (redirect), None to re-render the form."""
-    now = timezone.now()
-    try:
+    try:  # no `now=`: each service reads the clock under its lock
         if action == "go_live":
-            services.control_go_live(session_id=session.pk, now=now)
+            services.control_go_live(session_id=session.pk)
             done = "Went live."
         elif action == "end":
-            services.control_end(session_id=session.pk, now=now)
+            services.control_end(session_id=session.pk)
             done = "Ended the session."
         elif action == "flash":
             if not flash_form.is_valid():
                 return None
-            coupon = services.flash_coupon_fire(
-                session_id=session.pk, actor=request.user, now=now, **flash_form.cleaned_data
-            )
+            coupon = services.flash_coupon_fire(session_id=session.pk, actor=request.user, **flash_form.cleaned_data)
             done = f"Flash coupon {coupon.code} fired: {coupon.percent_off:g}% until {timezone.localtime(coupon.valid_until, session.tz):%H:%M %Z}."
         else:
             form = DropChoiceForm(request.POST, drops=drops)
@@ -113,16 +110,16 @@ def _run(request, action: str, session: LiveSession, drops, flash_form) -> bool 
                 return True
             drop_id = form.cleaned_data["drop_id"]
             if action == "pin":
-                services.control_pin_drop(session_id=session.pk, drop_id=drop_id, actor=request.user, now=now)
+                services.control_pin_drop(session_id=session.pk, drop_id=drop_id, actor=request.user)
                 done = "Unpinned." if drop_id is None else "Pinned: viewers see it featured."
             elif drop_id is None:
                 messages.error(request, "Choose a drop.")
                 return True
             elif action == "open":
-                drop = services.control_open_drop(session_id=session.pk, drop_id=drop_id, actor=request.user, now=now)
+                drop = services.control_open_drop(session_id=session.pk, drop_id=drop_id, actor=request.user)
                 done = f"Opened {drop.display_title}."
             else:
-                drop = services.control_close_drop(session_id=session.pk, drop_id=drop_id, actor=request.user, now=now)
+                drop = services.control_close_drop(session_id=session.pk, drop_id=drop_id, actor=request.user)
                 done = f"Closed {drop.display_title}."
     except services.ControlError as exc:
         if action == "flash" and exc.field in flash_form.fields:
