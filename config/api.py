@@ -223,6 +223,7 @@ def _outage_or_unstorable(request, exc):
 api.add_router("/", "sessions_app.api.router")
 api.add_router("/", "sessions_app.api_cadence.router")
 api.add_router("/", "sessions_app.assets.api.router")
+api.add_router("/", "sessions_app.api_control.router")  # the live control room (sessions:control + shop)
 api.add_router("/", "commerce.api.router")
 api.add_router("/", "analytics.api.router")
 api.add_router("/", "sampling.api.router")

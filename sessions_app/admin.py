@@ -6,6 +6,7 @@ from commerce.models import Drop
 from commerce.staff_access import perm_check
 
 from . import services
+from .control.admin import ControlRoomAdminMixin
 from .models import LiveSession, Series, SessionFormat
 
 
@@ -85,7 +86,7 @@ class DropInline(admin.TabularInline):
 
 
 @admin.register(LiveSession)
-class LiveSessionAdmin(admin.ModelAdmin):
+class LiveSessionAdmin(ControlRoomAdminMixin, admin.ModelAdmin):  # + the live control room (docs/control-room.md)
     list_display = ["title", "format", "series", "starts_at", "status", "went_live_at", "drop_count", "schedule_note"]
     list_filter = ["status", "format", "series"]
     search_fields = ["title", "series__name"]

@@ -16,6 +16,7 @@ from analytics.services import event_capture_request
 from commerce.selectors import drop_status, drops_for_session, session_sale_state
 
 from .assets.selectors import sessions_ended_with_replay
+from .control.selectors import flash_coupon_current, flash_coupon_public
 from .embed import stream_embed
 from .models import LiveSession
 from .pagecache import cache_store, cached_or_claim, shared_response
@@ -40,6 +41,8 @@ def home(request):
 
 
 PAGE_CACHE_SECONDS = 2
+POLL_MS = 4000  # how often the page polls session_status
+LIVE_POLL_MS = 1500  # while live: a pin or flash coupon from the control room shows within about 2 s
 PERSONAL_COOKIES = (settings.SESSION_COOKIE_NAME, "messages")
 
 
@@ -62,6 +65,8 @@ def session_page(request, public_id):
     session = get_object_or_404(LiveSession.objects.select_related("format", "series"), public_id=public_id)
     now = timezone.now()
     drops = [(drop, drop_status(drop=drop, now=now)) for drop in drops_for_session(session_id=session.pk, now=now)]
+    # The drop the host pinned in the control room comes first (featured); the rest keep their opening order.
+    drops.sort(key=lambda pair: pair[0].pk != session.pinned_drop_id)
     event_capture_request(request, name="view", session_id=session.pk, occurred_at=now)
     state = session_sale_state(status=session.status, presale_opens_at=session.presale_opens_at, now=now)
     response = render(
@@ -77,6 +82,9 @@ def session_page(request, public_id):
             # Planned start passed, host not live yet: "Starting soon", not "starts in 0 minutes".
             "late": session.status == LiveSession.Status.SCHEDULED and session.starts_at <= now,
             "page_zone": session.timezone,
+            # the control room's flash coupon, while it runs (sessions_app.control)
+            "flash": flash_coupon_public(flash_coupon_current(session_id=session.pk, now=now)),
+            "poll_ms": LIVE_POLL_MS if session.status == LiveSession.Status.LIVE else POLL_MS,
         },
     )
     if shared and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE") and not request.META.get("CSRF_COOKIE_USED"):
@@ -94,7 +102,11 @@ def session_status(request, public_id):
 
     Shape: {"session": status (scheduled|live|ended|cancelled), "session_state" (…|presale:
     commerce.selectors.session_sale_state), "starts_at" (the real start once live, else the
-    scheduled one), "ended_at" (or null), "server_time" (ISO 8601 UTC), "drops": [drop_status…]}.
+    scheduled one), "ended_at" (or null), "server_time" (ISO 8601 UTC), "drops": [drop_status…],
+    "pinned_drop_id" (the drop the host pinned in the control room, or null), "flash_coupon" ({"code",
+    "percent_off", "ends_at" (ISO 8601 UTC), "remaining" (uses left, null = uncapped)} while the
+    session's flash coupon runs, else null: sessions_app.control.selectors)}.
+    Control-room actions delete this cache entry, so their effect is in the next poll.
 
     A thousand viewers poll this at once, so the payload is computed at most once
     per second per cache (Redis shared across web hosts, or per process), by one
@@ -119,6 +131,8 @@ def session_status(request, public_id):
             "ended_at": session.ended_at.isoformat() if session.ended_at else None,
             "server_time": now.isoformat(),
             "drops": [drop_status(drop=d, now=now) for d in drops_for_session(session_id=session.pk, now=now)],
+            "pinned_drop_id": session.pinned_drop_id,
+            "flash_coupon": flash_coupon_public(flash_coupon_current(session_id=session.pk, now=now)),
         }
         body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
         cached = (session.pk, session.status, body)

@@ -60,6 +60,7 @@ SCOPE_CHOICES = [
     ("assets:read", "assets:read: sessions' recordings, public clips and thumbnails (shop catalogue)"),
     ("assets:write", "assets:write: upload recordings (resumable) and cut clips"),
     ("followers:write", "followers:write: start following a series for an e-mail address (double opt-in)"),
+    ("sessions:control", "sessions:control: run the shop's live control room (shop data: needs shop too)"),
     ("shop", "shop: acts for the shop: every owner's objects (the shop's own integrations only)"),
 ]
 SHOP_SCOPE = "shop"

@@ -58,6 +58,48 @@
     if (qr) qr.hidden = state !== "live";  // "Scan to buy" only while the drop sells
   }
 
+  // The drop the host pinned in the control room: featured first and highlighted; when the pin moves
+  // or goes, the other cards return to their opening order. Nothing reloads.
+  function applyPin(id) {
+    var key = id === null || id === undefined ? "" : String(id);
+    if (!root || root.dataset.pinned === key) return;
+    root.dataset.pinned = key;
+    var cards = Array.prototype.slice.call(document.querySelectorAll("[data-drop]"));
+    if (!cards.length) return;
+    cards.forEach(function (el) {
+      var on = el.dataset.drop === key;
+      el.classList.toggle("pinned", on);
+      var label = el.querySelector("[data-pinned-label]");
+      if (label) label.hidden = !on;
+    });
+    var parent = cards[0].parentNode, anchor = cards[cards.length - 1].nextSibling;
+    cards.sort(function (a, b) {
+      if ((a.dataset.drop === key) !== (b.dataset.drop === key)) return a.dataset.drop === key ? -1 : 1;
+      return (Date.parse(a.dataset.opensAt) - Date.parse(b.dataset.opensAt)) || (parseInt(a.dataset.drop, 10) - parseInt(b.dataset.drop, 10));
+    });
+    cards.forEach(function (el) { parent.insertBefore(el, anchor); });
+  }
+
+  // The control room's flash coupon: a banner with the code, a countdown and the uses left.
+  var banner = document.querySelector("[data-flash-banner]");
+  function applyFlash(f) {
+    if (!banner) return;
+    if (!f) { banner.hidden = true; banner.dataset.endsAt = ""; return; }
+    banner.dataset.endsAt = f.ends_at;
+    banner.querySelector("[data-flash-code]").textContent = f.code;
+    banner.querySelector("[data-flash-percent]").textContent = String(f.percent_off);
+    var wrap = banner.querySelector("[data-flash-remaining-wrap]");
+    wrap.hidden = f.remaining === null;
+    if (f.remaining !== null) banner.querySelector("[data-flash-remaining]").textContent = f.remaining;
+    tickFlash();
+  }
+  function tickFlash() {
+    if (!banner || !banner.dataset.endsAt) return;
+    var left = (Date.parse(banner.dataset.endsAt) - (Date.now() + skew)) / 1000;
+    banner.hidden = left <= 0;
+    banner.querySelector("[data-flash-countdown]").textContent = fmt(left);
+  }
+
   function poll() {
     if (!root) return;
     fetch(root.dataset.statusUrl, { headers: { Accept: "application/json" } })
@@ -67,6 +109,8 @@
         skew = Date.parse(data.server_time) - Date.now();
         // The host went live, ended or cancelled: reload once so the stream area matches the state.
         if (root.dataset.session && data.session !== root.dataset.session) { window.location.reload(); return; }
+        if ("pinned_drop_id" in data) applyPin(data.pinned_drop_id);
+        if ("flash_coupon" in data) applyFlash(data.flash_coupon);
         data.drops.forEach(function (d) {
           var el = document.querySelector('[data-drop="' + d.id + '"]');
           if (!el) return;
@@ -99,6 +143,6 @@
     if (left <= 0) { var pay = document.querySelector("[data-pay]"); if (pay) pay.disabled = true; }
   }
 
-  tick(); setInterval(tick, 1000); tickHold(); setInterval(tickHold, 1000);
+  tick(); setInterval(tick, 1000); tickHold(); setInterval(tickHold, 1000); tickFlash(); setInterval(tickFlash, 1000);
   if (root) { setInterval(poll, parseInt(root.dataset.pollMs || "4000", 10)); }
 })();
