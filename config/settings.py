@@ -557,3 +557,9 @@ if ASSET_BUCKET:
 # --- Assets: pages and API ---
 # The replay page shows the session's whole recording (newest ready one) beside its clips; 0 = clips only.
 ASSET_REPLAY_SHOWS_RECORDING = env_bool("ASSET_REPLAY_SHOWS_RECORDING", True)
+# --- Watch-gated coupons (docs/watch-coupons.md) ---
+# Claims of a personal code on the session page: at most this many per window per visitor cookie
+# and per client IP network (shared store: commerce.ratelimit). 0 = off.
+WATCH_CLAIM_RATE_WINDOW_SECONDS = int(env("WATCH_CLAIM_RATE_WINDOW_SECONDS", "60"))
+WATCH_CLAIM_RATE_LIMIT_VISITOR = int(env("WATCH_CLAIM_RATE_LIMIT_VISITOR", "12"))
+WATCH_CLAIM_RATE_LIMIT_IP = int(env("WATCH_CLAIM_RATE_LIMIT_IP", "300"))
