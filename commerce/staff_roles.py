@@ -71,6 +71,7 @@ ROLES: dict[str, list[str]] = {
             "commerce.popup",
             "commerce.pickupslot",
             "sampling.samplecampaign",
+            "commerce.watchcode",  # personal codes of watch-gated coupons (docs/watch-coupons.md)
         ),
     ],
     # The pickup door and shipping: check-in (incl. pay-at-pickup), no-show messages, slots,
@@ -107,6 +108,7 @@ ROLES: dict[str, list[str]] = {
             "commerce.order",
             "commerce.drop",
             "commerce.coupon",
+            "commerce.watchcode",
             "commerce.product",
             "commerce.productimage",
             "commerce.sku",
@@ -143,6 +145,7 @@ ROLES: dict[str, list[str]] = {
             "commerce.customer",
             "commerce.coupon",
             "commerce.couponredemption",
+            "commerce.watchcode",
             "commerce.hold",
             "commerce.paymentevent",
             "commerce.pickupbooking",
