@@ -59,6 +59,7 @@ SCOPE_CHOICES = [
     ("pickup:checkin", "pickup:checkin: check in passes at this partner's pop-ups"),
     ("assets:read", "assets:read: sessions' recordings, public clips and thumbnails (shop catalogue)"),
     ("assets:write", "assets:write: upload recordings (resumable) and cut clips"),
+    ("coupons:read", "coupons:read: sessions' watch-gated coupons with codes issued/redeemed (no visitor data)"),
     ("shop", "shop: acts for the shop: every owner's objects (the shop's own integrations only)"),
 ]
 SHOP_SCOPE = "shop"
