@@ -106,7 +106,8 @@ def coupon_check(*, code: str, hold: Hold, now: dt.datetime) -> tuple[Coupon, in
     coupon of someone else, currency), coupon_customer_limit, coupon_exhausted.
 
     A watch-gated coupon's personal code (commerce.services.watch_coupons) resolves to its programme
-    coupon, returned with `coupon.entered_watch_code` set (coupon_redeem redeems the code too); on top
+    coupon, returned with `coupon.entered_watch_code` set (coupon_redeem redeems the code too) and
+    `coupon.watch_code_expires_at` (UTC, None while the session is live); on top
     it may raise coupon_expired (session end + grace passed), coupon_not_applicable (the code is bound
     to another customer) and watch_code_used. The programme's own code raises watch_code_required.
     """
@@ -124,6 +125,7 @@ def coupon_check(*, code: str, hold: Hold, now: dt.datetime) -> tuple[Coupon, in
             code=ErrorCode.WATCH_CODE_REQUIRED,
         )
     coupon.entered_watch_code = watch_code
+    coupon.watch_code_expires_at = None
     if now < coupon.valid_from:
         raise CouponInvalid("That coupon is not valid yet.", code=ErrorCode.COUPON_NOT_YET_VALID)
     if now >= coupon.valid_until:
@@ -138,7 +140,9 @@ def coupon_check(*, code: str, hold: Hold, now: dt.datetime) -> tuple[Coupon, in
     if not in_scope:
         raise CouponInvalid("That coupon does not apply to this item.", code=ErrorCode.COUPON_NOT_APPLICABLE)
     if watch_code is not None:
-        watch_coupons.watch_code_check(watch_code=watch_code, customer_id=hold.customer_id, now=now)
+        coupon.watch_code_expires_at = watch_coupons.watch_code_check(
+            watch_code=watch_code, customer_id=hold.customer_id, now=now
+        )
     if coupon.max_redemptions is not None and coupon.redemptions >= coupon.max_redemptions:
         raise CouponInvalid("That coupon has been used up.", code=ErrorCode.COUPON_EXHAUSTED)
     used = (

@@ -160,8 +160,9 @@ def watch_codes_bind_visitor(*, visitor_id: str | None, customer_id: int | None,
     )
 
 
-def watch_code_check(*, watch_code: WatchCode, customer_id: int, now: dt.datetime) -> None:
+def watch_code_check(*, watch_code: WatchCode, customer_id: int, now: dt.datetime) -> dt.datetime | None:
     """May `customer_id` use this personal code at `now`? Reads only (checkout re-checks under locks).
+    Returns when the code expires (UTC; None while its session is live: no end yet).
 
     Raises CouponInvalid: coupon_expired (session end + grace passed), coupon_not_applicable (bound to
     another customer), watch_code_used (already redeemed by an order that is not cancelled).
@@ -173,6 +174,7 @@ def watch_code_check(*, watch_code: WatchCode, customer_id: int, now: dt.datetim
         raise CouponInvalid("That code belongs to someone else.", code=ErrorCode.COUPON_NOT_APPLICABLE)
     if watch_code.redeemed_at is not None:
         raise CouponInvalid("That personal code has already been used.", code=ErrorCode.WATCH_CODE_USED)
+    return expires
 
 
 def watch_code_take(*, watch_code: WatchCode, order, now: dt.datetime) -> None:

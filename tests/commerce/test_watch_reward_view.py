@@ -141,7 +141,10 @@ def test_end_to_end_watch_claim_hold_and_checkout_with_the_code():
     assert response["Location"] == reverse("commerce:hold", args=[hold.token])
     assert WatchCode.objects.get().customer_id == hold.customer_id  # bound when the hold was placed
     applied = client.post(reverse("commerce:hold", args=[hold.token]), {"coupon_code": code, "apply": "1"})
-    assert applied.status_code == 200 and "$10.00" in applied.content.decode()
+    cart = applied.content.decode()
+    assert applied.status_code == 200 and "$10.00" in cart
+    # the cart names the personal code's real cutoff (session end + grace), not the programme's window
+    assert "Your personal code works until 30 minutes after the session ends" in cart
     response = client.post(reverse("commerce:hold", args=[hold.token]), {"coupon_code": code, "pay": "1"})
     # then the order has the programme's discount, the code is used up, the programme counted it
     order = Order.objects.get()
