@@ -11,7 +11,6 @@ Staff permissions are the models' own (view_watchcode; the coupon's add/change),
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
@@ -74,9 +73,7 @@ class WatchCouponAdmin(CouponAdmin):
             return "Not watch-gated."
         counts = watch_code_counts(coupon_ids=[obj.pk]).get(obj.pk, {"issued": 0, "redeemed": 0})
         url = reverse("admin:commerce_watchcode_changelist") + f"?coupon__id__exact={obj.pk}"
-        return format_html(
-            '{} issued, {} redeemed (<a href="{}">list</a>)', counts["issued"], counts["redeemed"], url
-        )
+        return format_html('{} issued, {} redeemed (<a href="{}">list</a>)', counts["issued"], counts["redeemed"], url)
 
 
 @admin.register(WatchCode)

@@ -44,9 +44,7 @@ class WatchCouponOut(Schema):
     codes_redeemed: int
 
 
-@router.get(
-    "/sessions/{session_id}/watch-coupons", response=list[WatchCouponOut], auth=PartnerKey("coupons:read")
-)
+@router.get("/sessions/{session_id}/watch-coupons", response=list[WatchCouponOut], auth=PartnerKey("coupons:read"))
 @paginate(PageNumberPagination, page_size=50)
 def list_watch_coupons(request, session_id: UUID):
     """The session's watch-gated coupons (easiest first) with personal codes issued and redeemed.

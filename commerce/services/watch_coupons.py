@@ -65,9 +65,7 @@ def _programme(*, coupon_id: int | None, session_id: int | None, visitor_id: str
         raise ValueError("watch_code_claim needs coupon_id or session_id")
     open_ = watch_programmes_open(session_id=session_id, now=now)
     if not open_:
-        raise WatchRewardUnavailable(
-            "This session has no watch reward open now.", code=ErrorCode.WATCH_COUPON_CLOSED
-        )
+        raise WatchRewardUnavailable("This session has no watch reward open now.", code=ErrorCode.WATCH_COUPON_CLOSED)
     claimed = set(WatchCode.objects.filter(coupon__in=open_, visitor_id=visitor_id).values_list("coupon_id", flat=True))
     return next((c for c in open_ if c.pk not in claimed), open_[0])
 

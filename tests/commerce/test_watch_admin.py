@@ -53,7 +53,9 @@ def test_a_gated_coupon_scoped_to_a_session_is_saved_and_shows_its_codes(admin_c
     coupon = Coupon.objects.get()
     assert (coupon.watch_seconds_required, coupon.watch_grace_minutes, coupon.session_id) == (120, 15, session.pk)
     # two viewers claim, one buys
-    Coupon.objects.filter(pk=coupon.pk).update(valid_from=timezone.now(), valid_until=timezone.now() + dt.timedelta(hours=1))
+    Coupon.objects.filter(pk=coupon.pk).update(
+        valid_from=timezone.now(), valid_until=timezone.now() + dt.timedelta(hours=1)
+    )
     drop = live_drop(session)
     codes = []
     for _ in range(2):
@@ -65,9 +67,10 @@ def test_a_gated_coupon_scoped_to_a_session_is_saved_and_shows_its_codes(admin_c
     assert "2 issued, 1 redeemed" in page
     listing = admin_client.get(reverse("admin:commerce_watchcode_changelist") + "?q=ann@example.com").content.decode()
     assert codes[0].code in listing and codes[1].code not in listing
-    assert codes[0].visitor_id not in admin_client.get(
-        reverse("admin:commerce_watchcode_change", args=[codes[0].pk])
-    ).content.decode()
+    assert (
+        codes[0].visitor_id
+        not in admin_client.get(reverse("admin:commerce_watchcode_change", args=[codes[0].pk])).content.decode()
+    )
 
 
 def test_an_ordinary_coupon_keeps_working_with_an_empty_gate(admin_client):

@@ -26,7 +26,11 @@ def test_lists_a_sessions_programmes_with_counts_and_nothing_personal(client):
     drop = live_drop(coupon.session)
     drop_programme = programme(drop=drop, seconds=600, percent="30")
     coupon_create(  # an ordinary coupon of the session is not a watch reward
-        kind="percent", percent_off=5, valid_from=coupon.valid_from, valid_until=coupon.valid_until, session=coupon.session
+        kind="percent",
+        percent_off=5,
+        valid_from=coupon.valid_from,
+        valid_until=coupon.valid_until,
+        session=coupon.session,
     )
     programme(session=LiveSessionFactory(), seconds=60)  # another session's
     codes = []
@@ -52,5 +56,7 @@ def test_needs_the_scope_and_a_real_session(client):
     url = f"/api/v1/sessions/{session.public_id}/watch-coupons"
     assert client.get(url, headers=_key(["sessions:read"])).status_code == 403
     assert client.get(url).status_code == 401
-    missing = client.get("/api/v1/sessions/00000000-0000-0000-0000-000000000000/watch-coupons", headers=_key(["coupons:read"]))
+    missing = client.get(
+        "/api/v1/sessions/00000000-0000-0000-0000-000000000000/watch-coupons", headers=_key(["coupons:read"])
+    )
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"

@@ -9,13 +9,14 @@ import pytest
 from django.utils import timezone
 
 from analytics.models import VisitorAlias
+from commerce.access import NotFound
 from commerce.exceptions import CouponInvalid, ErrorCode, WatchRewardUnavailable
 from commerce.models import Coupon, CouponRedemption, Order, WatchCode
 from commerce.services.coupons import coupon_check, coupon_create
 from commerce.services.customers import customer_get_or_create
 from commerce.services.holds import hold_place
 from commerce.services.orders import checkout_start, order_cancel, order_place
-from commerce.services.watch_coupons import watch_code_claim
+from commerce.services.watch_coupons import watch_code_claim, watch_code_take
 from sessions_app.models import WatchEvidence
 from tests.commerce.watch_support import live_drop, new_visitor, programme, watch
 from tests.factories import LiveSessionFactory
@@ -121,7 +122,7 @@ def test_a_claim_names_a_programme_of_that_session_or_gets_404():
     vid = new_visitor()
     watch(coupon.session, vid, seconds=20, start=timezone.now())
     for coupon_id, session_id in ((coupon.pk, other.pk), (ordinary.pk, other.pk), (987654, None)):
-        with pytest.raises(Exception) as exc:
+        with pytest.raises(NotFound) as exc:
             watch_code_claim(coupon_id=coupon_id, session_id=session_id, visitor_id=vid, now=timezone.now())
         assert exc.value.status == 404
     with pytest.raises(WatchRewardUnavailable) as exc:
@@ -325,3 +326,21 @@ def test_a_watch_gated_coupon_needs_a_session_or_drop_scope(kwargs, message):
         args["session"] = LiveSessionFactory()
     with pytest.raises(CouponInvalid, match=message):
         coupon_create(kind="percent", percent_off=10, valid_from=now, valid_until=now + dt.timedelta(hours=1), **args)
+
+
+def test_the_redeeming_update_itself_refuses_a_code_bound_meanwhile_to_someone_else():
+    # given bob's checkout passed coupon_check while the code was unbound
+    coupon = programme(seconds=60)
+    drop = live_drop(coupon.session)
+    vid, code = _claimed(coupon)
+    bob_hold = hold_place(drop_id=drop.pk, email="bob@example.com", quantity=1)
+    checked, _discount = coupon_check(code=code.code, hold=bob_hold, now=timezone.now())
+    # when ann places a hold from the viewer's browser before bob's order commits (the code binds to her)
+    hold_place(drop_id=drop.pk, email="ann@example.com", quantity=1, visitor_id=vid)
+    bob_order = checkout_start(hold_token=bob_hold.token)  # his order (here without the code)
+    # then taking the code for bob's order is refused by the conditional UPDATE itself
+    with pytest.raises(CouponInvalid) as exc:
+        watch_code_take(watch_code=checked.entered_watch_code, order=bob_order, now=timezone.now())
+    assert exc.value.code == ErrorCode.COUPON_NOT_APPLICABLE
+    code.refresh_from_db()
+    assert code.redeemed_at is None and code.order_id is None

@@ -53,4 +53,6 @@ def programme(
 
 
 def live_drop(session, **kw):
-    return make_drop(session=session, quantity=kw.pop("quantity", 20), per_customer_limit=kw.pop("per_customer_limit", 3), **kw)
+    return make_drop(
+        session=session, quantity=kw.pop("quantity", 20), per_customer_limit=kw.pop("per_customer_limit", 3), **kw
+    )
