@@ -440,3 +440,12 @@ def audience_attendees(*, series_id: int | None) -> set[str]:
 def audience_drop_clickers(*, series_id: int | None) -> set[str]:
     """People who clicked a drop's call to action (a `click` event), as normalized e-mails."""
     return _audience(names=("click",), series_id=series_id)
+
+
+def visitor_customer_id(*, visitor_id: str | None) -> int | None:
+    """The customer a visitor (cookie id) was identified as (VisitorAlias), or None if not (yet) known."""
+    from .models import VisitorAlias
+
+    if not visitor_id:
+        return None
+    return VisitorAlias.objects.filter(visitor_id=visitor_id).values_list("customer_id", flat=True).first()

@@ -38,6 +38,11 @@ class ErrorCode(StrEnum):
     SHIPPING_ADDRESS_REQUIRED = "shipping_address_required"
     SHIPPING_ADDRESS_INVALID = "shipping_address_invalid"
     SHIPPING_UNAVAILABLE = "shipping_unavailable"
+    # watch-gated coupons (docs/watch-coupons.md)
+    WATCH_NOT_ENOUGH = "watch_not_enough"
+    WATCH_COUPON_CLOSED = "watch_coupon_closed"
+    WATCH_CODE_REQUIRED = "watch_code_required"
+    WATCH_CODE_USED = "watch_code_used"
 
 
 class CommerceError(Exception):
@@ -100,6 +105,15 @@ class CouponInvalid(CommerceError):
     code = ErrorCode.COUPON_INVALID
     status = 422
     field = "coupon_code"
+
+
+class WatchRewardUnavailable(CommerceError):
+    """No personal code for this viewer (yet): `watch_not_enough` (`extra`: seconds_left,
+    watched_seconds, required_seconds), `watch_coupon_closed` (the programme or its session is not
+    open for claims), `coupon_exhausted`, or `not_found` (no such programme). 409, or 404 for not_found."""
+
+    code = ErrorCode.WATCH_NOT_ENOUGH
+    status = 409
 
 
 class PaymentProviderError(CommerceError):

@@ -72,6 +72,7 @@ ROLES: dict[str, list[str]] = {
             "commerce.popup",
             "commerce.pickupslot",
             "sampling.samplecampaign",
+            "commerce.watchcode",  # personal codes of watch-gated coupons (docs/watch-coupons.md)
         ),
     ],
     # The pickup door and shipping: check-in (incl. pay-at-pickup), no-show messages, slots,
@@ -108,6 +109,7 @@ ROLES: dict[str, list[str]] = {
             "commerce.order",
             "commerce.drop",
             "commerce.coupon",
+            "commerce.watchcode",
             "commerce.product",
             "commerce.productimage",
             "commerce.sku",
@@ -144,6 +146,7 @@ ROLES: dict[str, list[str]] = {
             "commerce.customer",
             "commerce.coupon",
             "commerce.couponredemption",
+            "commerce.watchcode",
             "commerce.hold",
             "commerce.paymentevent",
             "commerce.pickupbooking",

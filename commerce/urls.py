@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_pickup, views_receipts
+from . import views, views_pickup, views_receipts, views_watch
 
 app_name = "commerce"
 urlpatterns = [
@@ -14,6 +14,8 @@ urlpatterns = [
         views_receipts.order_credit_note,
         name="order_credit_note",
     ),
+    # the session page's watch reward (docs/watch-coupons.md): personal, never cached
+    path("s/<uuid:public_id>/watch-reward/", views_watch.watch_reward, name="watch_reward"),
     path("drops/<id:drop_id>/pickup/", views_pickup.pickup_drop_buy, name="pickup_buy"),
     path("pickup/pass/<str:token>/", views_pickup.pickup_pass, name="pickup_pass"),
     path("pickup/pass/<str:token>/pickup.ics", views_pickup.pickup_pass_ics, name="pickup_pass_ics"),

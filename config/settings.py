@@ -568,3 +568,9 @@ SERIES_FOLLOW_RATE_LIMIT_EMAIL = int(env("SERIES_FOLLOW_RATE_LIMIT_EMAIL", "3"))
 SERIES_FOLLOW_CONFIRM_RESEND_SECONDS = int(env("SERIES_FOLLOW_CONFIRM_RESEND_SECONDS", "600"))
 # The domain in calendar UIDs (<session public id>@<domain>); default: SITE_URL's host. Keep it stable.
 SERIES_CALENDAR_UID_DOMAIN = env("SERIES_CALENDAR_UID_DOMAIN", "")
+# --- Watch-gated coupons (docs/watch-coupons.md) ---
+# Claims of a personal code on the session page: at most this many per window per visitor cookie
+# and per client IP network (shared store: commerce.ratelimit). 0 = off.
+WATCH_CLAIM_RATE_WINDOW_SECONDS = int(env("WATCH_CLAIM_RATE_WINDOW_SECONDS", "60"))
+WATCH_CLAIM_RATE_LIMIT_VISITOR = int(env("WATCH_CLAIM_RATE_LIMIT_VISITOR", "12"))
+WATCH_CLAIM_RATE_LIMIT_IP = int(env("WATCH_CLAIM_RATE_LIMIT_IP", "300"))

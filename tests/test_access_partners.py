@@ -339,6 +339,19 @@ def _asset_services():
     return services
 
 
+def _watch_coupons(w: World) -> Call:
+    """A session's watch-gated coupons: terms and counts only (no visitor ids, no codes)."""
+    from tests.commerce.watch_support import programme
+
+    coupon = programme(seconds=60)
+
+    def check(data):
+        [item] = data["items"]
+        assert item["id"] == coupon.pk and "code" not in item and "visitor_id" not in str(data)
+
+    return Call("GET", f"/sessions/{coupon.session.public_id}/watch-coupons", expect=200, check=check)
+
+
 def _assets_list(kind: str) -> Callable[[World], Call]:
     def probe(w: World) -> Call:
         from tests.sessions_app.assets.pages_world import ended_session_with_clip
@@ -441,6 +454,7 @@ CONTROL = "steering the shop's live show is the shop's: sessions:control works o
 REGISTRY: dict[str, Entry] = {
     "GET /api/v1/sessions": Entry("plain", why=CATALOGUE),
     "GET /api/v1/sessions/{session_id}": Entry("catalogue", _session, why=CATALOGUE),
+    "GET /api/v1/sessions/{session_id}/watch-coupons": Entry("catalogue", _watch_coupons, why=CATALOGUE),
     "GET /api/v1/drops": Entry("catalogue", _drops, why=CATALOGUE),
     "GET /api/v1/drops/{drop_id}": Entry("catalogue", _drop(""), why=CATALOGUE),
     "GET /api/v1/drops/{drop_id}/status": Entry("catalogue", _drop("/status"), why=CATALOGUE),

@@ -11,6 +11,7 @@ from .product import Product, ProductImage, Sku
 from .ratelimit import RateCounter
 from .receipt import CreditNote, DocumentSequence, Receipt
 from .shipping import ShippingRate, TaxRate
+from .watch_coupon import WatchCode
 
 __all__ = [
     "ApiKey",
@@ -38,4 +39,5 @@ __all__ = [
     "ShippingRate",
     "Sku",
     "TaxRate",
+    "WatchCode",
 ]

@@ -13,6 +13,11 @@ class Coupon(models.Model):
     conditional UPDATE on `redemptions`, backed by a CHECK constraint) and
     `per_customer_limit` per customer. Codes are case-insensitive: stored
     upper-case. A personal coupon (`customer` set) only works for that customer.
+
+    Watch-gated (`watch_seconds_required` set, docs/watch-coupons.md): the coupon is a programme.
+    Its own code is refused at checkout; each viewer who watched that many seconds of the live
+    session (its session, or its drop's) claims a personal WatchCode, valid until the session's
+    end + `watch_grace_minutes`; redemptions through personal codes count towards this coupon's caps.
     """
 
     class Kind(models.TextChoices):
@@ -40,10 +45,29 @@ class Coupon(models.Model):
     is_active = models.BooleanField(default=True)
     note = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    watch_seconds_required = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Watch-gated: seconds of the live session a viewer must watch to get a personal code. "
+        "Empty = an ordinary coupon. Needs a session or drop scope.",
+    )
+    watch_grace_minutes = models.PositiveIntegerField(
+        default=30, help_text="Watch-gated: personal codes expire this many minutes after the session ends."
+    )
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(watch_seconds_required__isnull=True)
+                | (
+                    Q(watch_seconds_required__gt=0, customer__isnull=True)
+                    & (Q(session__isnull=False) | Q(drop__isnull=False))
+                ),
+                name="coupon_watch_gate_scoped",
+                violation_error_message="A watch-gated coupon needs more than 0 seconds, a session or drop scope, "
+                "and no customer.",
+            ),
             models.CheckConstraint(
                 condition=Q(max_redemptions__isnull=True) | Q(redemptions__lte=F("max_redemptions")),
                 name="coupon_redemptions_within_cap",
@@ -78,6 +102,14 @@ class CouponRedemption(models.Model):
     order = models.OneToOneField("commerce.Order", on_delete=models.CASCADE, related_name="coupon_redemption")
     customer = models.ForeignKey("commerce.Customer", on_delete=models.PROTECT, related_name="coupon_redemptions")
     discount_minor = models.PositiveBigIntegerField()
+    watch_code = models.ForeignKey(
+        "commerce.WatchCode",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="redemptions",
+        help_text="The viewer's personal code, when redeemed through one (docs/watch-coupons.md).",
+    )
     voided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -61,6 +61,7 @@ SCOPE_CHOICES = [
     ("assets:write", "assets:write: upload recordings (resumable) and cut clips"),
     ("followers:write", "followers:write: start following a series for an e-mail address (double opt-in)"),
     ("sessions:control", "sessions:control: run the shop's live control room (shop data: needs shop too)"),
+    ("coupons:read", "coupons:read: sessions' watch-gated coupons with codes issued/redeemed (no visitor data)"),
     ("shop", "shop: acts for the shop: every owner's objects (the shop's own integrations only)"),
 ]
 SHOP_SCOPE = "shop"

@@ -25,6 +25,7 @@ from ..selectors import SESSION_SELLING, drop_for_hold, session_sale_state
 from ..selectors_pickup import pickup_slot_for_hold, pickup_slot_unavailable_error
 from . import funnel
 from .customers import customer_lock_or_create
+from .watch_coupons import watch_codes_bind_visitor
 
 SWEEP_BATCH = 200
 
@@ -143,7 +144,8 @@ def hold_place(
     client, whatever the e-mail, may not exceed hold_client_cap, checked by the database under a
     per-(client, drop) lock in the same statement/transaction as the stock.
 
-    Analytics: a `cart` event (with `visitor_id`, merged with the customer) after commit.
+    Analytics: a `cart` event (with `visitor_id`, merged with the customer) after commit; the
+    visitor's unbound watch-reward codes are bound to the customer (docs/watch-coupons.md).
 
     Raises InvalidInput (quantity < 1, bad e-mail), RateLimited (429, `extra["retry_after"]`
     seconds), ClientLimitExceeded (code client_limit), LimitExceeded,
@@ -178,6 +180,7 @@ def hold_place(
         if attempt.inserted:
             hold.drop = drop
             funnel.capture_cart(hold=hold, visitor_id=visitor_id, now=now)
+            watch_codes_bind_visitor(visitor_id=visitor_id, customer_id=hold.customer_id, now=now)
             return hold
         # Refused: below, lapsed holds are released and a refusal is explained from a fresh read.
     drop = Drop.objects.get(pk=drop_id)
@@ -234,6 +237,7 @@ def hold_place(
             if not (_expire(lapsed, now) and locks.pickup_slot_take(slot_id=slot.pk, now=now)):
                 raise pickup_slot_unavailable_error(slot=slot, now=now)
         funnel.capture_cart(hold=hold, visitor_id=visitor_id, now=now)
+        watch_codes_bind_visitor(visitor_id=visitor_id, customer_id=customer.pk, now=now)
     hold.drop = drop
     hold.customer = customer
     return hold

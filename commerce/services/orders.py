@@ -193,7 +193,7 @@ def checkout_start(
             if hold.pickup_slot_id:
                 PickupBooking.objects.create(order=order, slot_id=hold.pickup_slot_id)
             if coupon is not None:
-                coupon_redeem(coupon=coupon, order=order, discount_minor=discount)
+                coupon_redeem(coupon=coupon, order=order, discount_minor=discount, now=now)
             funnel.capture_checkout(order=order, hold=hold, visitor_id=visitor_id, now=now)
             if order.total_minor == 0 or provider.confirms_immediately:
                 hold_convert(hold=hold, now=now, allow_lapsed=False)
