@@ -55,6 +55,11 @@ ROLES: dict[str, list[str]] = {
         "sessions_app.golive_livesession",
         "sessions_app.cancel_livesession",
         "sessions_app.control_livesession",  # the live control room (docs/control-room.md)
+        # waitlists (remove from the line) and what they offered; carried-over stock (docs/waitlist.md)
+        "commerce.view_waitlistentry",
+        "commerce.change_waitlistentry",
+        "commerce.view_waitlistoffer",
+        "commerce.view_stocktransfer",
         # session assets: upload recordings, cut and delete clips, watch the jobs (docs/video.md)
         *_crud("sessions_app.recording", "sessions_app.clip", delete=True),
         "sessions_app.cut_clip",

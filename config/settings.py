@@ -557,3 +557,9 @@ if ASSET_BUCKET:
 # --- Assets: pages and API ---
 # The replay page shows the session's whole recording (newest ready one) beside its clips; 0 = clips only.
 ASSET_REPLAY_SHOWS_RECORDING = env_bool("ASSET_REPLAY_SHOWS_RECORDING", True)
+# --- Waitlists and stock carry-over (issue #13, docs/waitlist.md) ---
+# Minutes a waitlist offer link keeps its freed units reserved (never past the drop's close).
+WAITLIST_OFFER_MINUTES = int(env("WAITLIST_OFFER_MINUTES", "10") or 10)
+# "Notify me" submissions per client network (IP) per window, and the window in seconds.
+WAITLIST_JOIN_RATE_LIMIT = int(env("WAITLIST_JOIN_RATE_LIMIT", "10") or 10)
+WAITLIST_JOIN_RATE_WINDOW_SECONDS = int(env("WAITLIST_JOIN_RATE_WINDOW_SECONDS", "600") or 600)

@@ -11,6 +11,7 @@ from .product import Product, ProductImage, Sku
 from .ratelimit import RateCounter
 from .receipt import CreditNote, DocumentSequence, Receipt
 from .shipping import ShippingRate, TaxRate
+from .waitlist import StockTransfer, WaitlistEntry, WaitlistOffer
 
 __all__ = [
     "ApiKey",
@@ -37,5 +38,8 @@ __all__ = [
     "Refund",
     "ShippingRate",
     "Sku",
+    "StockTransfer",
     "TaxRate",
+    "WaitlistEntry",
+    "WaitlistOffer",
 ]

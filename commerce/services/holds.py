@@ -25,6 +25,7 @@ from ..selectors import SESSION_SELLING, drop_for_hold, session_sale_state
 from ..selectors_pickup import pickup_slot_for_hold, pickup_slot_unavailable_error
 from . import funnel
 from .customers import customer_lock_or_create
+from .waitlist import waitlist_offer_freed
 
 SWEEP_BATCH = 200
 
@@ -78,6 +79,8 @@ def _expire(holds: list[tuple[int, int, int]], now: dt.datetime) -> int:
         locks.drop_return_stock(drop_id=drop_id, quantity=per_drop[drop_id])
     for slot_id in slot_ids:  # after the drops: the same lock order as hold_place
         locks.pickup_slot_return(slot_id=slot_id)
+    for drop_id in sorted(per_drop):  # freed units go to the waitlist first (docs/waitlist.md)
+        waitlist_offer_freed(drop_id=drop_id, now=now)
     return sum(per_drop.values())
 
 
@@ -288,6 +291,7 @@ def hold_release(*, hold_id: int, now: dt.datetime | None = None) -> Hold:
         locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
         if hold.pickup_slot_id:
             locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
+        waitlist_offer_freed(drop_id=hold.drop_id, now=now)
     return hold
 
 
