@@ -61,7 +61,7 @@ SHOP_CATALOGUE: frozenset[str] = frozenset(
     }
 )
 # Shop data: these scopes are granted only to keys that also act for the shop.
-SHOP_ONLY_SCOPES: frozenset[str] = frozenset({"analytics:read", "analytics:events"})
+SHOP_ONLY_SCOPES: frozenset[str] = frozenset({"analytics:read", "analytics:events", "waitlist:read", "drops:write"})
 
 M = TypeVar("M", bound=Model)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_pickup, views_receipts
+from . import views, views_pickup, views_receipts, views_waitlist
 
 app_name = "commerce"
 urlpatterns = [
@@ -15,6 +15,9 @@ urlpatterns = [
         name="order_credit_note",
     ),
     path("drops/<id:drop_id>/pickup/", views_pickup.pickup_drop_buy, name="pickup_buy"),
+    path("drops/<id:drop_id>/notify-me/", views_waitlist.waitlist_join_page, name="waitlist_join"),
+    path("w/<str:token>/", views_waitlist.waitlist_offer_page, name="waitlist_offer"),
+    path("w/leave/<str:token>/", views_waitlist.waitlist_leave_page, name="waitlist_leave"),
     path("pickup/pass/<str:token>/", views_pickup.pickup_pass, name="pickup_pass"),
     path("pickup/pass/<str:token>/pickup.ics", views_pickup.pickup_pass_ics, name="pickup_pass_ics"),
     path("pickup/staff/", views_pickup.pickup_staff_home, name="pickup_staff"),

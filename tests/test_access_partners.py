@@ -403,6 +403,27 @@ def _upload_complete(w: World) -> Call:
     )
 
 
+def _waitlist_join(w: World) -> Call:
+    drop = make_drop(quantity=1)
+    hold_place(drop_id=drop.pk, email="first@example.com", quantity=1)  # sold out: the line is open
+    return Call("POST", "/waitlist/entries", {"drop_id": drop.pk, "email": "ann@example.com", "quantity": 1}, expect=202)
+
+
+def _waitlist_summary(w: World) -> Call:
+    return Call("GET", f"/drops/{make_drop().pk}/waitlist", expect=403)
+
+
+def _carry_over(w: World) -> Call:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    series, now = make_series(slug=f"carry-{uuid.uuid4().hex[:8]}"), timezone.now()
+    ended = LiveSessionFactory(series=series, status="ended", starts_at=now - dt.timedelta(hours=1))
+    LiveSessionFactory(series=series, status="scheduled", starts_at=now + dt.timedelta(days=7))
+    return Call("POST", f"/drops/{make_drop(session=ended, carry_over=True).pk}/carry-over", {}, expect=403)
+
+
 CATALOGUE = "shop catalogue: the public storefront shows it, so every key with the read scope sees it"
 SHOP_DATA = "analytics are shop data: only keys with the shop scope"
 REGISTRY: dict[str, Entry] = {
@@ -443,6 +464,11 @@ REGISTRY: dict[str, Entry] = {
     "GET /api/v1/uploads/{upload_id}": Entry("owned", _upload_get),
     "PATCH /api/v1/uploads/{upload_id}": Entry("owned", _upload_patch),
     "POST /api/v1/uploads/{upload_id}/complete": Entry("owned", _upload_complete),
+    "POST /api/v1/waitlist/entries": Entry(
+        "catalogue", _waitlist_join, why="any waitlist:write key may put a viewer in line for a public drop"
+    ),
+    "GET /api/v1/drops/{drop_id}/waitlist": Entry("shop_data", _waitlist_summary, why="waitlist figures are shop data"),
+    "POST /api/v1/drops/{drop_id}/carry-over": Entry("shop_data", _carry_over, why="moving stock is the shop's"),
 }
 
 

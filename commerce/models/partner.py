@@ -59,6 +59,9 @@ SCOPE_CHOICES = [
     ("pickup:checkin", "pickup:checkin: check in passes at this partner's pop-ups"),
     ("assets:read", "assets:read: sessions' recordings, public clips and thumbnails (shop catalogue)"),
     ("assets:write", "assets:write: upload recordings (resumable) and cut clips"),
+    ("waitlist:write", "waitlist:write: put viewers on a sold-out drop's waitlist"),
+    ("waitlist:read", "waitlist:read: a drop's waitlist figures (shop data: needs shop too)"),
+    ("drops:write", "drops:write: carry unsold stock to the next session (shop data: needs shop too)"),
     ("shop", "shop: acts for the shop: every owner's objects (the shop's own integrations only)"),
 ]
 SHOP_SCOPE = "shop"
