@@ -15,7 +15,7 @@ from django.utils.html import format_html
 
 from .audit import admin_action_logged
 from .exceptions import CommerceError
-from .models import StockTransfer, WaitlistEntry, WaitlistOffer
+from .models import Drop, StockTransfer, WaitlistEntry, WaitlistOffer
 from .money import format_money
 from .selectors_waitlist import waitlist_summary
 from .services import carry_over, waitlist
@@ -36,7 +36,10 @@ class WaitlistDropAdminMixin:
         """People waiting, units wanted, and revenue if raised = units wanted × current unit price."""
         if not obj or not obj.pk:
             return "Save the drop first."
-        s = waitlist_summary(drop=obj, now=timezone.now())
+        try:  # the saved drop's terms (the form may hold unsaved, invalid input)
+            s = waitlist_summary(drop=Drop.objects.get(pk=obj.pk), now=timezone.now())
+        except (ValueError, ArithmeticError):
+            return "The saved price schedule is not valid: fix it to see the waitlist figures."
         return format_html(
             "{} waiting for {} unit(s); {} open offer(s). Revenue if the quantity were raised by {}: {} "
             "({} × current price {}).",
