@@ -307,3 +307,34 @@ def test_the_leave_link_asks_first_and_removes_on_post(client):
     assert WaitlistEntry.objects.get(pk=entry.pk).status == "left"
     assert client.get("/w/leave/not-a-token/").status_code == 404
     assert client.get("/w/not-a-token/").status_code == 404
+
+
+# --- API -------------------------------------------------------------------------------------------------
+
+
+def test_api_join_answers_202_without_revealing_state_and_the_summary_is_shop_data(client):
+    from commerce.models import Partner
+    from commerce.services.api_keys import api_key_create
+
+    drop, _ = sold_out_drop(quantity=2, price_minor=900)
+    partner = Partner.objects.create(name="Partner")
+    writer = {"X-API-Key": api_key_create(partner=partner, name="w", scopes=["waitlist:write"])[1]}
+    reader = {"X-API-Key": api_key_create(partner=partner, name="r", scopes=["waitlist:read"])[1]}
+    shop = {"X-API-Key": api_key_create(partner=partner, name="s", scopes=["waitlist:read", "shop"])[1]}
+    body = {"drop_id": drop.pk, "email": "ann@example.com", "quantity": 2}
+    first = client.post("/api/v1/waitlist/entries", body, content_type="application/json", headers=writer)
+    again = client.post("/api/v1/waitlist/entries", body, content_type="application/json", headers=writer)
+    assert first.status_code == again.status_code == 202 and first.json() == again.json()
+    assert WaitlistEntry.objects.get(drop=drop).partner_id == partner.pk
+    bad = client.post(
+        "/api/v1/waitlist/entries", {**body, "quantity": 9}, content_type="application/json", headers=writer
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_quantity"
+    missing = client.post(
+        "/api/v1/waitlist/entries", {**body, "drop_id": 999999}, content_type="application/json", headers=writer
+    )
+    assert missing.status_code == 404
+    assert client.get(f"/api/v1/drops/{drop.pk}/waitlist", headers=reader).status_code == 403
+    summary = client.get(f"/api/v1/drops/{drop.pk}/waitlist", headers=shop).json()
+    assert summary["waiting"] == 1 and summary["units_wanted"] == 2
+    assert (summary["revenue_if_raised_minor"], summary["currency"]) == (1800, drop.currency)
