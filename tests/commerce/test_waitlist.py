@@ -338,3 +338,18 @@ def test_api_join_answers_202_without_revealing_state_and_the_summary_is_shop_da
     summary = client.get(f"/api/v1/drops/{drop.pk}/waitlist", headers=shop).json()
     assert summary["waiting"] == 1 and summary["units_wanted"] == 2
     assert (summary["revenue_if_raised_minor"], summary["currency"]) == (1800, drop.currency)
+
+
+def test_a_refund_that_restocks_units_offers_them_to_the_line(django_capture_on_commit_callbacks):
+    from commerce.services.orders import order_mark_paid
+    from commerce.services.refunds import refund_create, refund_submit
+
+    drop = make_drop(quantity=1)
+    order = order_place(drop_id=drop.pk, email="buyer@example.com", quantity=1)
+    order_mark_paid(order_id=order.pk)
+    [first] = line_up(drop, 1)
+    with django_capture_on_commit_callbacks(execute=False):
+        refund = refund_create(order_id=order.pk)  # everything: money and the unit
+    refund_submit(refund_id=refund.pk)  # the manual provider settles at once
+    assert WaitlistOffer.objects.get(status="open").entry_id == first.pk
+    assert Drop.objects.get(pk=drop.pk).available == 0  # the restocked unit is reserved for the offer
