@@ -14,8 +14,8 @@ from .admin_dashboard import orders_to_fulfil
 from .admin_export import OrderExportMixin
 from .admin_images import ProductImageForm, product_image_state_label, product_images_summary
 from .admin_money import MoneyAdminMixin, money_column, money_text
-from .admin_waitlist import WaitlistDropAdminMixin  # also registers the waitlist/transfer admins
 from .admin_receipts import OrderDocumentsMixin, refundable_amount
+from .admin_waitlist import WaitlistDropAdminMixin  # also registers the waitlist/transfer admins
 from .audit import admin_action_logged
 from .exceptions import CommerceError
 from .models import (

@@ -406,7 +406,8 @@ def _upload_complete(w: World) -> Call:
 def _waitlist_join(w: World) -> Call:
     drop = make_drop(quantity=1)
     hold_place(drop_id=drop.pk, email="first@example.com", quantity=1)  # sold out: the line is open
-    return Call("POST", "/waitlist/entries", {"drop_id": drop.pk, "email": "ann@example.com", "quantity": 1}, expect=202)
+    body = {"drop_id": drop.pk, "email": "ann@example.com", "quantity": 1}
+    return Call("POST", "/waitlist/entries", body, expect=202)
 
 
 def _waitlist_summary(w: World) -> Call:

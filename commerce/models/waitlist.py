@@ -58,9 +58,7 @@ class WaitlistEntry(models.Model):
         verbose_name_plural = "waitlist entries"
         indexes = [
             # the hooks' one EXISTS and the FIFO walk: only waiting rows are indexed (small, hot)
-            models.Index(
-                fields=["drop", "position"], name="waitlist_waiting_fifo", condition=Q(status="waiting")
-            ),
+            models.Index(fields=["drop", "position"], name="waitlist_waiting_fifo", condition=Q(status="waiting")),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -123,7 +121,9 @@ class StockTransfer(models.Model):
     to_drop = models.ForeignKey("commerce.Drop", on_delete=models.PROTECT, related_name="transfers_in")
     units = models.PositiveIntegerField()
     at = models.DateTimeField()
-    actor = models.CharField(max_length=150, help_text="Who moved them: session end, the schedule, staff user, API key.")
+    actor = models.CharField(
+        max_length=150, help_text="Who moved them: session end, the schedule, staff user, API key."
+    )
 
     class Meta:
         ordering = ["-at"]

@@ -145,8 +145,8 @@ def stock_carry_over_session(*, session_id: int, now: dt.datetime, actor: str = 
     """Carry over every `carry_over=True` drop of an ended session, in the caller's transaction
     (sessions_app.services.session_end). A session without a next one moves nothing (no error)."""
     transfers = []
-    for drop_id in Drop.objects.filter(session_id=session_id, carry_over=True).order_by("pk").values_list(
-        "pk", flat=True
+    for drop_id in (
+        Drop.objects.filter(session_id=session_id, carry_over=True).order_by("pk").values_list("pk", flat=True)
     ):
         try:
             with transaction.atomic():  # savepoint: one drop's refusal leaves the others and the end intact

@@ -29,7 +29,9 @@ def line_up(drop: Drop, n: int, *, quantity: int = 1, prefix: str = "wait"):
 
 def lapse(holds, *, seconds_ago: int = 1) -> None:
     """Make holds past their expiry (the sweep has not run yet)."""
-    Hold.objects.filter(pk__in=[h.pk for h in holds]).update(expires_at=timezone.now() - dt.timedelta(seconds=seconds_ago))
+    Hold.objects.filter(pk__in=[h.pk for h in holds]).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=seconds_ago)
+    )
 
 
 def stock_sum(drop_id: int, *, now=None) -> dict:
