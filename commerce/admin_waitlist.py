@@ -87,7 +87,7 @@ class WaitlistDropAdminMixin:
 
 @admin.register(WaitlistEntry)
 class WaitlistEntryAdmin(admin.ModelAdmin):
-    list_display = ["drop", "position", "email", "quantity", "status", "created_at", "ended_at"]
+    list_display = ["drop", "place_in_line", "email", "quantity", "status", "created_at", "ended_at"]
     list_filter = ["status", "drop__session"]
     list_select_related = ["drop__sku__product", "drop__session"]
     search_fields = ["email", "drop__title", "drop__sku__code"]
@@ -99,6 +99,16 @@ class WaitlistEntryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # people join through the "notify me" page or the API
+
+    @admin.display(description="Place in line", ordering="position")
+    def place_in_line(self, obj):
+        """1 = served next; only waiting entries have a place (an indexed count on the partial FIFO index)."""
+        if obj.status != WaitlistEntry.Status.WAITING:
+            return "–"
+        ahead = WaitlistEntry.objects.filter(
+            drop_id=obj.drop_id, status=WaitlistEntry.Status.WAITING, position__lt=obj.position
+        ).count()
+        return ahead + 1
 
     def has_delete_permission(self, request, obj=None):
         return False  # history: remove from the line instead

@@ -353,3 +353,14 @@ def test_a_refund_that_restocks_units_offers_them_to_the_line(django_capture_on_
     refund_submit(refund_id=refund.pk)  # the manual provider settles at once
     assert WaitlistOffer.objects.get(status="open").entry_id == first.pk
     assert Drop.objects.get(pk=drop.pk).available == 0  # the restocked unit is reserved for the offer
+
+
+def test_the_waitlist_admin_lists_each_drops_line_in_order(client):
+    drop, _ = sold_out_drop()
+    line_up(drop, 3)
+    client.force_login(make_staff("host", role="host"))
+    page = client.get(f"/admin/commerce/waitlistentry/?drop__session__id__exact={drop.session_id}")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.index("wait0@example.com") < html.index("wait1@example.com") < html.index("wait2@example.com")
+    assert "/w/leave/" not in html  # private links are never shown to staff
