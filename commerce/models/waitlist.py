@@ -65,8 +65,13 @@ class WaitlistEntry(models.Model):
                 fields=["drop", "email_normalized"],
                 condition=Q(status__in=["waiting", "offered"]),
                 name="waitlist_one_live_entry_per_email",
+                violation_error_message="This address is already on the waitlist for this drop.",
             ),
-            models.CheckConstraint(condition=Q(quantity__gte=1), name="waitlist_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1),
+                name="waitlist_quantity_positive",
+                violation_error_message="A waitlist entry wants at least one unit.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -106,8 +111,17 @@ class WaitlistOffer(models.Model):
         ]
         constraints = [
             # each entry has at most one open offer
-            models.UniqueConstraint(fields=["entry"], condition=Q(status="open"), name="waitlist_one_open_offer"),
-            models.CheckConstraint(condition=Q(quantity__gte=1), name="waitlist_offer_quantity_positive"),
+            models.UniqueConstraint(
+                fields=["entry"],
+                condition=Q(status="open"),
+                name="waitlist_one_open_offer",
+                violation_error_message="This person already has an open offer for this drop.",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1),
+                name="waitlist_offer_quantity_positive",
+                violation_error_message="An offer is for at least one unit.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -127,7 +141,13 @@ class StockTransfer(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        constraints = [models.CheckConstraint(condition=Q(units__gte=1), name="stock_transfer_units_positive")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(units__gte=1),
+                name="stock_transfer_units_positive",
+                violation_error_message="A stock transfer moves at least one unit.",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.units} units: {self.from_drop} → {self.to_drop}"
