@@ -62,7 +62,13 @@ SHOP_CATALOGUE: frozenset[str] = frozenset(
 )
 # Shop data: these scopes are granted only to keys that also act for the shop.
 SHOP_ONLY_SCOPES: frozenset[str] = frozenset(
-    {"analytics:read", "analytics:events", "sessions:control"}  # sessions:control: the live control room's API
+    {
+        "analytics:read",
+        "analytics:events",
+        "sessions:control",  # the live control room's API
+        "waitlist:read",
+        "drops:write",
+    }
 )
 
 M = TypeVar("M", bound=Model)

@@ -15,6 +15,7 @@ from .admin_export import OrderExportMixin
 from .admin_images import ProductImageForm, product_image_state_label, product_images_summary
 from .admin_money import MoneyAdminMixin, money_column, money_text
 from .admin_receipts import OrderDocumentsMixin, refundable_amount
+from .admin_waitlist import WaitlistDropAdminMixin  # also registers the waitlist/transfer admins
 from .audit import admin_action_logged
 from .exceptions import CommerceError
 from .models import (
@@ -166,6 +167,7 @@ class DropForm(forms.ModelForm):
             "step_up_tiers",
             "fulfilment",
             "popup",
+            "carry_over",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -218,7 +220,7 @@ def drop_currency(form) -> str:
 
 
 @admin.register(Drop)
-class DropAdmin(MoneyAdminMixin, admin.ModelAdmin):
+class DropAdmin(WaitlistDropAdminMixin, MoneyAdminMixin, admin.ModelAdmin):
     form = DropForm
     money_fields = {"price_minor": drop_currency, "floor_price_minor": drop_currency}
     # the state and price first, quantity inside "Available now": readable at 1366 px (docs/back-office.md)

@@ -56,6 +56,11 @@ ROLES: dict[str, list[str]] = {
         "sessions_app.cancel_livesession",
         "sessions_app.control_livesession",  # the live control room (docs/control-room.md)
         *_view("sessions_app.seriesfollower", "sessions_app.reminderbatch"),  # followers, reminders (docs/cadence.md)
+        # waitlists (remove from the line) and what they offered; carried-over stock (docs/waitlist.md)
+        "commerce.view_waitlistentry",
+        "commerce.change_waitlistentry",
+        "commerce.view_waitlistoffer",
+        "commerce.view_stocktransfer",
         # session assets: upload recordings, cut and delete clips, watch the jobs (docs/video.md)
         *_crud("sessions_app.recording", "sessions_app.clip", delete=True),
         "sessions_app.cut_clip",
@@ -178,7 +183,11 @@ def _catalog(apps) -> dict[str, tuple[str, str, str]]:
         for model in apps.get_app_config(label).get_models():
             opts = model._meta
             for action in opts.default_permissions:
-                out[f"{label}.{action}_{opts.model_name}"] = (label, opts.model_name, f"Can {action} {opts.verbose_name_raw}")
+                out[f"{label}.{action}_{opts.model_name}"] = (
+                    label,
+                    opts.model_name,
+                    f"Can {action} {opts.verbose_name_raw}",
+                )
             for codename, name in opts.permissions:
                 out[f"{label}.{codename}"] = (label, opts.model_name, str(name))
     return out

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_pickup, views_receipts, views_watch
+from . import views, views_pickup, views_receipts, views_waitlist, views_watch
 
 app_name = "commerce"
 urlpatterns = [
@@ -17,6 +17,9 @@ urlpatterns = [
     # the session page's watch reward (docs/watch-coupons.md): personal, never cached
     path("s/<uuid:public_id>/watch-reward/", views_watch.watch_reward, name="watch_reward"),
     path("drops/<id:drop_id>/pickup/", views_pickup.pickup_drop_buy, name="pickup_buy"),
+    path("drops/<id:drop_id>/notify-me/", views_waitlist.waitlist_join_page, name="waitlist_join"),
+    path("w/<str:token>/", views_waitlist.waitlist_offer_page, name="waitlist_offer"),
+    path("w/leave/<str:token>/", views_waitlist.waitlist_leave_page, name="waitlist_leave"),
     path("pickup/pass/<str:token>/", views_pickup.pickup_pass, name="pickup_pass"),
     path("pickup/pass/<str:token>/pickup.ics", views_pickup.pickup_pass_ics, name="pickup_pass_ics"),
     path("pickup/staff/", views_pickup.pickup_staff_home, name="pickup_staff"),

@@ -393,10 +393,28 @@ PERMISSIONS_POLICY = {
     **{
         feature: []
         for feature in (
-            "accelerometer", "ambient-light-sensor", "bluetooth", "browsing-topics", "camera",
-            "display-capture", "geolocation", "gyroscope", "hid", "idle-detection", "interest-cohort",
-            "local-fonts", "magnetometer", "microphone", "midi", "otp-credentials", "payment",
-            "publickey-credentials-get", "screen-wake-lock", "serial", "usb", "window-management",
+            "accelerometer",
+            "ambient-light-sensor",
+            "bluetooth",
+            "browsing-topics",
+            "camera",
+            "display-capture",
+            "geolocation",
+            "gyroscope",
+            "hid",
+            "idle-detection",
+            "interest-cohort",
+            "local-fonts",
+            "magnetometer",
+            "microphone",
+            "midi",
+            "otp-credentials",
+            "payment",
+            "publickey-credentials-get",
+            "screen-wake-lock",
+            "serial",
+            "usb",
+            "window-management",
             "xr-spatial-tracking",
         )
     },
@@ -574,3 +592,9 @@ SERIES_CALENDAR_UID_DOMAIN = env("SERIES_CALENDAR_UID_DOMAIN", "")
 WATCH_CLAIM_RATE_WINDOW_SECONDS = int(env("WATCH_CLAIM_RATE_WINDOW_SECONDS", "60"))
 WATCH_CLAIM_RATE_LIMIT_VISITOR = int(env("WATCH_CLAIM_RATE_LIMIT_VISITOR", "12"))
 WATCH_CLAIM_RATE_LIMIT_IP = int(env("WATCH_CLAIM_RATE_LIMIT_IP", "300"))
+# --- Waitlists and stock carry-over (issue #13, docs/waitlist.md) ---
+# Minutes a waitlist offer link keeps its freed units reserved (never past the drop's close).
+WAITLIST_OFFER_MINUTES = int(env("WAITLIST_OFFER_MINUTES", "10") or 10)
+# "Notify me" submissions per client network (IP) per window, and the window in seconds.
+WAITLIST_JOIN_RATE_LIMIT = int(env("WAITLIST_JOIN_RATE_LIMIT", "10") or 10)
+WAITLIST_JOIN_RATE_WINDOW_SECONDS = int(env("WAITLIST_JOIN_RATE_WINDOW_SECONDS", "600") or 600)

@@ -201,7 +201,11 @@ class WatchEvidence(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["session", "visitor_id"], name="watch_evidence_once_per_visitor"),
+            models.UniqueConstraint(
+                fields=["session", "visitor_id"],
+                name="watch_evidence_once_per_visitor",
+                violation_error_message="This visitor already has watch evidence for this session.",
+            ),
         ]
         indexes = [models.Index(fields=["session", "last_poll_at"], name="watch_session_recent")]
         verbose_name_plural = "watch evidence"

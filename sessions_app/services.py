@@ -186,15 +186,25 @@ def session_end(*, session_id: int, now: dt.datetime | None = None) -> LiveSessi
     """live → ended (or scheduled → ended if it never went live); records the real end in `ended_at`.
 
     From the commit on, its drops show Closed and refuse holds (code session_ended). Holds placed
-    before may still check out until they expire (the buyer was already in the cart).
+    before may still check out until they expire (the buyer was already in the cart). Drops with
+    `carry_over` move their unsold units to the series' next session in the same transaction
+    (commerce.services.carry_over).
     """
+    from commerce.services.carry_over import stock_carry_over_session
+
     now = now or timezone.now()
+
+    def ended(session: LiveSession) -> None:
+        session_moment_record(session_id=session.pk, kind=SessionMoment.Kind.ENDED, at=now)
+        # carry_over drops: unsold units move to the series' next session in this transaction (docs/waitlist.md)
+        stock_carry_over_session(session_id=session.pk, now=now)
+
     return _transition(
         session_id,
         allowed_from={LiveSession.Status.LIVE, LiveSession.Status.SCHEDULED},
         to=LiveSession.Status.ENDED,
         now=now,
-        then=lambda session: session_moment_record(session_id=session.pk, kind=SessionMoment.Kind.ENDED, at=now),
+        then=ended,
         ended_at=now,
     )
 

@@ -243,9 +243,7 @@ def _slots(w: World) -> Call:
 
 
 def _no_shows(w: World) -> Call:
-    return Call(
-        "GET", f"/pickup/popups/{_popup_id(w)}/no-shows", missing=Call("GET", "/pickup/popups/987654/no-shows")
-    )
+    return Call("GET", f"/pickup/popups/{_popup_id(w)}/no-shows", missing=Call("GET", "/pickup/popups/987654/no-shows"))
 
 
 def _popups_listing(w: World) -> Listing:
@@ -281,9 +279,7 @@ def _booking(w: World) -> Call:
 def _checkin(w: World) -> Call:
     booking = w.booking_for(w.a)
     body = {"token": pickup_pass_token(booking), "payment_collected": True}
-    return Call(
-        "POST", "/pickup/checkins", body, missing=Call("POST", "/pickup/checkins", {**body, "token": "forged"})
-    )
+    return Call("POST", "/pickup/checkins", body, missing=Call("POST", "/pickup/checkins", {**body, "token": "forged"}))
 
 
 # Catalogue and shop data: any object of the shop's.
@@ -323,7 +319,6 @@ def _analytics_format(w: World) -> Call:
 
 def _analytics(path: str) -> Callable[[World], Call]:
     return lambda w: Call("GET", path, expect=403)
-
 
 
 # Session assets (sessions_app.assets.api): sessions, their recordings and public clips are shop
@@ -394,7 +389,10 @@ def _upload_patch(w: World) -> Call:
     upload = _upload_of_a(w)  # an empty chunk at the current offset: a no-op the owner is answered 200
     octets = "application/offset+octet-stream"
     return Call(
-        "PATCH", f"/uploads/{upload.public_id}?offset=0", "", content_type=octets,
+        "PATCH",
+        f"/uploads/{upload.public_id}?offset=0",
+        "",
+        content_type=octets,
         missing=Call("PATCH", f"/uploads/{uuid.uuid4()}?offset=0", "", content_type=octets),
     )
 
@@ -412,7 +410,10 @@ def _upload_complete(w: World) -> Call:
     services.upload_append(upload_id=upload.pk, offset=0, chunks=[data])
     body = {"sha256": hashlib.sha256(data).hexdigest()}
     return Call(
-        "POST", f"/uploads/{upload.public_id}/complete", body, missing=Call("POST", f"/uploads/{uuid.uuid4()}/complete", body)
+        "POST",
+        f"/uploads/{upload.public_id}/complete",
+        body,
+        missing=Call("POST", f"/uploads/{uuid.uuid4()}/complete", body),
     )
 
 
@@ -431,6 +432,8 @@ def _series_get(suffix: str) -> Callable[[World], Call]:
 
 def _series_follow(w: World) -> Call:
     return Call("POST", f"/series/{_cadence_series().slug}/followers", {"email": "ann@example.com"}, expect=202)
+
+
 # The live control room (sessions_app.api_control): steering the shop's show is shop data
 # (sessions:control works only with shop): B is refused whatever the session, the shop key acts.
 
@@ -442,10 +445,36 @@ def _control(suffix: str, body=None, status: str = "live", drop: str | None = No
         d = make_drop(session=session, opens_in=opens_in, closes_in=opens_in + 3600)
         path = suffix.format(drop_id=d.pk)
         payload = {k: (d.pk if v == "DROP" else v) for k, v in body.items()} if body is not None else None
-        return Call("POST" if payload is not None or suffix != "/control" else "GET",
-                    f"/sessions/{session.public_id}{path}", payload, expect=403)
+        return Call(
+            "POST" if payload is not None or suffix != "/control" else "GET",
+            f"/sessions/{session.public_id}{path}",
+            payload,
+            expect=403,
+        )
 
     return probe
+
+
+def _waitlist_join(w: World) -> Call:
+    drop = make_drop(quantity=1)
+    hold_place(drop_id=drop.pk, email="first@example.com", quantity=1)  # sold out: the line is open
+    body = {"drop_id": drop.pk, "email": "ann@example.com", "quantity": 1}
+    return Call("POST", "/waitlist/entries", body, expect=202)
+
+
+def _waitlist_summary(w: World) -> Call:
+    return Call("GET", f"/drops/{make_drop().pk}/waitlist", expect=403)
+
+
+def _carry_over(w: World) -> Call:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    series, now = make_series(slug=f"carry-{uuid.uuid4().hex[:8]}"), timezone.now()
+    ended = LiveSessionFactory(series=series, status="ended", starts_at=now - dt.timedelta(hours=1))
+    LiveSessionFactory(series=series, status="scheduled", starts_at=now + dt.timedelta(days=7))
+    return Call("POST", f"/drops/{make_drop(session=ended, carry_over=True).pk}/carry-over", {}, expect=403)
 
 
 CATALOGUE = "shop catalogue: the public storefront shows it, so every key with the read scope sees it"
@@ -497,7 +526,9 @@ REGISTRY: dict[str, Entry] = {
     "PATCH /api/v1/uploads/{upload_id}": Entry("owned", _upload_patch),
     "POST /api/v1/uploads/{upload_id}/complete": Entry("owned", _upload_complete),
     "GET /api/v1/sessions/{session_id}/control": Entry("shop_data", _control("/control"), why=CONTROL),
-    "POST /api/v1/sessions/{session_id}/go-live": Entry("shop_data", _control("/go-live", {}, "scheduled"), why=CONTROL),
+    "POST /api/v1/sessions/{session_id}/go-live": Entry(
+        "shop_data", _control("/go-live", {}, "scheduled"), why=CONTROL
+    ),
     "POST /api/v1/sessions/{session_id}/end": Entry("shop_data", _control("/end", {}), why=CONTROL),
     "POST /api/v1/sessions/{session_id}/pin": Entry("shop_data", _control("/pin", {"drop_id": "DROP"}), why=CONTROL),
     "POST /api/v1/sessions/{session_id}/drops/{drop_id}/open": Entry(
@@ -509,6 +540,11 @@ REGISTRY: dict[str, Entry] = {
     "POST /api/v1/sessions/{session_id}/flash-coupons": Entry(
         "shop_data", _control("/flash-coupons", {"percent_off": 10, "minutes": 5, "max_redemptions": 3}), why=CONTROL
     ),
+    "POST /api/v1/waitlist/entries": Entry(
+        "catalogue", _waitlist_join, why="any waitlist:write key may put a viewer in line for a public drop"
+    ),
+    "GET /api/v1/drops/{drop_id}/waitlist": Entry("shop_data", _waitlist_summary, why="waitlist figures are shop data"),
+    "POST /api/v1/drops/{drop_id}/carry-over": Entry("shop_data", _carry_over, why="moving stock is the shop's"),
 }
 
 

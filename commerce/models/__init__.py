@@ -11,6 +11,7 @@ from .product import Product, ProductImage, Sku
 from .ratelimit import RateCounter
 from .receipt import CreditNote, DocumentSequence, Receipt
 from .shipping import ShippingRate, TaxRate
+from .waitlist import StockTransfer, WaitlistEntry, WaitlistOffer
 from .watch_coupon import WatchCode
 
 __all__ = [
@@ -38,6 +39,9 @@ __all__ = [
     "Refund",
     "ShippingRate",
     "Sku",
+    "StockTransfer",
     "TaxRate",
+    "WaitlistEntry",
+    "WaitlistOffer",
     "WatchCode",
 ]

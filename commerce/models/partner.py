@@ -62,6 +62,9 @@ SCOPE_CHOICES = [
     ("followers:write", "followers:write: start following a series for an e-mail address (double opt-in)"),
     ("sessions:control", "sessions:control: run the shop's live control room (shop data: needs shop too)"),
     ("coupons:read", "coupons:read: sessions' watch-gated coupons with codes issued/redeemed (no visitor data)"),
+    ("waitlist:write", "waitlist:write: put viewers on a sold-out drop's waitlist"),
+    ("waitlist:read", "waitlist:read: a drop's waitlist figures (shop data: needs shop too)"),
+    ("drops:write", "drops:write: carry unsold stock to the next session (shop data: needs shop too)"),
     ("shop", "shop: acts for the shop: every owner's objects (the shop's own integrations only)"),
 ]
 SHOP_SCOPE = "shop"

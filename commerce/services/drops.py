@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
 from .. import locks
 from ..audit import audit_change
@@ -42,4 +43,9 @@ def drop_set_quantity(*, drop_id: int, quantity: int) -> Drop:
                 code="quantity_below_sold",
             )
         audit_change(drop, {"quantity": (before, drop.quantity)})
+        if before is not None and drop.quantity > before:  # raised: the new units go to the waitlist first
+            from .waitlist import waitlist_offer_freed
+
+            if waitlist_offer_freed(drop_id=drop_id, now=timezone.now()):
+                drop.refresh_from_db(fields=["available"])
     return drop

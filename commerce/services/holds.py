@@ -25,6 +25,7 @@ from ..selectors import SESSION_SELLING, drop_for_hold, session_sale_state
 from ..selectors_pickup import pickup_slot_for_hold, pickup_slot_unavailable_error
 from . import funnel
 from .customers import customer_lock_or_create
+from .waitlist import waitlist_offer_freed
 from .watch_coupons import watch_codes_bind_visitor
 
 SWEEP_BATCH = 200
@@ -79,6 +80,8 @@ def _expire(holds: list[tuple[int, int, int]], now: dt.datetime) -> int:
         locks.drop_return_stock(drop_id=drop_id, quantity=per_drop[drop_id])
     for slot_id in slot_ids:  # after the drops: the same lock order as hold_place
         locks.pickup_slot_return(slot_id=slot_id)
+    for drop_id in sorted(per_drop):  # freed units go to the waitlist first (docs/waitlist.md)
+        waitlist_offer_freed(drop_id=drop_id, now=now)
     return sum(per_drop.values())
 
 
@@ -292,6 +295,7 @@ def hold_release(*, hold_id: int, now: dt.datetime | None = None) -> Hold:
         locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
         if hold.pickup_slot_id:
             locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
+        waitlist_offer_freed(drop_id=hold.drop_id, now=now)
     return hold
 
 
@@ -328,6 +332,8 @@ def holds_release_for_session(*, session_id: int, now: dt.datetime) -> int:
 def hold_session_cancelled(hold: Hold) -> bool:
     """True if the hold's drop belongs to a cancelled session: it never becomes an order."""
     return hold.drop.session.status == "cancelled"
+
+
 def hold_expire_locked(*, hold: Hold, now: dt.datetime) -> None:
     """Expire an active, locked hold whose `expires_at` has passed, as the sweeper would: its units go back.
 

@@ -33,6 +33,7 @@ from ..tax import Totals, order_totals
 from . import funnel, notifications, receipts, webhooks
 from .coupons import coupon_check, coupon_redeem, coupon_void_for_order
 from .holds import hold_convert, hold_place, hold_release
+from .waitlist import waitlist_offer_freed
 
 ACTIVE_ORDER_STATUSES = (Order.Status.PENDING, Order.Status.AWAITING_PAYMENT, Order.Status.PAID)
 
@@ -301,6 +302,7 @@ def order_release_locked(*, order: Order, now: dt.datetime) -> None:
             hold.status = Hold.Status.RELEASED
             hold.ended_at = now
             hold.save(update_fields=["status", "ended_at"])
+            waitlist_offer_freed(drop_id=hold.drop_id, now=now)  # the next in line first (docs/waitlist.md)
     coupon_void_for_order(order=order, now=now)
     order.status = Order.Status.CANCELLED
     order.cancelled_at = now

@@ -344,6 +344,11 @@ def _order_settle(*, order: Order, refund: Refund, succeeded: bool) -> None:
         refund.lines = taken
         refund.restocked_units = restocked
         refund.save(update_fields=["lines", "restocked_units"])
+        if restocked:  # restocked units go to the drops' waitlists first (docs/waitlist.md)
+            from .waitlist import waitlist_offer_freed
+
+            for drop_id in sorted({line.drop_id for line in order.lines.all() if line.drop_id}):
+                waitlist_offer_freed(drop_id=drop_id, now=refund.settled_at or timezone.now())
         receipts.credit_note_issue(refund=refund, order=order, lines_before=lines_before, now=refund.settled_at)
     if full and order.status == Order.Status.PAID:
         order.status = Order.Status.REFUNDED

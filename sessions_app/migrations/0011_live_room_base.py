@@ -12,43 +12,76 @@ def roles(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('commerce', '0025_drop_carry_over'),
-        ('sessions_app', '0010_storage_schedules'),
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("commerce", "0025_drop_carry_over"),
+        ("sessions_app", "0010_storage_schedules"),
+        ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='livesession',
-            options={'ordering': ['starts_at'], 'permissions': [('golive_livesession', 'Can take a session live and end it'), ('cancel_livesession', 'Can cancel a session'), ('control_livesession', "Can run a session's live control room")]},
+            name="livesession",
+            options={
+                "ordering": ["starts_at"],
+                "permissions": [
+                    ("golive_livesession", "Can take a session live and end it"),
+                    ("cancel_livesession", "Can cancel a session"),
+                    ("control_livesession", "Can run a session's live control room"),
+                ],
+            },
         ),
         migrations.AddField(
-            model_name='livesession',
-            name='pinned_drop',
-            field=models.ForeignKey(blank=True, help_text="The drop the host pinned in the control room: viewers' pages feature it.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='commerce.drop'),
+            model_name="livesession",
+            name="pinned_drop",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The drop the host pinned in the control room: viewers' pages feature it.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="commerce.drop",
+            ),
         ),
         migrations.AddField(
-            model_name='livesession',
-            name='sequence',
-            field=models.PositiveIntegerField(default=0, editable=False, help_text='iCalendar SEQUENCE: raised each time the session moves or is cancelled (calendar feed).'),
+            model_name="livesession",
+            name="sequence",
+            field=models.PositiveIntegerField(
+                default=0,
+                editable=False,
+                help_text="iCalendar SEQUENCE: raised each time the session moves or is cancelled (calendar feed).",
+            ),
         ),
         migrations.CreateModel(
-            name='WatchEvidence',
+            name="WatchEvidence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('visitor_id', models.CharField(help_text='The analytics visitor cookie (mm_vid).', max_length=32)),
-                ('first_poll_at', models.DateTimeField()),
-                ('last_poll_at', models.DateTimeField(db_index=True)),
-                ('watched_seconds', models.PositiveIntegerField(default=0)),
-                ('polls', models.PositiveIntegerField(default=1, help_text='Recorded polls (throttled, not every poll).')),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='watch_evidence', to='sessions_app.livesession')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("visitor_id", models.CharField(help_text="The analytics visitor cookie (mm_vid).", max_length=32)),
+                ("first_poll_at", models.DateTimeField()),
+                ("last_poll_at", models.DateTimeField(db_index=True)),
+                ("watched_seconds", models.PositiveIntegerField(default=0)),
+                (
+                    "polls",
+                    models.PositiveIntegerField(default=1, help_text="Recorded polls (throttled, not every poll)."),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="watch_evidence",
+                        to="sessions_app.livesession",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'watch evidence',
-                'indexes': [models.Index(fields=['session', 'last_poll_at'], name='watch_session_recent')],
-                'constraints': [models.UniqueConstraint(fields=('session', 'visitor_id'), name='watch_evidence_once_per_visitor')],
+                "verbose_name_plural": "watch evidence",
+                "indexes": [models.Index(fields=["session", "last_poll_at"], name="watch_session_recent")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("session", "visitor_id"),
+                        name="watch_evidence_once_per_visitor",
+                        violation_error_message="This visitor already has watch evidence for this session.",
+                    )
+                ],
             },
         ),
         migrations.RunPython(roles, migrations.RunPython.noop),
