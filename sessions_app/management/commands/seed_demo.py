@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import uuid
 import zoneinfo
 from pathlib import Path
 
@@ -22,9 +23,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from commerce.models import Drop, ShippingRate, Sku
+from commerce.models import Coupon, Drop, ShippingRate, Sku
 from commerce.services.catalog_import import catalog_import_file
+from commerce.services.coupons import coupon_create
 from commerce.services.drops import drop_create
+from commerce.services.holds import hold_place
 from sessions_app.assets.models import Recording, SessionMoment
 from sessions_app.cadence.demo import demo_followers_seed
 from sessions_app.models import LiveSession, Series, SessionFormat
@@ -151,7 +154,41 @@ class Command(BaseCommand):
                     closes_at=now + dt.timedelta(hours=2),
                     per_customer_limit=3,
                 )
+        self._sold_out_drop(live, starts, now)
+        if not Coupon.objects.filter(session=live, watch_seconds_required__isnull=False).exists():
+            # Watch 60 s of the live session → a personal 10 % code (docs/watch-coupons.md).
+            coupon_create(
+                kind=Coupon.Kind.PERCENT,
+                percent_off=10,
+                session=live,
+                valid_from=starts,
+                valid_until=now + dt.timedelta(hours=2),
+                max_redemptions=100,
+                watch_seconds_required=60,
+                watch_grace_minutes=30,
+                note="Demo: watch a minute, get 10 % off",
+            )
         return live
+
+    def _sold_out_drop(self, live: LiveSession, starts, now) -> None:
+        """A small drop sold out by two demo carts that lapse in 3 minutes: "Notify me" puts a viewer in
+        line, and when the demo carts lapse the line gets offers (docs/waitlist.md). Each run sells it out
+        again if units came back."""
+        sku = Sku.objects.filter(code__startswith="galaxy-earrings").order_by("pk").first()
+        if sku is None:
+            return
+        drop = Drop.objects.filter(session=live, sku=sku).first() or drop_create(
+            session=live,
+            sku=sku,
+            quantity=2,
+            opens_at=starts,
+            closes_at=now + dt.timedelta(hours=2),
+            per_customer_limit=1,
+            hold_seconds=180,
+        )
+        drop.refresh_from_db()
+        for _ in range(drop.available):
+            hold_place(drop_id=drop.pk, email=f"demo-cart-{uuid.uuid4().hex[:8]}@example.com", quantity=1, now=now)
 
     def _replay_session(self, series: Series) -> LiveSession:
         """An ended session of the series, a week ago, whose drops opened inside its recording (idempotent)."""
