@@ -73,7 +73,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='watchcode',
-            constraint=models.UniqueConstraint(fields=('coupon', 'visitor_id'), name='watchcode_one_per_visitor'),
+            constraint=models.UniqueConstraint(fields=('coupon', 'visitor_id'), name='watchcode_one_per_visitor', violation_error_message='This viewer already has a personal code for this coupon.'),
         ),
         migrations.AddConstraint(
             model_name='watchcode',

@@ -34,7 +34,11 @@ class WatchCode(models.Model):
     class Meta:
         ordering = ["-issued_at"]
         constraints = [
-            models.UniqueConstraint(fields=["coupon", "visitor_id"], name="watchcode_one_per_visitor"),
+            models.UniqueConstraint(
+                fields=["coupon", "visitor_id"],
+                name="watchcode_one_per_visitor",
+                violation_error_message="This viewer already has a personal code for this coupon.",
+            ),
             models.CheckConstraint(
                 condition=Q(code=models.functions.Upper("code")),
                 name="watchcode_code_upper",

@@ -73,7 +73,9 @@ class ReminderBatch(models.Model):
         verbose_name_plural = "reminder batches"
         constraints = [
             models.UniqueConstraint(
-                fields=["session", "kind", "offset_seconds", "sequence"], name="reminder_batch_once"
+                fields=["session", "kind", "offset_seconds", "sequence"],
+                name="reminder_batch_once",
+                violation_error_message="This session already has a reminder batch for that offset and time.",
             ),
         ]
 

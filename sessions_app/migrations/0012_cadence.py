@@ -179,7 +179,9 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="reminderbatch",
             constraint=models.UniqueConstraint(
-                fields=("session", "kind", "offset_seconds", "sequence"), name="reminder_batch_once"
+                fields=("session", "kind", "offset_seconds", "sequence"),
+                name="reminder_batch_once",
+                violation_error_message="This session already has a reminder batch for that offset and time.",
             ),
         ),
         migrations.AddIndex(
