@@ -186,16 +186,20 @@ def session_end(*, session_id: int, now: dt.datetime | None = None) -> LiveSessi
     """live → ended (or scheduled → ended if it never went live); records the real end in `ended_at`.
 
     From the commit on, its drops show Closed and refuse holds (code session_ended). Holds placed
-    before may still check out until they expire (the buyer was already in the cart). Drops with
+    before may still check out until they expire (the buyer was already in the cart); open waitlist
+    offers are withdrawn (commerce.services.waitlist.waitlist_offers_withdraw). Drops with
     `carry_over` move their unsold units to the series' next session in the same transaction
     (commerce.services.carry_over).
     """
     from commerce.services.carry_over import stock_carry_over_session
+    from commerce.services.waitlist import waitlist_offers_withdraw
 
     now = now or timezone.now()
 
     def ended(session: LiveSession) -> None:
         session_moment_record(session_id=session.pk, kind=SessionMoment.Kind.ENDED, at=now)
+        # open waitlist offers end with the sale (their units back first, so they carry over too)
+        waitlist_offers_withdraw(session_id=session.pk, now=now)
         # carry_over drops: unsold units move to the series' next session in this transaction (docs/waitlist.md)
         stock_carry_over_session(session_id=session.pk, now=now)
 
@@ -232,10 +236,12 @@ def session_cancel(*, session_id: int, now: dt.datetime | None = None) -> LiveSe
 
 def _cancelled(session: LiveSession, now: dt.datetime) -> None:
     from commerce.services.holds import holds_release_for_session
+    from commerce.services.waitlist import waitlist_offers_withdraw
 
     from .cadence.services import session_cancelled_notify
 
     holds_release_for_session(session_id=session.pk, now=now)
+    waitlist_offers_withdraw(session_id=session.pk, now=now)  # a pre-sale's offers end with the session
     session_cancelled_notify(session=session, now=now)  # SEQUENCE + 1, cancellation notices (docs/cadence.md)
 
 

@@ -199,6 +199,28 @@ def _offer_lapse_locked(offer: WaitlistOffer, *, now: dt.datetime) -> None:
     )
 
 
+def waitlist_offers_withdraw(
+    *, drop_id: int | None = None, session_id: int | None = None, now: dt.datetime | None = None
+) -> int:
+    """Withdraw the open offers of a drop (closed now) or of every drop of a session (ended or
+    cancelled): their units go back to their drop and nobody else is offered them (the drop no longer
+    sells; a carry-over then moves them on). Call inside the transaction that closes the drop or ends
+    the session (sessions_app.services.session_end / session_cancel, the control room's close).
+    The entries leave the line (status lapsed). Returns the number of offers withdrawn.
+    """
+    now = now or timezone.now()
+    qs = WaitlistOffer.objects.filter(status=WaitlistOffer.Status.OPEN)
+    qs = qs.filter(drop_id=drop_id) if drop_id is not None else qs.filter(drop__session_id=session_id)
+    with transaction.atomic():
+        offers = list(qs.select_for_update(of=("self",)).order_by("drop_id", "pk"))
+        for offer in offers:
+            _offer_end_locked(offer, status=WaitlistOffer.Status.WITHDRAWN, now=now)
+            WaitlistEntry.objects.filter(pk=offer.entry_id, status=WaitlistEntry.Status.OFFERED).update(
+                status=WaitlistEntry.Status.LAPSED, ended_at=now
+            )
+    return len(offers)
+
+
 def waitlist_offers_expire(*, now: dt.datetime | None = None) -> int:
     """Lapse open offers past `expires_at` (the per-minute schedule); returns offers lapsed.
 
@@ -242,12 +264,13 @@ def waitlist_offer_claim(*, token: str, now: dt.datetime | None = None) -> Hold:
 
     The offer's units move to the hold (no stock is taken again); the hold expires after the
     drop's `hold_seconds`. One transaction with the offer row locked: a double click gets one hold.
-    Raises OfferGone (410: offer_expired — it lapsed now and passed on, offer_claimed, offer_withdrawn),
+    Raises OfferGone (410: offer_expired — it lapsed now and passed on, offer_claimed, offer_withdrawn —
+    also when the drop closed or its session ended since the offer went out),
     LimitExceeded (the address already holds or bought the drop's per-customer limit: the offer
     stays open until it lapses), WaitlistOffer.DoesNotExist.
     """
     now = now or timezone.now()
-    lapsed = False
+    lapsed = closed = False
     with transaction.atomic():
         offer = WaitlistOffer.objects.select_for_update().get(token=token)
         if offer.status == WaitlistOffer.Status.CLAIMED:
@@ -255,7 +278,13 @@ def waitlist_offer_claim(*, token: str, now: dt.datetime | None = None) -> Hold:
         if offer.status != WaitlistOffer.Status.OPEN:
             raise OfferGone(_gone_message(offer.status), code=f"offer_{offer.status}")
         drop = Drop.objects.select_related("session").get(pk=offer.drop_id)
-        if offer.expires_at <= now or drop.session.status == "cancelled":
+        closed = now >= drop.closes_at or drop.session.status not in SELLING_SESSION_STATUSES
+        if closed:  # the drop closed or its session ended since the offer went out: it no longer sells
+            _offer_end_locked(offer, status=WaitlistOffer.Status.WITHDRAWN, now=now)
+            WaitlistEntry.objects.filter(pk=offer.entry_id, status=WaitlistEntry.Status.OFFERED).update(
+                status=WaitlistEntry.Status.LAPSED, ended_at=now
+            )
+        elif offer.expires_at <= now:
             _offer_lapse_locked(offer, now=now)
             waitlist_offer_freed(drop_id=offer.drop_id, now=now)
             lapsed = True
@@ -283,7 +312,9 @@ def waitlist_offer_claim(*, token: str, now: dt.datetime | None = None) -> Hold:
             offer.save(update_fields=["status", "ended_at", "hold"])
             entry.status, entry.ended_at = WaitlistEntry.Status.CONVERTED, now
             entry.save(update_fields=["status", "ended_at"])
-    if lapsed:  # committed: the units went to the next in line
+    if closed:
+        raise OfferGone("This drop has closed; the offer ended with it.", code="offer_withdrawn")
+    if lapsed:  # committed: the units went to the next in line (if anyone waited)
         raise OfferGone(_gone_message(WaitlistOffer.Status.EXPIRED), code="offer_expired")
     hold.drop = drop
     return hold
@@ -291,7 +322,7 @@ def waitlist_offer_claim(*, token: str, now: dt.datetime | None = None) -> Hold:
 
 def _gone_message(status: str) -> str:
     return {
-        WaitlistOffer.Status.EXPIRED: "This offer has expired; the units went to the next person in line.",
+        WaitlistOffer.Status.EXPIRED: "This offer has expired; its units went back to the drop for the next person in line.",
         WaitlistOffer.Status.WITHDRAWN: "This offer was withdrawn.",
         WaitlistOffer.Status.CLAIMED: "You already took this offer.",
     }.get(status, "This offer is no longer available.")

@@ -28,6 +28,7 @@ from commerce.exceptions import CommerceError
 from commerce.models import Coupon, Drop
 from commerce.selectors import SESSION_SELLING, session_sale_state
 from commerce.services.coupons import coupon_code_generate, coupon_create
+from commerce.services.waitlist import waitlist_offers_withdraw
 
 from .. import services as session_services
 from ..models import LiveSession, SessionMoment
@@ -148,7 +149,8 @@ def control_open_drop(*, session_id: int, drop_id: int, actor=None, now: dt.date
 
 
 def control_close_drop(*, session_id: int, drop_id: int, actor=None, now: dt.datetime | None = None) -> Drop:
-    """Close an open drop now: `closes_at` = now (holds already placed may still check out until they expire).
+    """Close an open drop now: `closes_at` = now (holds already placed may still check out until they expire;
+    open waitlist offers are withdrawn, their units back on the drop).
 
     Raises ControlError drop_not_open (it has not opened yet: nothing to close; change its window
     in the admin instead), drop_already_closed, session_over, drop_not_in_session (404).
@@ -162,6 +164,8 @@ def control_close_drop(*, session_id: int, drop_id: int, actor=None, now: dt.dat
             raise ControlError(f"{drop.display_title} is already closed.", code="drop_already_closed")
         if now <= drop.opens_at:
             raise ControlError(f"{drop.display_title} has not opened yet: nothing to close.", code="drop_not_open")
+        waitlist_offers_withdraw(drop_id=drop.pk, now=now)  # open offers end with the sale (docs/waitlist.md)
+        drop.refresh_from_db(fields=["available"])
         drop.closes_at = now
         drop.save(update_fields=["closes_at"])
         session_services.session_moment_record(

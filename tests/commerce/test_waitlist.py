@@ -364,3 +364,50 @@ def test_the_waitlist_admin_lists_each_drops_line_in_order(client):
     html = page.content.decode()
     assert html.index("wait0@example.com") < html.index("wait1@example.com") < html.index("wait2@example.com")
     assert "/w/leave/" not in html  # private links are never shown to staff
+
+
+# --- offers end with the sale (QA: an offer taken and paid after the drop closed / the session ended) --
+
+
+def _offered(drop, holds):
+    [entry] = line_up(drop, 1)
+    lapse(holds[:1])
+    holds_release_lapsed(drop_id=drop.pk)
+    return WaitlistOffer.objects.get(entry=entry, status=WaitlistOffer.Status.OPEN)
+
+
+def test_closing_the_drop_in_the_control_room_withdraws_its_open_offers():
+    from sessions_app.control.services import control_close_drop
+
+    drop, holds = sold_out_drop()
+    offer = _offered(drop, holds)
+    control_close_drop(session_id=drop.session_id, drop_id=drop.pk)
+    offer.refresh_from_db()
+    assert offer.status == WaitlistOffer.Status.WITHDRAWN
+    assert Drop.objects.get(pk=drop.pk).available == 1  # the unit is back on the (closed) drop
+    with pytest.raises(OfferGone):
+        waitlist_offer_claim(token=offer.token)
+    assert not Hold.objects.filter(drop=drop, status=Hold.Status.ACTIVE).exclude(pk=holds[1].pk).exists()
+    assert_stock_adds_up(drop.pk)
+
+
+def test_ending_the_session_withdraws_open_offers():
+    drop, holds = sold_out_drop()
+    offer = _offered(drop, holds)
+    session_end(session_id=drop.session_id)
+    offer.refresh_from_db()
+    assert offer.status == WaitlistOffer.Status.WITHDRAWN and offer.entry.status == WaitlistEntry.Status.LAPSED
+    with pytest.raises(OfferGone):
+        waitlist_offer_claim(token=offer.token)
+    assert_stock_adds_up(drop.pk)
+
+
+def test_an_offer_on_a_drop_closed_by_its_window_cannot_be_taken():
+    drop, holds = sold_out_drop()
+    offer = _offered(drop, holds)
+    Drop.objects.filter(pk=drop.pk).update(closes_at=timezone.now() - dt.timedelta(seconds=1))  # edited in the admin
+    with pytest.raises(OfferGone) as exc:
+        waitlist_offer_claim(token=offer.token)
+    assert exc.value.code == "offer_withdrawn"
+    assert Drop.objects.get(pk=drop.pk).available == 1
+    assert_stock_adds_up(drop.pk)
