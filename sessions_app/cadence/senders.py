@@ -49,12 +49,20 @@ def _email(delivery: Delivery, follower: SeriesFollower, subject: str, template:
     return EmailMessage(subject, body, None, [follower.email], headers=headers)
 
 
-def _when(offset_seconds: int) -> str:
+def _when(offset_seconds: int, local_start, local_now) -> str:
+    """The subject's "when": for a whole-day offset the calendar days between now and the start in the
+    session's zone (a late 24 h reminder on the day itself says "Today", not "Tomorrow"); else minutes."""
     if offset_seconds % DAY == 0:
-        days = offset_seconds // DAY
-        return "Tomorrow" if days == 1 else f"In {days} days"
+        days = (local_start.date() - local_now.date()).days
+        return "Today" if days <= 0 else "Tomorrow" if days == 1 else f"In {days} days"
     minutes = offset_seconds // 60
     return f"In {minutes} minutes" if minutes < 120 else f"In {minutes // 60} hours"
+
+
+def local_start_text(local) -> str:
+    """ "Wednesday 2 December, 19:00 CET": the wall-clock start in the session's zone, formatted here
+    (Django's `date` filter would convert it back to the active zone, UTC, in the e-mail template)."""
+    return f"{local:%A} {local.day} {local:%B, %H:%M %Z}".rstrip()
 
 
 def cadence_email_send(delivery: Delivery) -> None:
@@ -83,7 +91,10 @@ def cadence_email_send(delivery: Delivery) -> None:
         follower = SeriesFollower.objects.select_related("series").get(pk=row.follower_id)
         session = row.session
         local = timezone.localtime(session.starts_at, session.tz)
-        subject = SUBJECTS[row.kind].format(when=_when(row.offset_seconds), title=session.title)
+        subject = SUBJECTS[row.kind].format(
+            when=_when(row.offset_seconds, local, timezone.localtime(row.sent_at or timezone.now(), session.tz)),
+            title=session.title,
+        )
         _email(
             delivery,
             follower,
@@ -91,7 +102,7 @@ def cadence_email_send(delivery: Delivery) -> None:
             f"sessions_app/cadence/email/{row.kind}.txt",
             {
                 "session": session,
-                "local_start": local,
+                "local_start": local_start_text(local),
                 "session_url": absolute(session.get_absolute_url()),
                 "calendar_url": absolute(
                     reverse("sessions_app:series_calendar", kwargs={"slug": follower.series.slug})

@@ -332,7 +332,7 @@ def reminder_deliver(*, reminder_id: int, send, now: dt.datetime | None = None) 
 
     Locks the Reminder row, re-checks (still planned; follower confirmed; for a reminder: the session
     is still scheduled, at the SEQUENCE it was planned for, and has not started), calls
-    `send(reminder)` while holding the lock and marks it sent in the same transaction. A move or
+    `send(reminder)` (its `sent_at` set to `now`) while holding the lock and marks it sent in the same transaction. A move or
     cancel that commits first makes this skip the row (the notice goes instead); one that comes
     second waits for the lock and then sees the row as sent (and notifies). A killed worker rolls
     back: the outbox re-delivers with the same Message-ID. Raises whatever `send` raises (retried).
@@ -359,6 +359,7 @@ def reminder_deliver(*, reminder_id: int, send, now: dt.datetime | None = None) 
         if reason:
             Reminder.objects.filter(pk=row.pk).update(status=Reminder.Status.SKIPPED, skip_reason=reason)
             return False
+        row.sent_at = now  # the instant of sending, for the e-mail's "Today/Tomorrow" (saved below)
         send(row)
         Reminder.objects.filter(pk=row.pk).update(status=Reminder.Status.SENT, sent_at=now)
     return True

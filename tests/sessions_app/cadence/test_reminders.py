@@ -124,7 +124,7 @@ def test_moved_before_sending_sends_nothing_for_the_old_time_then_reminds_for_th
     reminders_plan_due(now=new_start - dt.timedelta(hours=24))
     _drain_at(new_start - dt.timedelta(hours=24))
     assert [m.subject.split(":")[0] for m in mail.outbox] == ["Tomorrow", "Tomorrow"]
-    assert "11:30" in mail.outbox[0].body  # 10:30 UTC = 11:30 CET
+    assert "12:30 CET" in mail.outbox[0].body  # the new start, 11:30 UTC = 12:30 CET (local, not UTC)
 
 
 def test_moved_after_a_reminder_sends_the_new_time_once_and_only_unsent_offsets_again():
@@ -143,7 +143,7 @@ def test_moved_after_a_reminder_sends_the_new_time_once_and_only_unsent_offsets_
     assert session.sequence == 1
     _drain_at(now + MIN)
     assert [(m.to, m.subject) for m in mail.outbox[2:]] == [([ann.email], f"New time: {session.title}")]
-    assert "10:30" in mail.outbox[2].body  # 09:30 UTC = 10:30 CET
+    assert "11:30 CET" in mail.outbox[2].body  # 10:30 UTC = 11:30 CET: the new start
     # the 24 h offset was sent already: not again for the new time; the 10 min one is
     reminders_plan_due(now=new_start - dt.timedelta(hours=23))
     reminders_plan_due(now=new_start - dt.timedelta(minutes=10))
@@ -321,3 +321,25 @@ def test_the_planner_runs_every_minute_from_a_migration_schedule():
         Schedule.MINUTES,
         1,
     )
+
+
+@pytest.mark.parametrize("active_zone", ["UTC", "America/Los_Angeles"])
+def test_emails_give_the_start_in_the_sessions_zone_whatever_zone_is_active(settings, active_zone):
+    """QA: the worker runs with TIME_ZONE=UTC, and the template's date filter turned 19:00 CET into 18:00."""
+    from django.utils import timezone
+
+    settings.TIME_ZONE = active_zone
+    series = make_series(slug="weekly")
+    starts = utc(2026, 12, 7, 18, 0)  # 19:00 CET
+    session = session_at(series, starts)
+    followers(series, 1)
+    with timezone.override(active_zone):
+        reminders_plan_due(now=starts - dt.timedelta(minutes=9))
+        _drain_at(starts - dt.timedelta(minutes=9))
+        session_reschedule(
+            session_id=session.pk, starts_at=starts + dt.timedelta(hours=1), now=starts - dt.timedelta(minutes=8)
+        )
+        _drain_at(starts - dt.timedelta(minutes=8))
+    reminder, moved = mail.outbox
+    assert "Monday 7 December, 19:00 CET" in reminder.body
+    assert "Monday 7 December, 20:00 CET" in moved.body
