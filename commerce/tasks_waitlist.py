@@ -42,7 +42,8 @@ def waitlist_email_send(delivery: outbox.Delivery) -> None:
                 "offer": offer,
                 "site_url": settings.SITE_URL,
                 "minutes": minutes,
-                "expires_local": timezone.localtime(offer.expires_at, offer.drop.session.tz),
+                # formatted here: the template's date filter would convert it back to the active zone (UTC)
+                "expires_local": f"{timezone.localtime(offer.expires_at, offer.drop.session.tz):%H:%M %Z}",
             },
         )
         to = offer.entry.email

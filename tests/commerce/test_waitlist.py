@@ -97,6 +97,8 @@ def test_a_lapsed_hold_becomes_an_offer_to_the_first_in_line_and_the_public_cann
     [message] = [m for m in mails_to("wait0@example.com") if "your turn" in m.subject.lower()]
     assert f"/w/{offer.token}/" in message.body
     assert abs((offer.expires_at - offer.created_at) - dt.timedelta(minutes=10)) < dt.timedelta(seconds=1)
+    # the deadline in the session's zone (the factory's Europe/Berlin), not UTC
+    assert f"{timezone.localtime(offer.expires_at, drop.session.tz):%H:%M %Z}" in message.body
 
 
 def test_first_come_first_served_a_bigger_request_is_not_overtaken():
