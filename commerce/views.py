@@ -27,6 +27,7 @@ from .selectors_receipts import order_documents
 from .services.coupons import coupon_check
 from .services.holds import hold_place
 from .services.orders import checkout_start, checkout_totals
+from .services.watch_coupons import watch_codes_bind_visitor
 from .shipping import hold_ships, order_fulfilment, shipping_countries, shipping_enabled
 
 REMEMBERED_EMAIL_SALT = "commerce.buy-email"
@@ -118,6 +119,9 @@ def hold_checkout(request, token: str):
     status_code = 200
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["coupon_code"]
+        # A personal watch code works for the viewer who earned it: this browser's codes bind to the
+        # cart's customer here (another browser's code stays unbound and is refused: docs/watch-coupons.md).
+        watch_codes_bind_visitor(visitor_id=getattr(request, "visitor_id", None), customer_id=hold.customer_id, now=now)
         try:
             if code and not paying:
                 coupon, discount = coupon_check(code=code, hold=hold, now=now)

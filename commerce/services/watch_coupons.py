@@ -163,12 +163,20 @@ def watch_code_check(*, watch_code: WatchCode, customer_id: int, now: dt.datetim
     Returns when the code expires (UTC; None while its session is live: no end yet).
 
     Raises CouponInvalid: coupon_expired (session end + grace passed), coupon_not_applicable (bound to
-    another customer), watch_code_used (already redeemed by an order that is not cancelled).
+    another customer, or never bound: only the browser that earned a code binds it, through a hold or
+    its cart — watch_codes_bind_visitor — so a shared or farmed code is refused), watch_code_used (already redeemed by an order that is not cancelled).
     """
     expires = watch_code_expires_at(coupon=watch_code.coupon, session=watch_code.session)
     if expires is not None and now >= expires:
         raise CouponInvalid("That personal code has expired.", code=ErrorCode.COUPON_EXPIRED)
-    if watch_code.customer_id is not None and watch_code.customer_id != customer_id:
+    if watch_code.customer_id is None:
+        # Never identified: the code was not earned in the buyer's browser (a shared or farmed code).
+        # It binds when a hold or the cart is used from the browser that earned it.
+        raise CouponInvalid(
+            "That personal code works only for the viewer who earned it: use it in the browser you watched in.",
+            code=ErrorCode.COUPON_NOT_APPLICABLE,
+        )
+    if watch_code.customer_id != customer_id:
         raise CouponInvalid("That code belongs to someone else.", code=ErrorCode.COUPON_NOT_APPLICABLE)
     if watch_code.redeemed_at is not None:
         raise CouponInvalid("That personal code has already been used.", code=ErrorCode.WATCH_CODE_USED)
@@ -177,15 +185,15 @@ def watch_code_check(*, watch_code: WatchCode, customer_id: int, now: dt.datetim
 
 def watch_code_take(*, watch_code: WatchCode, order, now: dt.datetime) -> None:
     """Redeem a personal code for `order` inside the order's transaction: one conditional UPDATE
-    (not redeemed yet, and unbound or bound to the order's customer) that also binds it.
+    (not redeemed yet, and bound to the order's customer).
 
     Raises CouponInvalid coupon_not_applicable (bound to someone else meanwhile) or watch_code_used
     (a concurrent checkout redeemed it first).
     """
     taken = (
         WatchCode.objects.filter(pk=watch_code.pk, redeemed_at__isnull=True)
-        .filter(Q(customer__isnull=True) | Q(customer_id=order.customer_id))
-        .update(customer_id=order.customer_id, bound_at=watch_code.bound_at or now, redeemed_at=now, order=order)
+        .filter(customer_id=order.customer_id)  # bound to this buyer (watch_code_check): never bound here
+        .update(redeemed_at=now, order=order)
     )
     if taken:
         return

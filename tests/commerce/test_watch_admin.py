@@ -10,8 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from commerce.models import Coupon
+from commerce.services.customers import customer_get_or_create
 from commerce.services.orders import order_place
-from commerce.services.watch_coupons import watch_code_claim
+from commerce.services.watch_coupons import watch_code_claim, watch_codes_bind_visitor
 from tests.commerce.watch_support import live_drop, new_visitor, programme, watch
 from tests.factories import LiveSessionFactory, make_staff
 
@@ -62,6 +63,8 @@ def test_a_gated_coupon_scoped_to_a_session_is_saved_and_shows_its_codes(admin_c
         vid = new_visitor()
         watch(session, vid, seconds=120, start=timezone.now())
         codes.append(watch_code_claim(coupon_id=coupon.pk, visitor_id=vid, now=timezone.now()))
+    ann = customer_get_or_create(email="ann@example.com")  # identified in the first viewer's browser
+    watch_codes_bind_visitor(visitor_id=codes[0].visitor_id, customer_id=ann.pk, now=timezone.now())
     order_place(drop_id=drop.pk, email="ann@example.com", quantity=1, coupon_code=codes[0].code)
     page = admin_client.get(reverse("admin:commerce_coupon_change", args=[coupon.pk])).content.decode()
     assert "2 issued, 1 redeemed" in page

@@ -8,8 +8,9 @@ from django.utils import timezone
 from commerce.models import Partner
 from commerce.services.api_keys import api_key_create
 from commerce.services.coupons import coupon_create
+from commerce.services.customers import customer_get_or_create
 from commerce.services.orders import order_place
-from commerce.services.watch_coupons import watch_code_claim
+from commerce.services.watch_coupons import watch_code_claim, watch_codes_bind_visitor
 from tests.commerce.watch_support import live_drop, new_visitor, programme, watch
 from tests.factories import LiveSessionFactory
 
@@ -38,6 +39,8 @@ def test_lists_a_sessions_programmes_with_counts_and_nothing_personal(client):
         vid = new_visitor()
         watch(coupon.session, vid, seconds=120, start=timezone.now())
         codes.append(watch_code_claim(coupon_id=coupon.pk, visitor_id=vid, now=timezone.now()))
+    ann = customer_get_or_create(email="ann@example.com")  # identified in the first viewer's browser
+    watch_codes_bind_visitor(visitor_id=codes[0].visitor_id, customer_id=ann.pk, now=timezone.now())
     order_place(drop_id=drop.pk, email="ann@example.com", quantity=1, coupon_code=codes[0].code)
     response = client.get(f"/api/v1/sessions/{coupon.session.public_id}/watch-coupons", headers=_key(["coupons:read"]))
     assert response.status_code == 200

@@ -16,7 +16,7 @@ from commerce.services.coupons import coupon_check, coupon_create
 from commerce.services.customers import customer_get_or_create
 from commerce.services.holds import hold_place
 from commerce.services.orders import checkout_start, order_cancel, order_place
-from commerce.services.watch_coupons import watch_code_claim, watch_code_take
+from commerce.services.watch_coupons import watch_code_claim, watch_code_take, watch_codes_bind_visitor
 from sessions_app.models import WatchEvidence
 from tests.commerce.watch_support import live_drop, new_visitor, programme, watch
 from tests.factories import LiveSessionFactory
@@ -30,6 +30,14 @@ def _claimed(coupon, *, seconds=None, vid=None):
     session = coupon.session or coupon.drop.session
     watch(session, vid, seconds=coupon.watch_seconds_required if seconds is None else seconds, start=timezone.now())
     return vid, watch_code_claim(coupon_id=coupon.pk, visitor_id=vid, now=timezone.now())
+
+
+def _claimed_by(coupon, email):
+    """A viewer who watched enough, claimed a code and was identified as `email` in that browser."""
+    vid, code = _claimed(coupon)
+    watch_codes_bind_visitor(visitor_id=vid, customer_id=customer_get_or_create(email=email).pk, now=timezone.now())
+    code.refresh_from_db()
+    return code
 
 
 # --- the evidence gate -------------------------------------------------------------------------------
@@ -197,13 +205,22 @@ def test_a_code_is_single_use_and_a_cancelled_order_frees_it():
     assert exc.value.code == ErrorCode.COUPON_NOT_APPLICABLE
 
 
-def test_an_unbound_code_binds_at_its_first_checkout():
+def test_a_code_never_bound_in_the_browser_that_earned_it_is_refused_shared_or_farmed():
+    """QA: one client farmed codes with made-up cookies and handed them to strangers. A code binds only
+    through the earning browser (a hold or the cart placed from it); an unbound code is refused."""
     coupon = programme(seconds=60)
     drop = live_drop(coupon.session)
-    _vid, code = _claimed(coupon)  # shared before the viewer ever placed a hold
-    bob = order_place(drop_id=drop.pk, email="bob@example.com", quantity=1, coupon_code=code.code)
+    vid, code = _claimed(coupon)  # shared before the viewer ever placed a hold
+    with pytest.raises(CouponInvalid) as exc:
+        order_place(drop_id=drop.pk, email="bob@example.com", quantity=1, coupon_code=code.code)
+    assert exc.value.code == ErrorCode.COUPON_NOT_APPLICABLE
     code.refresh_from_db()
-    assert code.customer_id == bob.customer_id and code.order_id == bob.pk
+    assert code.customer_id is None and code.redeemed_at is None
+    # the earning browser places a hold: the code is bound to that buyer and works for them
+    hold = hold_place(drop_id=drop.pk, email="ann@example.com", quantity=1, visitor_id=vid)
+    order = checkout_start(hold_token=hold.token, coupon_code=code.code)
+    code.refresh_from_db()
+    assert code.customer_id == order.customer_id and code.order_id == order.pk
 
 
 def test_a_visitor_identified_before_claiming_gets_a_bound_code():
@@ -231,7 +248,7 @@ def test_binding_never_moves_a_bound_code():
 def test_personal_codes_count_towards_the_programme_cap():
     coupon = programme(seconds=60, max_redemptions=2)
     drop = live_drop(coupon.session)
-    codes = [_claimed(coupon)[1] for _ in range(3)]
+    codes = [_claimed_by(coupon, f"v{i}@example.com") for i in range(3)]
     for i, code in enumerate(codes[:2]):
         order_place(drop_id=drop.pk, email=f"v{i}@example.com", quantity=1, coupon_code=code.code)
     # the cap of 2 is reached through personal codes: the third is refused
@@ -248,7 +265,7 @@ def test_personal_codes_count_towards_the_programme_cap():
 def test_per_customer_limit_counts_personal_codes_of_several_browsers():
     coupon = programme(seconds=60, per_customer_limit=1)
     drop = live_drop(coupon.session)
-    (_, phone), (_, laptop) = _claimed(coupon), _claimed(coupon)
+    phone, laptop = _claimed_by(coupon, "ann@example.com"), _claimed_by(coupon, "ann@example.com")
     order_place(drop_id=drop.pk, email="ann@example.com", quantity=1, coupon_code=phone.code)
     with pytest.raises(CouponInvalid) as exc:
         order_place(drop_id=drop.pk, email="ann@example.com", quantity=1, coupon_code=laptop.code)
@@ -259,7 +276,7 @@ def test_a_drop_scoped_programme_applies_to_that_drop_only():
     session = LiveSessionFactory(status="live")
     drop, other = live_drop(session), live_drop(session)
     coupon = programme(drop=drop, seconds=60)
-    _vid, code = _claimed(coupon)
+    code = _claimed_by(coupon, "ann@example.com")
     with pytest.raises(CouponInvalid) as exc:
         order_place(drop_id=other.pk, email="ann@example.com", quantity=1, coupon_code=code.code)
     assert exc.value.code == ErrorCode.COUPON_NOT_APPLICABLE
@@ -328,19 +345,15 @@ def test_a_watch_gated_coupon_needs_a_session_or_drop_scope(kwargs, message):
         coupon_create(kind="percent", percent_off=10, valid_from=now, valid_until=now + dt.timedelta(hours=1), **args)
 
 
-def test_the_redeeming_update_itself_refuses_a_code_bound_meanwhile_to_someone_else():
-    # given bob's checkout passed coupon_check while the code was unbound
+def test_the_redeeming_update_itself_refuses_a_code_not_bound_to_the_orders_buyer():
+    # given a code bound to ann, and bob's order (as if a check had been skipped or raced)
     coupon = programme(seconds=60)
     drop = live_drop(coupon.session)
-    vid, code = _claimed(coupon)
-    bob_hold = hold_place(drop_id=drop.pk, email="bob@example.com", quantity=1)
-    checked, _discount = coupon_check(code=code.code, hold=bob_hold, now=timezone.now())
-    # when ann places a hold from the viewer's browser before bob's order commits (the code binds to her)
-    hold_place(drop_id=drop.pk, email="ann@example.com", quantity=1, visitor_id=vid)
-    bob_order = checkout_start(hold_token=bob_hold.token)  # his order (here without the code)
-    # then taking the code for bob's order is refused by the conditional UPDATE itself
+    code = _claimed_by(coupon, "ann@example.com")
+    bob_order = checkout_start(hold_token=hold_place(drop_id=drop.pk, email="bob@example.com", quantity=1).token)
+    # then the conditional UPDATE that redeems it refuses
     with pytest.raises(CouponInvalid) as exc:
-        watch_code_take(watch_code=checked.entered_watch_code, order=bob_order, now=timezone.now())
+        watch_code_take(watch_code=code, order=bob_order, now=timezone.now())
     assert exc.value.code == ErrorCode.COUPON_NOT_APPLICABLE
     code.refresh_from_db()
     assert code.redeemed_at is None and code.order_id is None
