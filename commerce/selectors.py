@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 import datetime as dt
 
-from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .memo import MISSING, ProcessMemo
-from .models import Drop, Hold, Order, ProductImage
+from .models import Drop, Hold, Order, ProductImage, WaitlistEntry
 from .pricing import drop_price_quote
 
 # A drop's terms (price schedule, per-customer limit, hold time, currency, fulfilment) as read for
@@ -73,7 +73,8 @@ def with_effective_stock(qs: QuerySet[Drop], *, now: dt.datetime) -> QuerySet[Dr
     """Annotate `lapsed_units`: units in active holds past their expiry, not yet swept back.
 
     Effective stock = available + lapsed_units, so an expired hold never hides
-    stock from viewers even if the sweeping worker is down. One subquery, no extra round trip.
+    stock from viewers even if the sweeping worker is down; when people wait on the drop's waitlist
+    lapsed_units is 0 (those units will be offered to the line, not sold to whoever clicks). One subquery, no extra round trip.
     """
     lapsed = (
         Hold.objects.filter(drop=OuterRef("pk"), status=Hold.Status.ACTIVE, expires_at__lte=now)
@@ -81,7 +82,16 @@ def with_effective_stock(qs: QuerySet[Drop], *, now: dt.datetime) -> QuerySet[Dr
         .annotate(n=Sum("quantity"))
         .values("n")
     )
-    return qs.annotate(lapsed_units=Coalesce(Subquery(lapsed, output_field=IntegerField()), Value(0)))
+    # Units of lapsed holds go to the waitlist first when people wait (commerce.services.waitlist):
+    # then they are not free for everyone, and the page must not offer them (QA: "Buy now" → sold out).
+    waiting = WaitlistEntry.objects.filter(drop=OuterRef("pk"), status=WaitlistEntry.Status.WAITING)
+    return qs.annotate(
+        lapsed_units=Case(
+            When(Exists(waiting), then=Value(0)),
+            default=Coalesce(Subquery(lapsed, output_field=IntegerField()), Value(0)),
+            output_field=IntegerField(),
+        )
+    )
 
 
 def drops_for_session(*, session_id: int, now: dt.datetime | None = None) -> QuerySet[Drop]:

@@ -112,8 +112,9 @@ def stock_carry_over(*, drop_id: int, now: dt.datetime | None = None, actor: str
                 "No scheduled session follows this one in its series: the unsold units stay on this drop.",
                 code="no_next_session",
             )
-        target = _target_drop(source, session)
-        rows = {d.pk: d for d in Drop.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk")}
+        existing = Drop.objects.filter(session=session, sku_id=source.sku_id).order_by("pk").first()
+        locked = [source.pk] + ([existing.pk] if existing is not None else [])
+        rows = {d.pk: d for d in Drop.objects.select_for_update().filter(pk__in=locked).order_by("pk")}
         lapsed = list(
             Hold.objects.filter(drop_id=source.pk, status=Hold.Status.ACTIVE, expires_at__lte=now)
             .select_for_update(skip_locked=True)
@@ -124,7 +125,9 @@ def stock_carry_over(*, drop_id: int, now: dt.datetime | None = None, actor: str
         source = Drop.objects.get(pk=source.pk)
         units = source.available
         if units <= 0:
-            return None
+            return None  # nothing to move: no empty drop is created in the next session (QA)
+        target = existing if existing is not None else _target_drop(source, session)
+        rows.setdefault(target.pk, target)  # a new drop: created here, with 0 units, seen by nobody yet
         moved = Drop.objects.filter(pk=source.pk, available__gte=units).update(
             quantity=F("quantity") - units, available=F("available") - units
         )

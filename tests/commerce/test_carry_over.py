@@ -115,3 +115,18 @@ def test_api_carry_over_needs_the_shop_scope(client):
     assert response.json()["units"] == 3 and response.json()["to_session_id"] == str(nxt.public_id)
     replay = client.post(url, headers={"X-API-Key": shop, "Idempotency-Key": "k1"})
     assert replay.json() == response.json() and StockTransfer.objects.count() == 1
+
+
+def test_a_sold_out_drop_creates_no_empty_drop_in_the_next_session_until_units_come_back():
+    """QA: ending with 0 unsold units made a "0 of 0 left" drop on the next session's page."""
+    _, live, nxt = series_with_sessions()
+    drop = make_drop(session=live, quantity=2, carry_over=True, per_customer_limit=2)
+    held = hold_place(drop_id=drop.pk, email="held@example.com", quantity=2)
+    session_end(session_id=live.pk)
+    assert not Drop.objects.filter(session=nxt).exists()
+    assert not StockTransfer.objects.exists()
+    # the hold lapses later: the sweep moves the units, creating the drop then
+    lapse([held])
+    holds_release_lapsed(drop_id=drop.pk)
+    assert stock_carry_over_sweep() == 2
+    assert Drop.objects.get(session=nxt).available == 2

@@ -413,3 +413,16 @@ def test_an_offer_on_a_drop_closed_by_its_window_cannot_be_taken():
     assert exc.value.code == "offer_withdrawn"
     assert Drop.objects.get(pk=drop.pk).available == 1
     assert_stock_adds_up(drop.pk)
+
+
+def test_a_lapsed_hold_is_not_shown_as_free_stock_while_people_wait():
+    """QA: between a hold's expiry and the sweep, the page showed 1 available and Buy now, and the
+    purchase was refused: the unit belongs to the line."""
+    from commerce.selectors import drop_status, drop_with_stock
+
+    drop, holds = sold_out_drop()
+    lapse(holds[:1])
+    assert drop_status(drop=drop_with_stock(drop_id=drop.pk))["available"] == 1  # nobody waits: it is free
+    line_up(drop, 1)
+    status = drop_status(drop=drop_with_stock(drop_id=drop.pk))
+    assert (status["available"], status["state"]) == (0, "sold_out")
