@@ -138,7 +138,7 @@ def _transition(
         session = LiveSession.objects.select_for_update().get(pk=session_id)
         if session.status not in allowed_from:
             raise SessionError(
-                "invalid_transition", f"A {session.get_status_display().lower()} session cannot become {to}."
+                "invalid_transition", f"This session is {session.get_status_display().lower()}; it cannot become {to}."
             )
         session.status = to
         for name, value in fields.items():

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -165,3 +166,14 @@ def test_following_is_an_audience_signal_for_sampling(series):
 def test_home_page_links_each_active_series_page(client, series):
     page = client.get("/").content.decode()
     assert f'href="/series/{series.slug}/"' in page and "Tuesdays 18:00 Europe/Berlin" in page
+
+
+def test_a_series_session_page_links_to_following_its_series(client, series):
+    """QA: only the home page led to the follow form; a viewer on the live page had no way there."""
+    session = session_at(series, timezone.now() + dt.timedelta(days=1))
+    page = client.get(session.get_absolute_url()).content.decode()
+    assert f'href="/series/{series.slug}/"' in page
+    series.is_active = False
+    series.save()
+    cache.clear()  # the session page is shared-cached for 2 s
+    assert f'href="/series/{series.slug}/"' not in client.get(session.get_absolute_url()).content.decode()
