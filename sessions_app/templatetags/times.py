@@ -39,7 +39,14 @@ def zoned_text(value: dt.datetime | str | None, zone: str | None = None, fmt: st
             return ""
     zone = zone or settings.SHOP_TIMEZONE
     local = value.astimezone(zoneinfo.ZoneInfo(zone))
-    return f"{date_format(local, FORMATS[fmt])} ({zone})"
+    pattern = FORMATS[fmt]
+    if pattern.endswith(" T"):
+        # The zone's abbreviation from the datetime itself: Django's "T" is empty for a wall-clock time
+        # that occurs twice (01:30 on a fall-back night), exactly when EDT vs EST matters.
+        text = f"{date_format(local, pattern[:-2])} {local.tzname()}"
+    else:
+        text = date_format(local, pattern)
+    return f"{text} ({zone})"
 
 
 @register.simple_tag(takes_context=True)

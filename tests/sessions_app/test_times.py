@@ -258,3 +258,15 @@ def test_saving_a_series_in_admin_warns_about_dst_occurrences(admin_client, monk
     shown = [str(m) for m in response.context["messages"]]
     assert any("occurs twice in America/New_York on 2026-11-01" in m for m in shown), shown
     assert LiveSession.objects.filter(series__slug="ny-nights").exclude(schedule_note="").count() == 1
+
+
+def test_zoned_text_names_edt_or_est_on_the_fall_back_night():
+    """QA: 01:30 America/New_York on 1 Nov 2026 occurs twice; Django's "T" printed nothing for it."""
+    import datetime as dt
+
+    from sessions_app.templatetags.times import zoned_text
+
+    first = dt.datetime(2026, 11, 1, 5, 30, tzinfo=dt.UTC)  # 01:30 EDT
+    second = dt.datetime(2026, 11, 1, 6, 30, tzinfo=dt.UTC)  # 01:30 EST
+    assert zoned_text(first, "America/New_York", "time") == "01:30 EDT (America/New_York)"
+    assert zoned_text(second, "America/New_York", "time") == "01:30 EST (America/New_York)"
