@@ -78,7 +78,8 @@ def _caller_label(request) -> str:
     if path.startswith("/stripe/"):
         return STRIPE
     if path.startswith("/api/"):
-        return "partner API"
+        caller = getattr(request, "caller", None)  # set by config.api.PartnerKey once the key is known
+        return f"partner API ({caller.label})"[:254] if caller is not None else "partner API"
     return "visitor"
 
 

@@ -140,7 +140,7 @@ def control_pin(request, session_id: UUID, payload: PinIn):
     session = _session(session_id)
 
     def handler():
-        services.control_pin_drop(session_id=session.pk, drop_id=payload.drop_id)
+        services.control_pin_drop(session_id=session.pk, drop_id=payload.drop_id, actor=request.caller.label)
         return 200, _state(session)
 
     return _write(request, {"session": str(session_id), **payload.dict()}, handler)
@@ -150,7 +150,7 @@ def _drop_action(request, session_id: UUID, drop_id: int, service, name: str):
     session = _session(session_id)
 
     def handler():
-        drop = service(session_id=session.pk, drop_id=drop_id)
+        drop = service(session_id=session.pk, drop_id=drop_id, actor=request.caller.label)
         return 200, DropWindowOut(id=drop.pk, opens_at=drop.opens_at, closes_at=drop.closes_at).model_dump(mode="json")
 
     return _write(request, {"session": str(session_id), "drop": drop_id, "action": name}, handler)
@@ -182,7 +182,7 @@ def control_flash_coupon(request, session_id: UUID, payload: FlashCouponIn):
     session = _session(session_id)
 
     def handler():
-        coupon = services.flash_coupon_fire(session_id=session.pk, **payload.dict())
+        coupon = services.flash_coupon_fire(session_id=session.pk, actor=request.caller.label, **payload.dict())
         return 201, FlashCouponOut(
             code=coupon.code,
             percent_off=float(coupon.percent_off),

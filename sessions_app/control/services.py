@@ -277,7 +277,10 @@ def _transition(service, *, session_id: int, now: dt.datetime | None) -> LiveSes
 
 
 def _by(actor, note: str) -> str:
-    """A moment's note, naming the staff member who acted (API calls have no user)."""
-    name = getattr(actor, "get_username", lambda: "")() if actor is not None else ""
+    """A moment's note, naming who acted: the staff member, or the API caller's label (a str)."""
+    if isinstance(actor, str):  # an API caller's label ("partner:<name>", commerce.access.Caller.label)
+        name = actor
+    else:
+        name = getattr(actor, "get_username", lambda: "")() if actor is not None else ""
     text = f"{note} (by {name})" if name and note else (f"by {name}" if name else note)
     return text[:200]

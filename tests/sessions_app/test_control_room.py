@@ -416,3 +416,19 @@ def test_api_refuses_keys_without_the_shop_scope(client, live):
     assert response.status_code == 403 and response.json()["code"] == "forbidden"
     assert client.get(f"/api/v1/sessions/{session.public_id}/control", headers=key).status_code == 403
     assert not Order.objects.exists()
+
+
+def test_api_actions_name_the_calling_partner_in_the_timeline_and_the_audit_log(client, live, shop_key):
+    """QA: actions through the API were recorded with no actor (the host's say "by host1")."""
+
+    session, a, b, _ = live
+    base = f"/api/v1/sessions/{session.public_id}"
+    client.post(f"{base}/pin", {"drop_id": b.pk}, content_type="application/json", headers=shop_key)
+    body = {"percent_off": 20, "minutes": 10, "max_redemptions": 50}
+    client.post(f"{base}/flash-coupons", body, content_type="application/json", headers=shop_key)
+    notes = list(SessionMoment.objects.filter(session=session).values_list("kind", "note"))
+    assert ("drop_pinned", f"{b.display_title} (by partner:Shop studio app)") in notes
+    assert any(kind == "coupon_fired" and note.endswith("(by partner:Shop studio app)") for kind, note in notes)
+    coupon = Coupon.objects.get()
+    entry = LogEntry.objects.get_for_object(coupon).get()
+    assert entry.actor_email == "partner API (partner:Shop studio app)"
