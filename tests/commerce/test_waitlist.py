@@ -10,6 +10,7 @@ import pytest
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from commerce.exceptions import DropUnavailable, InvalidInput
@@ -426,3 +427,14 @@ def test_a_lapsed_hold_is_not_shown_as_free_stock_while_people_wait():
     line_up(drop, 1)
     status = drop_status(drop=drop_with_stock(drop_id=drop.pk))
     assert (status["available"], status["state"]) == (0, "sold_out")
+
+
+def test_the_notify_me_page_of_a_drop_on_sale_says_so_and_links_to_buying(client):
+    """QA: the page of a live drop with stock said "This drop is sold out"."""
+    on_sale = make_drop(quantity=5)
+    page = client.get(f"/drops/{on_sale.pk}/notify-me/").content.decode()
+    assert "data-waitlist-not-sold-out" in page and "This drop is sold out" not in page
+    assert f'href="{reverse("analytics:click", args=[on_sale.pk])}"' in page
+    sold, _ = sold_out_drop()
+    page = client.get(f"/drops/{sold.pk}/notify-me/").content.decode()
+    assert "This drop is sold out" in page and "data-waitlist-not-sold-out" not in page
