@@ -432,3 +432,14 @@ def test_api_actions_name_the_calling_partner_in_the_timeline_and_the_audit_log(
     coupon = Coupon.objects.get()
     entry = LogEntry.objects.get_for_object(coupon).get()
     assert entry.actor_email == "partner API (partner:Shop studio app)"
+
+
+def test_an_ended_sessions_room_shows_no_drop_buttons(client, live):
+    """QA: after End the drop buttons stayed (each press was refused with a message)."""
+    session, a, b, later = live
+    client.force_login(make_staff("host", role="host"))
+    assert "data-cr-pin>" in client.get(url(session)).content.decode()
+    services.control_end(session_id=session.pk)
+    body = client.get(url(session)).content.decode()
+    assert "Ring A" in body  # the drops and their figures stay
+    assert "data-cr-pin>" not in body and "data-cr-close>" not in body and "data-cr-open>" not in body
