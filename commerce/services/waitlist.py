@@ -191,9 +191,10 @@ def _offer_end_locked(offer: WaitlistOffer, *, status: str, now: dt.datetime) ->
     locks.drop_return_stock(drop_id=offer.drop_id, quantity=offer.quantity)
 
 
-def _offer_lapse_locked(offer: WaitlistOffer, *, now: dt.datetime) -> None:
-    """Expire a locked open offer: units back, its entry lapsed (it leaves the line)."""
-    _offer_end_locked(offer, status=WaitlistOffer.Status.EXPIRED, now=now)
+def _offer_lapse_locked(offer: WaitlistOffer, *, now: dt.datetime, status: str = WaitlistOffer.Status.EXPIRED) -> None:
+    """End a locked open offer as `status` (expired, or withdrawn when its drop stopped selling):
+    units back, its entry lapsed (it leaves the line)."""
+    _offer_end_locked(offer, status=status, now=now)
     WaitlistEntry.objects.filter(pk=offer.entry_id, status=WaitlistEntry.Status.OFFERED).update(
         status=WaitlistEntry.Status.LAPSED, ended_at=now
     )
@@ -214,10 +215,7 @@ def waitlist_offers_withdraw(
     with transaction.atomic():
         offers = list(qs.select_for_update(of=("self",)).order_by("drop_id", "pk"))
         for offer in offers:
-            _offer_end_locked(offer, status=WaitlistOffer.Status.WITHDRAWN, now=now)
-            WaitlistEntry.objects.filter(pk=offer.entry_id, status=WaitlistEntry.Status.OFFERED).update(
-                status=WaitlistEntry.Status.LAPSED, ended_at=now
-            )
+            _offer_lapse_locked(offer, now=now, status=WaitlistOffer.Status.WITHDRAWN)
     return len(offers)
 
 
@@ -280,10 +278,7 @@ def waitlist_offer_claim(*, token: str, now: dt.datetime | None = None) -> Hold:
         drop = Drop.objects.select_related("session").get(pk=offer.drop_id)
         closed = now >= drop.closes_at or drop.session.status not in SELLING_SESSION_STATUSES
         if closed:  # the drop closed or its session ended since the offer went out: it no longer sells
-            _offer_end_locked(offer, status=WaitlistOffer.Status.WITHDRAWN, now=now)
-            WaitlistEntry.objects.filter(pk=offer.entry_id, status=WaitlistEntry.Status.OFFERED).update(
-                status=WaitlistEntry.Status.LAPSED, ended_at=now
-            )
+            _offer_lapse_locked(offer, now=now, status=WaitlistOffer.Status.WITHDRAWN)
         elif offer.expires_at <= now:
             _offer_lapse_locked(offer, now=now)
             waitlist_offer_freed(drop_id=offer.drop_id, now=now)
