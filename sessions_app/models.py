@@ -124,6 +124,14 @@ class LiveSession(models.Model):
             "session is still scheduled. Empty = drops sell only while the session is live."
         ),
     )
+    members_only = models.BooleanField(
+        default=False,
+        help_text="Only active members see the stream (others get a join call to action; docs/memberships.md).",
+    )
+    is_private = models.BooleanField(
+        default=False,
+        help_text="A private micro-session: not listed; its stream reaches only holders of a bundle seat's join link.",
+    )
     went_live_at = models.DateTimeField(null=True, blank=True, help_text="Real start, recorded by Go live.")
     ended_at = models.DateTimeField(null=True, blank=True, help_text="Real end, recorded by End session / Cancel.")
     pinned_drop = models.ForeignKey(

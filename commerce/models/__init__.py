@@ -14,16 +14,34 @@ from .shipping import ShippingRate, TaxRate
 from .waitlist import StockTransfer, WaitlistEntry, WaitlistOffer
 from .watch_coupon import WatchCode
 
+# Sub-domains with their own packages (docs/memberships.md, docs/share-to-unlock.md).
+from ..memberships.models import (  # noqa: E402
+    Bundle,
+    BundleSeat,
+    MemberCredit,
+    Membership,
+    MembershipEvent,
+    MembershipPlan,
+    TrialReturn,
+)
+from ..referrals.models import ShareCampaign, ShareLink, ShareUnlock, ShareVisit  # noqa: E402
+
 __all__ = [
     "ApiKey",
+    "Bundle",
+    "BundleSeat",
     "Coupon",
-    "CreditNote",
     "CouponRedemption",
+    "CreditNote",
     "Customer",
     "DocumentSequence",
     "Drop",
     "Hold",
     "IdempotencyRecord",
+    "MemberCredit",
+    "Membership",
+    "MembershipEvent",
+    "MembershipPlan",
     "Order",
     "OrderLine",
     "OutboxMessage",
@@ -37,10 +55,15 @@ __all__ = [
     "RateCounter",
     "Receipt",
     "Refund",
+    "ShareCampaign",
+    "ShareLink",
+    "ShareUnlock",
+    "ShareVisit",
     "ShippingRate",
     "Sku",
     "StockTransfer",
     "TaxRate",
+    "TrialReturn",
     "WaitlistEntry",
     "WaitlistOffer",
     "WatchCode",

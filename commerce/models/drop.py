@@ -74,6 +74,13 @@ class Drop(models.Model):
         help_text="When the session ends, move this drop's unsold units into the same SKU's drop in the "
         "series' next session (created if missing).",
     )
+    members_only = models.BooleanField(
+        default=False,
+        help_text="Exclusive to active members (also when its SKU is members-only; docs/memberships.md).",
+    )
+    member_price_minor = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Members pay this per unit (minor units) instead of the drop's price."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

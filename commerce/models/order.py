@@ -141,6 +141,9 @@ class OrderLine(models.Model):
     list_price_minor = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="The drop's list (base) price per unit when the price was locked, minor units."
     )
+    trial_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Refundable trial window in days, copied from the SKU at checkout (docs/trials.md)."
+    )
 
     class Meta:
         constraints = [

@@ -59,6 +59,14 @@ class Sku(models.Model):
     barcode = models.CharField(max_length=64, blank=True)
     image_url = models.URLField(max_length=1000, blank=True, validators=[validate_web_url])
     requires_shipping = models.BooleanField(default=True)
+    members_only = models.BooleanField(
+        default=False, help_text="Exclusive: only active members can hold or buy it (docs/memberships.md)."
+    )
+    trial_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Sold as a refundable trial: the buyer may return it within this many days (docs/trials.md).",
+    )
 
     class Meta:
         ordering = ["product__title", "position"]

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from commerce.models import Coupon, Drop, ShippingRate, Sku
+from commerce.memberships.demo import demo_retention_seed
 from commerce.services.catalog_import import catalog_import_file
 from commerce.services.coupons import coupon_create
 from commerce.services.drops import drop_create
@@ -66,11 +67,14 @@ class Command(BaseCommand):
             demo_followers_seed(series=series)  # two confirmed followers (docs/cadence.md)
             live = self._live_session(series)
             replay = self._replay_session(series)
+            retention = demo_retention_seed(series=series, live=live)  # docs/memberships.md, share-to-unlock.md
         self._replay_recording(replay, inline=options.get("process_assets", False))
         self.stdout.write(self.style.SUCCESS("Demo ready."))
         self.stdout.write(f"  Live session: {settings.SITE_URL}{live.get_absolute_url()}")
         self.stdout.write(f"  Replay:       {settings.SITE_URL}/s/{replay.public_id}/replay/")
         self.stdout.write(f"  Series:       {settings.SITE_URL}/series/{series.slug}/ (follow, calendar)")
+        for line in retention:
+            self.stdout.write(f"  {line}")
         self.stdout.write(f"  Back office:  {settings.SITE_URL}/admin/  user {username!r} password {password!r}")
 
     def _shipping_rates(self) -> None:
