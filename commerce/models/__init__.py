@@ -1,3 +1,14 @@
+# Sub-domains with their own packages (docs/memberships.md, docs/share-to-unlock.md).
+from ..memberships.models import (  # noqa: E402
+    Bundle,
+    BundleSeat,
+    MemberCredit,
+    Membership,
+    MembershipEvent,
+    MembershipPlan,
+    TrialReturn,
+)
+from ..referrals.models import ShareCampaign, ShareLink, ShareUnlock, ShareVisit  # noqa: E402
 from .coupon import Coupon, CouponRedemption
 from .customer import Customer
 from .drop import Drop
@@ -13,18 +24,6 @@ from .receipt import CreditNote, DocumentSequence, Receipt
 from .shipping import ShippingRate, TaxRate
 from .waitlist import StockTransfer, WaitlistEntry, WaitlistOffer
 from .watch_coupon import WatchCode
-
-# Sub-domains with their own packages (docs/memberships.md, docs/share-to-unlock.md).
-from ..memberships.models import (  # noqa: E402
-    Bundle,
-    BundleSeat,
-    MemberCredit,
-    Membership,
-    MembershipEvent,
-    MembershipPlan,
-    TrialReturn,
-)
-from ..referrals.models import ShareCampaign, ShareLink, ShareUnlock, ShareVisit  # noqa: E402
 
 __all__ = [
     "ApiKey",

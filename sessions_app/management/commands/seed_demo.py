@@ -23,8 +23,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from commerce.models import Coupon, Drop, ShippingRate, Sku
 from commerce.memberships.demo import demo_retention_seed
+from commerce.models import Coupon, Drop, ShippingRate, Sku
 from commerce.services.catalog_import import catalog_import_file
 from commerce.services.coupons import coupon_create
 from commerce.services.drops import drop_create
