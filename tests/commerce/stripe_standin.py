@@ -52,6 +52,9 @@ FIXTURE_PATHS = {
     "charges": "charge",
     "balance_transactions": "balance_transaction",
     "payment_methods": "payment_method",
+    "products": "product",
+    "prices": "price",
+    "invoices": "invoice",
 }
 
 
@@ -389,11 +392,15 @@ class StripeStandIn:
             result.update(id=self._new_id("prod"), name=form.get("name"))
         elif parts == ["v1", "prices"] and method == "POST":
             result = self._create_price(form)
+        elif parts[:2] == ["v1", "prices"] and len(parts) == 3 and parts[2] in self.prices:
+            result = self.prices[parts[2]]
         elif parts == ["v1", "account"]:
             result = fixture("account")
         elif len(parts) == 3 and parts[1] in FIXTURE_PATHS:
             result = fixture(FIXTURE_PATHS[parts[1]])
             result["id"] = parts[2]
+            if parts[1] == "customers":  # a customer of ours has no discount (the fixture's has an empty coupon)
+                result["discount"] = None
             if parts[1] == "charges" and parts[2].startswith("ch_for_"):  # the charge behind our PaymentIntent
                 result.update(payment_intent=parts[2].removeprefix("ch_for_"), captured=True)
         if result is None:
