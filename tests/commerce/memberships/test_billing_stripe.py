@@ -178,8 +178,18 @@ def test_expired_checkout_ends_the_incomplete_membership_and_allows_a_new_join(c
     assert Membership.objects.filter(status="incomplete").count() == 1
 
 
-def test_a_payment_checkout_still_goes_to_orders(client, webhook, subscribed):
-    # an event for a subscription nobody here knows is recorded as unknown, nothing else happens
+def test_stripe_outage_at_join_keeps_nothing_and_says_so(client, stripe_api, plan):
+    # given Stripe answering 500 to every try (the library retries)
+    stripe_api.fail_posts = 10
+    response = client.post(f"/members/join/{plan.slug}/", {"email": "ann@example.com"})
+    # then a page with the error (502), not a 500, and no membership left behind
+    assert response.status_code == 502 and "Stripe" in response.content.decode()
+    assert not Membership.objects.exists()
+    stripe_api.fail_posts = 0
+    assert membership_join(plan_slug=plan.slug, email="ann@example.com", now=timezone.now()).outcome == "created"
+
+
+def test_an_unknown_subscription_is_recorded_and_changes_nothing(client, webhook, subscribed):
     m, session, sub, t0 = subscribed
     stranger = dict(sub, id="sub_elsewhere", metadata={})
     assert webhook(client, stranger, "customer.subscription.updated", event_id="evt_x") == 200
