@@ -46,3 +46,4 @@ class CommerceConfig(AppConfig):
         outbox_sender_register("refund_submit", "commerce.tasks.refund_submit_send")
         outbox_sender_register("partner_webhook", "commerce.services.webhooks.webhook_send")
         outbox_sender_register("waitlist_email", "commerce.tasks_waitlist.waitlist_email_send")
+        outbox_sender_register("member_credit_stripe", "commerce.memberships.services_credits.member_credit_stripe_send")

@@ -43,6 +43,8 @@ class ErrorCode(StrEnum):
     WATCH_COUPON_CLOSED = "watch_coupon_closed"
     WATCH_CODE_REQUIRED = "watch_code_required"
     WATCH_CODE_USED = "watch_code_used"
+    # members-only drops and SKUs (docs/members-only.md)
+    MEMBERS_ONLY = "members_only"
 
 
 class CommerceError(Exception):
@@ -176,3 +178,12 @@ class ShippingError(CommerceError):
 
     code = ErrorCode.SHIPPING_UNAVAILABLE
     status = 422
+
+
+class MembersOnly(CommerceError):
+    """The drop (or its SKU) is exclusive to members and no member pass granting access came with the
+    request, or the pass belongs to another address (403 `members_only`; docs/members-only.md). The
+    message is the same in every case: it never tells whether an address is a member."""
+
+    code = ErrorCode.MEMBERS_ONLY
+    status = 403
