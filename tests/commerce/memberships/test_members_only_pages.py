@@ -111,7 +111,7 @@ def test_public_session_is_unchanged_for_everyone(client):
 def test_exclusive_drop_on_the_session_page_shows_members_only_and_member_price(client):
     # given a public session featuring an exclusive drop with a member price
     session = LiveSessionFactory()
-    drop = make_drop(session=session, sku=SkuFactory(members_only=True), member_price_minor=3500)
+    make_drop(session=session, sku=SkuFactory(members_only=True), member_price_minor=3500)
     # when a non-member looks: "Members only" and the join link, no buy button
     html = page(client, session).content.decode()
     assert "data-members-only" in html and 'href="/members/"' in html
