@@ -232,3 +232,19 @@ def test_api_drop_shows_members_only_and_member_price(client, api_key):
     assert body["status"]["member_price_minor"] == 3500
     status = client.get(f"/api/v1/drops/{drop.pk}/status", headers={"X-API-Key": api_key}).json()
     assert status["members_only"] is True and status["member_price_minor"] == 3500
+
+
+def test_partner_session_api_never_carries_a_members_only_stream_url(client):
+    from tests.commerce.memberships.members_support import STREAM_ID
+    from tests.factories import LiveSessionFactory
+
+    partner = Partner.objects.create(name="Affiliate")
+    key = api_key_create(partner=partner, name="s", scopes=["sessions:read"])[1]
+    session = LiveSessionFactory(members_only=True)
+    public = LiveSessionFactory()
+    one = client.get(f"/api/v1/sessions/{session.public_id}", headers={"X-API-Key": key})
+    assert one.status_code == 200 and one.json()["members_only"] is True
+    assert STREAM_ID not in one.content.decode()
+    listing = client.get("/api/v1/sessions", headers={"X-API-Key": key}).json()["items"]
+    urls = {item["id"]: item["stream_url"] for item in listing}
+    assert urls[str(session.public_id)] == "" and STREAM_ID in urls[str(public.public_id)]
