@@ -68,6 +68,7 @@ SHOP_ONLY_SCOPES: frozenset[str] = frozenset(
         "sessions:control",  # the live control room's API
         "waitlist:read",
         "drops:write",
+        "memberships:read",  # who is a member is shop data (memberships have no partner owner)
     }
 )
 

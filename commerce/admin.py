@@ -766,4 +766,5 @@ class PaymentEventAdmin(admin.ModelAdmin):
         return False  # money history
 
 
+from . import admin_memberships  # noqa: E402, F401, I001  (plans, memberships, membership events)
 from . import admin_watch  # noqa: E402, F401  (watch-gated coupons: the coupon form's gate, personal codes)

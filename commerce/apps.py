@@ -46,4 +46,9 @@ class CommerceConfig(AppConfig):
         outbox_sender_register("refund_submit", "commerce.tasks.refund_submit_send")
         outbox_sender_register("partner_webhook", "commerce.services.webhooks.webhook_send")
         outbox_sender_register("waitlist_email", "commerce.tasks_waitlist.waitlist_email_send")
+        # memberships (docs/memberships.md): member links, Stripe cancellations after the grace period
+        outbox_sender_register("member_email", "commerce.memberships.tasks_billing.member_email_send")
+        outbox_sender_register(
+            "membership_stripe_cancel", "commerce.memberships.tasks_billing.membership_stripe_cancel_send"
+        )
         outbox_sender_register("member_credit_stripe", "commerce.memberships.services_credits.member_credit_stripe_send")

@@ -153,6 +153,9 @@ AUDITED: dict[str, dict] = {
     "commerce.PickupSlot": {"exclude_fields": ["available"]},
     "commerce.PickupBooking": {},
     "commerce.ShippingRate": {},
+    # memberships (docs/memberships.md): plan prices and membership states; never the member's pass
+    "commerce.MembershipPlan": {},
+    "commerce.Membership": {"exclude_fields": ["pass_token", "checkout_url", "updated_at"]},
     "commerce.TaxRate": {},
     "sessions_app.Series": {},
     "sessions_app.LiveSession": {},

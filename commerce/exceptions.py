@@ -43,6 +43,10 @@ class ErrorCode(StrEnum):
     WATCH_COUPON_CLOSED = "watch_coupon_closed"
     WATCH_CODE_REQUIRED = "watch_code_required"
     WATCH_CODE_USED = "watch_code_used"
+    # memberships on Stripe Billing (docs/memberships.md)
+    MEMBERSHIP_EXISTS = "membership_exists"
+    MEMBERSHIP_CHECKOUT_OPEN = "membership_checkout_open"
+    PLAN_UNAVAILABLE = "plan_unavailable"
     # members-only drops and SKUs (docs/members-only.md)
     MEMBERS_ONLY = "members_only"
 

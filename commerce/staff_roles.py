@@ -106,6 +106,8 @@ ROLES: dict[str, list[str]] = {
     "analyst": [
         "analytics.view_dashboards",
         "analytics.export_dashboards",
+        "commerce.view_membershipplan",  # memberships (docs/memberships.md): churn and member LTV context
+        "commerce.view_membership",
         *_crud("analytics.experiment", "analytics.sessioncost"),
         *_view(
             "analytics.sessionkpis",
@@ -168,6 +170,9 @@ ROLES: dict[str, list[str]] = {
         "commerce.download_receipt",  # re-send a buyer their receipt or credit note
         *_view("commerce.receipt", "commerce.creditnote"),
         "sessions_app.view_clip",  # find the clip a buyer asks about
+        # memberships (docs/memberships.md): a member asking about their plan; end or cancel at period end
+        *_view("commerce.membershipplan", "commerce.membership", "commerce.membershipevent"),
+        "commerce.manage_membership",
         # a viewer asking about reminders: their follow and its batches (retry failed sends: retry_outboxmessage)
         *_view("sessions_app.seriesfollower", "sessions_app.reminderbatch"),
     ],

@@ -28,6 +28,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
+    path("members/", include("commerce.memberships.urls_members")),  # memberships (docs/memberships.md)
     path("", include("analytics.urls")),
     path("", include("commerce.urls")),
     path("", include("sampling.urls")),

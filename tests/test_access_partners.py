@@ -477,6 +477,24 @@ def _carry_over(w: World) -> Call:
     return Call("POST", f"/drops/{make_drop(session=ended, carry_over=True).pk}/carry-over", {}, expect=403)
 
 
+def _membership_probe(suffix: str) -> Callable[[World], Call]:
+    """Memberships are shop data (no partner owner): B is refused whatever the id, the shop key reads."""
+
+    def probe(w: World) -> Call:
+        from django.utils import timezone
+
+        from commerce.memberships.models import MembershipPlan
+        from commerce.memberships.services_billing import membership_join
+
+        plan = MembershipPlan.objects.create(
+            slug=f"vip-{uuid.uuid4().hex[:8]}", name="VIP", price_minor=499, currency="USD"
+        )
+        m = membership_join(plan_slug=plan.slug, email="ann@example.com", now=timezone.now(), provider="manual")
+        return Call("GET", suffix.format(id=m.membership.pk), expect=403)
+
+    return probe
+
+
 CATALOGUE = "shop catalogue: the public storefront shows it, so every key with the read scope sees it"
 SHOP_DATA = "analytics are shop data: only keys with the shop scope"
 CONTROL = "steering the shop's live show is the shop's: sessions:control works only with the shop scope"
@@ -545,6 +563,14 @@ REGISTRY: dict[str, Entry] = {
     ),
     "GET /api/v1/drops/{drop_id}/waitlist": Entry("shop_data", _waitlist_summary, why="waitlist figures are shop data"),
     "POST /api/v1/drops/{drop_id}/carry-over": Entry("shop_data", _carry_over, why="moving stock is the shop's"),
+    # memberships (docs/memberships.md): plans are catalogue (/members/ shows them); who is a member is shop data
+    "GET /api/v1/plans": Entry("plain", why=CATALOGUE),
+    "GET /api/v1/memberships": Entry(
+        "shop_data", _membership_probe("/memberships"), why="memberships have no partner owner: shop data"
+    ),
+    "GET /api/v1/memberships/{membership_id}": Entry(
+        "shop_data", _membership_probe("/memberships/{id}"), why="memberships have no partner owner: shop data"
+    ),
 }
 
 

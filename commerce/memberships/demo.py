@@ -4,6 +4,8 @@ Returns the lines seed_demo prints (what to open, how to use it)."""
 
 from __future__ import annotations
 
+from django.conf import settings
+
 
 def demo_retention_seed(*, series, live) -> list[str]:
     """Seed the VIP plan, the members-only session, the bundle, the trial SKU and the share-to-unlock offer."""
@@ -14,6 +16,7 @@ def demo_retention_seed(*, series, live) -> list[str]:
 
     lines: list[str] = []
     plan = demo_plan_seed()
+    lines.append(f"Memberships:  {settings.SITE_URL}/members/ ({plan.name}; manual provider: a demo, no payment)")
     lines += demo_members_only_seed(series=series, live=live, plan=plan)
     lines += demo_bundles_seed(series=series, live=live)
     lines += demo_share_seed(live=live)

@@ -65,6 +65,8 @@ SCOPE_CHOICES = [
     ("waitlist:write", "waitlist:write: put viewers on a sold-out drop's waitlist"),
     ("waitlist:read", "waitlist:read: a drop's waitlist figures (shop data: needs shop too)"),
     ("drops:write", "drops:write: carry unsold stock to the next session (shop data: needs shop too)"),
+    ("plans:read", "plans:read: membership plans on offer (shop catalogue)"),
+    ("memberships:read", "memberships:read: memberships and their status (shop data: needs shop too)"),
     ("shop", "shop: acts for the shop: every owner's objects (the shop's own integrations only)"),
 ]
 SHOP_SCOPE = "shop"

@@ -27,6 +27,7 @@ import logging
 
 from django.utils import timezone
 
+from ..memberships.services_billing import is_membership_event, membership_event_apply
 from ..services.payments import checkout_expire, payment_confirm
 from ..services.refunds import payment_refunds_sync, refund_sync
 from .stripe_checkout import our_amount, provider_refund
@@ -40,6 +41,8 @@ def apply_event(payload: dict) -> str | None:
     """Apply one verified Stripe event payload; returns the outcome or None when not ours."""
     event_type = payload.get("type", "")
     obj = (payload.get("data") or {}).get("object") or {}
+    if is_membership_event(payload):  # subscriptions, their invoices, subscription-mode checkouts
+        return membership_event_apply(payload=payload, now=timezone.now())
     if event_type in REFUND_EVENTS and obj.get("object") == "refund" and obj.get("id"):
         return refund_sync(provider="stripe", state=provider_refund(obj), event_id=payload.get("id", "")).outcome
     if event_type == "charge.refunded" and obj.get("object") == "charge":

@@ -15,6 +15,12 @@ EVENTS = [
     "refund.updated",
     "refund.failed",
     "charge.refund.updated",
+    # memberships on Stripe Billing (docs/memberships.md)
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "invoice.payment_failed",
 ]
 
 

@@ -17,6 +17,18 @@ that create → expire → retrieve behave like Stripe's:
   GET  /v1/{payment_intents,customers,charges,balance_transactions,payment_methods}/{id}  fixture, that id
   GET  /v1/account                      the fixture account (dj-stripe asks for it)
 
+Memberships on Stripe Billing (docs/memberships.md):
+  POST /v1/checkout/sessions mode=subscription   line_items[0][price] + subscription_data[metadata]
+  GET/POST /v1/subscriptions/{id}       retrieve / update (cancel_at_period_end)
+  DELETE /v1/subscriptions/{id}         cancel now (status canceled, ended_at)
+  POST /v1/billing_portal/sessions      a customer portal session (its `url`)
+  POST /v1/customers/{id}/balance_transactions  a customer balance credit (negative amount)
+  POST /v1/products, /v1/prices         create (honour Idempotency-Key)
+
+`complete_subscription(session_id, …)` finishes a subscription checkout (creates the subscription from the
+fixture, period on its item as newer API versions put it); `invoice_for(subscription_id, …)` is an invoice
+of that subscription as `invoice.paid` / `invoice.payment_failed` carry it.
+
 `complete(session_id)` marks a session paid, as a buyer finishing on the hosted page would.
 `dashboard_refund(payment_intent, amount)` makes a refund as staff would in the Stripe dashboard,
 `refund_set(id, status=…)` moves a refund on (pending → succeeded/failed/canceled), and
@@ -40,6 +52,9 @@ FIXTURE_PATHS = {
     "charges": "charge",
     "balance_transactions": "balance_transaction",
     "payment_methods": "payment_method",
+    "products": "product",
+    "prices": "price",
+    "invoices": "invoice",
 }
 
 
@@ -57,6 +72,9 @@ class StripeStandIn:
         self.refund_status = "succeeded"  # status of refunds created through the API
         self.refuse_refunds = ""  # if set, POST /v1/refunds answers 400 with this message (a definite refusal)
         self.automatic_tax_minor = 0  # the tax "Stripe Tax" computes for a session with automatic_tax enabled
+        self.subscriptions: dict[str, dict] = {}
+        self.balance_transactions: list[dict] = []
+        self.prices: dict[str, dict] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -80,6 +98,116 @@ class StripeStandIn:
             session.update(status="complete", payment_status="paid")
             return copy.deepcopy(session)
 
+    # --- subscriptions (memberships) ---------------------------------------------------
+    def complete_subscription(self, session_id: str, *, period_start: int, period_end: int, status="active"):
+        """The buyer finished a subscription-mode checkout: (session, subscription) as Stripe then has them."""
+        with self._lock:
+            session = self.sessions[session_id]
+            sub = fixture("subscription")
+            sid = self._new_id("sub")
+            customer = self._new_id("cus")
+            item = sub["items"]["data"][0]
+            item.update(current_period_start=period_start, current_period_end=period_end, subscription=sid)
+            known = self.prices.get(session.get("_price") or "")
+            if known:
+                item["price"] = copy.deepcopy(known)
+            sub.update(
+                id=sid,
+                customer=customer,
+                status=status,
+                cancel_at_period_end=False,
+                cancel_at=None,
+                canceled_at=None,
+                ended_at=None,
+                start_date=period_start,
+                created=period_start,
+                metadata=dict(session.get("_subscription_metadata") or {}),
+            )
+            sub["items"]["url"] = f"/v1/subscription_items?subscription={sid}"
+            for key in ("current_period_start", "current_period_end"):
+                sub.pop(key, None)  # newer API versions: on the items only
+            self.subscriptions[sid] = sub
+            session.update(status="complete", payment_status="paid", subscription=sid, customer=customer)
+            return copy.deepcopy(session), copy.deepcopy(sub)
+
+    def subscription_set(self, subscription_id: str, **changes) -> dict:
+        """Change a subscription as Stripe would (a renewal, a failed payment); `current_period_*` go on the item."""
+        with self._lock:
+            sub = self.subscriptions[subscription_id]
+            item = sub["items"]["data"][0]
+            for key in ("current_period_start", "current_period_end"):
+                if key in changes:
+                    item[key] = changes.pop(key)
+            sub.update(changes)
+            return copy.deepcopy(sub)
+
+    def invoice_for(self, subscription_id: str, *, period_start: int, period_end: int, paid: bool = True) -> dict:
+        """An invoice of the subscription for [period_start, period_end), paid or failed."""
+        with self._lock:
+            sub = self.subscriptions[subscription_id]
+            price = sub["items"]["data"][0]["price"]
+        invoice = fixture("invoice")
+        line = invoice["lines"]["data"][0]
+        line.update(
+            amount=price["unit_amount"],
+            period={"start": period_start, "end": period_end},
+            parent={
+                "type": "subscription_item_details",
+                "invoice_item_details": None,
+                "subscription_item_details": {"subscription": subscription_id, "proration": False},
+            },
+        )
+        invoice.update(
+            id=self._new_id("in"),
+            customer=sub["customer"],
+            billing_reason="subscription_cycle",
+            amount_due=price["unit_amount"],
+            amount_paid=price["unit_amount"] if paid else 0,
+            currency=price["currency"],
+            status="paid" if paid else "open",
+            attempted=True,
+            period_start=period_start,
+            period_end=period_start,
+            parent={
+                "type": "subscription_details",
+                "quote_details": None,
+                "subscription_details": {"subscription": subscription_id, "metadata": dict(sub["metadata"])},
+            },
+        )
+        return invoice
+
+    def _subscription_route(self, method: str, sid: str, form: dict) -> tuple[int, dict]:
+        sub = self.subscriptions.get(sid)
+        if sub is None:
+            return 404, {"error": {"type": "invalid_request_error", "message": f"No such subscription: '{sid}'"}}
+        if method == "POST" and "cancel_at_period_end" in form:
+            sub["cancel_at_period_end"] = form["cancel_at_period_end"] == "true"
+        if method == "DELETE":
+            if sub["status"] == "canceled":
+                return 400, {"error": {"type": "invalid_request_error", "message": "Already canceled."}}
+            sub.update(status="canceled", ended_at=1_764_000_000, canceled_at=1_764_000_000)
+        return 200, copy.deepcopy(sub)
+
+    def _create_price(self, form: dict) -> dict:
+        price = fixture("price")
+        price.update(
+            id=self._new_id("price"),
+            product=form.get("product"),
+            currency=form.get("currency"),
+            unit_amount=int(form.get("unit_amount") or 0),
+            unit_amount_decimal=form.get("unit_amount"),
+            type="recurring",
+            recurring={
+                "interval": form.get("recurring[interval]"),
+                "interval_count": 1,
+                "meter": None,
+                "trial_period_days": None,
+                "usage_type": "licensed",
+            },
+        )
+        self.prices[price["id"]] = price
+        return price
+
     # --- request handling -------------------------------------------------------------
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}_test_{next(self._ids):06d}"
@@ -87,6 +215,32 @@ class StripeStandIn:
     def _create_session(self, form: dict) -> dict:
         session = fixture("checkout_session")
         sid = self._new_id("cs")
+        if form.get("mode") == "subscription":
+            price = self.prices.get(form.get("line_items[0][price]") or "", {})
+            session.update(
+                id=sid,
+                mode="subscription",
+                url=f"https://checkout.stripe.com/c/pay/{sid}",
+                amount_total=price.get("unit_amount"),
+                currency=price.get("currency", "usd"),
+                customer_email=form.get("customer_email"),
+                client_reference_id=form.get("client_reference_id"),
+                success_url=form.get("success_url"),
+                cancel_url=form.get("cancel_url"),
+                metadata={k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")},
+                payment_intent=None,
+                subscription=None,
+                status="open",
+                payment_status="unpaid",
+                _price=form.get("line_items[0][price]"),
+                _subscription_metadata={
+                    k[len("subscription_data[metadata][") : -1]: v
+                    for k, v in form.items()
+                    if k.startswith("subscription_data[metadata][")
+                },
+            )
+            self.sessions[sid] = session
+            return session
         items = {}
         for key, value in form.items():
             if key.startswith("line_items["):
@@ -209,11 +363,44 @@ class StripeStandIn:
             result = next((r for r in self.refunds if r["id"] == parts[2]), None)
             if result is None:
                 return 404, {"error": {"type": "invalid_request_error", "message": f"No such refund: '{parts[2]}'"}}
+        elif parts[:2] == ["v1", "subscriptions"] and len(parts) == 3:
+            status, result = self._subscription_route(method, parts[2], form)
+            if status != 200:
+                return status, result
+        elif parts == ["v1", "billing_portal", "sessions"] and method == "POST":
+            result = fixture("billing_portal_session")
+            pid = self._new_id("bps")
+            result.update(
+                id=pid,
+                customer=form.get("customer"),
+                return_url=form.get("return_url"),
+                url=f"https://billing.stripe.com/p/session/{pid}",
+            )
+        elif parts[:2] == ["v1", "customers"] and parts[3:] == ["balance_transactions"] and method == "POST":
+            result = fixture("customer_balance_transaction")
+            result.update(
+                id=self._new_id("cbtxn"),
+                customer=parts[2],
+                amount=int(form.get("amount") or 0),
+                currency=form.get("currency"),
+                description=form.get("description"),
+                metadata={k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")},
+            )
+            self.balance_transactions.append(result)
+        elif parts == ["v1", "products"] and method == "POST":
+            result = fixture("product")
+            result.update(id=self._new_id("prod"), name=form.get("name"))
+        elif parts == ["v1", "prices"] and method == "POST":
+            result = self._create_price(form)
+        elif parts[:2] == ["v1", "prices"] and len(parts) == 3 and parts[2] in self.prices:
+            result = self.prices[parts[2]]
         elif parts == ["v1", "account"]:
             result = fixture("account")
         elif len(parts) == 3 and parts[1] in FIXTURE_PATHS:
             result = fixture(FIXTURE_PATHS[parts[1]])
             result["id"] = parts[2]
+            if parts[1] == "customers":  # a customer of ours has no discount (the fixture's has an empty coupon)
+                result["discount"] = None
             if parts[1] == "charges" and parts[2].startswith("ch_for_"):  # the charge behind our PaymentIntent
                 result.update(payment_intent=parts[2].removeprefix("ch_for_"), captured=True)
         if result is None:

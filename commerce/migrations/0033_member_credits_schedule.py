@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
     """Every 15 minutes: missed-session credits for ended members-only sessions (docs/members-only.md)."""
 
     dependencies = [
-        ("commerce", "0031_retention_models"),
+        ("commerce", "0032_membership_sweep_roles"),
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
     ]
     operations = [migrations.RunPython(create, remove)]
