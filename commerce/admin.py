@@ -168,6 +168,8 @@ class DropForm(forms.ModelForm):
             "fulfilment",
             "popup",
             "carry_over",
+            "members_only",  # exclusive to members, with their price (docs/members-only.md)
+            "member_price_minor",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -222,7 +224,11 @@ def drop_currency(form) -> str:
 @admin.register(Drop)
 class DropAdmin(WaitlistDropAdminMixin, MoneyAdminMixin, admin.ModelAdmin):
     form = DropForm
-    money_fields = {"price_minor": drop_currency, "floor_price_minor": drop_currency}
+    money_fields = {
+        "price_minor": drop_currency,
+        "floor_price_minor": drop_currency,
+        "member_price_minor": drop_currency,
+    }
     # the state and price first, quantity inside "Available now": readable at 1366 px (docs/back-office.md)
     list_display = ["display_title", "stock_now", "price_now", "session", "opens_at", "closes_at", "pricing", "qr"]
     list_filter = ["session__status", "pricing", "currency", "session__series"]

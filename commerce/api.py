@@ -55,6 +55,13 @@ class DropStatusOut(Schema):
         description="Seconds until the drop closes while it is live or sold out; null when not yet open, "
         "closed or cancelled."
     )
+    members_only: bool = Field(
+        False, description="Exclusive to members: holds need a `member_pass` (docs/members-only.md)."
+    )
+    member_price_minor: int | None = Field(
+        None,
+        description="Members pay min(this, price_minor) per unit, minor units; null = no member price.",
+    )
 
 
 class DropOut(Schema):
@@ -76,6 +83,12 @@ class HoldIn(Schema):
     drop_id: StrictId
     email: str = Field(max_length=254)
     quantity: StrictInt = Field(ge=1, le=99)
+    member_pass: str | None = Field(
+        None,
+        max_length=64,
+        description="The end customer's member pass (their secret pass token, never their e-mail): required "
+        "for members-only drops, and gives the member price; `email` must then be the member's address.",
+    )
 
 
 class HoldOut(Schema):
@@ -200,6 +213,8 @@ def create_hold(request, payload: HoldIn):
     409 `session_not_live` (scheduled, outside its pre-sale window) | `session_ended` |
     `session_cancelled` | `sold_out` | `not_yet_open` | `closed` | `per_customer_limit_exceeded` |
     `client_limit` (the end customer's network already has its share of the drop);
+    403 `members_only` (the drop or its SKU is exclusive to members and `member_pass` is missing, lapsed,
+    or not the pass of `email`'s member: one answer for all three);
     429 `rate_limited` with `Retry-After` (seconds; per API key, and per end customer);
     422 `invalid_email` / `invalid`; 404 `not_found` for an unknown drop. Idempotent with `Idempotency-Key`
     (a 429 is not remembered under the key: retry with the same key).
@@ -219,6 +234,7 @@ def create_hold(request, payload: HoldIn):
                 client=client,
                 rate_limit=False,
                 partner_id=request.caller.partner.pk,
+                member_pass=payload.member_pass,
             )
         except Drop.DoesNotExist:
             return 404, {"code": "not_found", "message": "No such drop.", "fields": {"drop_id": ["unknown"]}}

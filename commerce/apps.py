@@ -51,3 +51,4 @@ class CommerceConfig(AppConfig):
         outbox_sender_register(
             "membership_stripe_cancel", "commerce.memberships.tasks_billing.membership_stripe_cancel_send"
         )
+        outbox_sender_register("member_credit_stripe", "commerce.memberships.services_credits.member_credit_stripe_send")

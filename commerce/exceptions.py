@@ -47,6 +47,8 @@ class ErrorCode(StrEnum):
     MEMBERSHIP_EXISTS = "membership_exists"
     MEMBERSHIP_CHECKOUT_OPEN = "membership_checkout_open"
     PLAN_UNAVAILABLE = "plan_unavailable"
+    # members-only drops and SKUs (docs/members-only.md)
+    MEMBERS_ONLY = "members_only"
 
 
 class CommerceError(Exception):
@@ -180,3 +182,12 @@ class ShippingError(CommerceError):
 
     code = ErrorCode.SHIPPING_UNAVAILABLE
     status = 422
+
+
+class MembersOnly(CommerceError):
+    """The drop (or its SKU) is exclusive to members and no member pass granting access came with the
+    request, or the pass belongs to another address (403 `members_only`; docs/members-only.md). The
+    message is the same in every case: it never tells whether an address is a member."""
+
+    code = ErrorCode.MEMBERS_ONLY
+    status = 403

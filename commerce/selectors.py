@@ -64,7 +64,7 @@ def drop_for_hold(*, drop_id: int) -> Drop:
     """
     if (remembered := drop_terms.get(drop_id)) is not MISSING:
         return copy.copy(remembered)
-    drop = Drop.objects.get(pk=drop_id)
+    drop = Drop.objects.select_related("sku").get(pk=drop_id)  # its SKU: members-only (gating)
     drop_terms.put(drop_id, copy.copy(drop))
     return drop
 
@@ -120,7 +120,8 @@ def drop_status(*, drop: Drop, now: dt.datetime | None = None) -> dict:
     schedule), "base_price_minor", "currency", "price_step", "next_price_change_at" (ISO 8601
     UTC or null), "opens_at", "closes_at" (ISO 8601 UTC), "seconds_to_open" (≥ 0),
     "seconds_to_close" (≥ 0 while the drop is live or sold out, null when it is not yet open,
-    closed or cancelled)}.
+    closed or cancelled), "members_only" (exclusive to members: the drop or its SKU),
+    "member_price_minor" (members' price ceiling, or null: commerce.memberships.gating)}.
 
     The session decides first (the selling rule above): a drop of an ended session is `closed`,
     of a cancelled one `cancelled`, of a scheduled one outside pre-sale `not_yet_open` whatever
@@ -160,6 +161,10 @@ def drop_status(*, drop: Drop, now: dt.datetime | None = None) -> dict:
         "seconds_to_close": max(int((drop.closes_at - now).total_seconds()), 0)
         if state in (Drop.State.LIVE, Drop.State.SOLD_OUT)
         else None,
+        # members-only (docs/members-only.md): exclusive drops sell to members only, at member_price_minor
+        # when lower than price_minor
+        "members_only": bool(drop.members_only or drop.sku.members_only),
+        "member_price_minor": drop.member_price_minor,
     }
 
 

@@ -20,6 +20,8 @@ from sessions_app.models import LiveSession
 from .exceptions import CommerceError
 from .forms import CheckoutForm, HoldForm
 from .limits import hold_client_from_request
+from .memberships.gating import drop_member_terms
+from .memberships.identity import member_pass_from_request, membership_for_pass
 from .models import Drop, Hold, Order
 from .payments import get_provider
 from .selectors import drop_status, drop_with_stock
@@ -49,7 +51,10 @@ def _remember_email(response, email: str) -> None:
 
 @require_http_methods(["GET", "POST"])
 def drop_buy(request, drop_id: int):
-    """GET: email + quantity for a drop. POST: place a hold, then go to the cart page."""
+    """GET: email + quantity for a drop. POST: place a hold, then go to the cart page.
+
+    A members-only drop shows non-members "Members only" and the join link instead of the form; the
+    browser's member pass (`mm_member` cookie) goes to hold_place, which decides (403 members_only)."""
     now = timezone.now()
     try:
         drop = drop_with_stock(drop_id=drop_id, now=now)
@@ -57,7 +62,11 @@ def drop_buy(request, drop_id: int):
         raise Http404 from exc
     if drop.offers_pickup:  # the viewer picks a pickup slot there (commerce.views_pickup)
         return redirect("commerce:pickup_buy", drop_id=drop.pk)
+    member_pass = member_pass_from_request(request)
+    membership = membership_for_pass(member_pass, now=now)
     remembered = request.get_signed_cookie(REMEMBERED_EMAIL_COOKIE, default="", salt=REMEMBERED_EMAIL_SALT)
+    if membership is not None and not remembered:
+        remembered = membership.customer.email  # the member buys as themselves (hold_place requires it)
     form = HoldForm(request.POST or None, max_quantity=drop.per_customer_limit, initial={"email": remembered})
     error_status, retry_after = 409, None
     if request.method == "POST" and form.is_valid():
@@ -69,10 +78,11 @@ def drop_buy(request, drop_id: int):
                 now=now,
                 visitor_id=getattr(request, "visitor_id", None),
                 client=hold_client_from_request(request),
+                member_pass=member_pass,
             )
         except CommerceError as exc:
             form.add_error(None, exc.message)
-            error_status = exc.status if exc.status == 429 else 409
+            error_status = exc.status if exc.status in (403, 429) else 409
             retry_after = exc.extra.get("retry_after")
             drop = drop_with_stock(drop_id=drop_id, now=now)
         else:
@@ -82,13 +92,15 @@ def drop_buy(request, drop_id: int):
     if request.method == "GET":
         event_capture_request(request, name="view", session_id=drop.session_id, drop_id=drop.pk, sku_id=drop.sku_id)
     status = error_status if form.non_field_errors() else (400 if form.errors else 200)
+    drop_state = drop_status(drop=drop, now=now)
     response = render(
         request,
         "commerce/drop_buy.html",
         {
             "drop": drop,
             "form": form,
-            "status": drop_status(drop=drop, now=now),
+            "status": drop_state,
+            "terms": drop_member_terms(drop=drop, status=drop_state, membership=membership, now=now),
             "session": drop.session,
             "page_zone": drop.session.timezone,  # times on the page: the session's zone, named
             "remembered_email": remembered,

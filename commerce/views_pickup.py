@@ -19,6 +19,7 @@ from django_permissions_policy.decorators import permissions_policy_override
 from .exceptions import AlreadyCheckedIn, CommerceError, ErrorCode, PassInvalid
 from .forms_pickup import CheckinForm, NoShowMessageForm, PickupHoldForm, RescheduleForm
 from .limits import hold_client_from_request
+from .memberships.identity import member_pass_from_request
 from .models import Drop, Order, PickupBooking, PickupSlot, PopUp
 from .pickup_documents import pass_qr_svg, slot_ics
 from .pricing import drop_price_quote
@@ -81,6 +82,7 @@ def pickup_drop_buy(request, drop_id: int):
                 pickup_slot_id=form.pickup_slot_id(),
                 now=now,
                 client=hold_client_from_request(request),
+                member_pass=member_pass_from_request(request),  # members-only drops (docs/members-only.md)
             )
         except CommerceError as exc:
             form.add_error(None, exc.message)

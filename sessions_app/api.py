@@ -40,7 +40,15 @@ class SessionOut(Schema):
     )
     duration_seconds: int
     timezone: str = Field(description="IANA timezone of the host.")
-    stream_url: str
+    stream_url: str = Field(
+        description="The stream; empty for members-only sessions (their stream reaches members only, through "
+        "the session page: docs/members-only.md)."
+    )
+    members_only: bool = Field(False, description="Only members with a pass see the stream; its drops may be exclusive.")
+
+    @staticmethod
+    def resolve_stream_url(obj) -> str:
+        return "" if obj.members_only else obj.stream_url
 
 
 @router.get("/sessions", response=list[SessionOut], auth=PartnerKey("sessions:read"))

@@ -13,6 +13,8 @@ from django.views.decorators.cache import cache_control
 
 from analytics.middleware import COOKIE
 from analytics.services import event_capture_request
+from commerce.memberships.gating import drop_member_terms, session_stream_visible
+from commerce.memberships.identity import MEMBER_COOKIE, membership_from_request
 from commerce.selectors import drop_status, drops_for_session, session_sale_state
 
 from .assets.selectors import sessions_ended_with_replay
@@ -43,7 +45,8 @@ def home(request):
 PAGE_CACHE_SECONDS = 2
 POLL_MS = 4000  # how often the page polls session_status
 LIVE_POLL_MS = 1500  # while live: a pin or flash coupon from the control room shows within about 2 s
-PERSONAL_COOKIES = (settings.SESSION_COOKIE_NAME, "messages")
+# A member's page (mm_member cookie) carries the stream and member prices: never shared, never served shared.
+PERSONAL_COOKIES = (settings.SESSION_COOKIE_NAME, "messages", MEMBER_COOKIE)
 
 
 def session_page(request, public_id):
@@ -55,6 +58,12 @@ def session_page(request, public_id):
     request while the others get the previous one: sessions_app.pagecache); a page
     that rendered a CSRF token is never shared. The figures on the page are kept
     fresh by polling `session_status`.
+
+    Members-only sessions (docs/members-only.md): without a member pass granting access (the signed
+    `mm_member` cookie) the viewer gets the title, the time and a join call to action; the stream URL
+    and embed are not rendered at all. Exclusive drops show "Members only" and the join link to
+    non-members, the member price to members. A member's view event carries their customer id, which
+    links this browser's watch evidence to the member (missed-session credit, services_credits).
     """
     shared = not any(name in request.COOKIES for name in PERSONAL_COOKIES)
     key = f"session-page:{public_id}"
@@ -64,10 +73,15 @@ def session_page(request, public_id):
         return HttpResponse(html)
     session = get_object_or_404(LiveSession.objects.select_related("format", "series"), public_id=public_id)
     now = timezone.now()
+    membership = membership_from_request(request, now=now) if MEMBER_COOKIE in request.COOKIES else None
+    stream_visible = session_stream_visible(session=session, membership=membership, now=now)
     drops = [(drop, drop_status(drop=drop, now=now)) for drop in drops_for_session(session_id=session.pk, now=now)]
+    for drop, st in drops:
+        st["member"] = drop_member_terms(drop=drop, status=st, membership=membership, now=now)
     # The drop the host pinned in the control room comes first (featured); the rest keep their opening order.
     drops.sort(key=lambda pair: pair[0].pk != session.pinned_drop_id)
-    event_capture_request(request, name="view", session_id=session.pk, occurred_at=now)
+    member_customer = membership.customer_id if membership is not None else None
+    event_capture_request(request, name="view", session_id=session.pk, occurred_at=now, customer_id=member_customer)
     state = session_sale_state(status=session.status, presale_opens_at=session.presale_opens_at, now=now)
     response = render(
         request,
@@ -77,7 +91,10 @@ def session_page(request, public_id):
             "session_state": state,
             "drops": drops,
             # A scheduled or cancelled session shows no stream at all (a countdown / a message instead).
-            "embed": stream_embed(session.stream_url) if session.status in ("live", "ended") else None,
+            "embed": stream_embed(session.stream_url)
+            if session.status in ("live", "ended") and stream_visible
+            else None,
+            "stream_visible": stream_visible,  # False: members-only and no member pass (join call to action)
             "now": now,
             # Planned start passed, host not live yet: "Starting soon", not "starts in 0 minutes".
             "late": session.status == LiveSession.Status.SCHEDULED and session.starts_at <= now,

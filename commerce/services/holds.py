@@ -16,9 +16,11 @@ from ..exceptions import (
     InvalidInput,
     InvalidTransition,
     LimitExceeded,
+    MembersOnly,
 )
 from ..identity import clean_email, normalize_email
 from ..limits import HoldClient, hold_client_cap, hold_rate_limit_check
+from ..memberships.gating import MEMBERS_ONLY_MESSAGE, hold_membership_check, member_unit_price
 from ..models import Drop, Hold
 from ..pricing import drop_price_quote
 from ..selectors import SESSION_SELLING, drop_for_hold, session_sale_state
@@ -123,6 +125,7 @@ def hold_place(
     client: HoldClient | None = None,
     rate_limit: bool = True,
     partner_id: int | None = None,
+    member_pass: str | None = None,
 ) -> Hold:
     """Reserve `quantity` units of a drop for `email`; returns the active Hold.
 
@@ -147,10 +150,17 @@ def hold_place(
     client, whatever the e-mail, may not exceed hold_client_cap, checked by the database under a
     per-(client, drop) lock in the same statement/transaction as the stock.
 
+    Members (docs/members-only.md): an exclusive drop (commerce.memberships.gating.drop_is_exclusive)
+    needs `member_pass` (Membership.pass_token) granting access at `now`, and `email` must be the
+    member's own address (the hold goes to the member's customer); otherwise MembersOnly (403
+    `members_only`, one message for every case). With a member pass the member price, if lower, is
+    locked into the hold (gating.member_unit_price). These holds take the transactional path below,
+    never the one-round-trip spike path.
+
     Analytics: a `cart` event (with `visitor_id`, merged with the customer) after commit; the
     visitor's unbound watch-reward codes are bound to the customer (docs/watch-coupons.md).
 
-    Raises InvalidInput (quantity < 1, bad e-mail), RateLimited (429, `extra["retry_after"]`
+    Raises MembersOnly (members_only), InvalidInput (quantity < 1, bad e-mail), RateLimited (429, `extra["retry_after"]`
     seconds), ClientLimitExceeded (code client_limit), LimitExceeded,
     DropUnavailable (code sold_out / not_yet_open / closed, or session_not_live / session_ended /
     session_cancelled when the drop's session does not sell: docs/sessions-and-times.md), PickupInvalid
@@ -166,8 +176,10 @@ def hold_place(
         hold_rate_limit_check(client=client, drop_id=drop_id)
     client_key = client.key if client is not None else ""
     drop = drop_for_hold(drop_id=drop_id)  # its terms; the database checks window, stock and limits
+    membership = hold_membership_check(drop=drop, member_pass=member_pass, now=now)  # MembersOnly if exclusive
+    gated = membership is not None  # exclusive or member-priced: the customer is checked in the transaction
     cap = hold_client_cap(quantity=drop.quantity, per_customer_limit=drop.per_customer_limit) if client_key else None
-    spike_path = pickup_slot_id is None and drop.fulfilment != Drop.Fulfilment.PICKUP
+    spike_path = pickup_slot_id is None and drop.fulfilment != Drop.Fulfilment.PICKUP and not gated
     if spike_path and connection.vendor == "postgresql" and quantity <= drop.per_customer_limit:
         # One round trip does it all (commerce.locks.hold_place_in_one_round_trip).
         try:
@@ -186,7 +198,10 @@ def hold_place(
             watch_codes_bind_visitor(visitor_id=visitor_id, customer_id=hold.customer_id, now=now)
             return hold
         # Refused: below, lapsed holds are released and a refusal is explained from a fresh read.
-    drop = Drop.objects.get(pk=drop_id)
+    drop = Drop.objects.select_related("sku").get(pk=drop_id)
+    if not gated:  # the terms copy may be a second old: the fresh row decides who may hold it
+        membership = hold_membership_check(drop=drop, member_pass=member_pass, now=now)
+        gated = membership is not None
     if quantity > drop.per_customer_limit:
         raise LimitExceeded(
             f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit
@@ -199,11 +214,21 @@ def hold_place(
             customer = customer_lock_or_create(email=email, name=name)
         except ValidationError as exc:
             raise _invalid_email() from exc
+        if gated and customer.pk != membership.customer_id:
+            raise MembersOnly(MEMBERS_ONLY_MESSAGE)  # another address than the member's: nothing is written
         if cap is not None:
             locks.hold_client_lock(client_key=client_key, drop_id=drop.pk)  # after the customer: one lock order
         if drop.pricing == Drop.Pricing.STEP_UP:
             drop.refresh_from_db(fields=["available"])
-        hold = _new_hold(drop=drop, quantity=quantity, now=now, slot=slot, client_key=client_key, partner_id=partner_id)
+        hold = _new_hold(
+            drop=drop,
+            quantity=quantity,
+            now=now,
+            slot=slot,
+            client_key=client_key,
+            partner_id=partner_id,
+            membership=membership,
+        )
         hold.customer = customer
         inserted, already, theirs = locks.hold_insert_taking_stock(hold=hold, now=now, client_cap=cap)
         within_cap = cap is None or theirs + quantity <= cap
@@ -247,14 +272,24 @@ def hold_place(
 
 
 def _new_hold(
-    *, drop: Drop, quantity: int, now: dt.datetime, slot, client_key: str = "", partner_id: int | None = None
+    *,
+    drop: Drop,
+    quantity: int,
+    now: dt.datetime,
+    slot,
+    client_key: str = "",
+    partner_id: int | None = None,
+    membership=None,
 ) -> Hold:
-    """An unsaved active hold at the drop's (and slot's) current price, expiring after drop.hold_seconds."""
+    """An unsaved active hold at the drop's (and slot's) current price, expiring after drop.hold_seconds.
+
+    For a `membership` granting access: min(member price, that price) (commerce.memberships.gating)."""
     quote = drop_price_quote(drop, now=now, slot=slot)
+    member_price = member_unit_price(drop, membership, now=now, current_price_minor=quote.unit_price_minor)
     return Hold(
         drop=drop,
         quantity=quantity,
-        unit_price_minor=quote.unit_price_minor,
+        unit_price_minor=quote.unit_price_minor if member_price is None else member_price,
         currency=drop.currency,
         price_step=quote.step,
         expires_at=now + dt.timedelta(seconds=drop.hold_seconds),

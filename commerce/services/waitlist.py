@@ -29,8 +29,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import locks
-from ..exceptions import CommerceError, InvalidInput, LimitExceeded
+from ..exceptions import CommerceError, InvalidInput, LimitExceeded, MembersOnly
 from ..identity import clean_email, normalize_email
+from ..memberships.gating import drop_is_exclusive
 from ..models import Drop, Hold, WaitlistEntry, WaitlistOffer
 from ..pricing import drop_price_quote
 from .customers import customer_get_or_create
@@ -75,7 +76,7 @@ def waitlist_join(
     now and nobody waits; waitlist_pickup_only), Drop.DoesNotExist.
     """
     now = now or timezone.now()
-    drop = Drop.objects.select_related("session").get(pk=drop_id)
+    drop = Drop.objects.select_related("session", "sku").get(pk=drop_id)
     if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= drop.per_customer_limit:
         raise InvalidInput(
             f"Quantity must be between 1 and {drop.per_customer_limit}.", code="invalid_quantity", field="quantity"
@@ -86,6 +87,8 @@ def waitlist_join(
         raise InvalidInput("Enter a valid email address.", code="invalid_email", field="email") from exc
     if drop.fulfilment == Drop.Fulfilment.PICKUP:
         raise WaitlistError("Pickup-only drops have no waitlist.", code="waitlist_pickup_only")
+    if drop_is_exclusive(drop):  # an offer would hand a non-member a hold (docs/members-only.md)
+        raise MembersOnly("Members-only drops have no waitlist.")
     if drop.session.status not in SELLING_SESSION_STATUSES or now >= drop.closes_at:
         raise WaitlistError("This drop has closed; its waitlist is closed too.", code="waitlist_closed")
     someone_waits = WaitlistEntry.objects.filter(drop_id=drop.pk, status=WaitlistEntry.Status.WAITING).exists()

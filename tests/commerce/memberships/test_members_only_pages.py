@@ -1,0 +1,147 @@
+"""Members-only pages: the session page never carries the stream for non-members; exclusive drops on pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from commerce.memberships.models import Membership
+from commerce.models import Hold
+from sessions_app.models import LiveSession
+from tests.commerce.memberships.members_support import STREAM_ID, as_member, make_member, member_cookie_value
+from tests.factories import LiveSessionFactory, SkuFactory, make_drop
+
+pytestmark = pytest.mark.django_db
+
+
+def members_session(**kwargs):
+    return LiveSessionFactory(members_only=True, **kwargs)
+
+
+def page(client, session):
+    return client.get(session.get_absolute_url())
+
+
+def non_members():
+    """Every kind of viewer without access: no cookie, forged, ended, past due after grace, lapsed period."""
+    now = timezone.now()
+    return {
+        "no_cookie": None,
+        "forged": "forged",
+        "tampered": "tampered",
+        "ended": lambda: make_member("ended@example.com", status=Membership.Status.ENDED),
+        "past_due_after_grace": lambda: make_member(
+            "late@example.com", status=Membership.Status.PAST_DUE, grace_until=now - dt.timedelta(hours=1)
+        ),
+        "period_over": lambda: make_member("over@example.com", period_end=now - dt.timedelta(hours=1)),
+    }
+
+
+def give_cookie(client, kind, maker):
+    if maker is None:
+        return client
+    if maker == "forged":
+        return as_member(client, raw="not-a-signed-value")
+    if maker == "tampered":
+        genuine = make_member("real@example.com")
+        value = member_cookie_value(genuine.pass_token)
+        return as_member(client, raw="x" + value[1:])
+    return as_member(client, maker())
+
+
+@pytest.mark.parametrize("kind", list(non_members()))
+def test_non_members_get_a_join_call_to_action_and_never_the_stream(client, kind):
+    # given a live members-only session with a stream
+    session = members_session()
+    give_cookie(client, kind, non_members()[kind])
+    # when this viewer opens its page
+    response = page(client, session)
+    html = response.content.decode()
+    # then the title and the join link, and no trace of the stream URL or embed
+    assert response.status_code == 200
+    assert session.title in html
+    assert 'href="/members/"' in html and "data-members-gate" in html
+    assert STREAM_ID not in html
+    assert "<iframe" not in html and "<video" not in html
+
+
+def test_member_with_a_valid_cookie_gets_the_stream(client):
+    member = make_member()
+    session = members_session()
+    html = page(as_member(client, member), session).content.decode()
+    assert STREAM_ID in html and "<iframe" in html
+    assert "data-members-gate" not in html
+
+
+def test_members_page_is_not_shared_with_non_members_through_the_page_cache(client):
+    # given a member opening the page first (the shared cache is empty)
+    member = make_member()
+    session = members_session()
+    assert STREAM_ID in page(as_member(client, member), session).content.decode()
+    # when an anonymous viewer opens it within the cache's lifetime
+    client.cookies.clear()
+    anonymous = page(client, session).content.decode()
+    # then they get the gated page, not the member's
+    assert STREAM_ID not in anonymous
+    # and a member arriving after the anonymous (cached) page still gets the stream
+    assert STREAM_ID in page(as_member(client, member), session).content.decode()
+
+
+def test_status_json_has_no_stream_url(client):
+    session = members_session()
+    body = client.get(f"{session.get_absolute_url()}status.json")
+    assert body.status_code == 200
+    assert STREAM_ID not in body.content.decode()
+
+
+def test_ended_members_only_session_shows_no_original_stream_link_to_non_members(client):
+    session = members_session(status=LiveSession.Status.ENDED, ended_at=timezone.now())
+    html = page(client, session).content.decode()
+    assert STREAM_ID not in html
+    assert "data-members-gate" in html
+
+
+def test_public_session_is_unchanged_for_everyone(client):
+    session = LiveSessionFactory()
+    assert STREAM_ID in page(client, session).content.decode()
+
+
+def test_exclusive_drop_on_the_session_page_shows_members_only_and_member_price(client):
+    # given a public session featuring an exclusive drop with a member price
+    session = LiveSessionFactory()
+    make_drop(session=session, sku=SkuFactory(members_only=True), member_price_minor=3500)
+    # when a non-member looks: "Members only" and the join link, no buy button
+    html = page(client, session).content.decode()
+    assert "data-members-only" in html and 'href="/members/"' in html
+    assert "data-buy" not in html
+    # when a member looks: the buy button and their price
+    member = make_member()
+    html = page(as_member(client, member), session).content.decode()
+    assert "data-buy" in html and "data-member-price" in html and "$35.00" in html
+
+
+def test_drop_page_shows_non_members_the_join_link_and_refuses_their_post_with_403(client):
+    drop = make_drop(members_only=True)
+    url = f"/drops/{drop.pk}/checkout/"
+    get = client.get(url)
+    html = get.content.decode()
+    assert get.status_code == 200
+    assert "data-join-link" in html and 'name="quantity"' not in html
+    post = client.post(url, {"email": "x@example.com", "quantity": 1})
+    assert post.status_code == 403
+    assert not Hold.objects.exists()
+
+
+def test_drop_page_lets_a_member_reserve_at_the_member_price(client):
+    member = make_member("vip@example.com")
+    drop = make_drop(members_only=True, member_price_minor=3500)
+    url = f"/drops/{drop.pk}/checkout/"
+    as_member(client, member)
+    html = client.get(url).content.decode()
+    assert 'name="quantity"' in html and "data-member-price" in html
+    response = client.post(url, {"email": "vip@example.com", "quantity": 1})
+    assert response.status_code == 302
+    hold = Hold.objects.get()
+    assert hold.unit_price_minor == 3500 and hold.customer_id == member.customer_id

@@ -1,0 +1,68 @@
+"""A viewer in Chromium subscribes (manual demo provider), opens the members-only session and buys the exclusive SKU."""
+
+from __future__ import annotations
+
+import pytest
+
+from commerce.memberships.models import Membership, MembershipPlan
+from commerce.models import Order
+from tests.e2e.helpers import wait_js
+from tests.factories import LiveSessionFactory, SkuFactory, make_drop
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+STREAM_ID = "aqz-KE-bpKQ"  # LiveSessionFactory's stream
+
+
+def test_subscribe_then_watch_the_members_only_session_and_buy_the_exclusive_sku(live_server, page, settings):
+    # given the manual provider, a VIP plan, and a live members-only session with an exclusive SKU at a member price
+    settings.PAYMENT_PROVIDER = "manual"
+    settings.SITE_URL = live_server.url  # the join redirects to the absolute welcome link
+    plan = MembershipPlan.objects.create(slug="vip-weekly", name="VIP Weekly", price_minor=499, currency="USD")
+    session = LiveSessionFactory(members_only=True, title="VIP 10 minutes")
+    drop = make_drop(session=session, sku=SkuFactory(members_only=True), quantity=4, member_price_minor=3500)
+    session_url = live_server.url + session.get_absolute_url()
+
+    # when a non-member opens the session: the title and a join call to action, no stream anywhere in the page
+    page.goto(session_url)
+    assert page.get_by_role("heading", name="VIP 10 minutes").is_visible()
+    assert page.locator("[data-members-gate]").is_visible()
+    assert STREAM_ID not in page.content() and page.locator("iframe").count() == 0
+    card = page.locator(f'[data-drop="{drop.pk}"]')
+    assert card.locator("[data-members-only]").is_visible() and card.locator("[data-buy]").count() == 0
+
+    # when they follow the join link and join with the manual demo provider
+    page.locator("[data-members-gate] [data-join-link]").click()
+    page.wait_for_url("**/members/")
+    page.goto(f"{live_server.url}/members/join/{plan.slug}/")
+    assert page.locator("[data-manual-demo]").is_visible()  # clearly labelled: no payment
+    page.get_by_label("Email").fill("vip@example.com")
+    page.get_by_role("button", name="Join (demo: no payment)").click()
+    page.wait_for_url("**/members/me/")
+    membership = Membership.objects.get(customer__email="vip@example.com")
+    assert membership.grants_access(membership.current_period_start)
+
+    # then the session page shows them the stream and their member price
+    page.goto(session_url)
+    assert page.locator("[data-members-gate]").count() == 0
+    assert page.locator(".stream iframe").count() == 1 and STREAM_ID in page.content()
+    card = page.locator(f'[data-drop="{drop.pk}"]')
+    assert "$35.00" in card.locator("[data-member-price]").inner_text()
+
+    # when they buy the exclusive SKU (the form is prefilled with their address)
+    card.get_by_role("link", name="Buy now").click()
+    page.wait_for_url("**/checkout/")
+    assert page.get_by_label("Email").input_value() == "vip@example.com"
+    page.get_by_label("Quantity").fill("1")
+    page.get_by_role("button", name="Reserve").click()
+    page.wait_for_url("**/cart/**")
+    assert page.locator("[data-total]").inner_text() == "$35.00"
+    page.get_by_role("button", name="Place order").click()
+    page.wait_for_url("**/orders/**")
+
+    # then one order for the member's own customer at the member price
+    order = Order.objects.get()
+    assert order.customer_id == membership.customer_id
+    assert order.total_minor == 3500 and order.lines.get().unit_price_minor == 3500
+    assert page.locator("[data-order-total]").inner_text() == "$35.00"
+    wait_js(page, "true")
