@@ -43,6 +43,11 @@ class ErrorCode(StrEnum):
     WATCH_COUPON_CLOSED = "watch_coupon_closed"
     WATCH_CODE_REQUIRED = "watch_code_required"
     WATCH_CODE_USED = "watch_code_used"
+    # community bundles and refundable trials (docs/bundles.md, docs/trials.md)
+    SEATS_GONE = "seats_gone"
+    BUNDLE_ONE_PER_HOLD = "bundle_one_per_hold"
+    TRIAL_NOT_RETURNABLE = "trial_not_returnable"
+    TRIAL_WINDOW_CLOSED = "trial_window_closed"
 
 
 class CommerceError(Exception):

@@ -65,6 +65,9 @@ SCOPE_CHOICES = [
     ("waitlist:write", "waitlist:write: put viewers on a sold-out drop's waitlist"),
     ("waitlist:read", "waitlist:read: a drop's waitlist figures (shop data: needs shop too)"),
     ("drops:write", "drops:write: carry unsold stock to the next session (shop data: needs shop too)"),
+    ("bundles:read", "bundles:read: community bundles of open drops with seats left (shop catalogue)"),
+    ("trials:write", "trials:write: ask for the return of a trial line of the key's own orders"),
+    ("trials:read", "trials:read: trial returns of the key's own orders"),
     ("shop", "shop: acts for the shop: every owner's objects (the shop's own integrations only)"),
 ]
 SHOP_SCOPE = "shop"

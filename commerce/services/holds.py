@@ -19,6 +19,7 @@ from ..exceptions import (
 )
 from ..identity import clean_email, normalize_email
 from ..limits import HoldClient, hold_client_cap, hold_rate_limit_check
+from ..memberships import services_bundles as bundles
 from ..models import Drop, Hold
 from ..pricing import drop_price_quote
 from ..selectors import SESSION_SELLING, drop_for_hold, session_sale_state
@@ -80,6 +81,7 @@ def _expire(holds: list[tuple[int, int, int]], now: dt.datetime) -> int:
         locks.drop_return_stock(drop_id=drop_id, quantity=per_drop[drop_id])
     for slot_id in slot_ids:  # after the drops: the same lock order as hold_place
         locks.pickup_slot_return(slot_id=slot_id)
+    bundles.bundle_seats_release(hold_ids=[h[0] for h in holds], now=now)  # a bundle's seats follow its units
     for drop_id in sorted(per_drop):  # freed units go to the waitlist first (docs/waitlist.md)
         waitlist_offer_freed(drop_id=drop_id, now=now)
     return sum(per_drop.values())
@@ -167,7 +169,8 @@ def hold_place(
     client_key = client.key if client is not None else ""
     drop = drop_for_hold(drop_id=drop_id)  # its terms; the database checks window, stock and limits
     cap = hold_client_cap(quantity=drop.quantity, per_customer_limit=drop.per_customer_limit) if client_key else None
-    spike_path = pickup_slot_id is None and drop.fulfilment != Drop.Fulfilment.PICKUP
+    # a community bundle's hold also takes a seat: the slow path (docs/bundles.md)
+    spike_path = pickup_slot_id is None and drop.fulfilment != Drop.Fulfilment.PICKUP and not getattr(drop, "bundle_pk", None)
     if spike_path and connection.vendor == "postgresql" and quantity <= drop.per_customer_limit:
         # One round trip does it all (commerce.locks.hold_place_in_one_round_trip).
         try:
@@ -187,6 +190,9 @@ def hold_place(
             return hold
         # Refused: below, lapsed holds are released and a refusal is explained from a fresh read.
     drop = Drop.objects.get(pk=drop_id)
+    bundle_id = bundles.Bundle.objects.filter(drop_id=drop.pk).values_list("pk", flat=True).first()
+    if bundle_id is not None:
+        bundles.bundle_quantity_check(quantity=quantity)
     if quantity > drop.per_customer_limit:
         raise LimitExceeded(
             f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit
@@ -239,6 +245,16 @@ def hold_place(
             )
             if not (_expire(lapsed, now) and locks.pickup_slot_take(slot_id=slot.pk, now=now)):
                 raise pickup_slot_unavailable_error(slot=slot, now=now)
+        if bundle_id is not None and not bundles.bundle_seat_take_for_hold(hold=hold, bundle_id=bundle_id, now=now):
+            # The seats look gone: give back the seats of the drop's lapsed holds, then try once more.
+            lapsed = list(
+                Hold.objects.filter(drop_id=drop.pk, status=Hold.Status.ACTIVE, expires_at__lte=now)
+                .select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values_list("pk", "drop_id", "quantity")[:SWEEP_BATCH]
+            )
+            if not (_expire(lapsed, now) and bundles.bundle_seat_take_for_hold(hold=hold, bundle_id=bundle_id, now=now)):
+                raise bundles.seats_gone_error(bundle_id=bundle_id)  # the unit taken above rolls back with it
         funnel.capture_cart(hold=hold, visitor_id=visitor_id, now=now)
         watch_codes_bind_visitor(visitor_id=visitor_id, customer_id=customer.pk, now=now)
     hold.drop = drop
@@ -295,6 +311,7 @@ def hold_release(*, hold_id: int, now: dt.datetime | None = None) -> Hold:
         locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
         if hold.pickup_slot_id:
             locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
+        bundles.bundle_seats_release(hold_ids=[hold.pk], now=now)
         waitlist_offer_freed(drop_id=hold.drop_id, now=now)
     return hold
 
@@ -326,6 +343,7 @@ def holds_release_for_session(*, session_id: int, now: dt.datetime) -> int:
         locks.drop_return_stock(drop_id=drop_id, quantity=per_drop[drop_id])
     for slot_id in slot_ids:
         locks.pickup_slot_return(slot_id=slot_id)
+    bundles.bundle_seats_release(hold_ids=ids, now=now)
     return sum(per_drop.values())
 
 
@@ -363,6 +381,7 @@ def hold_convert(*, hold: Hold, now: dt.datetime, allow_lapsed: bool) -> bool:
     hold.status = Hold.Status.CONVERTED
     hold.ended_at = now
     hold.save(update_fields=["status", "ended_at"])
+    bundles.bundle_seat_confirm(hold_id=hold.pk, now=now)  # a bundle's seat is confirmed with its unit
     return True
 
 
@@ -372,5 +391,10 @@ def _take_again(hold: Hold, now: dt.datetime) -> bool:
         return False
     if hold.pickup_slot_id and not locks.pickup_slot_take_any(slot_id=hold.pickup_slot_id):
         locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+        return False
+    if not bundles.bundle_seat_take_again(hold_id=hold.pk, now=now):  # a bundle: its seat too, or nothing
+        locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+        if hold.pickup_slot_id:
+            locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
         return False
     return True
