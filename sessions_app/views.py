@@ -62,7 +62,10 @@ def session_page(request, public_id):
         session_pk, html = cached
         event_capture_request(request, name="view", session_id=session_pk)
         return HttpResponse(html)
-    session = get_object_or_404(LiveSession.objects.select_related("format", "series"), public_id=public_id)
+    # a private micro-session is reached only by a bundle seat's join link (docs/bundles.md)
+    session = get_object_or_404(
+        LiveSession.objects.select_related("format", "series"), public_id=public_id, is_private=False
+    )
     now = timezone.now()
     drops = [(drop, drop_status(drop=drop, now=now)) for drop in drops_for_session(session_id=session.pk, now=now)]
     # The drop the host pinned in the control room comes first (featured); the rest keep their opening order.
@@ -121,7 +124,7 @@ def session_status(request, public_id):
     now = timezone.now()
     cached = cached_or_claim(key)
     if cached is None:
-        session = get_object_or_404(LiveSession, public_id=public_id)
+        session = get_object_or_404(LiveSession, public_id=public_id, is_private=False)
         payload = {
             "session": session.status,
             "session_state": session_sale_state(
