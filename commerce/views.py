@@ -20,6 +20,7 @@ from sessions_app.models import LiveSession
 from .exceptions import CommerceError
 from .forms import CheckoutForm, HoldForm
 from .limits import hold_client_from_request
+from .memberships.selectors_bundles import order_bundle_context
 from .models import Drop, Hold, Order
 from .payments import get_provider
 from .selectors import drop_status, drop_with_stock
@@ -243,6 +244,7 @@ def order_detail(request, token: str):
     context = {"order": order, "returned_from_payment": "paid" in request.GET, "fulfilment": order_fulfilment(order)}
     context["documents"] = order_documents(order=order)  # receipt and credit notes (PDF links)
     context["balance_paid_minor"] = order.total_minor - order.refunded_minor  # shown once something was refunded
+    context.update(order_bundle_context(order=order, now=timezone.now()))  # join links, trial returns
     return render(request, "commerce/order.html", context)
 
 

@@ -30,6 +30,7 @@ urlpatterns = [
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("", include("analytics.urls")),
     path("", include("commerce.urls")),
+    path("", include("commerce.memberships.urls_bundles")),  # bundle join links, trial returns (docs/bundles.md)
     path("", include("sampling.urls")),
 ]
 
