@@ -27,9 +27,7 @@ class BundleForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "private_session" in self.fields:
-            self.fields["private_session"].queryset = LiveSession.objects.filter(is_private=True).order_by(
-                "-starts_at"
-            )
+            self.fields["private_session"].queryset = LiveSession.objects.filter(is_private=True).order_by("-starts_at")
             self.fields["private_session"].help_text = (
                 "Only private micro-sessions are listed (Sessions → tick “is private”). Their page is reached "
                 "only by a seat's join link."

@@ -63,7 +63,9 @@ def trial_line_state(*, line: OrderLine, order: Order, now: dt.datetime) -> str:
     return "returnable" if now < ends else "final"
 
 
-def trial_return_request(*, order_id: int, line_id: int, reason: str = "", now: dt.datetime | None = None) -> TrialReturn:
+def trial_return_request(
+    *, order_id: int, line_id: int, reason: str = "", now: dt.datetime | None = None
+) -> TrialReturn:
     """Ask for the return of a trial line inside its window; returns the TrialReturn (requested).
 
     Idempotent: asking again returns the existing request. Under the order's row lock.
@@ -83,9 +85,7 @@ def trial_return_request(*, order_id: int, line_id: int, reason: str = "", now: 
         if ends is None or order.status != Order.Status.PAID:
             raise TrialNotReturnable("Only a paid order's trial items can be returned.")
         if now >= ends:
-            raise TrialWindowClosed(
-                "The trial window has ended: the sale is final.", window_ends_at=ends.isoformat()
-            )
+            raise TrialWindowClosed("The trial window has ended: the sale is final.", window_ends_at=ends.isoformat())
         if line.refunded_quantity >= line.quantity:
             raise TrialNotReturnable("This item was already refunded.")
         try:
