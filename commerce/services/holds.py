@@ -149,6 +149,11 @@ def hold_place(
     client, whatever the e-mail, may not exceed hold_client_cap, checked by the database under a
     per-(client, drop) lock in the same statement/transaction as the stock.
 
+    A community bundle's drop (docs/bundles.md) takes the slow path: one unit (quantity must be 1) and
+    one seat of the bundle (commerce.locks.bundle_seat_take) in the same transaction, with a
+    BundleSeat(held); no seat left → SeatsGone (409 `seats_gone`, `extra["reason"] = "seats"`), the unit
+    rolled back with it.
+
     Analytics: a `cart` event (with `visitor_id`, merged with the customer) after commit; the
     visitor's unbound watch-reward codes are bound to the customer (docs/watch-coupons.md).
 
@@ -170,7 +175,8 @@ def hold_place(
     drop = drop_for_hold(drop_id=drop_id)  # its terms; the database checks window, stock and limits
     cap = hold_client_cap(quantity=drop.quantity, per_customer_limit=drop.per_customer_limit) if client_key else None
     # a community bundle's hold also takes a seat: the slow path (docs/bundles.md)
-    spike_path = pickup_slot_id is None and drop.fulfilment != Drop.Fulfilment.PICKUP and not getattr(drop, "bundle_pk", None)
+    is_bundle = getattr(drop, "bundle_pk", None) is not None
+    spike_path = pickup_slot_id is None and drop.fulfilment != Drop.Fulfilment.PICKUP and not is_bundle
     if spike_path and connection.vendor == "postgresql" and quantity <= drop.per_customer_limit:
         # One round trip does it all (commerce.locks.hold_place_in_one_round_trip).
         try:
@@ -253,7 +259,8 @@ def hold_place(
                 .order_by("pk")
                 .values_list("pk", "drop_id", "quantity")[:SWEEP_BATCH]
             )
-            if not (_expire(lapsed, now) and bundles.bundle_seat_take_for_hold(hold=hold, bundle_id=bundle_id, now=now)):
+            retaken = _expire(lapsed, now) and bundles.bundle_seat_take_for_hold(hold=hold, bundle_id=bundle_id, now=now)
+            if not retaken:
                 raise bundles.seats_gone_error(bundle_id=bundle_id)  # the unit taken above rolls back with it
         funnel.capture_cart(hold=hold, visitor_id=visitor_id, now=now)
         watch_codes_bind_visitor(visitor_id=visitor_id, customer_id=customer.pk, now=now)

@@ -76,3 +76,17 @@ def test_the_join_link_is_not_on_someone_elses_order_page(client):
     _order, seat = _bought(bundle)
     other, _ = _bought(bundle, "bob@example.com")
     assert seat.join_token not in client.get(f"/orders/{other.token}/").content.decode()
+
+
+def test_the_private_session_is_not_in_the_sessions_api(client):
+    from commerce.models import Partner
+    from commerce.services.api_keys import api_key_create
+
+    bundle = bundle_drop()
+    private = LiveSession.objects.get(pk=bundle.private_session_id)
+    headers = {
+        "X-API-Key": api_key_create(partner=Partner.objects.create(name="P"), name="k", scopes=["sessions:read"])[1]
+    }
+    listed = {item["id"] for item in client.get("/api/v1/sessions", headers=headers).json()["items"]}
+    assert str(private.public_id) not in listed and str(bundle.drop.session.public_id) in listed
+    assert client.get(f"/api/v1/sessions/{private.public_id}", headers=headers).status_code == 404
