@@ -12,14 +12,26 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 
 from sessions_app.models import LiveSession
 
 from ..models import Bundle, BundleSeat
-from .services_bundles import BundleInvalid, bundle_create, bundle_set_seat_cap
+from .services_bundles import BundleInvalid, bundle_create, bundle_set_seat_cap, private_session_create
 
 
 class BundleForm(forms.ModelForm):
+    new_session_title = forms.CharField(
+        required=False,
+        max_length=200,
+        label="…or create a private session: title",
+        help_text="Leave the private session empty and name a new one here (it gets the drop's session's "
+        "series, format, time zone and stream URL).",
+    )
+    new_session_starts_at = forms.DateTimeField(
+        required=False, label="…its start", help_text="When the new private session starts (after the drop's session)."
+    )
+
     class Meta:
         model = Bundle
         fields = ["drop", "private_session", "seat_cap", "note"]
@@ -27,6 +39,7 @@ class BundleForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "private_session" in self.fields:
+            self.fields["private_session"].required = False  # or a new one from the two fields below
             self.fields["private_session"].queryset = LiveSession.objects.filter(is_private=True).order_by("-starts_at")
             self.fields["private_session"].help_text = (
                 "Only private micro-sessions are listed (Sessions → tick “is private”). Their page is reached "
@@ -44,6 +57,22 @@ class BundleForm(forms.ModelForm):
                     f"{taken} seat(s) are already sold or held: the cap cannot go below {taken}."
                 )
         return cap
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk:
+            return data
+        if data.get("private_session") is None and not data.get("new_session_title"):
+            self.add_error("private_session", "Pick a private session, or name a new one below.")
+        if data.get("private_session") is None and data.get("new_session_title"):
+            self.errors.pop("private_session", None)
+            if data.get("new_session_starts_at") is None:
+                self.add_error("new_session_starts_at", "Give the new private session a start.")
+            drop = data.get("drop")
+            starts = data.get("new_session_starts_at")
+            if drop is not None and starts is not None and starts < drop.session.starts_at:
+                self.add_error("new_session_starts_at", "The private session starts after the drop's session.")
+        return data
 
     def clean_drop(self):
         drop = self.cleaned_data["drop"]
@@ -77,17 +106,29 @@ class BundleAdmin(admin.ModelAdmin):
             Bundle.objects.filter(pk=obj.pk).update(note=form.cleaned_data.get("note", ""))
             obj.seat_cap, obj.seats_available = saved.seat_cap, saved.seats_available
             return
+        private = form.cleaned_data.get("private_session")
         try:
-            created = bundle_create(
-                drop_id=form.cleaned_data["drop"].pk,
-                private_session_id=form.cleaned_data["private_session"].pk,
-                seat_cap=form.cleaned_data["seat_cap"],
-                note=form.cleaned_data.get("note", ""),
-            )
+            with transaction.atomic():
+                if private is None:
+                    private = private_session_create(
+                        drop_id=form.cleaned_data["drop"].pk,
+                        title=form.cleaned_data["new_session_title"],
+                        starts_at=form.cleaned_data["new_session_starts_at"],
+                    )
+                created = self._create(form, private)
         except BundleInvalid as exc:  # lost a race with the form's checks: say so, never a 500
             raise forms.ValidationError(exc.message) from exc
         obj.pk, obj.seats_available, obj.created_at = created.pk, created.seats_available, created.created_at
+        obj.private_session = private
         obj._state.adding = False
+
+    def _create(self, form, private):
+        return bundle_create(
+            drop_id=form.cleaned_data["drop"].pk,
+            private_session_id=private.pk,
+            seat_cap=form.cleaned_data["seat_cap"],
+            note=form.cleaned_data.get("note", ""),
+        )
 
 
 @admin.register(BundleSeat)

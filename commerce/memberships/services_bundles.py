@@ -94,6 +94,30 @@ def bundle_create(
     return bundle
 
 
+def private_session_create(*, drop_id: int, title: str, starts_at: dt.datetime, duration_seconds: int = 600):
+    """A private micro-session (is_private) for a bundle of `drop_id`: the drop's session's series, format,
+    timezone and stream URL, starting at `starts_at` (aware UTC). Raises BundleInvalid for an empty title
+    or a start before the drop's session starts."""
+    from sessions_app.models import LiveSession
+
+    drop = Drop.objects.select_related("session").get(pk=drop_id)
+    title = (title or "").strip()
+    if not title:
+        raise BundleInvalid("Name the private session.", field="new_session_title")
+    if starts_at < drop.session.starts_at:
+        raise BundleInvalid("The private session starts after the drop's session.", field="new_session_starts_at")
+    return LiveSession.objects.create(
+        series=drop.session.series,
+        format=drop.session.format,
+        title=title[:200],
+        starts_at=starts_at,
+        duration_seconds=duration_seconds,
+        timezone=drop.session.timezone,
+        stream_url=drop.session.stream_url,
+        is_private=True,
+    )
+
+
 def bundle_set_seat_cap(*, bundle_id: int, seat_cap: int) -> Bundle:
     """Change the seat cap; seats held or sold stay. Raises BundleInvalid below the seats taken or under 1."""
     if not isinstance(seat_cap, int) or seat_cap < 1:
