@@ -90,3 +90,11 @@ def test_the_private_session_is_not_in_the_sessions_api(client):
     listed = {item["id"] for item in client.get("/api/v1/sessions", headers=headers).json()["items"]}
     assert str(private.public_id) not in listed and str(bundle.drop.session.public_id) in listed
     assert client.get(f"/api/v1/sessions/{private.public_id}", headers=headers).status_code == 404
+
+
+def test_the_buy_page_and_the_cart_say_a_seat_comes_with_it(client):
+    bundle = bundle_drop(units=5, seats=3)
+    page = client.get(f"/drops/{bundle.drop_id}/checkout/").content.decode()
+    assert "personal seat in <strong>Maker Q&amp;A</strong>" in page and "3</span> of 3 seats left" in page
+    hold = hold_place(drop_id=bundle.drop_id, email="ann@example.com", quantity=1)
+    assert "2</span> of 3 seats left" in client.get(f"/cart/{hold.token}/").content.decode()
