@@ -774,3 +774,4 @@ class PaymentEventAdmin(admin.ModelAdmin):
 
 from . import admin_memberships  # noqa: E402, F401, I001  (plans, memberships, membership events)
 from . import admin_watch  # noqa: E402, F401  (watch-gated coupons: the coupon form's gate, personal codes)
+from .memberships import admin_bundles, admin_trials  # noqa: E402, F401  (community bundles, trial returns)

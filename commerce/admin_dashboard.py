@@ -176,9 +176,9 @@ def sessions_panel(*, now: dt.datetime) -> dict:
             "viewer_url": s.get_absolute_url(),
         }
 
-    live = [row(s) for s in sessions_live(now=now)[:LIST_LIMIT]]
-    upcoming = [row(s) for s in sessions_upcoming(now=now, days=7)[:LIST_LIMIT]]
-    late = [row(s) for s in sessions_late(now=now)[:LIST_LIMIT]]
+    live = [row(s) for s in sessions_live(now=now, include_private=True)[:LIST_LIMIT]]
+    upcoming = [row(s) for s in sessions_upcoming(now=now, days=7, include_private=True)[:LIST_LIMIT]]
+    late = [row(s) for s in sessions_late(now=now, include_private=True)[:LIST_LIMIT]]
     return {"live": live, "late": late, "next": upcoming}
 
 

@@ -157,6 +157,8 @@ AUDITED: dict[str, dict] = {
     "commerce.MembershipPlan": {},
     "commerce.Membership": {"exclude_fields": ["pass_token", "checkout_url", "updated_at"]},
     "commerce.TaxRate": {},
+    "commerce.Bundle": {"exclude_fields": ["seats_available"]},  # bundles and trial returns (docs/bundles.md)
+    "commerce.TrialReturn": {},
     "sessions_app.Series": {},
     "sessions_app.LiveSession": {},
     # Session assets: who uploaded, cut, retitled, unpublished or re-timed a recording or clip

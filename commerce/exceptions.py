@@ -49,6 +49,11 @@ class ErrorCode(StrEnum):
     PLAN_UNAVAILABLE = "plan_unavailable"
     # members-only drops and SKUs (docs/members-only.md)
     MEMBERS_ONLY = "members_only"
+    # community bundles and refundable trials (docs/bundles.md, docs/trials.md)
+    SEATS_GONE = "seats_gone"
+    BUNDLE_ONE_PER_HOLD = "bundle_one_per_hold"
+    TRIAL_NOT_RETURNABLE = "trial_not_returnable"
+    TRIAL_WINDOW_CLOSED = "trial_window_closed"
 
 
 class CommerceError(Exception):

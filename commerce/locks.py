@@ -13,7 +13,7 @@ from typing import NamedTuple
 from django.db import ProgrammingError, connection
 from django.db.models import F, Q, Sum
 
-from .models import Coupon, Drop, Hold, PickupSlot
+from .models import Bundle, Coupon, Drop, Hold, PickupSlot
 from .selectors import session_selling_q
 
 
@@ -337,5 +337,38 @@ def pickup_slot_set_capacity(*, slot_id: int, capacity: int) -> bool:
     return bool(
         PickupSlot.objects.filter(pk=slot_id, capacity=slot["capacity"], available__gte=-delta).update(
             capacity=capacity, available=F("available") + delta
+        )
+    )
+
+
+# Community bundles (docs/bundles.md). Lock order on a bundle hold: the customer's row, the drop's row
+# (its stock UPDATE), then the bundle's row (its seats UPDATE); releases lock the holds first, then drops,
+# then bundles, so no two paths wait on each other in opposite orders.
+
+
+def bundle_seat_take(*, bundle_id: int, now=None) -> bool:
+    """Take one seat of a bundle if one is left (one conditional UPDATE). True if taken."""
+    return bool(Bundle.objects.filter(pk=bundle_id, seats_available__gte=1).update(seats_available=F("seats_available") - 1))
+
+
+def bundle_seats_return(*, bundle_id: int, seats: int) -> None:
+    """Give `seats` seats back (their holds lapsed or were released, their orders cancelled or refunded)."""
+    if seats <= 0:
+        return
+    updated = Bundle.objects.filter(pk=bundle_id, seats_available__lte=F("seat_cap") - seats).update(
+        seats_available=F("seats_available") + seats
+    )
+    if not updated:
+        raise RuntimeError(f"returning {seats} seats to bundle {bundle_id} would exceed its cap")
+
+
+def bundle_set_seat_cap(*, bundle_id: int, seat_cap: int) -> bool:
+    """Change a bundle's seat cap; `seats_available` moves by the same delta. False if below the seats taken.
+
+    Both SET expressions read the row as the UPDATE finds it, so a hold taking a seat meanwhile is counted.
+    """
+    return bool(
+        Bundle.objects.filter(pk=bundle_id, seats_available__gte=F("seat_cap") - seat_cap).update(
+            seat_cap=seat_cap, seats_available=F("seats_available") + (seat_cap - F("seat_cap"))
         )
     )

@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .memo import MISSING, ProcessMemo
-from .models import Drop, Hold, Order, ProductImage, WaitlistEntry
+from .models import Bundle, Drop, Hold, Order, ProductImage, WaitlistEntry
 from .pricing import drop_price_quote
 
 # A drop's terms (price schedule, per-customer limit, hold time, currency, fulfilment) as read for
@@ -64,7 +64,13 @@ def drop_for_hold(*, drop_id: int) -> Drop:
     """
     if (remembered := drop_terms.get(drop_id)) is not MISSING:
         return copy.copy(remembered)
-    drop = Drop.objects.select_related("sku").get(pk=drop_id)  # its SKU: members-only (gating)
+    # its SKU: members-only (gating); bundle_pk: the drop's community bundle, if any (a bundle hold takes
+    # the slow path: docs/bundles.md)
+    drop = (
+        Drop.objects.select_related("sku")
+        .annotate(bundle_pk=Subquery(Bundle.objects.filter(drop=OuterRef("pk")).values("pk")[:1]))
+        .get(pk=drop_id)
+    )
     drop_terms.put(drop_id, copy.copy(drop))
     return drop
 

@@ -64,6 +64,8 @@ ROLES: dict[str, list[str]] = {
         # session assets: upload recordings, cut and delete clips, watch the jobs (docs/video.md)
         *_crud("sessions_app.recording", "sessions_app.clip", delete=True),
         "sessions_app.cut_clip",
+        *_crud("commerce.bundle"),  # community bundles: a drop + seats in a private micro-session (docs/bundles.md)
+        "commerce.view_bundleseat",
         "sessions_app.change_assetobject",  # "Request restore" of an archived clip or recording (docs/assets.md)
         *_view(
             "sessions_app.assetjob",
@@ -87,6 +89,7 @@ ROLES: dict[str, list[str]] = {
         "commerce.message_noshows_pickupbooking",
         "commerce.fulfil_order",
         "commerce.export_order",  # the order CSV (lines, shipping addresses) for shipping
+        "commerce.view_trialreturn",  # returned trials arriving at the warehouse (support refunds them)
         "commerce.change_pickupslot",
         "sampling.ship_samplerequest",
         "sampling.export_samplerequest",
@@ -167,6 +170,8 @@ ROLES: dict[str, list[str]] = {
             "commerce.outboxmessage",
         ),
         "commerce.retry_outboxmessage",  # a failed e-mail or refund submission, sent again after a fix
+        "commerce.receive_trialreturn",  # "Mark received and refund" a returned trial (docs/trials.md)
+        *_view("commerce.trialreturn", "commerce.bundle", "commerce.bundleseat"),
         "commerce.download_receipt",  # re-send a buyer their receipt or credit note
         *_view("commerce.receipt", "commerce.creditnote"),
         "sessions_app.view_clip",  # find the clip a buyer asks about

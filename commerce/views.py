@@ -22,6 +22,7 @@ from .forms import CheckoutForm, HoldForm
 from .limits import hold_client_from_request
 from .memberships.gating import drop_member_terms
 from .memberships.identity import member_pass_from_request, membership_for_pass
+from .memberships.selectors_bundles import order_bundle_context
 from .models import Drop, Hold, Order
 from .payments import get_provider
 from .selectors import drop_status, drop_with_stock
@@ -255,6 +256,7 @@ def order_detail(request, token: str):
     context = {"order": order, "returned_from_payment": "paid" in request.GET, "fulfilment": order_fulfilment(order)}
     context["documents"] = order_documents(order=order)  # receipt and credit notes (PDF links)
     context["balance_paid_minor"] = order.total_minor - order.refunded_minor  # shown once something was refunded
+    context.update(order_bundle_context(order=order, now=timezone.now()))  # join links, trial returns
     return render(request, "commerce/order.html", context)
 
 

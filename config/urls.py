@@ -31,6 +31,7 @@ urlpatterns = [
     path("members/", include("commerce.memberships.urls_members")),  # memberships (docs/memberships.md)
     path("", include("analytics.urls")),
     path("", include("commerce.urls")),
+    path("", include("commerce.memberships.urls_bundles")),  # bundle join links, trial returns (docs/bundles.md)
     path("", include("sampling.urls")),
 ]
 

@@ -58,7 +58,11 @@ def list_sessions(request, status: str | None = None):
 
     Paginated: `?page=N&page_size=M` (max 100) → {"items": [...], "count": total}.
     """
-    qs = catalogue(LiveSession.objects.select_related("format", "series")).order_by("starts_at", "pk")
+    qs = (
+        catalogue(LiveSession.objects.select_related("format", "series"))
+        .filter(is_private=False)
+        .order_by("starts_at", "pk")
+    )
     if status:
         qs = qs.filter(status=status)
     return qs
@@ -67,4 +71,6 @@ def list_sessions(request, status: str | None = None):
 @router.get("/sessions/{session_id}", response=SessionOut, auth=PartnerKey("sessions:read"))
 def get_session(request, session_id: UUID):
     """One live session by its public id (UUID). 404 `not_found` if unknown."""
-    return get_object_or_404(catalogue(LiveSession.objects.select_related("format", "series")), public_id=session_id)
+    return get_object_or_404(
+        catalogue(LiveSession.objects.select_related("format", "series")).filter(is_private=False), public_id=session_id
+    )  # private micro-sessions (bundle seats only) are not in the catalogue

@@ -71,7 +71,10 @@ def session_page(request, public_id):
         session_pk, html = cached
         event_capture_request(request, name="view", session_id=session_pk)
         return HttpResponse(html)
-    session = get_object_or_404(LiveSession.objects.select_related("format", "series"), public_id=public_id)
+    # a private micro-session is reached only by a bundle seat's join link (docs/bundles.md)
+    session = get_object_or_404(
+        LiveSession.objects.select_related("format", "series"), public_id=public_id, is_private=False
+    )
     now = timezone.now()
     membership = membership_from_request(request, now=now) if MEMBER_COOKIE in request.COOKIES else None
     stream_visible = session_stream_visible(session=session, membership=membership, now=now)
@@ -138,7 +141,7 @@ def session_status(request, public_id):
     now = timezone.now()
     cached = cached_or_claim(key)
     if cached is None:
-        session = get_object_or_404(LiveSession, public_id=public_id)
+        session = get_object_or_404(LiveSession, public_id=public_id, is_private=False)
         payload = {
             "session": session.status,
             "session_state": session_sale_state(

@@ -498,6 +498,40 @@ def _membership_probe(suffix: str) -> Callable[[World], Call]:
 CATALOGUE = "shop catalogue: the public storefront shows it, so every key with the read scope sees it"
 SHOP_DATA = "analytics are shop data: only keys with the shop scope"
 CONTROL = "steering the shop's live show is the shop's: sessions:control works only with the shop scope"
+# Community bundles and refundable trials (commerce.memberships.api_bundles / api_trials, docs/trials.md).
+
+
+def _trial_order(partner, email: str):
+    """A paid order of one unit of a 14-day trial SKU, placed through `partner`'s key (None = storefront)."""
+    from commerce.services.orders import order_mark_paid
+    from tests.commerce.memberships.trial_support import trial_drop
+
+    hold = hold_place(drop_id=trial_drop().pk, email=email, quantity=1, partner_id=partner.pk if partner else None)
+    return order_mark_paid(order_id=checkout_start(hold_token=hold.token).pk)
+
+
+def _trial_return(w: World) -> Call:
+    order = _trial_order(w.a, "ann@example.com")
+    line = order.lines.get()
+    return Call(
+        "POST",
+        f"/orders/{order.number}/lines/{line.pk}/trial-return",
+        {"reason": "too big"},
+        expect=404,
+        missing=Call("POST", f"/orders/MM-NOSUCH00/lines/{line.pk}/trial-return", {"reason": "too big"}),
+    )
+
+
+def _trial_returns_listing(w: World) -> Listing:
+    from commerce.memberships.services_trials import trial_return_request
+
+    made = {}
+    for key, partner in (("a", w.a), ("b", w.b), ("s", None)):
+        order = _trial_order(partner, f"{key}@example.com")
+        made[key] = trial_return_request(order_id=order.pk, line_id=order.lines.get().pk).pk
+    return Listing(Call("GET", "/trial-returns"), _items("id"), {made["a"], made["s"]}, {made["b"]})
+
+
 REGISTRY: dict[str, Entry] = {
     "GET /api/v1/sessions": Entry("plain", why=CATALOGUE),
     "GET /api/v1/sessions/{session_id}": Entry("catalogue", _session, why=CATALOGUE),
@@ -571,6 +605,9 @@ REGISTRY: dict[str, Entry] = {
     "GET /api/v1/memberships/{membership_id}": Entry(
         "shop_data", _membership_probe("/memberships/{id}"), why="memberships have no partner owner: shop data"
     ),
+    "GET /api/v1/bundles": Entry("plain", why=CATALOGUE),
+    "POST /api/v1/orders/{number}/lines/{line_id}/trial-return": Entry("owned", _trial_return),
+    "GET /api/v1/trial-returns": Entry("plain", listing=_trial_returns_listing),
 }
 
 

@@ -67,6 +67,9 @@ SCOPE_CHOICES = [
     ("drops:write", "drops:write: carry unsold stock to the next session (shop data: needs shop too)"),
     ("plans:read", "plans:read: membership plans on offer (shop catalogue)"),
     ("memberships:read", "memberships:read: memberships and their status (shop data: needs shop too)"),
+    ("bundles:read", "bundles:read: community bundles of open drops with seats left (shop catalogue)"),
+    ("trials:write", "trials:write: ask for the return of a trial line of the key's own orders"),
+    ("trials:read", "trials:read: trial returns of the key's own orders"),
     ("shop", "shop: acts for the shop: every owner's objects (the shop's own integrations only)"),
 ]
 SHOP_SCOPE = "shop"

@@ -20,6 +20,7 @@ from ..exceptions import (
 )
 from ..identity import clean_email, normalize_email
 from ..limits import HoldClient, hold_client_cap, hold_rate_limit_check
+from ..memberships import services_bundles as bundles
 from ..memberships.gating import MEMBERS_ONLY_MESSAGE, hold_membership_check, member_unit_price
 from ..models import Drop, Hold
 from ..pricing import drop_price_quote
@@ -82,6 +83,7 @@ def _expire(holds: list[tuple[int, int, int]], now: dt.datetime) -> int:
         locks.drop_return_stock(drop_id=drop_id, quantity=per_drop[drop_id])
     for slot_id in slot_ids:  # after the drops: the same lock order as hold_place
         locks.pickup_slot_return(slot_id=slot_id)
+    bundles.bundle_seats_release(hold_ids=[h[0] for h in holds], now=now)  # a bundle's seats follow its units
     for drop_id in sorted(per_drop):  # freed units go to the waitlist first (docs/waitlist.md)
         waitlist_offer_freed(drop_id=drop_id, now=now)
     return sum(per_drop.values())
@@ -157,6 +159,11 @@ def hold_place(
     locked into the hold (gating.member_unit_price). These holds take the transactional path below,
     never the one-round-trip spike path.
 
+    A community bundle's drop (docs/bundles.md) takes the slow path: one unit (quantity must be 1) and
+    one seat of the bundle (commerce.locks.bundle_seat_take) in the same transaction, with a
+    BundleSeat(held); no seat left → SeatsGone (409 `seats_gone`, `extra["reason"] = "seats"`), the unit
+    rolled back with it.
+
     Analytics: a `cart` event (with `visitor_id`, merged with the customer) after commit; the
     visitor's unbound watch-reward codes are bound to the customer (docs/watch-coupons.md).
 
@@ -179,7 +186,9 @@ def hold_place(
     membership = hold_membership_check(drop=drop, member_pass=member_pass, now=now)  # MembersOnly if exclusive
     gated = membership is not None  # exclusive or member-priced: the customer is checked in the transaction
     cap = hold_client_cap(quantity=drop.quantity, per_customer_limit=drop.per_customer_limit) if client_key else None
-    spike_path = pickup_slot_id is None and drop.fulfilment != Drop.Fulfilment.PICKUP and not gated
+    # a community bundle's hold also takes a seat: the slow path (docs/bundles.md)
+    is_bundle = getattr(drop, "bundle_pk", None) is not None
+    spike_path = pickup_slot_id is None and drop.fulfilment != Drop.Fulfilment.PICKUP and not gated and not is_bundle
     if spike_path and connection.vendor == "postgresql" and quantity <= drop.per_customer_limit:
         # One round trip does it all (commerce.locks.hold_place_in_one_round_trip).
         try:
@@ -202,6 +211,9 @@ def hold_place(
     if not gated:  # the terms copy may be a second old: the fresh row decides who may hold it
         membership = hold_membership_check(drop=drop, member_pass=member_pass, now=now)
         gated = membership is not None
+    bundle_id = bundles.Bundle.objects.filter(drop_id=drop.pk).values_list("pk", flat=True).first()
+    if bundle_id is not None:
+        bundles.bundle_quantity_check(quantity=quantity)
     if quantity > drop.per_customer_limit:
         raise LimitExceeded(
             f"You can buy at most {drop.per_customer_limit} of this drop.", limit=drop.per_customer_limit
@@ -264,6 +276,17 @@ def hold_place(
             )
             if not (_expire(lapsed, now) and locks.pickup_slot_take(slot_id=slot.pk, now=now)):
                 raise pickup_slot_unavailable_error(slot=slot, now=now)
+        if bundle_id is not None and not bundles.bundle_seat_take_for_hold(hold=hold, bundle_id=bundle_id, now=now):
+            # The seats look gone: give back the seats of the drop's lapsed holds, then try once more.
+            lapsed = list(
+                Hold.objects.filter(drop_id=drop.pk, status=Hold.Status.ACTIVE, expires_at__lte=now)
+                .select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values_list("pk", "drop_id", "quantity")[:SWEEP_BATCH]
+            )
+            retaken = _expire(lapsed, now) and bundles.bundle_seat_take_for_hold(hold=hold, bundle_id=bundle_id, now=now)
+            if not retaken:
+                raise bundles.seats_gone_error(bundle_id=bundle_id)  # the unit taken above rolls back with it
         funnel.capture_cart(hold=hold, visitor_id=visitor_id, now=now)
         watch_codes_bind_visitor(visitor_id=visitor_id, customer_id=customer.pk, now=now)
     hold.drop = drop
@@ -330,6 +353,7 @@ def hold_release(*, hold_id: int, now: dt.datetime | None = None) -> Hold:
         locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
         if hold.pickup_slot_id:
             locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
+        bundles.bundle_seats_release(hold_ids=[hold.pk], now=now)
         waitlist_offer_freed(drop_id=hold.drop_id, now=now)
     return hold
 
@@ -361,6 +385,7 @@ def holds_release_for_session(*, session_id: int, now: dt.datetime) -> int:
         locks.drop_return_stock(drop_id=drop_id, quantity=per_drop[drop_id])
     for slot_id in slot_ids:
         locks.pickup_slot_return(slot_id=slot_id)
+    bundles.bundle_seats_release(hold_ids=ids, now=now)
     return sum(per_drop.values())
 
 
@@ -398,6 +423,7 @@ def hold_convert(*, hold: Hold, now: dt.datetime, allow_lapsed: bool) -> bool:
     hold.status = Hold.Status.CONVERTED
     hold.ended_at = now
     hold.save(update_fields=["status", "ended_at"])
+    bundles.bundle_seat_confirm(hold_id=hold.pk, now=now)  # a bundle's seat is confirmed with its unit
     return True
 
 
@@ -407,5 +433,10 @@ def _take_again(hold: Hold, now: dt.datetime) -> bool:
         return False
     if hold.pickup_slot_id and not locks.pickup_slot_take_any(slot_id=hold.pickup_slot_id):
         locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+        return False
+    if not bundles.bundle_seat_take_again(hold_id=hold.pk, now=now):  # a bundle: its seat too, or nothing
+        locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
+        if hold.pickup_slot_id:
+            locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
         return False
     return True

@@ -26,6 +26,7 @@ from ..exceptions import (
     PaymentProviderError,
     ShippingError,
 )
+from ..memberships import services_bundles as bundles
 from ..models import Customer, Hold, Order, OrderLine, PickupBooking
 from ..payments import get_provider
 from ..shipping import hold_ships, shipping_enabled, shipping_quote
@@ -182,7 +183,7 @@ def checkout_start(
                 order=order,
                 drop=hold.drop,
                 sku=hold.drop.sku,
-                title=hold.drop.display_title,
+                title=bundles.bundle_line_title(drop=hold.drop),  # a bundle: "+ seat in <private session>"
                 quantity=hold.quantity,
                 unit_price_minor=hold.unit_price_minor,
                 price_step=hold.price_step,
@@ -190,7 +191,9 @@ def checkout_start(
                 discount_minor=discount,
                 total_minor=subtotal - discount,
                 currency=hold.currency,
+                trial_days=hold.drop.sku.trial_days,  # a refundable trial's window, as sold (docs/trials.md)
             )
+            bundles.bundle_seat_attach_order(hold_id=hold.pk, order=order)
             if hold.pickup_slot_id:
                 PickupBooking.objects.create(order=order, slot_id=hold.pickup_slot_id)
             if coupon is not None:
@@ -299,6 +302,7 @@ def order_release_locked(*, order: Order, now: dt.datetime) -> None:
             locks.drop_return_stock(drop_id=hold.drop_id, quantity=hold.quantity)
             if hold.pickup_slot_id:
                 locks.pickup_slot_return(slot_id=hold.pickup_slot_id)
+            bundles.bundle_seats_release(hold_ids=[hold.pk], now=now)  # a bundle's seat goes back with its unit
             hold.status = Hold.Status.RELEASED
             hold.ended_at = now
             hold.save(update_fields=["status", "ended_at"])

@@ -341,6 +341,10 @@ def _order_settle(*, order: Order, refund: Refund, succeeded: bool) -> None:
             line.refunded_quantity += units
             line.save(update_fields=["refunded_quantity"])
             taken[str(line.pk)] = units
+        if taken:  # a bundle line with no unit left on the order gives its seat back (docs/bundles.md)
+            from ..memberships.services_bundles import bundle_seats_release_for_refunded_lines
+
+            bundle_seats_release_for_refunded_lines(order=order, now=refund.settled_at)
         refund.lines = taken
         refund.restocked_units = restocked
         refund.save(update_fields=["lines", "restocked_units"])

@@ -204,7 +204,7 @@ def sessions_with_replay(*, session_ids) -> set[int]:
 
 def sessions_ended_with_replay(*, limit: int = 6) -> list[LiveSession]:
     """The most recently ended sessions that have a replay (ready clips or a ready recording), newest first."""
-    ended = LiveSession.objects.filter(status=LiveSession.Status.ENDED).filter(
+    ended = LiveSession.objects.filter(status=LiveSession.Status.ENDED, is_private=False).filter(
         Q(clips__is_public=True, clips__state=Clip.State.READY) | Q(recordings__state=Recording.State.READY, recordings__partner__isnull=True)
     )
     return list(ended.distinct().select_related("format", "series").order_by("-ended_at", "-starts_at")[:limit])

@@ -79,7 +79,10 @@ def replay_page(request, public_id):
     """An ended session's replay: its public clips (poster, player or "restoring", the drop each sells,
     a buy link) and the full recording when shown (ASSET_REPLAY_SHOWS_RECORDING). 404 unless ended."""
     session = get_object_or_404(
-        LiveSession.objects.select_related("format", "series"), public_id=public_id, status=LiveSession.Status.ENDED
+        LiveSession.objects.select_related("format", "series"),
+        public_id=public_id,
+        status=LiveSession.Status.ENDED,
+        is_private=False,  # private micro-sessions: bundle seats only (docs/bundles.md)
     )
     event_capture_request(request, name="view", session_id=session.pk, props={"page": "replay"})
 

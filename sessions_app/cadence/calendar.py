@@ -28,7 +28,9 @@ def _domain() -> str:
 def feed_sessions(*, series: Series, now: dt.datetime | None = None):
     """The sessions the feed lists: every session of the series starting after now − FEED_PAST_DAYS."""
     now = now or timezone.now()
-    return series.sessions.filter(starts_at__gte=now - dt.timedelta(days=FEED_PAST_DAYS)).order_by("starts_at", "pk")
+    return series.sessions.filter(starts_at__gte=now - dt.timedelta(days=FEED_PAST_DAYS), is_private=False).order_by(
+        "starts_at", "pk"
+    )  # private micro-sessions (bundle seats only) are never listed
 
 
 def feed_etag(*, series: Series, now: dt.datetime | None = None) -> str:

@@ -37,7 +37,7 @@ def series_upcoming_sessions(*, series: Series, now: dt.datetime | None = None, 
     """Scheduled or live sessions of the series that have not ended, soonest first."""
     now = now or timezone.now()
     return list(
-        series.sessions.filter(status__in=[LiveSession.Status.SCHEDULED, LiveSession.Status.LIVE])
+        series.sessions.filter(status__in=[LiveSession.Status.SCHEDULED, LiveSession.Status.LIVE], is_private=False)
         .filter(starts_at__gte=now - dt.timedelta(hours=3))
         .order_by("starts_at")[:limit]
     )
