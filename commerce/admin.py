@@ -767,3 +767,4 @@ class PaymentEventAdmin(admin.ModelAdmin):
 
 
 from . import admin_watch  # noqa: E402, F401  (watch-gated coupons: the coupon form's gate, personal codes)
+from .referrals import admin as _share_admin  # noqa: E402, F401  (share-to-unlock campaigns, links, unlocks)

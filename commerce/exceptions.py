@@ -43,6 +43,9 @@ class ErrorCode(StrEnum):
     WATCH_COUPON_CLOSED = "watch_coupon_closed"
     WATCH_CODE_REQUIRED = "watch_code_required"
     WATCH_CODE_USED = "watch_code_used"
+    # share-to-unlock (docs/share-to-unlock.md)
+    SHARE_CLOSED = "share_closed"
+    SHARE_VISITOR_REQUIRED = "share_visitor_required"
 
 
 class CommerceError(Exception):
@@ -113,6 +116,14 @@ class WatchRewardUnavailable(CommerceError):
     open for claims), `coupon_exhausted`, or `not_found` (no such programme). 409, or 404 for not_found."""
 
     code = ErrorCode.WATCH_NOT_ENOUGH
+    status = 409
+
+
+class ShareUnavailable(CommerceError):
+    """No share link now: `share_closed` (the campaign is inactive or outside its window) or
+    `share_visitor_required` (the request carries no visitor cookie: reload the page). 409."""
+
+    code = ErrorCode.SHARE_CLOSED
     status = 409
 
 
