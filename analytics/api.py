@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from django.http import Http404
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
 from commerce.access import catalogue
@@ -228,7 +228,7 @@ class RetentionOut(Schema):
 
 
 @router.get("/analytics/retention", response=RetentionOut, auth=PartnerKey("analytics:read"))
-def get_retention(request, weeks: int = Field(8, ge=1, le=52)):
+def get_retention(request, weeks: int = Query(8, ge=1, le=52)):
     """Retention metrics now: 60-day LTV of members vs non-members per currency, weekly membership churn for
     the last `weeks` ISO weeks (1..52, oldest first), trial-to-keep, share-to-unlock conversion per campaign.
     Shop data (analytics:read + shop). Definitions: docs/metrics.md §7."""
