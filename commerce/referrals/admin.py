@@ -61,7 +61,6 @@ class ShareCampaignAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     list_select_related = ["session", "clip"]
     search_fields = ["name", "session__title"]
-    autocomplete_fields = []
     readonly_fields = ["funnel"]
 
     def get_queryset(self, request):

@@ -157,7 +157,7 @@ def share_visit_record(
     (stored hashed); `webdriver`: the page reported navigator.webdriver (a headless marker).
 
     Refused (not counted, nothing written), in this order: `no_visitor` (no cookie: a cookieless client
-    never counts), `bot` (crawler or headless user agent: analytics' is_bot, or webdriver), `unknown_link`,
+    never counts), `bot` (no user agent, a crawler or headless one: analytics' is_bot, or webdriver), `unknown_link`,
     `closed` (campaign inactive or outside its window), `self_visit` (the sharer's own cookie, or a visitor
     identified as the link's customer), then under the link's row lock: `repeat` (already counted for any
     link of this campaign), `not_new` (first seen, by analytics events, identification or an earlier
@@ -170,7 +170,7 @@ def share_visit_record(
     """
     if not visitor_id or not VISITOR_RE.match(visitor_id):
         return VisitOutcome(NO_VISITOR)
-    if webdriver or is_bot(user_agent or ""):
+    if webdriver or not user_agent or is_bot(user_agent):  # a browser always sends a user agent
         return VisitOutcome(BOT)
     link = ShareLink.objects.select_related("campaign").filter(token=(ref or "")[:32]).first()
     if link is None:

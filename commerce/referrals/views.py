@@ -44,17 +44,18 @@ def _error(exc: CommerceError) -> JsonResponse:
 
 def _rate_limit(request, kind: str, visitor_id: str) -> None:
     """One attempt against the per-network and per-visitor limits of `kind`; RateLimited (429) when over.
-    Settings (defaults): SHARE_RATE_WINDOW_SECONDS 600, SHARE_RATE_LIMIT_IP 60, SHARE_RATE_LIMIT_VISITOR 30."""
+    Settings (defaults): SHARE_RATE_WINDOW_SECONDS 600, SHARE_RATE_LIMIT_IP 300 (a venue's
+    viewers share one address), SHARE_RATE_LIMIT_VISITOR 60 (the panel refreshes every 20 s)."""
     window = int(getattr(settings, "SHARE_RATE_WINDOW_SECONDS", 600))
     exceeded = rate_limits_hit(
         [
             Limit(
                 f"share:{kind}:ip",
                 client_network(client_ip(request)),
-                int(getattr(settings, "SHARE_RATE_LIMIT_IP", 60)),
+                int(getattr(settings, "SHARE_RATE_LIMIT_IP", 300)),
                 window,
             ),
-            Limit(f"share:{kind}:vid", visitor_id, int(getattr(settings, "SHARE_RATE_LIMIT_VISITOR", 30)), window),
+            Limit(f"share:{kind}:vid", visitor_id, int(getattr(settings, "SHARE_RATE_LIMIT_VISITOR", 60)), window),
         ]
     )
     if exceeded is not None:

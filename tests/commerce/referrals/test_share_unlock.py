@@ -69,6 +69,7 @@ def test_bots_cookieless_clients_and_webdriver_are_not_counted():
     assert _visit(link, new_visitor(), 1, ua=GOOGLEBOT).reason == share.BOT
     assert _visit(link, new_visitor(), 2, ua=HEADLESS).reason == share.BOT
     assert _visit(link, new_visitor(), 3, webdriver=True).reason == share.BOT
+    assert _visit(link, new_visitor(), 6, ua="").reason == share.BOT
     assert _visit(link, "", 4).reason == share.NO_VISITOR
     assert _visit(link, "not-a-cookie", 5).reason == share.NO_VISITOR
     link.refresh_from_db()
@@ -264,3 +265,22 @@ def test_me_json_for_an_unknown_campaign_is_404_and_the_visit_endpoint_is_rate_l
     spammer = Client(HTTP_USER_AGENT=BROWSER, REMOTE_ADDR="192.0.2.9")
     codes = [spammer.post("/share/visit", {"ref": link.token}).status_code for _ in range(5)]
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+
+
+def test_a_clip_campaign_is_offered_on_the_clip_page_and_its_link_points_to_the_clip(settings, tmp_path):
+    from tests.sessions_app.assets.pages_world import ended_session_with_clip
+
+    settings.MEDIA_ROOT = tmp_path
+    clip = ended_session_with_clip()
+    c = campaign(session=clip.session, clip=clip, n=2, percent="10")
+    html = Client(HTTP_USER_AGENT=BROWSER).get(f"/c/{clip.public_id}/").content.decode()
+    assert "Share to unlock 10% off" in html and f"/share/{c.pk}/me.json" in html
+    browser = Client(HTTP_USER_AGENT=BROWSER)
+    browser.get(f"/share/{c.pk}/me.json")
+    data = browser.get(f"/share/{c.pk}/me.json").json()
+    assert f"/c/{clip.public_id}/?ref=" in data["url"]
+    # the session page of that session offers no clip campaign
+    from django.core.cache import cache
+
+    cache.clear()
+    assert "Share to unlock" not in Client().get(clip.session.get_absolute_url()).content.decode()
