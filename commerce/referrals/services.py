@@ -64,6 +64,7 @@ def network_hash(network: str) -> str:
 
 
 def campaign_is_open(campaign: ShareCampaign, now: dt.datetime) -> bool:
+    """Active and `now` (UTC) inside [starts_at, ends_at): links are handed out and visits count."""
     return bool(campaign.is_active and campaign.starts_at <= now < campaign.ends_at)
 
 
@@ -74,7 +75,7 @@ def share_link_get_or_create(*, campaign_id: int, visitor_id: str | None, now: d
     needs the campaign open at `now`. The link's customer is set when the browser is identified (analytics
     VisitorAlias). Captures a `share` analytics event (props: campaign, link) when a link is created.
 
-    Raises NotFound-like `ShareUnavailable`: `share_visitor_required` (no valid cookie), `share_closed`
+    Raises ShareUnavailable (409): `share_visitor_required` (no valid cookie), `share_closed`
     (campaign inactive or outside [starts_at, ends_at)); ShareCampaign.DoesNotExist for an unknown id.
     """
     if not visitor_id or not VISITOR_RE.match(visitor_id):
@@ -107,7 +108,8 @@ def share_link_get_or_create(*, campaign_id: int, visitor_id: str | None, now: d
 
 def _first_seen(visitor_id: str) -> dt.datetime | None:
     """When this visitor first appeared: its earliest analytics event (flushed or still buffered),
-    its identification as a customer, or its earliest counted share visit. None = never seen."""
+    its identification as a customer, or its earliest counted share visit. None = never seen.
+    (The buffer has no visitor index; it holds only the seconds of events not flushed yet.)"""
     times = [
         Event.objects.filter(visitor_id=visitor_id)
         .order_by("occurred_at")
