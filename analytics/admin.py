@@ -270,6 +270,7 @@ class DashboardAdmin(admin.ModelAdmin):
             path("series/<id:series_id>/", wrap(self.series_view), name="analytics_series"),
             path("format/<id:format_id>/", wrap(self.format_view), name="analytics_format"),
             path("cohorts/", wrap(self.cohorts_view), name="analytics_cohorts"),
+            path("retention/", wrap(self.retention_view), name="analytics_retention"),
             path("experiment/<id:experiment_id>/", wrap(self.experiment_view), name="analytics_experiment"),
             *super().get_urls(),
         ]
@@ -323,6 +324,7 @@ class DashboardAdmin(admin.ModelAdmin):
             (f"Series: {s.name}", reverse("admin:analytics_series", args=[s.pk])) for s in Series.objects.all()
         ] + [(f"Format: {f.name}", reverse("admin:analytics_format", args=[f.pk])) for f in SessionFormat.objects.all()]
         links += [("Cohorts", reverse("admin:analytics_cohorts"))]
+        links += [("Retention (memberships, trials, share-to-unlock)", reverse("admin:analytics_retention"))]
         links += [
             (f"Experiment: {e.name}", reverse("admin:analytics_experiment", args=[e.pk]))
             for e in Experiment.objects.all()
@@ -518,6 +520,15 @@ class DashboardAdmin(admin.ModelAdmin):
                 ],
             },
         )
+
+    @dashboard_view
+    def retention_view(self, request):
+        """Members' vs non-members' 60-day LTV, weekly churn, trial-to-keep, share-to-unlock (metrics.md §7)."""
+        from django.utils import timezone
+
+        from .admin_retention import retention_context
+
+        return self._render(request, retention_context(now=timezone.now()))
 
     @dashboard_view
     def experiment_view(self, request, experiment_id: int):

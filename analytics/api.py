@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from django.http import Http404
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
 from commerce.access import catalogue
@@ -163,3 +163,79 @@ def list_events(request, session_id: UUID | None = None, since_seq: Int64 | None
         if pk is None:
             raise Http404
     return selectors.events_export(session_id=pk, since_seq=since_seq)
+
+
+# --- retention (issue #14; definitions: docs/metrics.md §7) -------------------------------------------------
+
+
+class LtvGroupOut(Schema):
+    customers: int = Field(
+        description="Customers whose first paid order is in this currency and whose 60 days are over."
+    )
+    ltv_total_minor: int = Field(description="Σ net revenue (paid − refunded) in their 60 days, minor units.")
+    ltv_avg_minor: int | None = Field(description="ltv_total_minor ÷ customers, rounded half up; null for 0 customers.")
+
+
+class LtvCurrencyOut(Schema):
+    currency: str
+    members: LtvGroupOut = Field(description="A membership granted access at some time in the customer's 60 days.")
+    non_members: LtvGroupOut
+    maturing: int = Field(description="Customers still inside their 60 days (not counted yet).")
+
+
+class ChurnWeekOut(Schema):
+    week: dt.date = Field(description="Monday of the ISO week (weeks start 00:00 UTC).")
+    active_at_start: int
+    churned: int = Field(description="Of those, memberships that ended during the week.")
+    churn: float | None = Field(description="churned ÷ active_at_start")
+
+
+class TrialKeepOut(Schema):
+    past_window: int = Field(description="Trial lines (paid) whose window (paid_at + trial_days) has ended.")
+    kept: int
+    returned: int = Field(description="Past-window lines with a received return.")
+    in_window: int
+    rate: float | None = Field(description="kept ÷ past_window")
+
+
+class ShareCampaignFunnelOut(Schema):
+    campaign_id: int
+    campaign: str
+    links: int = Field(description="Links shared (handed out by the share button).")
+    visits: int = Field(description="Distinct new visitors counted.")
+    unlocks: int
+    purchases: int = Field(description="Paid orders using an unlock's personal code.")
+    unlock_rate: float | None
+    purchase_rate: float | None
+
+
+class ShareConversionOut(Schema):
+    links: int
+    visits: int
+    unlocks: int
+    purchases: int
+    unlock_rate: float | None = Field(description="unlocks ÷ links")
+    purchase_rate: float | None = Field(description="purchases ÷ unlocks")
+    campaigns: list[ShareCampaignFunnelOut]
+
+
+class RetentionOut(Schema):
+    as_of: dt.datetime
+    ltv_60d: list[LtvCurrencyOut]
+    weekly_churn: list[ChurnWeekOut]
+    trial_to_keep: TrialKeepOut
+    share: ShareConversionOut
+
+
+@router.get("/analytics/retention", response=RetentionOut, auth=PartnerKey("analytics:read"))
+def get_retention(request, weeks: int = Query(8, ge=1, le=52)):
+    """Retention metrics now: 60-day LTV of members vs non-members per currency, weekly membership churn for
+    the last `weeks` ISO weeks (1..52, oldest first), trial-to-keep, share-to-unlock conversion per campaign.
+    Shop data (analytics:read + shop). Definitions: docs/metrics.md §7."""
+    from django.utils import timezone
+
+    from .selectors_retention import retention_summary
+
+    data = retention_summary(now=timezone.now(), weeks=weeks)
+    data["ltv_60d"] = [{"currency": cur, **groups} for cur, groups in data["ltv_60d"]["currencies"].items()]
+    return data

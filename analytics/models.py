@@ -33,6 +33,8 @@ class EventName(models.TextChoices):
     FOLLOW_UP = "follow_up", "Follow-up (post-session offer opened or redeemed)"
     SAMPLE_REQUEST = "sample_request", "Sample request"
     SHARE = "share", "Share"
+    SHARE_VISIT = "share_visit", "Share visit (a new visitor counted for a share link)"
+    SHARE_UNLOCK = "share_unlock", "Share unlock (a share link's offer unlocked)"
 
 
 # The ordered funnel: a step counts for a visitor only after the previous one (metrics.md §1).

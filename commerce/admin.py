@@ -775,3 +775,4 @@ class PaymentEventAdmin(admin.ModelAdmin):
 from . import admin_memberships  # noqa: E402, F401, I001  (plans, memberships, membership events)
 from . import admin_watch  # noqa: E402, F401  (watch-gated coupons: the coupon form's gate, personal codes)
 from .memberships import admin_bundles, admin_trials  # noqa: E402, F401  (community bundles, trial returns)
+from .referrals import admin as _share_admin  # noqa: E402, F401  (share-to-unlock campaigns, links, unlocks)

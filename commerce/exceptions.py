@@ -54,6 +54,9 @@ class ErrorCode(StrEnum):
     BUNDLE_ONE_PER_HOLD = "bundle_one_per_hold"
     TRIAL_NOT_RETURNABLE = "trial_not_returnable"
     TRIAL_WINDOW_CLOSED = "trial_window_closed"
+    # share-to-unlock (docs/share-to-unlock.md)
+    SHARE_CLOSED = "share_closed"
+    SHARE_VISITOR_REQUIRED = "share_visitor_required"
 
 
 class CommerceError(Exception):
@@ -124,6 +127,14 @@ class WatchRewardUnavailable(CommerceError):
     open for claims), `coupon_exhausted`, or `not_found` (no such programme). 409, or 404 for not_found."""
 
     code = ErrorCode.WATCH_NOT_ENOUGH
+    status = 409
+
+
+class ShareUnavailable(CommerceError):
+    """No share link now: `share_closed` (the campaign is inactive or outside its window) or
+    `share_visitor_required` (the request carries no visitor cookie: reload the page). 409."""
+
+    code = ErrorCode.SHARE_CLOSED
     status = 409
 
 

@@ -29,6 +29,10 @@ NEVER_DELETED = {
     # the asset cost ledger and delivery counts are history the session costs are computed from
     "sessions_app.delete_assetcostday",
     "sessions_app.delete_assetdelivery",
+    # share-to-unlock history: who shared, who was counted, what unlocked (docs/share-to-unlock.md)
+    "commerce.delete_sharelink",
+    "commerce.delete_sharevisit",
+    "commerce.delete_shareunlock",
 }
 
 
@@ -81,6 +85,9 @@ ROLES: dict[str, list[str]] = {
             "sampling.samplecampaign",
             "commerce.watchcode",  # personal codes of watch-gated coupons (docs/watch-coupons.md)
         ),
+        # share-to-unlock campaigns; their links and unlocks are read-only history (docs/share-to-unlock.md)
+        *_crud("commerce.sharecampaign"),
+        *_view("commerce.sharelink", "commerce.shareunlock"),
     ],
     # The pickup door and shipping: check-in (incl. pay-at-pickup), no-show messages, slots,
     # fulfilment of order units, 3PL export and tracking import.
@@ -120,6 +127,9 @@ ROLES: dict[str, list[str]] = {
             "commerce.drop",
             "commerce.coupon",
             "commerce.watchcode",
+            "commerce.sharecampaign",  # share-to-unlock (docs/share-to-unlock.md)
+            "commerce.sharelink",
+            "commerce.shareunlock",
             "commerce.product",
             "commerce.productimage",
             "commerce.sku",
@@ -157,6 +167,7 @@ ROLES: dict[str, list[str]] = {
             "commerce.coupon",
             "commerce.couponredemption",
             "commerce.watchcode",
+            "commerce.shareunlock",  # a sharer asking about their unlocked code (docs/share-to-unlock.md)
             "commerce.hold",
             "commerce.paymentevent",
             "commerce.pickupbooking",

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views, views_pickup, views_receipts, views_waitlist, views_watch
+from .referrals.urls import urlpatterns as share_urlpatterns
 
 app_name = "commerce"
 urlpatterns = [
@@ -16,6 +17,7 @@ urlpatterns = [
     ),
     # the session page's watch reward (docs/watch-coupons.md): personal, never cached
     path("s/<uuid:public_id>/watch-reward/", views_watch.watch_reward, name="watch_reward"),
+    *share_urlpatterns,  # share-to-unlock (docs/share-to-unlock.md): personal, never cached
     path("drops/<id:drop_id>/pickup/", views_pickup.pickup_drop_buy, name="pickup_buy"),
     path("drops/<id:drop_id>/notify-me/", views_waitlist.waitlist_join_page, name="waitlist_join"),
     path("w/<str:token>/", views_waitlist.waitlist_offer_page, name="waitlist_offer"),

@@ -548,6 +548,7 @@ REGISTRY: dict[str, Entry] = {
     "GET /api/v1/analytics/formats/{format_slug}": Entry("shop_data", _analytics_format, why=SHOP_DATA),
     "GET /api/v1/analytics/cohorts": Entry("shop_data", _analytics("/analytics/cohorts"), why=SHOP_DATA),
     "GET /api/v1/analytics/events": Entry("shop_data", _analytics("/analytics/events"), why=SHOP_DATA),
+    "GET /api/v1/analytics/retention": Entry("shop_data", _analytics("/analytics/retention"), why=SHOP_DATA),
     "POST /api/v1/samples/requests": Entry("owned", _sample_request_create),
     "GET /api/v1/samples/requests/{request_id}": Entry("owned", _sample_request),
     "GET /api/v1/samples/shipments.csv": Entry("owned", _shipments, listing=_shipments_listing),

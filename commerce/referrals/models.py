@@ -84,6 +84,8 @@ class ShareLink(models.Model):
                 violation_error_message="This viewer already has a link for this campaign.",
             ),
         ]
+        # a hold binds the browser's unlocked coupons by visitor id (share_coupons_bind_visitor): on the hold path
+        indexes = [models.Index(fields=["visitor_id"], name="sharelink_visitor")]
 
     def __str__(self) -> str:
         return self.token
@@ -105,6 +107,7 @@ class ShareVisit(models.Model):
                 violation_error_message="This visitor was already counted for this link.",
             ),
         ]
+        indexes = [models.Index(fields=["visitor_id"], name="sharevisit_visitor")]
 
     def __str__(self) -> str:
         return f"{self.visitor_id[:8]}… via {self.link_id}"
@@ -128,6 +131,7 @@ class ShareUnlock(models.Model):
                 violation_error_message="This viewer already unlocked this campaign's offer.",
             ),
         ]
+        indexes = [models.Index(fields=["visitor_id"], name="shareunlock_visitor")]
 
     def __str__(self) -> str:
         return f"unlock {self.coupon_id} for {self.campaign}"

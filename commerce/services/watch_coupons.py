@@ -149,10 +149,15 @@ def watch_code_claim(
 
 def watch_codes_bind_visitor(*, visitor_id: str | None, customer_id: int | None, now: dt.datetime) -> int:
     """Bind the visitor's unbound personal codes to the customer it was just identified as
-    (a hold placed from that browser). One conditional UPDATE (`customer IS NULL`): a code already
+    (a hold placed from that browser); also binds its share-unlock coupons
+    (commerce.referrals.services.share_coupons_bind_visitor). One conditional UPDATE (`customer IS NULL`): a code already
     bound keeps its customer. Returns how many codes were bound."""
     if not visitor_id or not customer_id or not _VISITOR.match(visitor_id):
         return 0
+    # the same moment binds the browser's share-to-unlock coupons (docs/share-to-unlock.md)
+    from ..referrals.services import share_coupons_bind_visitor
+
+    share_coupons_bind_visitor(visitor_id=visitor_id, customer_id=customer_id, now=now)
     return WatchCode.objects.filter(visitor_id=visitor_id, customer__isnull=True).update(
         customer_id=customer_id, bound_at=now
     )

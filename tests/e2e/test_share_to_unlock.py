@@ -1,0 +1,64 @@
+"""In Chromium: share-to-unlock (share.js) under the strict CSP. The sharer presses the button and gets a
+personal link and "0 of 2 visits"; friends opening the link are counted by the server (a headless browser
+is not: it says so in its user agent and navigator.webdriver); at 2 the sharer's panel shows the code."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from commerce.referrals.models import ShareLink, ShareUnlock, ShareVisit
+from tests.commerce.referrals.share_support import BROWSER, campaign
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+HUMAN = "Object.defineProperty(Navigator.prototype, 'webdriver', { get: () => false });"
+
+
+def _wait(predicate, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_sharing_counts_new_visitors_not_headless_ones_and_shows_the_code(live_server, page, browser, settings):
+    settings.SHARE_VISITS_PER_NETWORK = 10  # every browser here comes from 127.0.0.1
+    c = campaign(n=2, percent="15")
+    url = live_server.url + c.session.get_absolute_url()
+    # given the sharer on the session page, pressing the button
+    page.goto(url)
+    page.locator("[data-share-button]").click()
+    page.locator("[data-share-panel]").wait_for(state="visible", timeout=10_000)
+    link = ShareLink.objects.get()
+    shared = page.locator("[data-share-url]").input_value()
+    assert shared.endswith(f"?ref={link.token}")
+    assert page.locator("[data-share-progress]").inner_text() == "0 of 2 visits"
+    # a headless browser opening the link is not counted
+    bot = browser.new_page()
+    bot.goto(shared)
+    assert not _wait(lambda: ShareVisit.objects.exists(), timeout=3)
+    # two friends (ordinary browsers) open it: each counted once, and ?ref leaves their address bar
+    for _ in range(2):
+        friend = browser.new_context(user_agent=BROWSER)
+        friend.add_init_script(HUMAN)
+        tab = friend.new_page()
+        answers = []
+        tab.on("response", lambda r, answers=answers: answers.append(r) if "/share/visit" in r.url else None)
+        before = ShareVisit.objects.count()
+        tab.goto(shared)
+        counted = _wait(lambda before=before: ShareVisit.objects.count() == before + 1, timeout=20)
+        assert counted, [(a.status, a.text()) for a in answers]
+        assert "ref=" not in tab.url
+        friend.close()
+    unlock = ShareUnlock.objects.get()
+    # when the sharer comes back, the panel shows the personal code without pressing anything
+    page.reload()
+    code = page.locator("[data-share-code]")
+    code.wait_for(state="visible", timeout=10_000)
+    assert code.inner_text() == unlock.coupon.code
+    assert "Unlocked" in page.locator("[data-share-progress]").inner_text()
+    assert not browser.watch.problems(), browser.watch.problems()
