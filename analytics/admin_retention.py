@@ -126,20 +126,27 @@ def retention_context(*, now: dt.datetime) -> dict:
         },
         {
             "id": "share",
-            "title": "Share-to-unlock funnel: share → visit → unlock → purchase",
+            "title": "Share-to-unlock funnel per campaign: share → visit → unlock → purchase",
             "config": {
                 "type": "bar",
                 "data": {
-                    "labels": ["Links shared", "Counted visits", "Unlocks", "Purchases"],
+                    "labels": [c["campaign"] for c in share["campaigns"]] or ["No campaigns yet"],
                     "datasets": [
                         {
-                            "label": "All campaigns",
-                            "data": [share["links"], share["visits"], share["unlocks"], share["purchases"]],
-                            "backgroundColor": PALETTE[0],
+                            "label": label,
+                            "data": [c[key] for c in share["campaigns"]] or [0],
+                            "backgroundColor": PALETTE[i],
                         }
+                        for i, (key, label) in enumerate(
+                            (
+                                ("links", "Links shared"),
+                                ("visits", "Counted visits"),
+                                ("unlocks", "Unlocks"),
+                                ("purchases", "Purchases"),
+                            )
+                        )
                     ],
                 },
-                "options": {"indexAxis": "y", "plugins": {"legend": {"display": False}}},
             },
         },
     ]

@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import itertools
+import json
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -176,8 +177,16 @@ def test_the_retention_dashboard_shows_the_figures_with_charts_and_csv(world, mo
     client.force_login(analyst)
     url = reverse("admin:analytics_retention")
     html = client.get(url).content.decode()
+    configs = {}
     for chart in ("ltv", "churn", "trials", "share"):
-        assert f'<script id="chart-{chart}" type="application/json">' in html
+        marker = f'<script id="chart-{chart}" type="application/json">'
+        assert marker in html
+        configs[chart] = json.loads(html.split(marker, 1)[1].split("</script>", 1)[0])
+    # the charts carry the figures: LTV in major units, churn ratios, kept vs returned, the share funnel
+    assert [d["data"] for d in configs["ltv"]["data"]["datasets"]] == [[80.0, None], [35.01, 9.0]]
+    assert configs["churn"]["data"]["datasets"][0]["data"][-3:] == [pytest.approx(1 / 3), 0.5, 0.0]
+    assert configs["trials"]["data"]["datasets"][0]["data"] == [2, 1]
+    assert [d["data"] for d in configs["share"]["data"]["datasets"]] == [[2], [1], [1], [1]]
     # the cards: member vs non-member LTV, churn of the last full week (8 Jun: 50 %), trial-to-keep, share
     assert format_money(8000, "EUR") in html and format_money(3501, "EUR") in html
     assert "50.0 %" in html and "66.7 %" in html and "100.0 %" in html

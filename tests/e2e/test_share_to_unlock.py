@@ -25,7 +25,9 @@ def _wait(predicate, timeout=10.0):
     return False
 
 
-def test_sharing_counts_new_visitors_not_headless_ones_and_shows_the_code(live_server, page, browser, settings):
+def test_sharing_counts_new_visitors_not_headless_ones_and_shows_the_code(
+    live_server, page, browser, settings, django_user_model
+):
     settings.SHARE_VISITS_PER_NETWORK = 10  # every browser here comes from 127.0.0.1
     c = campaign(n=2, percent="15")
     url = live_server.url + c.session.get_absolute_url()
@@ -61,4 +63,18 @@ def test_sharing_counts_new_visitors_not_headless_ones_and_shows_the_code(live_s
     code.wait_for(state="visible", timeout=10_000)
     assert code.inner_text() == unlock.coupon.code
     assert "Unlocked" in page.locator("[data-share-progress]").inner_text()
+    # and staff see the campaign's funnel drawn by Chart.js on the retention dashboard
+    django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-for-e2e-only-1")
+    staff = browser.new_context(viewport={"width": 1280, "height": 900})
+    admin = staff.new_page()
+    admin.goto(f"{live_server.url}/admin/login/?next=/admin/analytics/sessionkpis/retention/")
+    admin.get_by_label("Username").fill("boss")
+    admin.get_by_label("Password").fill("pw-for-e2e-only-1")
+    admin.get_by_role("button", name="Log in").click()
+    admin.wait_for_selector('canvas[data-chart="chart-share"][data-rendered="true"]')
+    funnel = admin.evaluate(
+        "window.Chart.getChart(document.getElementById('canvas-share')).data.datasets.map(d => d.data[0])"
+    )
+    assert funnel == [1, 2, 1, 0]  # 1 link shared, 2 counted visits, 1 unlock, no purchase yet
+    staff.close()
     assert not browser.watch.problems(), browser.watch.problems()
