@@ -73,7 +73,9 @@ def join_page(request, slug: str):
         raise Http404
     form = MemberEmailForm(request.POST or None)
     status, done, retry_after = 200, False, None
-    if request.method == "POST":
+    own = _member(request)  # this browser's own membership (its cookie), if it is of this plan and open
+    already = own if own and own.plan_id == plan.pk and own.status in ("active", "past_due") else None
+    if request.method == "POST" and already is None:
         retry_after = _rate_limited(request, "join")
         if retry_after:
             form.is_valid()
@@ -107,6 +109,7 @@ def join_page(request, slug: str):
             "message": CHECK_EMAIL,
             "manual_demo": _manual_demo(),
             "cancelled": request.GET.get("cancelled") == "1",
+            "already": already,
         },
         status=status,
     )

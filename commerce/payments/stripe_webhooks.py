@@ -18,6 +18,9 @@ charge.refund.updated (the refund object itself) and charge.refunded (the
 charge: its embedded refund list when complete, else the PaymentIntent's
 refunds fetched from Stripe). Refund states are applied forward only and
 exactly once by commerce.services.refunds, whatever the order of arrival.
+Memberships (docs/memberships.md): customer.subscription.created/updated/deleted, invoice.paid,
+invoice.payment_failed and subscription-mode checkout.session.* go to
+commerce.memberships.services_billing.membership_event_apply (exactly once, newest state wins).
 """
 
 from __future__ import annotations

@@ -26,7 +26,4 @@ class Command(BaseCommand):
             raise CommandError("The signing secret starts with whsec_ (Stripe dashboard → Webhooks → endpoint).")
         endpoint, full_url = webhook_endpoint_register(secret=secret, base_url=url, livemode=live)
         self.stdout.write(self.style.SUCCESS(f"Webhook endpoint ready: {full_url}"))
-        self.stdout.write(
-            "Send these events: checkout.session.completed, checkout.session.async_payment_succeeded, "
-            "checkout.session.expired"
-        )
+        self.stdout.write("Send these events: " + ", ".join(endpoint.enabled_events))

@@ -74,6 +74,9 @@ def test_manual_join_is_a_labelled_demo_and_activates_for_one_interval(client, p
     assert membership.status == "active" and membership.provider == "manual"
     assert membership.current_period_end - membership.current_period_start == dt.timedelta(days=7)
     assert list(MembershipEvent.objects.values_list("type", "amount_minor")) == [("manual.join", 499)]
+    # and joining again from this browser says it is already a member, creating nothing
+    again = join_in_browser(client, plan, "ann@example.com")
+    assert "already a member" in again.content.decode() and Membership.objects.count() == 1
 
 
 def test_joining_again_while_active_creates_nothing_and_hands_over_nothing(client, plan):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -178,11 +179,63 @@ def test_expired_checkout_ends_the_incomplete_membership_and_allows_a_new_join(c
     assert Membership.objects.filter(status="incomplete").count() == 1
 
 
-def test_a_payment_checkout_still_goes_to_orders(client, webhook, subscribed):
-    # an event for a subscription nobody here knows is recorded as unknown, nothing else happens
+def test_stripe_outage_at_join_keeps_nothing_and_says_so(client, stripe_api, plan):
+    # given Stripe answering 500 to every try (the library retries)
+    stripe_api.fail_posts = 10
+    response = client.post(f"/members/join/{plan.slug}/", {"email": "ann@example.com"})
+    # then a page with the error (502), not a 500, and no membership left behind
+    assert response.status_code == 502 and "Stripe" in response.content.decode()
+    assert not Membership.objects.exists()
+    stripe_api.fail_posts = 0
+    assert membership_join(plan_slug=plan.slug, email="ann@example.com", now=timezone.now()).outcome == "created"
+
+
+def test_an_unknown_subscription_is_recorded_and_changes_nothing(client, webhook, subscribed):
     m, session, sub, t0 = subscribed
     stranger = dict(sub, id="sub_elsewhere", metadata={})
     assert webhook(client, stranger, "customer.subscription.updated", event_id="evt_x") == 200
     assert MembershipEvent.objects.get(key="stripe:evt_x").outcome == "unknown"
     m.refresh_from_db()
     assert m.status == "incomplete"
+
+
+def test_grace_over_ends_the_membership_and_cancels_at_stripe_through_the_outbox(
+    client, webhook, stripe_api, subscribed
+):
+    from commerce.memberships.services_billing import memberships_sweep
+
+    m, session, sub, t0 = subscribed
+    webhook(client, sub, "customer.subscription.created", event_id="evt_cr", created=t0 + 1)
+    renewal = stripe_api.invoice_for(sub["id"], period_start=t0 + 7 * DAY, period_end=t0 + 14 * DAY, paid=False)
+    webhook(client, renewal, "invoice.payment_failed", event_id="evt_fail", created=t0 + 7 * DAY)
+    m.refresh_from_db()
+    after_grace = m.grace_until + dt.timedelta(seconds=1)
+    # given Stripe down when the sweep runs: the membership still ends, the cancellation waits in the outbox
+    stripe_api.fail_posts = 100
+    assert memberships_sweep(now=after_grace)["grace_over"] == 1
+    m.refresh_from_db()
+    assert m.status == "ended" and stripe_api.subscriptions[sub["id"]]["status"] == "active"
+    stripe_api.fail_posts = 0
+    outbox_drain()
+    from commerce.models import OutboxMessage
+
+    OutboxMessage.objects.update(available_at=timezone.now())  # the retry's backoff has passed
+    outbox_drain()
+    assert stripe_api.subscriptions[sub["id"]]["status"] == "canceled"
+
+
+def test_admin_creates_the_stripe_price_and_the_sweep_is_scheduled(client, stripe_api):
+    from django_q.models import Schedule
+
+    from tests.factories import make_staff
+
+    plan = MembershipPlan.objects.create(
+        slug="monthly", name="Monthly", price_minor=1500, currency="JPY", interval="month"
+    )
+    client.force_login(make_staff("owner", role="owner"))
+    response = client.post("/admin/commerce/membershipplan/", {"action": "stripe_setup", "_selected_action": [plan.pk]})
+    assert response.status_code == 302
+    plan.refresh_from_db()
+    price = stripe_api.prices[plan.stripe_price_id]
+    assert (price["unit_amount"], price["currency"], price["recurring"]["interval"]) == (1500, "jpy", "month")
+    assert Schedule.objects.get(name="commerce.memberships_sweep").func.endswith("memberships_sweep_task")
