@@ -85,6 +85,8 @@ def session_page(request, public_id):
             # the control room's flash coupon, while it runs (sessions_app.control)
             "flash": flash_coupon_public(flash_coupon_current(session_id=session.pk, now=now)),
             "poll_ms": LIVE_POLL_MS if session.status == LiveSession.Status.LIVE else POLL_MS,
+            # forms get their CSRF token by script (templatetags/shared_page.py): the HTML stays shared
+            "page_shared": True,
         },
     )
     if shared and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE") and not request.META.get("CSRF_COOKIE_USED"):
