@@ -129,3 +129,15 @@ def test_the_campaign_page_itself_keeps_djangos_token_for_browsers_without_scrip
     html = Client().get(f"/samples/{campaign.slug}/").content.decode()
     assert re.search(r'name="csrfmiddlewaretoken" value="[^"]+"', html)
     assert "data-csrf-slot" not in html
+
+
+def test_the_home_page_is_one_shared_rendering_but_staff_get_their_own(page, monkeypatch, admin_client):
+    renders = []
+    real = views.render
+    monkeypatch.setattr(views, "render", lambda *a, **k: renders.append(1) or real(*a, **k))
+    a = _visitor("a" * 32).get("/")
+    b = _visitor("b" * 32).get("/")
+    assert a.content == b.content and renders == [1]
+    staff = admin_client.get("/")  # logged in: the "Back office" link is personal
+    assert renders == [1, 1]
+    assert b"Back office" in staff.content and b"Back office" not in a.content
