@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import csrf, views
 from .assets import views as asset_views
 
 app_name = "sessions_app"
@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("s/<uuid:public_id>/", views.session_page, name="session"),
     path("s/<uuid:public_id>/status.json", views.session_status, name="session_status"),
+    path("csrf.json", csrf.csrf_token_json, name="csrf_token"),
     path("s/<uuid:public_id>/replay/", asset_views.replay_page, name="replay"),
     path("c/<uuid:public_id>/", asset_views.clip_page, name="clip"),
     path("c/<uuid:public_id>/buy/", asset_views.clip_buy, name="clip_buy"),

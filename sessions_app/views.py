@@ -25,12 +25,27 @@ from .pagecache import cache_store, cached_or_claim, shared_response
 from .selectors import sessions_late, sessions_late_since, sessions_live, sessions_upcoming
 from .watch import watch_poll_record
 
+PAGE_CACHE_SECONDS = 2
+POLL_MS = 4000  # how often the page polls session_status
+LIVE_POLL_MS = 1500  # while live: a pin or flash coupon from the control room shows within about 2 s
+# A member's page (mm_member cookie) carries the stream and member prices: never shared, never served shared.
+PERSONAL_COOKIES = (settings.SESSION_COOKIE_NAME, "messages", MEMBER_COOKIE)
+HOME_CACHE_KEY = "home-page"
+
 
 def home(request):
-    """Live now, upcoming this week and recent replays (ended sessions with clips); sessions past their planned start but not live yet show as "Starting soon"."""
+    """Live now, upcoming this week and recent replays (ended sessions with clips); sessions past their planned start but not live yet show as "Starting soon".
+
+    Everyone without a session or pending messages (nothing personal on the page: staff see a
+    "Back office" link) shares one rendering for PAGE_CACHE_SECONDS, rebuilt by one request while
+    the others get the previous one (sessions_app.pagecache), like the session page.
+    """
+    shared = not any(name in request.COOKIES for name in PERSONAL_COOKIES)
+    if shared and (cached := cached_or_claim(HOME_CACHE_KEY)) is not None:
+        return HttpResponse(cached)
     now = timezone.now()
     late = sessions_late(now=now, since=sessions_late_since(now))
-    return render(
+    response = render(
         request,
         "sessions_app/home.html",
         {
@@ -40,13 +55,9 @@ def home(request):
             "replays": sessions_ended_with_replay(),
         },
     )
-
-
-PAGE_CACHE_SECONDS = 2
-POLL_MS = 4000  # how often the page polls session_status
-LIVE_POLL_MS = 1500  # while live: a pin or flash coupon from the control room shows within about 2 s
-# A member's page (mm_member cookie) carries the stream and member prices: never shared, never served shared.
-PERSONAL_COOKIES = (settings.SESSION_COOKIE_NAME, "messages", MEMBER_COOKIE)
+    if shared and not request.META.get("CSRF_COOKIE_USED"):
+        cache_store(HOME_CACHE_KEY, response.content, PAGE_CACHE_SECONDS)
+    return response
 
 
 def session_page(request, public_id):
@@ -105,6 +116,8 @@ def session_page(request, public_id):
             # the control room's flash coupon, while it runs (sessions_app.control)
             "flash": flash_coupon_public(flash_coupon_current(session_id=session.pk, now=now)),
             "poll_ms": LIVE_POLL_MS if session.status == LiveSession.Status.LIVE else POLL_MS,
+            # forms get their CSRF token by script (templatetags/shared_page.py): the HTML stays shared
+            "page_shared": True,
         },
     )
     if shared and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE") and not request.META.get("CSRF_COOKIE_USED"):

@@ -14,5 +14,8 @@ def sample_microforms(context, session):
     return {
         "forms": [MicroForm(campaign=c, initial={"session": session.public_id}) for c in campaigns],
         "csrf_token": context.get("csrf_token"),
+        "request": context.get("request"),
+        # on the shared session page the token arrives by script (sessions_app/templatetags/shared_page.py)
+        "page_shared": context.get("page_shared", False),
         "session": session,
     }

@@ -22,8 +22,11 @@ LOADGEN = os.environ.get("BENCH_LOADGEN") or ("wrk" if shutil.which("wrk") else 
 
 
 @contextmanager
-def gunicorn(env: dict, port: int, *, workers: str = "1", threads: str = "16", ready_path: str = "/"):
-    """Serve the project with gunicorn (gthread) on 127.0.0.1:`port`; yields the base URL."""
+def gunicorn(
+    env: dict, port: int, *, workers: str = "1", threads: str = "16", ready_path: str = "/", worker_class: str = "gthread"
+):
+    """Serve the project with gunicorn on 127.0.0.1:`port` (`worker_class` gthread with `threads` each,
+    or sync); yields the base URL."""
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [
@@ -36,9 +39,8 @@ def gunicorn(env: dict, port: int, *, workers: str = "1", threads: str = "16", r
             "-w",
             workers,
             "-k",
-            "gthread",
-            "--threads",
-            threads,
+            worker_class,
+            *(["--threads", threads] if worker_class == "gthread" else []),
             "--keep-alive",
             "30",
             "--log-level",

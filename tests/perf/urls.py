@@ -4,5 +4,6 @@ from . import views
 
 urlpatterns = [
     path("bare/", views.bare_page),
+    path("query/", views.bare_query),
     path("update/", views.bare_update),
 ]

@@ -10,6 +10,14 @@ def bare_page(request):
     return HttpResponse("<!doctype html><title>bare</title><p>hello</p>")
 
 
+def bare_query(request):
+    """A small page after one PostgreSQL query: the reference for pages that must read something."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT available FROM bench_counter WHERE id = 1")
+        (available,) = cursor.fetchone()
+    return HttpResponse(f"<!doctype html><title>bare</title><p>{available}</p>")
+
+
 @csrf_exempt
 def bare_update(request):
     """One conditional UPDATE on a counter: the reference for hold placement."""

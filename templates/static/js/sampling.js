@@ -31,7 +31,11 @@
       var box = form.parentNode.querySelector("[data-sample-answer]");
       var button = form.querySelector("button[type=submit]");
       button.disabled = true;
-      fetch(form.action, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" }, credentials: "same-origin" })
+      // On the shared session page the CSRF token arrives by script (csrf.js) before the form is read.
+      (window.mmCsrf ? window.mmCsrf() : Promise.resolve())
+        .then(function () {
+          return fetch(form.action, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" }, credentials: "same-origin" });
+        })
         .then(function (r) { return r.json(); })
         .then(function (data) {
           box.hidden = false;
