@@ -21,6 +21,8 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
 from analytics.services import event_capture_request, is_bot
+from commerce.memberships.gating import session_stream_visible
+from commerce.memberships.identity import MEMBER_COOKIE, membership_from_request
 
 from ..models import LiveSession
 from ..pagecache import cache_store, cached_or_claim
@@ -40,7 +42,8 @@ from .selectors import (
 
 PAGE_CACHE_SECONDS = 10
 CDN_MAX_AGE = 30  # seconds a CDN may serve the page: stock and "restoring" states lag at most this much
-PERSONAL_COOKIES = (settings.SESSION_COOKIE_NAME, "messages")
+# a member (mm_member cookie) may see a members-only recording: their page is never the shared copy
+PERSONAL_COOKIES = (settings.SESSION_COOKIE_NAME, "messages", MEMBER_COOKIE)
 
 
 def _shared(request) -> bool:
@@ -96,6 +99,11 @@ def replay_page(request, public_id):
                 _restore_on_demand(asset_id)
         cards = [clip_card(clip=c, now=now) for c in clips]
         rec_state, rec_eta = asset_state(recording.asset) if recording else ("pending", None)
+        # A members-only session's whole recording is for members too (docs/members-only.md); its public
+        # clips stay public teasers. Members carry the mm_member cookie, so their page is never shared.
+        members_locked = not session_stream_visible(
+            session=session, membership=membership_from_request(request, now=now), now=now
+        )
         return render(
             request,
             "sessions_app/replay.html",
@@ -105,7 +113,10 @@ def replay_page(request, public_id):
                 "recording": recording,
                 "recording_state": rec_state,
                 "recording_eta": rec_eta,
-                "recording_url": asset_link(recording.asset) if recording and rec_state == "ready" else None,
+                "members_locked": members_locked,
+                "recording_url": (
+                    asset_link(recording.asset) if recording and rec_state == "ready" and not members_locked else None
+                ),
                 "recording_poster_url": asset_link(recording.poster) if recording else None,
                 "canonical": absolute(reverse("sessions_app:replay", kwargs={"public_id": session.public_id})),
                 "page_zone": session.timezone,

@@ -145,3 +145,27 @@ def test_drop_page_lets_a_member_reserve_at_the_member_price(client):
     assert response.status_code == 302
     hold = Hold.objects.get()
     assert hold.unit_price_minor == 3500 and hold.customer_id == member.customer_id
+
+
+def test_the_replay_recording_of_a_members_only_session_is_for_members_only(client):
+    """The whole recording is the stream after the fact: a non-member gets the join link, a member the video."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.sessions_app.assets.pages_world import ended_session_with_clip
+
+    # given an ended members-only session with a ready recording
+    clip = ended_session_with_clip()
+    session = clip.session
+    session.members_only = True
+    session.save(update_fields=["members_only"])
+    url = reverse("sessions_app:replay", args=[session.public_id])
+    sha = clip.recording.asset.sha256
+    # when a non-member (no cookie, then a forged one) opens the replay
+    for viewer in (Client(), as_member(Client(), raw="forged")):
+        whole = viewer.get(url).content.decode().split("The whole session")[-1]
+        # then the join call to action where the recording would be, and no recording URL
+        assert "data-members-gate" in whole and sha not in whole and "<video" not in whole
+    # and a member gets the recording (a private copy, not the shared non-member one)
+    whole = as_member(client, make_member()).get(url).content.decode().split("The whole session")[-1]
+    assert sha in whole and "data-members-gate" not in whole
