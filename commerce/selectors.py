@@ -103,18 +103,35 @@ def with_effective_stock(qs: QuerySet[Drop], *, now: dt.datetime) -> QuerySet[Dr
 def drops_for_session(*, session_id: int, now: dt.datetime | None = None) -> QuerySet[Drop]:
     """A session's drops in opening order, with SKU/product loaded and `lapsed_units` annotated."""
     now = now or timezone.now()
-    qs = Drop.objects.filter(session_id=session_id).select_related("sku__product", "session").order_by("opens_at", "pk")
+    qs = (
+        Drop.objects.filter(session_id=session_id)
+        .select_related("sku__product", "session", "bundle")
+        .order_by("opens_at", "pk")
+    )
     return with_effective_stock(qs, now=now)
 
 
 def drop_with_stock(*, drop_id: int, now: dt.datetime | None = None) -> Drop:
     """One drop with `lapsed_units` annotated (raises Drop.DoesNotExist)."""
     now = now or timezone.now()
-    return with_effective_stock(Drop.objects.select_related("sku__product", "session"), now=now).get(pk=drop_id)
+    return with_effective_stock(Drop.objects.select_related("sku__product", "session", "bundle"), now=now).get(
+        pk=drop_id
+    )
 
 
 def effective_available(drop: Drop) -> int:
-    return max(drop.available + getattr(drop, "lapsed_units", 0), 0)
+    """Units a buyer can still get: stock plus units of lapsed holds (`lapsed_units`, annotated).
+
+    A community bundle's drop (loaded with select_related("bundle")) sells a unit and a seat together,
+    so it offers no more than its seats left either (each lapsed bundle hold also holds one seat:
+    docs/bundles.md); the page shows sold out when the seats run out first.
+    """
+    lapsed = getattr(drop, "lapsed_units", 0)
+    units = max(drop.available + lapsed, 0)
+    bundle = drop._state.fields_cache.get("bundle")  # only when select_related: never a query per drop
+    if bundle is not None:
+        units = min(units, max(bundle.seats_available + lapsed, 0))
+    return units
 
 
 def drop_status(*, drop: Drop, now: dt.datetime | None = None) -> dict:

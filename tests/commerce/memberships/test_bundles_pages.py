@@ -98,3 +98,24 @@ def test_the_buy_page_and_the_cart_say_a_seat_comes_with_it(client):
     assert "personal seat in <strong>Maker Q&amp;A</strong>" in page and "3</span> of 3 seats left" in page
     hold = hold_place(drop_id=bundle.drop_id, email="ann@example.com", quantity=1)
     assert "2</span> of 3 seats left" in client.get(f"/cart/{hold.token}/").content.decode()
+
+
+def test_the_session_page_and_status_show_sold_out_when_the_seats_run_out_first(client):
+    """10 units but 1 seat: once the seat is held the drop is sold out for viewers, not 'live, 9 left'."""
+    import json
+
+    from django.core.cache import cache
+    from django.urls import reverse
+
+    bundle = bundle_drop(units=10, seats=1)
+    session = bundle.drop.session
+    session.status = "live"
+    session.save(update_fields=["status"])
+    status_url = reverse("sessions_app:session_status", args=[session.public_id])
+    before = json.loads(client.get(status_url).content)["drops"][0]
+    assert (before["state"], before["available"]) == ("live", 1)
+    hold_place(drop_id=bundle.drop_id, email="ann@example.com", quantity=1)
+    cache.clear()  # the status payload is shared for a second
+    after = json.loads(client.get(status_url).content)["drops"][0]
+    assert (after["state"], after["available"]) == ("sold_out", 0)
+    assert 'data-state="sold_out"' in client.get(session.get_absolute_url()).content.decode()
