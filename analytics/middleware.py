@@ -56,11 +56,15 @@ def visitor_start_new(request, response) -> str:
 
     The old id keeps its history (and its link to a customer); from now on this browser's views,
     clicks and carts count for the new visitor only. Also forgets the remembered e-mail
-    (commerce.views.REMEMBERED_EMAIL_COOKIE).
+    (commerce.views.REMEMBERED_EMAIL_COOKIE) and the member pass (the signed `mm_member` cookie,
+    docs/members-only.md): on a shared device the next person is not the member.
     """
+    from commerce.memberships.identity import MEMBER_COOKIE
+
     request.visitor_id = uuid.uuid4().hex
     _set_visitor_cookie(response, request.visitor_id)
     response.delete_cookie(REMEMBERED_EMAIL_COOKIE, samesite="Lax")
+    response.delete_cookie(MEMBER_COOKIE, samesite="Lax")
     return request.visitor_id
 
 

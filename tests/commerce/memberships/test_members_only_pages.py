@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from commerce.memberships.identity import MEMBER_COOKIE
 from commerce.memberships.models import Membership
 from commerce.models import Hold
 from sessions_app.models import LiveSession
@@ -169,3 +170,16 @@ def test_the_replay_recording_of_a_members_only_session_is_for_members_only(clie
     # and a member gets the recording (a private copy, not the shared non-member one)
     whole = as_member(client, make_member()).get(url).content.decode().split("The whole session")[-1]
     assert sha in whole and "data-members-gate" not in whole
+
+
+def test_not_you_and_forget_this_device_drop_the_member_pass(client):
+    """On a shared device the next person must not inherit the member: "Not you?" forgets the pass too."""
+    from django.urls import reverse
+
+    membership = make_member()
+    as_member(client, membership)
+    assert "data-forget-device" in client.get(reverse("members:me")).content.decode()
+    response = client.post(reverse("analytics:visitor_reset"), {"next": reverse("members:me")})
+    assert response.status_code == 303
+    assert client.cookies[MEMBER_COOKIE].value == ""  # deleted (expired, empty)
+    assert "data-member-none" in client.get(reverse("members:me")).content.decode()
