@@ -48,6 +48,7 @@ class CommerceConfig(AppConfig):
         outbox_sender_register("waitlist_email", "commerce.tasks_waitlist.waitlist_email_send")
         # memberships (docs/memberships.md): member links, Stripe cancellations after the grace period
         outbox_sender_register("member_email", "commerce.memberships.tasks_billing.member_email_send")
+        outbox_sender_register("member_join_confirm", "commerce.memberships.tasks_billing.member_join_confirm_send")
         outbox_sender_register(
             "membership_stripe_cancel", "commerce.memberships.tasks_billing.membership_stripe_cancel_send"
         )

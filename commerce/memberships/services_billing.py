@@ -26,10 +26,12 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from ..exceptions import CommerceError, ErrorCode, InvalidTransition
+from ..identity import clean_email, normalize_email
 from ..payments.stripe_checkout import our_amount
 from ..services.customers import customer_lock_or_create
 from ..services.outbox import outbox_enqueue
@@ -118,6 +120,61 @@ def member_link_email_enqueue(*, membership: Membership, reason: str, now: dt.da
         payload={"membership_id": membership.pk, "reason": reason},
         now=now,
     )
+
+
+JOIN_CONFIRM_SALT = "commerce.memberships.join"
+JOIN_CONFIRM_MAX_AGE = 24 * 3600  # seconds a join confirmation link stays valid
+
+
+def join_confirm_token(*, plan_slug: str, email: str) -> str:
+    """The signed, timestamped token of a join confirmation link (/members/join/<plan>/confirm/<token>/)."""
+    return signing.dumps({"p": plan_slug, "e": email}, salt=JOIN_CONFIRM_SALT, compress=True)
+
+
+def join_confirm_read(token: str, *, plan_slug: str) -> str | None:
+    """The e-mail address a confirmation token was issued to for `plan_slug`, or None (forged, expired
+    after JOIN_CONFIRM_MAX_AGE seconds, or for another plan)."""
+    try:
+        data = signing.loads(token, salt=JOIN_CONFIRM_SALT, max_age=JOIN_CONFIRM_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("p") != plan_slug or not isinstance(data.get("e"), str):
+        return None
+    return data["e"]
+
+
+def membership_join_request(*, plan_slug: str, email: str, now: dt.datetime) -> None:
+    """Step one of joining from a browser: prove the address first (docs/memberships.md, "Joining").
+
+    Whoever types an address gets the same answer ("check your e-mail"), so nobody learns whether it
+    belongs to a member, and nobody joins in someone else's name: an address with an open membership of
+    the plan gets its member link; any other address gets a confirmation link (signed, valid
+    JOIN_CONFIRM_MAX_AGE seconds) whose page calls membership_join. At most one e-mail per address and
+    plan per 10 minutes (outbox key). Raises PlanUnavailable, ValidationError (bad address).
+    """
+    typed = clean_email(email)
+    with transaction.atomic():
+        plan = MembershipPlan.objects.filter(slug=plan_slug, is_active=True).first()
+        if plan is None:
+            raise PlanUnavailable("This plan is not offered.", field="plan")
+        existing = (
+            Membership.objects.filter(
+                customer__email_normalized=normalize_email(typed),
+                plan=plan,
+                status__in=(Membership.Status.ACTIVE, Membership.Status.PAST_DUE),
+            )
+            .order_by("-pk")
+            .first()
+        )
+        if existing is not None:
+            member_link_email_enqueue(membership=existing, reason="link", now=now)
+            return
+        outbox_enqueue(
+            kind="member_join_confirm",
+            key=f"member-join:{plan.pk}:{normalize_email(typed)}:{int(now.timestamp()) // 600}",
+            payload={"plan_slug": plan.slug, "email": typed},
+            now=now,
+        )
 
 
 def membership_join(*, plan_slug: str, email: str, now: dt.datetime, provider: str | None = None) -> JoinResult:

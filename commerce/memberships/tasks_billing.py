@@ -28,6 +28,23 @@ def member_email_send(delivery: outbox.Delivery) -> None:
     EmailMessage(subject, body, None, [membership.customer.email], headers=delivery.email_headers).send()
 
 
+def member_join_confirm_send(delivery: outbox.Delivery) -> None:
+    """Outbox sender (kind `member_join_confirm`): payload {"plan_slug", "email"}: the link that proves the
+    address before a membership is created in its name (services_billing.membership_join_request)."""
+    from .models import MembershipPlan
+    from .services_billing import JOIN_CONFIRM_MAX_AGE, join_confirm_token
+
+    plan = MembershipPlan.objects.get(slug=delivery.payload["plan_slug"])
+    email = delivery.payload["email"]
+    token = join_confirm_token(plan_slug=plan.slug, email=email)
+    link = settings.SITE_URL + reverse("members:join_confirm", kwargs={"slug": plan.slug, "token": token})
+    body = render_to_string(
+        "commerce/members/email_join_confirm.txt",
+        {"plan": plan, "link": link, "hours": JOIN_CONFIRM_MAX_AGE // 3600},
+    )
+    EmailMessage(f"Confirm to join {plan.name}", body, None, [email], headers=delivery.email_headers).send()
+
+
 def membership_stripe_cancel_send(delivery: outbox.Delivery) -> None:
     """Outbox sender (kind `membership_stripe_cancel`): cancel a Stripe subscription whose grace period ended.
     Retried with backoff while Stripe is unreachable; cancelling twice is harmless (already cancelled)."""

@@ -8,6 +8,7 @@ app_name = "members"
 urlpatterns = [
     path("", views_members.plans_page, name="plans"),
     path("join/<slug:slug>/", views_members.join_page, name="join"),
+    path("join/<slug:slug>/confirm/<str:token>/", views_members.join_confirm, name="join_confirm"),
     path("welcome/<str:token>/", views_members.welcome, name="welcome"),
     path("pass/<str:token>/", views_members.pass_link, name="pass"),
     path("link/", views_members.link_request, name="link"),

@@ -34,8 +34,8 @@ from .models import MembershipPlan
 from .selectors import membership_by_pass, membership_status_words, plans_active
 
 CHECK_EMAIL = (
-    "Check your e-mail: if this address has a membership of this plan, we have sent it the member link "
-    "that opens it on this device."
+    "Check your e-mail: we have sent this address a link to confirm and join (or, if it already has this "
+    "membership, its member link). Nothing happens without it."
 )
 LINK_SENT = "If this address has a membership, we have e-mailed it the member link. It may take a minute."
 
@@ -82,8 +82,8 @@ def join_page(request, slug: str):
             form.add_error(None, f"Too many tries in a short time. Please try again in {retry_after} seconds.")
             status = 429
         elif form.is_valid():
-            try:
-                result = services_billing.membership_join(
+            try:  # step one: prove the address (the same answer whoever types it)
+                services_billing.membership_join_request(
                     plan_slug=plan.slug, email=form.cleaned_data["email"], now=timezone.now()
                 )
             except ValidationError as exc:
@@ -91,10 +91,8 @@ def join_page(request, slug: str):
                 status = 400
             except CommerceError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-                status = exc.status if exc.status < 500 else 502  # 502: Stripe refused or is unreachable
+                status = exc.status if exc.status < 500 else 502
             else:
-                if result.outcome == "created":
-                    return redirect(result.redirect_url)
                 done = True
         else:
             status = 400
@@ -116,6 +114,37 @@ def join_page(request, slug: str):
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def join_confirm(request, slug: str, token: str):
+    """The e-mailed join link (services_billing.membership_join_request). GET: a "Confirm and join" button
+    (a POST, so mail scanners that open links join nobody). POST: membership_join for the address the link
+    was sent to → Stripe Checkout, or the welcome page (manual), or "you are already a member: we e-mailed
+    your member link". A forged, expired or foreign link answers 404; Stripe refusing answers 502."""
+    plan = MembershipPlan.objects.filter(slug=slug, is_active=True).first()
+    email = services_billing.join_confirm_read(token, plan_slug=slug) if plan else None
+    if email is None:
+        raise Http404
+    status, error, exists = 200, "", False
+    if request.method == "POST":
+        try:
+            result = services_billing.membership_join(plan_slug=plan.slug, email=email, now=timezone.now())
+        except (ValidationError, CommerceError) as exc:
+            error = getattr(exc, "message", None) or "; ".join(getattr(exc, "messages", [str(exc)]))
+            status = getattr(exc, "status", 400)
+            status = status if status < 500 else 502  # 502: Stripe refused or is unreachable
+        else:
+            if result.outcome == "created":
+                return redirect(result.redirect_url)
+            exists = True
+    return render(
+        request,
+        "commerce/members/join_confirm.html",
+        {"plan": plan, "email": email, "error": error, "exists": exists, "manual_demo": _manual_demo()},
+        status=status,
+    )
 
 
 def _open_with_pass(request, token: str):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.core import mail
 
 from commerce.memberships.models import Membership, MembershipPlan
 from commerce.models import Order
+from commerce.services.outbox import outbox_drain
 from tests.e2e.helpers import wait_js
 from tests.factories import LiveSessionFactory, SkuFactory, make_drop
 
@@ -38,6 +42,11 @@ def test_subscribe_then_watch_the_members_only_session_and_buy_the_exclusive_sku
     assert page.locator("[data-manual-demo]").is_visible()  # clearly labelled: no payment
     page.get_by_label("Email").fill("vip@example.com")
     page.get_by_role("button", name="Join (demo: no payment)").click()
+    page.locator("[data-member-check-email]").wait_for()  # the address is proved first (docs/memberships.md)
+    outbox_drain()
+    confirm = [m for m in mail.outbox if m.to == ["vip@example.com"] and "Confirm to join" in m.subject][-1]
+    page.goto(re.search(r"https?://\S+/confirm/\S+/", confirm.body).group(0))
+    page.get_by_role("button", name="Confirm and join (demo: no payment)").click()
     page.wait_for_url("**/members/me/")
     membership = Membership.objects.get(customer__email="vip@example.com")
     assert membership.grants_access(membership.current_period_start)

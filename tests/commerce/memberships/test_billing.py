@@ -48,6 +48,20 @@ def join_in_browser(client: Client, plan, email: str):
     return client.post(f"/members/join/{plan.slug}/", {"email": email})
 
 
+def confirm_link_in(message) -> str:
+    return re.search(r"https?://[^/\s]+(/members/join/\S+/confirm/\S+/)", message.body).group(1)
+
+
+def join_and_confirm(client: Client, plan, email: str):
+    """The whole browser flow: the form, the e-mailed confirmation link, its button (docs/memberships.md)."""
+    first = join_in_browser(client, plan, email)
+    assert first.status_code == 200 and "Check your e-mail" in first.content.decode()
+    outbox_drain()
+    link = confirm_link_in([m for m in mail.outbox if "Confirm to join" in m.subject][-1])
+    assert client.get(link).status_code == 200
+    return client.post(link)
+
+
 def member_link_in(message) -> str:
     return re.search(r"https?://\S+/members/pass/(\S+)/", message.body).group(0)
 
@@ -59,8 +73,8 @@ def test_manual_join_is_a_labelled_demo_and_activates_for_one_interval(client, p
     # given the join page with the manual provider
     page = client.get(f"/members/join/{plan.slug}/").content.decode()
     assert "Join (demo: no payment)" in page and "manual demo provider" in page
-    # when a viewer joins
-    response = join_in_browser(client, plan, "Ann@Example.com")
+    # when a viewer joins (and confirms the link e-mailed to the address)
+    response = join_and_confirm(client, plan, "Ann@Example.com")
     # then the browser is sent to its welcome page, which sets the member cookie and opens /members/me/
     membership = Membership.objects.get()
     assert response.status_code == 302 and response["Location"].endswith(f"/members/welcome/{membership.pass_token}/")
@@ -77,6 +91,26 @@ def test_manual_join_is_a_labelled_demo_and_activates_for_one_interval(client, p
     # and joining again from this browser says it is already a member, creating nothing
     again = join_in_browser(client, plan, "ann@example.com")
     assert "already a member" in again.content.decode() and Membership.objects.count() == 1
+
+
+def test_typing_an_address_proves_nothing_and_reveals_nothing(client, plan):
+    """Whoever types an address gets the same answer; a membership exists only once the address confirmed."""
+    membership_join(plan_slug=plan.slug, email="ann@example.com", now=NOW)
+    outbox_drain()
+    mail.outbox.clear()
+    answers = [join_in_browser(Client(), plan, email).content.decode() for email in ("ann@example.com", "bob@example.com")]
+    strip = [re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", a).replace("ann@example.com", "X").replace(
+        "bob@example.com", "X") for a in answers]
+    assert strip[0] == strip[1]  # nobody learns whether an address is a member
+    assert Membership.objects.count() == 1  # Bob has no membership until he confirms
+    outbox_drain()
+    subjects = sorted((m.to[0], m.subject.split(":")[0]) for m in mail.outbox)
+    assert subjects == [("ann@example.com", "Your member link"), ("bob@example.com", "Confirm to join VIP Weekly")]
+    # a forged or foreign confirmation link joins nobody
+    link = confirm_link_in([m for m in mail.outbox if m.to == ["bob@example.com"]][0])
+    assert client.post(link.replace("/confirm/", "/confirm/x")).status_code == 404
+    assert client.post(link.replace(plan.slug, "other-plan")).status_code == 404
+    assert Membership.objects.count() == 1
 
 
 def test_joining_again_while_active_creates_nothing_and_hands_over_nothing(client, plan):
@@ -133,8 +167,8 @@ def test_join_form_errors_are_form_errors_and_the_rate_limit_applies(client, pla
     assert client.get("/members/join/no-such-plan/").status_code == 404
     settings.MEMBER_JOIN_RATE_LIMIT = 3  # the bad address above was one attempt
     codes = [join_in_browser(client, plan, f"p{i}@example.com").status_code for i in range(3)]
-    assert codes[:2] == [302, 302] and codes[2] == 429
-    assert Membership.objects.count() == 2
+    assert codes[:2] == [200, 200] and codes[2] == 429  # "check your e-mail", then the limit
+    assert Membership.objects.count() == 0  # nobody joins before confirming the e-mailed link
 
 
 def test_inactive_plan_and_open_checkout_are_refused(plan):
@@ -174,7 +208,7 @@ def test_selectors_follow_access(plan):
 
 
 def test_member_cancels_at_period_end_then_resumes_and_keeps_access(client, plan):
-    join_in_browser(client, plan, "ann@example.com")
+    join_and_confirm(client, plan, "ann@example.com")
     client.get(f"/members/welcome/{Membership.objects.get().pass_token}/")
     # when the member cancels at period end (POST with CSRF)
     csrf = Client(enforce_csrf_checks=True)
