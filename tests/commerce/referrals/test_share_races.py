@@ -54,11 +54,11 @@ def test_one_visitor_racing_itself_and_one_network_racing_many_cookies_count_onc
 
 
 def test_one_network_racing_through_many_links_of_a_campaign_counts_once():
-    # given 12 links of one campaign and one network visiting all of them at once with fresh cookies
+    # given 30 links of one campaign and one network visiting all of them at once with fresh cookies
     c = campaign(n=2)
     links = [
         share.share_link_get_or_create(campaign_id=c.pk, visitor_id=new_visitor(), now=timezone.now())
-        for _ in range(12)
+        for _ in range(30)
     ]
     results = race(len(links), lambda i: _visit(links[i], new_visitor(), 7))
     assert not [r for r in results if isinstance(r, Exception)]
