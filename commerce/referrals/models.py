@@ -72,6 +72,12 @@ class ShareLink(models.Model):
     customer = models.ForeignKey(
         "commerce.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="share_links"
     )
+    network = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Hashed client network the link was created from: visits from it never count.",
+    )
     visits = models.PositiveIntegerField(default=0, help_text="Distinct new visitors counted (maintained).")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -92,7 +98,7 @@ class ShareLink(models.Model):
 
 
 class ShareVisit(models.Model):
-    """A distinct new visitor who arrived through a share link (counted once per link and visitor)."""
+    """A distinct new visitor who arrived through a share link (counted once per campaign and visitor)."""
 
     link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="visit_rows")
     visitor_id = models.CharField(max_length=64)
@@ -107,7 +113,11 @@ class ShareVisit(models.Model):
                 violation_error_message="This visitor was already counted for this link.",
             ),
         ]
-        indexes = [models.Index(fields=["visitor_id"], name="sharevisit_visitor")]
+        # the per-campaign network limit counts a network's visits under the campaign's lock
+        indexes = [
+            models.Index(fields=["visitor_id"], name="sharevisit_visitor"),
+            models.Index(fields=["network"], name="sharevisit_network"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.visitor_id[:8]}… via {self.link_id}"

@@ -4,8 +4,9 @@ docs/share-to-unlock.md tells the whole story. In short:
 
 - `share_link_get_or_create`: one link per (campaign, visitor cookie `mm_vid`); asking again returns it.
 - `share_visit_record`: a visit through `?ref=<token>` is counted only for a distinct NEW human visitor
-  (the rules, in order, are in its docstring). Every check that depends on the link's other visits runs
-  under the link's row lock, so concurrent visits are counted one after the other.
+  (the rules, in order, are in its docstring). Every check that depends on other visits runs under the
+  campaign's row lock, then the link's, so concurrent visits to one campaign are decided one after the
+  other (a network counts at most SHARE_VISITS_PER_NETWORK times per campaign, across all its links).
 - When the count reaches the campaign's `visits_required`, the same transaction creates the ShareUnlock
   and its personal Coupon (percent off the session's drops, valid `offer_minutes`, one redemption).
   One unlock per link (one-to-one) and per (campaign, sharer visitor) (unique constraint): exactly one,
@@ -15,6 +16,9 @@ docs/share-to-unlock.md tells the whole story. In short:
   bound + activated by `share_coupons_bind_visitor` when that browser places a hold (the same moment
   watch codes bind: commerce.services.watch_coupons.watch_codes_bind_visitor calls it). A bound coupon
   is refused to any other customer by coupon_check (`coupon_not_applicable`).
+- One unlock per customer per campaign: no unlock for a sharer known as a customer who already holds one,
+  and a second unbound coupon is never bound to a customer who already holds a bound (or redeemed) share
+  coupon of the campaign: it stays unbound and inactive (a sharer clearing cookies gets nothing more).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import re
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from analytics.models import BufferedEvent, Event, VisitorAlias
 from analytics.selectors import visitor_customer_id
@@ -45,14 +49,14 @@ NO_VISITOR = "no_visitor"  # no visitor cookie yet (a bot, or the first request 
 BOT = "bot"  # crawler / headless user agent, or navigator.webdriver reported by the page
 UNKNOWN_LINK = "unknown_link"
 CLOSED = "closed"  # campaign inactive or outside its window
-SELF_VISIT = "self_visit"  # the sharer's own browser (or the same identified customer)
+SELF_VISIT = "self_visit"  # the sharer's own browser, the same identified customer, or the sharer's network
 REPEAT = "repeat"  # this visitor was already counted (for this link or another link of the campaign)
 NOT_NEW = "not_new"  # the visitor was seen before the link existed
-NETWORK_LIMIT = "network_limit"  # this client network already brought its share of visits to this link
+NETWORK_LIMIT = "network_limit"  # this client network already brought its share of visits to this campaign
 
 
 def visits_per_network() -> int:
-    """Counted visits one client network may bring to one link (env-free setting, default 1)."""
+    """Counted visits one client network may bring to one campaign, across all its links (default 1)."""
     return int(getattr(settings, "SHARE_VISITS_PER_NETWORK", 1))
 
 
@@ -68,12 +72,16 @@ def campaign_is_open(campaign: ShareCampaign, now: dt.datetime) -> bool:
     return bool(campaign.is_active and campaign.starts_at <= now < campaign.ends_at)
 
 
-def share_link_get_or_create(*, campaign_id: int, visitor_id: str | None, now: dt.datetime) -> ShareLink:
+def share_link_get_or_create(
+    *, campaign_id: int, visitor_id: str | None, now: dt.datetime, network: str = ""
+) -> ShareLink:
     """The viewer's personal link for a campaign, created on the first call (one per campaign and visitor).
 
-    `visitor_id`: the `mm_vid` cookie (32 hex). An existing link is returned whatever the time; a new one
-    needs the campaign open at `now`. The link's customer is set when the browser is identified (analytics
-    VisitorAlias). Captures a `share` analytics event (props: campaign, link) when a link is created.
+    `visitor_id`: the `mm_vid` cookie (32 hex). `network`: config.client_ip.client_network of the request;
+    stored hashed on a new link (or on an older link that has none) so visits from the sharer's own network
+    never count. An existing link is returned whatever the time; a new one needs the campaign open at
+    `now`. The link's customer is set when the browser is identified (analytics VisitorAlias). Captures a
+    `share` analytics event (props: campaign, link) when a link is created.
 
     Raises ShareUnavailable (409): `share_visitor_required` (no valid cookie), `share_closed`
     (campaign inactive or outside [starts_at, ends_at)); ShareCampaign.DoesNotExist for an unknown id.
@@ -82,7 +90,11 @@ def share_link_get_or_create(*, campaign_id: int, visitor_id: str | None, now: d
         raise ShareUnavailable("Reload the page to get your share link.", code=ErrorCode.SHARE_VISITOR_REQUIRED)
     campaign = ShareCampaign.objects.select_related("session").get(pk=campaign_id)
     existing = ShareLink.objects.filter(campaign=campaign, visitor_id=visitor_id).first()
+    net = network_hash(network)
     if existing is not None:
+        if not existing.network and net:  # a link made before networks were stored
+            ShareLink.objects.filter(pk=existing.pk, network="").update(network=net)
+            existing.network = net
         if existing.customer_id is None and (customer_id := visitor_customer_id(visitor_id=visitor_id)):
             ShareLink.objects.filter(pk=existing.pk, customer__isnull=True).update(customer_id=customer_id)
             existing.customer_id = customer_id
@@ -92,7 +104,10 @@ def share_link_get_or_create(*, campaign_id: int, visitor_id: str | None, now: d
     try:
         with transaction.atomic():
             link = ShareLink.objects.create(
-                campaign=campaign, visitor_id=visitor_id, customer_id=visitor_customer_id(visitor_id=visitor_id)
+                campaign=campaign,
+                visitor_id=visitor_id,
+                network=net,
+                customer_id=visitor_customer_id(visitor_id=visitor_id),
             )
             event_capture(
                 name="share",
@@ -160,11 +175,13 @@ def share_visit_record(
 
     Refused (not counted, nothing written), in this order: `no_visitor` (no cookie: a cookieless client
     never counts), `bot` (no user agent, a crawler or headless one: analytics' is_bot, or webdriver), `unknown_link`,
-    `closed` (campaign inactive or outside its window), `self_visit` (the sharer's own cookie, or a visitor
-    identified as the link's customer), then under the link's row lock: `repeat` (already counted for any
-    link of this campaign), `not_new` (first seen, by analytics events, identification or an earlier
-    share visit, before the link was created), `network_limit` (the client network already brought
-    SHARE_VISITS_PER_NETWORK counted visits to this link; default 1).
+    `closed` (campaign inactive or outside its window), `self_visit` (the sharer's own cookie, a visitor
+    identified as the link's customer, or the client network the link was created from), then under the
+    campaign's row lock and the link's: `repeat` (already counted for any link of this campaign),
+    `not_new` (first seen, by analytics events, identification or an earlier share visit, before the link
+    was created), `network_limit` (the client network already brought SHARE_VISITS_PER_NETWORK counted
+    visits to this campaign, through any of its links; default 1). The visitor cookie is made by the
+    client, so the per-campaign network limit, not the cookie, is what stops one person farming unlocks.
 
     Counted: a ShareVisit row, `link.visits` + 1 and a `share_visit` analytics event. When `visits` reaches
     the campaign's `visits_required` and the link has no unlock yet, a ShareUnlock with a personal coupon
@@ -187,14 +204,22 @@ def share_visit_record(
     if visitor_customer is not None and visitor_customer == sharer_customer:
         return VisitOutcome(SELF_VISIT, link)
     net = network_hash(network)
+    if net and net == link.network:  # the sharer's own network (a fresh cookie, another browser)
+        return VisitOutcome(SELF_VISIT, link)
     with transaction.atomic():
+        # the campaign's lock first (always campaign, then link): the per-campaign checks see every
+        # counted visit of the campaign, whichever link it came through
+        ShareCampaign.objects.select_for_update().filter(pk=campaign.pk).values_list("pk", flat=True).first()
         link = ShareLink.objects.select_for_update().select_related("campaign").get(pk=link.pk)
         if ShareVisit.objects.filter(link__campaign_id=campaign.pk, visitor_id=visitor_id).exists():
             return VisitOutcome(REPEAT, link)
         first = _first_seen(visitor_id)
         if first is not None and first < link.created_at:
             return VisitOutcome(NOT_NEW, link)
-        if net and ShareVisit.objects.filter(link=link, network=net).count() >= visits_per_network():
+        if (
+            net
+            and ShareVisit.objects.filter(link__campaign_id=campaign.pk, network=net).count() >= visits_per_network()
+        ):
             return VisitOutcome(NETWORK_LIMIT, link)
         try:
             with transaction.atomic():
@@ -216,15 +241,24 @@ def share_visit_record(
     return VisitOutcome(COUNTED, link, unlock)
 
 
+def _customer_has_unlock(*, campaign_id: int, customer_id: int) -> bool:
+    """The customer already holds a share unlock of this campaign: its coupon is bound to them, or they
+    redeemed it (call under the campaign's row lock)."""
+    return ShareUnlock.objects.filter(
+        Q(coupon__customer_id=customer_id) | Q(coupon__redemption_rows__customer_id=customer_id),
+        campaign_id=campaign_id,
+    ).exists()
+
+
 def _unlock(*, link: ShareLink, campaign: ShareCampaign, now: dt.datetime) -> ShareUnlock | None:
-    """The link reached N visits: its personal coupon and the unlock (inside the link's lock).
-    None if this sharer already unlocked the campaign through another link (one per person)."""
+    """The link reached N visits: its personal coupon and the unlock (inside the campaign's and link's lock).
+    None if this sharer already unlocked the campaign through another link (one per person): the same
+    visitor, or a browser known as a customer who already holds an unlock of the campaign."""
     from ..services.coupons import coupon_code_generate
 
     customer_id = link.customer_id or visitor_customer_id(visitor_id=link.visitor_id)
     if ShareUnlock.objects.filter(campaign=campaign, visitor_id=link.visitor_id).exists() or (
-        customer_id is not None
-        and ShareUnlock.objects.filter(campaign=campaign, coupon__customer_id=customer_id).exists()
+        customer_id is not None and _customer_has_unlock(campaign_id=campaign.pk, customer_id=customer_id)
     ):
         return None
     for _attempt in range(3):
@@ -267,18 +301,33 @@ def _unlock(*, link: ShareLink, campaign: ShareCampaign, now: dt.datetime) -> Sh
 
 def share_coupons_bind_visitor(*, visitor_id: str | None, customer_id: int | None, now: dt.datetime) -> int:
     """Bind this browser's unbound share-unlock coupons (and links) to the customer it was just
-    identified as (a hold placed from it), and activate them. One conditional UPDATE (`customer IS
-    NULL`): a coupon already bound keeps its customer. Returns how many coupons were bound."""
+    identified as (a hold placed from it), and activate them. Conditional UPDATEs (`customer IS NULL`):
+    a coupon already bound keeps its customer. One unlock per customer per campaign: a coupon whose
+    campaign already has a share coupon bound to (or redeemed by) this customer is NOT bound; it stays
+    unbound and inactive, so a second code farmed after clearing cookies works for nobody. Decided under
+    the campaigns' row locks (the lock the visit counter and the unlock take first), so two browsers of
+    one customer binding at once bind one code. Returns how many coupons were bound."""
     if not visitor_id or not customer_id or not VISITOR_RE.match(visitor_id):
         return 0
-    coupon_ids = list(
-        ShareUnlock.objects.filter(visitor_id=visitor_id, coupon__customer__isnull=True).values_list(
-            "coupon_id", flat=True
+    with transaction.atomic():
+        pending = list(
+            ShareUnlock.objects.filter(visitor_id=visitor_id, coupon__customer__isnull=True)
+            .order_by("campaign_id")
+            .values_list("campaign_id", "coupon_id")
         )
-    )
-    ShareLink.objects.filter(visitor_id=visitor_id, customer__isnull=True).update(customer_id=customer_id)
-    if not coupon_ids:
-        return 0
-    return Coupon.objects.filter(pk__in=coupon_ids, customer__isnull=True).update(
-        customer_id=customer_id, is_active=True
-    )
+        if pending:  # lock order campaign -> link, as share_visit_record
+            list(
+                ShareCampaign.objects.select_for_update()
+                .filter(pk__in={c for c, _ in pending})
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+        ShareLink.objects.filter(visitor_id=visitor_id, customer__isnull=True).update(customer_id=customer_id)
+        bound = 0
+        for campaign_id, coupon_id in pending:
+            if _customer_has_unlock(campaign_id=campaign_id, customer_id=customer_id):
+                continue  # this customer already has this campaign's unlock: the second code stays inactive
+            bound += Coupon.objects.filter(pk=coupon_id, customer__isnull=True).update(
+                customer_id=customer_id, is_active=True
+            )
+    return bound

@@ -84,7 +84,9 @@ def share_me(request, campaign_id: int):
         return _json({"code": "not_found", "message": "There is no such share offer.", "fields": {}}, status=404)
     try:
         _rate_limit(request, "me", visitor_id)
-        link = share_link_get_or_create(campaign_id=campaign.pk, visitor_id=visitor_id, now=now)
+        link = share_link_get_or_create(
+            campaign_id=campaign.pk, visitor_id=visitor_id, now=now, network=client_network(client_ip(request))
+        )
     except CommerceError as exc:
         return _error(exc)
     if campaign.clip_id:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from commerce.models import Coupon
 from commerce.referrals import services as share
 from commerce.referrals.models import ShareLink, ShareUnlock, ShareVisit
+from commerce.services.customers import customer_get_or_create
 from tests.commerce.referrals.share_support import BROWSER, campaign, net, new_visitor
 from tests.commerce.test_races import race
 
@@ -50,3 +51,37 @@ def test_one_visitor_racing_itself_and_one_network_racing_many_cookies_count_onc
     results = race(12, lambda i: _visit(link, cookies[i], 1))
     assert {r.reason for r in results} == {share.NETWORK_LIMIT}
     assert ShareLink.objects.get(pk=link.pk).visits == 1 and not ShareUnlock.objects.exists()
+
+
+def test_one_network_racing_through_many_links_of_a_campaign_counts_once():
+    # given 30 links of one campaign and one network visiting all of them at once with fresh cookies
+    c = campaign(n=2)
+    links = [
+        share.share_link_get_or_create(campaign_id=c.pk, visitor_id=new_visitor(), now=timezone.now())
+        for _ in range(30)
+    ]
+    results = race(len(links), lambda i: _visit(links[i], new_visitor(), 7))
+    assert not [r for r in results if isinstance(r, Exception)]
+    # then exactly one visit counts for the whole campaign
+    assert sorted(r.reason for r in results) == [share.COUNTED] + [share.NETWORK_LIMIT] * (len(results) - 1)
+    assert ShareVisit.objects.filter(link__campaign=c).count() == 1
+
+
+def test_two_browsers_of_one_customer_binding_their_codes_at_once_bind_one():
+    # given one customer's 12 browsers, each with its own unbound unlocked code of the same campaign
+    c = campaign(n=1)
+    browsers = [new_visitor() for _ in range(12)]
+    for i, vid in enumerate(browsers):
+        link = share.share_link_get_or_create(campaign_id=c.pk, visitor_id=vid, now=timezone.now())
+        assert _visit(link, new_visitor(), i).unlock is not None
+    ann = customer_get_or_create(email="ann@example.com")
+    # when all of them are identified as that customer at once
+    results = race(
+        len(browsers),
+        lambda i: share.share_coupons_bind_visitor(visitor_id=browsers[i], customer_id=ann.pk, now=timezone.now()),
+    )
+    assert not [r for r in results if isinstance(r, Exception)]
+    # then exactly one code is bound and active; the others stay unbound and inactive
+    assert sum(results) == 1
+    assert Coupon.objects.filter(share_unlock__campaign=c, customer_id=ann.pk, is_active=True).count() == 1
+    assert Coupon.objects.filter(share_unlock__campaign=c, customer__isnull=True, is_active=False).count() == 11

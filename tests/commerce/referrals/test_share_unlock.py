@@ -127,6 +127,53 @@ def test_one_network_with_many_cookies_counts_once_per_link():
     assert ShareLink.objects.get(pk=link.pk).visits == 1 and not ShareUnlock.objects.exists()
 
 
+def test_a_network_counts_once_per_campaign_so_three_networks_cannot_farm_a_second_unlock():
+    # given the attack over HTTP: a sharer's link A (from network 50), unlocked by 3 networks, each posting
+    # /share/visit with a made-up mm_vid cookie the server never issued
+    c = campaign(n=3)
+
+    def sharer_link(ip):
+        sharer = Client(HTTP_USER_AGENT=BROWSER, REMOTE_ADDR=ip)
+        sharer.cookies["mm_vid"] = new_visitor()
+        assert sharer.get(f"/share/{c.pk}/me.json").status_code == 200
+        return ShareLink.objects.get(visitor_id=sharer.cookies["mm_vid"].value)
+
+    def farm(link):
+        reasons = []
+        for i in (1, 2, 3):
+            bot = Client(HTTP_USER_AGENT=BROWSER, REMOTE_ADDR=net(i))
+            bot.cookies["mm_vid"] = new_visitor()  # never issued by the server
+            reasons.append(bot.post("/share/visit", {"ref": link.token}).json()["reason"])
+        return reasons
+
+    link_a = sharer_link(net(50))
+    assert farm(link_a) == [share.COUNTED] * 3
+    assert ShareUnlock.objects.filter(link=link_a).exists()
+    # when the same person takes a new sharer cookie (link B) and the same 3 networks visit it again
+    link_b = sharer_link(net(51))
+    assert link_b.pk != link_a.pk
+    # then none of them counts: each network already brought its visit to this campaign
+    assert farm(link_b) == [share.NETWORK_LIMIT] * 3
+    assert ShareLink.objects.get(pk=link_b.pk).visits == 0
+    assert ShareUnlock.objects.filter(campaign=c).count() == 1
+    # while a network that brought no visit to the campaign still counts for link B
+    assert _visit(link_b, new_visitor(), 4).reason == share.COUNTED
+
+
+def test_a_visit_from_the_network_that_created_the_link_never_counts():
+    c = campaign(n=2)
+    # given a link created from network 5 (the sharer's)
+    link = share.share_link_get_or_create(
+        campaign_id=c.pk, visitor_id=new_visitor(), now=timezone.now(), network=net(5)
+    )
+    assert link.network == share.network_hash(net(5)) and net(5) not in link.network
+    # when fresh cookies (a private window, another browser) visit from that network, then none counts
+    assert [_visit(link, new_visitor(), 5).reason for _ in range(3)] == [share.SELF_VISIT] * 3
+    # and a visitor from another network does
+    assert _visit(link, new_visitor(), 6).reason == share.COUNTED
+    assert ShareLink.objects.get(pk=link.pk).visits == 1 and not ShareVisit.objects.filter(network=link.network)
+
+
 def test_visits_outside_the_campaign_window_or_with_an_unknown_ref_are_not_counted():
     c = campaign()
     link = _link(c)
@@ -207,6 +254,60 @@ def test_an_identified_sharer_gets_a_code_bound_at_once_and_one_unlock_per_perso
     # then the visit counts but nothing unlocks again: one unlock per person per campaign
     assert second.counted and second.unlock is None
     assert ShareUnlock.objects.count() == 1
+
+
+def test_a_sharer_clearing_cookies_gets_a_second_code_that_never_binds_to_them():
+    c = campaign(n=1)
+    first_drop = make_drop(session=c.session, quantity=10, per_customer_limit=3)
+    second_drop = make_drop(session=c.session, quantity=10, per_customer_limit=3)
+    # given a sharer whose first code is bound to sharer@example.com by a hold from their browser
+    first_browser = new_visitor()
+    first = _visit(_link(c, first_browser), new_visitor(), 1).unlock
+    own = hold_place(drop_id=first_drop.pk, email="sharer@example.com", quantity=1, visitor_id=first_browser)
+    assert Coupon.objects.get(pk=first.coupon_id).customer_id == own.customer_id
+    # when they clear cookies, get a second link, unlock it and place a hold from the new browser
+    second_browser = new_visitor()
+    second = _visit(_link(c, second_browser), new_visitor(), 2).unlock
+    assert second is not None and second.coupon.customer_id is None  # not known yet: unbound
+    again = hold_place(drop_id=second_drop.pk, email="sharer@example.com", quantity=1, visitor_id=second_browser)
+    assert again.customer_id == own.customer_id
+    # then the second code is not bound: it stays inactive and works for nobody, not even them
+    coupon = Coupon.objects.get(pk=second.coupon_id)
+    assert coupon.customer_id is None and coupon.is_active is False
+    with pytest.raises(CouponInvalid) as exc:
+        coupon_check(code=coupon.code, hold=again, now=timezone.now())
+    assert exc.value.code == ErrorCode.COUPON_INVALID
+    assert (
+        share.share_coupons_bind_visitor(visitor_id=second_browser, customer_id=own.customer_id, now=timezone.now())
+        == 0
+    )
+    # while their first code still applies
+    assert coupon_check(code=first.coupon.code, hold=again, now=timezone.now())[1] > 0
+    # and another customer's unbound code still binds to them (one unlock per customer, not per code)
+    other_browser = new_visitor()
+    other = _visit(_link(c, other_browser), new_visitor(), 3).unlock
+    bob = customer_get_or_create(email="bob@example.com")
+    assert share.share_coupons_bind_visitor(visitor_id=other_browser, customer_id=bob.pk, now=timezone.now()) == 1
+    assert Coupon.objects.get(pk=other.coupon_id).customer_id == bob.pk
+
+
+def test_a_browser_known_as_a_customer_who_already_unlocked_gets_no_second_unlock():
+    c = campaign(n=1)
+    drop = make_drop(session=c.session, quantity=10, per_customer_limit=3)
+    # given ann's first code, bound by her hold
+    first_browser = new_visitor()
+    _visit(_link(c, first_browser), new_visitor(), 1)
+    ann = hold_place(drop_id=drop.pk, email="ann@example.com", quantity=1, visitor_id=first_browser).customer_id
+    # when a fresh browser makes a link, is then identified as ann, and its link reaches N
+    second_browser = new_visitor()
+    link = _link(c, second_browser)
+    assert link.customer_id is None
+    VisitorAlias.objects.create(visitor_id=second_browser, customer_id=ann, identified_at=timezone.now())
+    outcome = _visit(link, new_visitor(), 2)
+    # then the visit counts but no second unlock (nor coupon) is created
+    assert outcome.counted and outcome.unlock is None
+    assert ShareUnlock.objects.filter(campaign=c).count() == 1
+    assert Coupon.objects.filter(share_unlock__isnull=False).count() == 1
 
 
 # --- the endpoints ---------------------------------------------------------------------------------------
