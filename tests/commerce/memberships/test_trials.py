@@ -18,6 +18,7 @@ from commerce.models import Drop, Order, Refund, Sku, TrialReturn
 from commerce.services.holds import hold_place
 from commerce.services.orders import checkout_start
 from commerce.services.outbox import outbox_drain
+from commerce.services.refunds import refund_create
 from tests.commerce.memberships.trial_support import paid_trial_order, trial_drop
 from tests.factories import make_drop, make_staff
 
@@ -78,6 +79,10 @@ def test_receiving_refunds_the_line_once_through_the_provider_and_stocks_the_war
     # when staff mark it received, twice
     first = trial_return_receive(trial_return_id=tr.pk, actor=staff)
     second = trial_return_receive(trial_return_id=tr.pk, actor=staff)
+    # then only the first call made the transition
+    assert (first.outcome, first.changed) == ("received", True)
+    assert (second.outcome, second.changed) == ("already_received", False)
+    first, second = first.trial_return, second.trial_return
     outbox_drain()  # the refund is submitted to the provider after commit
     # then exactly one refund of the line went through the provider; the order is refunded
     assert first.refund_id == second.refund_id and Refund.objects.filter(order=order).count() == 1
@@ -151,3 +156,44 @@ def test_with_stripe_the_refund_goes_to_stripe_once(client, stripe_api, webhook)
     assert [p for m, p, _ in stripe_api.requests if m == "POST"].count("/v1/refunds") == 1
     order.refresh_from_db()
     assert order.status == Order.Status.REFUNDED
+
+
+def test_a_return_whose_order_was_refunded_meanwhile_is_closed_as_withdrawn(client):
+    # given a requested return, then the whole order refunded from the refund page before the item arrives
+    order = paid_trial_order(days=14)
+    tr = trial_return_request(order_id=order.pk, line_id=_line(order).pk)
+    refund_create(order_id=order.pk)
+    outbox_drain()
+    inventory = Sku.objects.get(pk=_line(order).sku_id).inventory
+    # when staff mark it received
+    client.force_login(make_staff("support", role="support"))
+    response = client.post(
+        "/admin/commerce/trialreturn/",
+        {"action": "mark_received_and_refund", "_selected_action": [tr.pk], "index": 0},
+        follow=True,
+    )
+    # then it is closed as withdrawn with a clear message, no second refund, no unit counted back
+    page = response.content.decode()
+    assert "the return is closed as withdrawn" in page and "units left to refund" not in page
+    assert "received and refunded" not in page
+    tr.refresh_from_db()
+    assert tr.status == TrialReturn.Status.CANCELLED and tr.refund_id is None
+    assert Refund.objects.filter(order=order).count() == 1
+    assert Sku.objects.get(pk=_line(order).sku_id).inventory == inventory
+    # and a later click says it was withdrawn instead of refunding
+    with pytest.raises(TrialNotReturnable):
+        trial_return_receive(trial_return_id=tr.pk)
+
+
+def test_the_service_says_cancelled_when_a_pending_refund_already_covers_the_line():
+    # given a requested return and a refund of the line still pending at the provider
+    order = paid_trial_order(days=14)
+    line = _line(order)
+    tr = trial_return_request(order_id=order.pk, line_id=line.pk)
+    refund_create(order_id=order.pk, lines={line.pk: 1})
+    # when staff receive it
+    receipt = trial_return_receive(trial_return_id=tr.pk)
+    # then this call closed it (changed, for the audit), without a refund
+    assert (receipt.outcome, receipt.changed) == ("cancelled", True)
+    assert receipt.trial_return.status == TrialReturn.Status.CANCELLED
+    assert Refund.objects.filter(order=order).count() == 1
