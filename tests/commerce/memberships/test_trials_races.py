@@ -4,7 +4,6 @@ refund exactly once; many requests for the same line make one TrialReturn."""
 from __future__ import annotations
 
 import pytest
-
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
@@ -73,7 +72,5 @@ def test_staff_racing_the_admin_action_are_told_once_received_and_audited_once()
     assert sum("1 return(s) received and refunded." in p for p in pages) == 1
     assert sum("1 return(s) were already received" in p for p in pages) == 7
     # and one audit row (admin LogEntry) for the return, by the click that made the transition
-    entries = LogEntry.objects.filter(
-        content_type=ContentType.objects.get_for_model(TrialReturn), object_id=str(tr.pk)
-    )
+    entries = LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(TrialReturn), object_id=str(tr.pk))
     assert entries.count() == 1
