@@ -197,3 +197,32 @@ def test_the_service_says_cancelled_when_a_pending_refund_already_covers_the_lin
     assert (receipt.outcome, receipt.changed) == ("cancelled", True)
     assert receipt.trial_return.status == TrialReturn.Status.CANCELLED
     assert Refund.objects.filter(order=order).count() == 1
+
+
+def test_a_partner_reads_the_line_id_and_trial_window_from_the_order_then_asks_for_the_return(client):
+    # given a paid trial order placed through a partner's key
+    from commerce.models import Partner
+    from commerce.services.api_keys import api_key_create
+    from commerce.services.orders import order_mark_paid
+    from tests.commerce.memberships.trial_support import trial_drop
+
+    partner = Partner.objects.create(name="Shop A")
+    auth = {"X-API-Key": api_key_create(partner=partner, name="k", scopes=["orders:read", "trials:write"])[1]}
+    hold = hold_place(drop_id=trial_drop(days=14).pk, email="p@example.com", quantity=1, partner_id=partner.pk)
+    paid_at = (timezone.now() - dt.timedelta(days=1)).replace(microsecond=0)
+    order = order_mark_paid(order_id=checkout_start(hold_token=hold.token).pk, now=paid_at)
+    # when it reads the order
+    body = client.get(f"/api/v1/orders/{order.number}", headers=auth).json()
+    # then each line carries its id, its trial days and the window's end
+    [line] = body["lines"]
+    assert line["id"] == _line(order).pk and line["trial_days"] == 14
+    assert dt.datetime.fromisoformat(line["trial_window_ends_at"]) == paid_at + dt.timedelta(days=14)
+    # and that id is the one the trial-return endpoint takes
+    response = client.post(
+        f"/api/v1/orders/{order.number}/lines/{line['id']}/trial-return",
+        {"reason": "too big"},
+        content_type="application/json",
+        headers=auth,
+    )
+    assert response.status_code == 201 and response.json()["line_id"] == line["id"]
+    assert TrialReturn.objects.get().order_line_id == line["id"]
