@@ -226,3 +226,18 @@ def test_a_partner_reads_the_line_id_and_trial_window_from_the_order_then_asks_f
     )
     assert response.status_code == 201 and response.json()["line_id"] == line["id"]
     assert TrialReturn.objects.get().order_line_id == line["id"]
+
+
+def test_the_trial_is_disclosed_before_purchase_on_the_checkout_and_the_session_page(client):
+    # given a live session selling a 14-day trial SKU and a plain SKU
+    drop = trial_drop(days=14)
+    plain = make_drop(session=drop.session)
+    # when a buyer opens the drop's checkout and the session page
+    checkout = client.get(f"/drops/{drop.pk}/checkout/").content.decode()
+    plain_checkout = client.get(f"/drops/{plain.pk}/checkout/").content.decode()
+    session_page = client.get(drop.session.get_absolute_url()).content.decode()
+    # then the trial says so before the buyer pays, the plain drop does not, and without inline styles
+    assert "14-day refundable trial" in checkout and 'data-trial-days="14"' in checkout
+    assert "refundable trial" not in plain_checkout
+    assert session_page.count("14-day refundable trial") == 1
+    assert "style=" not in session_page.split('data-trial-days="14"')[1].split("</p>")[0]
