@@ -122,6 +122,7 @@ class CheckoutIn(Schema):
 
 
 class OrderLineOut(Schema):
+    id: int = Field(description="The line's id: `POST /orders/{number}/lines/{id}/trial-return` (docs/trials.md).")
     sku: str = Field(alias="sku.code")
     title: str
     quantity: int
@@ -129,6 +130,20 @@ class OrderLineOut(Schema):
     discount_minor: int
     total_minor: int
     currency: str
+    trial_days: int | None = Field(
+        None,
+        description="Sold as a refundable trial of this many days (copied from the SKU at checkout); null: not a trial.",
+    )
+    trial_window_ends_at: dt.datetime | None = Field(
+        None,
+        description="End of the trial return window (UTC): paid_at + trial_days days; null if not a trial or unpaid.",
+    )
+
+    @staticmethod
+    def resolve_trial_window_ends_at(obj):
+        from .memberships.services_trials import trial_window_ends_at
+
+        return trial_window_ends_at(line=obj, order=obj.order)
 
 
 class OrderOut(Schema):

@@ -2,7 +2,8 @@
 
 The action needs commerce.receive_trialreturn; it calls trial_return_receive per row (the refund is
 created exactly once under the TrialReturn row lock, then submitted to the provider after commit) and
-writes an admin LogEntry per row it changed (the TrialReturn and the Refund are audited models too).
+writes an admin LogEntry per row THIS click changed (a racing click that finds the row received
+is told "already received" and writes none) (the TrialReturn and the Refund are audited models too).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from ..audit import admin_action_logged
 from ..exceptions import CommerceError
 from ..models import TrialReturn
 from ..staff_access import perm_check
-from .services_trials import trial_return_receive
+from .services_trials import CANCELLED, RECEIVED, trial_return_receive
 
 
 @admin.register(TrialReturn)
@@ -46,21 +47,26 @@ class TrialReturnAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark received and refund", permissions=["receive"])
     def mark_received_and_refund(self, request, queryset):
-        done, already = [], 0
+        """Receive and refund each selected return; counts and audits only the rows THIS click changed
+        (trial_return_receive's TrialReceipt), others are told "already received" or why it was closed."""
+        received, cancelled, already = [], [], 0
         now = timezone.now()
         for tr in queryset.order_by("pk"):
-            was = tr.status
             try:
-                result = trial_return_receive(trial_return_id=tr.pk, actor=request.user, now=now)
+                receipt = trial_return_receive(trial_return_id=tr.pk, actor=request.user, now=now)
             except CommerceError as exc:
                 self.message_user(request, f"{tr.order}: {exc.message}", messages.WARNING)
                 continue
-            if was == TrialReturn.Status.RECEIVED:
-                already += 1
+            if receipt.outcome == RECEIVED:
+                received.append(receipt.trial_return)
+            elif receipt.outcome == CANCELLED:
+                cancelled.append(receipt.trial_return)
+                self.message_user(request, f"{tr.order}: {receipt.message}", messages.WARNING)
             else:
-                done.append(result)
-        admin_action_logged(request, done, "Marked received; refund created (trial return)")
-        if done:
-            self.message_user(request, f"{len(done)} return(s) received and refunded.", messages.SUCCESS)
+                already += 1
+        admin_action_logged(request, received, "Marked received; refund created (trial return)")
+        admin_action_logged(request, cancelled, "Closed as withdrawn: the order was already refunded (trial return)")
+        if received:
+            self.message_user(request, f"{len(received)} return(s) received and refunded.", messages.SUCCESS)
         if already:
             self.message_user(request, f"{already} return(s) were already received (no second refund).", messages.INFO)

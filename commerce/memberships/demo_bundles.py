@@ -13,7 +13,7 @@ from ..services.drops import drop_create
 from .services_bundles import bundle_create
 
 BUNDLE_SKU_PREFIX = "origami-crane-necklace"
-TRIAL_SKU_PREFIX = "moon-charm-bracelet"
+TRIAL_SKU_PREFIX = "silver-threader-necklace"  # not sold by another demo drop (seed_demo, demo_members_only)
 PRIVATE_TITLE = "Maker Q&A: 10 minutes with Mara (private, bundle seats only)"
 DEMO_SEATS = 4
 TRIAL_DAYS = 14
@@ -66,7 +66,8 @@ def demo_bundles_seed(*, series, live) -> list[str]:
         bundle = Bundle.objects.select_related("drop__sku__product", "private_session").get(pk=bundle.pk)
     trial_drop = Drop.objects.filter(session=live, sku__trial_days__isnull=False).select_related("sku").first()
     if trial_drop is None:
-        sku = _sku(TRIAL_SKU_PREFIX, avoid=used)
+        # never a SKU another demo drop sells (e.g. the members-only session's exclusive one)
+        sku = _sku(TRIAL_SKU_PREFIX, avoid=used | set(Drop.objects.values_list("sku_id", flat=True)))
         Sku.objects.filter(pk=sku.pk).update(trial_days=TRIAL_DAYS)
         trial_drop = drop_create(
             session=live,

@@ -10,7 +10,9 @@ Staff mark the item received ("Mark received and refund"): under the TrialReturn
 moves requested → received and ONE refund of the line's units left is created
 (commerce.services.refunds.refund_create), submitted to the provider through the outbox with the
 refund's own idempotency key. A second click, concurrent or later, finds the row received and does
-nothing. The returned unit goes back to warehouse inventory (Sku.inventory + units), not to the drop:
+nothing; the TrialReceipt says which call made the transition (the admin counts and audits only that
+one). A request whose line or order was refunded meanwhile (refund page, provider dashboard) is closed
+as cancelled (withdrawn) instead of staying requested. The returned unit goes back to warehouse inventory (Sku.inventory + units), not to the drop:
 the drop is a closed sale of a past session. The line is recorded as fulfilled first (the item was
 delivered, since it came back), so the refund path does not restock the drop.
 """
@@ -18,6 +20,7 @@ delivered, since it came back), so the refund path does not restock the drop.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -97,26 +100,64 @@ def trial_return_request(
             return TrialReturn.objects.get(order_line=line)
 
 
-def trial_return_receive(*, trial_return_id: int, actor=None, now: dt.datetime | None = None) -> TrialReturn:
-    """Staff received the returned item: refund the line's units left, exactly once; returns the TrialReturn.
+RECEIVED, ALREADY_RECEIVED, CANCELLED = "received", "already_received", "cancelled"  # TrialReceipt.outcome
 
-    Under the TrialReturn row lock (then the order's, in refund_create): requested → received with its
-    refund; already received → returned unchanged (no second refund). The unit goes to warehouse
-    inventory (Sku.inventory), not back to the drop. The refund is submitted to the provider after commit
-    (outbox, idempotency key per refund). Raises TrialNotReturnable for a withdrawn request, and what
-    refund_create raises (RefundInvalid: order no longer refundable).
+
+@dataclass(frozen=True)
+class TrialReceipt:
+    """What one trial_return_receive call did.
+
+    outcome: "received" (THIS call moved requested → received and created the refund) |
+    "already_received" (another call did it first; nothing changed) | "cancelled" (THIS call closed the
+    return as withdrawn: the order or the line had nothing left to refund, no refund created).
+    `changed` is True when this call wrote the TrialReturn (received or cancelled): audit only those.
+    `message` is the sentence to show staff.
     """
-    from ..services.refunds import refund_create
+
+    trial_return: TrialReturn
+    outcome: str
+    message: str
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome in (RECEIVED, CANCELLED)
+
+
+def trial_return_receive(*, trial_return_id: int, actor=None, now: dt.datetime | None = None) -> TrialReceipt:
+    """Staff received the returned item: refund the line's units left, exactly once; returns a TrialReceipt.
+
+    Under the TrialReturn row lock (then the line's, then the order's, as refund_create takes it):
+    - requested → received with ONE refund of the line's units left (quantity − refunded − pending):
+      outcome "received";
+    - already received → unchanged, no second refund: outcome "already_received";
+    - requested, but the line or the order has nothing left to refund (refunded meanwhile from the refund
+      page or the provider's dashboard) → cancelled (withdrawn) with no refund: outcome "cancelled".
+    The unit goes to warehouse inventory (Sku.inventory), not back to the drop. The refund is submitted to
+    the provider after commit (outbox, idempotency key per refund). Raises TrialNotReturnable for a
+    withdrawn request, and what refund_create raises (RefundInvalid: order no longer refundable).
+    """
+    from ..services.refunds import order_refundable_amount, order_refundable_lines, refund_create
 
     now = now or timezone.now()
     with transaction.atomic():
         tr = TrialReturn.objects.select_for_update().get(pk=trial_return_id)
         if tr.status == TrialReturn.Status.RECEIVED:
-            return tr
+            return TrialReceipt(tr, ALREADY_RECEIVED, "This return was already received (no second refund).")
         if tr.status != TrialReturn.Status.REQUESTED:
             raise TrialNotReturnable("This return was withdrawn; nothing to refund.")
         line = OrderLine.objects.select_for_update().get(pk=tr.order_line_id)
-        units = line.quantity - line.refunded_quantity
+        order = Order.objects.select_for_update().get(pk=tr.order_id)
+        left = {row["line"].pk: row["left"] for row in order_refundable_lines(order)}
+        units = left.get(line.pk, 0)
+        if units < 1 or order_refundable_amount(order) < 1:
+            tr.status = TrialReturn.Status.CANCELLED
+            tr.save(update_fields=["status"])
+            return TrialReceipt(
+                tr,
+                CANCELLED,
+                "This item was already refunded (the order was refunded meanwhile): the return is closed as "
+                "withdrawn, no second refund.",
+            )
         if line.fulfilled_quantity < line.quantity:  # it was delivered: it came back (no restock of the drop)
             line.fulfilled_quantity = line.quantity
             line.save(update_fields=["fulfilled_quantity"])
@@ -129,4 +170,4 @@ def trial_return_receive(*, trial_return_id: int, actor=None, now: dt.datetime |
         tr.received_by = actor if getattr(actor, "pk", None) else None
         tr.refund = refund
         tr.save(update_fields=["status", "received_at", "received_by", "refund"])
-    return tr
+    return TrialReceipt(tr, RECEIVED, "Received and refunded.")

@@ -9,7 +9,7 @@ from commerce.models import Bundle, BundleSeat, Drop
 from commerce.services.holds import hold_place
 from commerce.services.orders import checkout_start
 from sessions_app.models import LiveSession
-from tests.factories import LiveSessionFactory, SkuFactory
+from tests.factories import LiveSessionFactory, SkuFactory, make_drop
 
 pytestmark = pytest.mark.django_db
 
@@ -34,3 +34,19 @@ def test_the_demo_seeds_a_private_bundle_and_a_trial_drop_once():
     assert BundleSeat.objects.get(order=order).status == BundleSeat.Status.CONFIRMED
     assert order.lines.get().title.endswith(private.title)
     assert trial.sku.trial_days == 14
+
+
+def test_the_demo_trial_drop_sells_a_sku_no_other_demo_drop_sells():
+    # given the catalogue SKUs the other demo drops use: the members-only session's exclusive
+    # moon-charm-bracelet in another session, and the trial's preferred SKU
+    exclusive = SkuFactory(code="moon-charm-bracelet-gold")
+    preferred = SkuFactory(code="silver-threader-necklace-silver")
+    SkuFactory()
+    make_drop(sku=exclusive)
+    live = LiveSessionFactory()
+    # when the demo seeds the bundle and the trial
+    demo_bundles_seed(series=None, live=live)
+    # then the trial drop sells the silver threader necklace, not the exclusive SKU, and no other drop sells it
+    trial = Drop.objects.get(session=live, sku__trial_days=14)
+    assert trial.sku_id == preferred.pk != exclusive.pk
+    assert Drop.objects.filter(sku_id=trial.sku_id).count() == 1
