@@ -23,11 +23,9 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.perf.http import LOADGEN, gunicorn, load
+from tests.perf.http import LOADGEN, gunicorn, load, manage, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = int(os.environ.get("BENCH_PORT", "8311"))
@@ -47,28 +45,15 @@ def _load(url: str, method: str = "GET", headers: dict | None = None, body: str 
 
 
 def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in {"TESTING", "DEBUG"}}
-    env.update(
-        DATABASE_URL=DB_URL,
-        DEBUG="0",
-        SECRET_KEY="bench-" + "x" * 50,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="0",
-        BENCH_VIEWS="1",
-        SITE_URL=f"http://127.0.0.1:{PORT}",
-        LOG_LEVEL="WARNING",
-        DB_CONN_MAX_AGE="600",
-        # One bench key places every hold; a real partner at this rate gets its per-key limit raised.
-        # BENCH_HOLD_RATE_LIMIT_API_KEY=1000000000 measures the counter's cost (use REDIS_URL for Redis).
-        HOLD_RATE_LIMIT_API_KEY=os.environ.get("BENCH_HOLD_RATE_LIMIT_API_KEY", "0"),
+    # One bench key places every hold; a real partner at this rate gets its per-key limit raised.
+    # BENCH_HOLD_RATE_LIMIT_API_KEY=1000000000 measures the counter's cost (use REDIS_URL for Redis).
+    return server_env(
+        db_url=DB_URL, port=PORT, HOLD_RATE_LIMIT_API_KEY=os.environ.get("BENCH_HOLD_RATE_LIMIT_API_KEY", "0")
     )
-    return env
 
 
 def _manage(*args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=_env(), check=True, capture_output=True, text=True
-    ).stdout
+    return manage(_env(), *args)
 
 
 def _create_database() -> None:

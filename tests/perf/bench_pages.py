@@ -33,12 +33,10 @@ import json
 import os
 import re
 import statistics
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
-from tests.perf.http import LOADGEN, gunicorn, load
+from tests.perf.http import LOADGEN, gunicorn, load, manage, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = int(os.environ.get("BENCH_PORT", "8312"))
@@ -64,25 +62,11 @@ class NotTheDemoPage(SystemExit):
 
 
 def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in {"TESTING", "DEBUG", "REDIS_URL"}}
-    env.update(
-        DATABASE_URL=DB_URL,
-        DEBUG="0",
-        SECRET_KEY="bench-" + "x" * 50,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="0",
-        BENCH_VIEWS="1",
-        SITE_URL=f"http://127.0.0.1:{PORT}",
-        LOG_LEVEL="WARNING",
-        DB_CONN_MAX_AGE="600",
-    )
-    return env
+    return server_env(db_url=DB_URL, port=PORT, drop=("TESTING", "DEBUG", "REDIS_URL"))
 
 
 def _manage(*args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=_env(), check=True, capture_output=True, text=True
-    ).stdout
+    return manage(_env(), *args)
 
 
 def _fresh_database() -> None:

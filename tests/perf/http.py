@@ -21,6 +21,31 @@ ROOT = Path(__file__).resolve().parents[2]
 LOADGEN = os.environ.get("BENCH_LOADGEN") or ("wrk" if shutil.which("wrk") else "python")
 
 
+def server_env(*, db_url: str, port: int, drop: tuple[str, ...] = ("TESTING", "DEBUG"), **extra: str) -> dict:
+    """The environment a bench serves the project with: production settings on loopback, the bench views on."""
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(
+        DATABASE_URL=db_url,
+        DEBUG="0",
+        SECRET_KEY="bench-" + "x" * 50,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="0",
+        BENCH_VIEWS="1",
+        SITE_URL=f"http://127.0.0.1:{port}",
+        LOG_LEVEL="WARNING",
+        DB_CONN_MAX_AGE="600",
+        **extra,
+    )
+    return env
+
+
+def manage(env: dict, *args: str) -> str:
+    """Run `manage.py <args>` with `env`; returns its stdout (raises CalledProcessError on failure)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
 @contextmanager
 def gunicorn(
     env: dict, port: int, *, workers: str = "1", threads: str = "16", ready_path: str = "/", worker_class: str = "gthread"
