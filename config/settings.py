@@ -215,6 +215,11 @@ HOLD_RATE_LIMIT_API_KEY = int(env("HOLD_RATE_LIMIT_API_KEY", "600"))
 # the drop's per-customer limit. Checked in the database in the hold's own transaction.
 HOLD_CLIENT_SHARE_PERCENT = int(env("HOLD_CLIENT_SHARE_PERCENT", "10"))
 HOLD_CLIENT_MAX_UNITS = int(env("HOLD_CLIENT_MAX_UNITS", "0"))
+# Share-to-unlock (docs/share-to-unlock.md): counted visits one client network may bring to a campaign, and
+# whether the network rules apply at all (a network counts once per campaign, never the sharer's own). Off
+# when DEBUG so the local demo can be tried with three browsers on one machine; always on in production.
+SHARE_VISITS_PER_NETWORK = int(env("SHARE_VISITS_PER_NETWORK", "1"))
+SHARE_NETWORK_RULES = env_bool("SHARE_NETWORK_RULES", default=not DEBUG)
 # Header a partner may send on POST /api/v1/holds with its end customer's IP address.
 HOLD_API_CLIENT_IP_HEADER = env("HOLD_API_CLIENT_IP_HEADER", "X-End-Client-IP")
 

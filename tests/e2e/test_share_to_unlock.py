@@ -28,7 +28,7 @@ def _wait(predicate, timeout=10.0):
 def test_sharing_counts_new_visitors_not_headless_ones_and_shows_the_code(
     live_server, page, browser, settings, django_user_model
 ):
-    settings.SHARE_VISITS_PER_NETWORK = 10  # every browser here comes from 127.0.0.1
+    settings.SHARE_NETWORK_RULES = False  # every browser here comes from 127.0.0.1 (the network rules: unit tests)
     c = campaign(n=2, percent="15")
     url = live_server.url + c.session.get_absolute_url()
     # given the sharer on the session page, pressing the button
