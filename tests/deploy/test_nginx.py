@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import resource
 import signal
 import socket
 import statistics
@@ -159,18 +161,33 @@ def gunicorn():
             proc.wait()
 
 
-def nginx_config(tmp_path: Path, *, listen: int, upstream: str) -> Path:
+def nginx_config(tmp_path: Path, *, listen: int | str, upstream: str) -> Path:
+    """config/deploy/nginx.conf with its placeholders filled for a loopback run under `tmp_path`.
+
+    `listen` is a port, or a whole `listen` value (e.g. "127.0.0.1:8080 backlog=4096"). The file's
+    `worker_rlimit_nofile` is lowered to this machine's hard limit when that is lower (as a
+    deployment would set it), so the workers do not log an alert for it.
+    """
     text = CONF.read_text()
     for name, value in {
         "PREFIX": str(tmp_path),
-        "LISTEN": f"127.0.0.1:{listen}",
+        "LISTEN": f"127.0.0.1:{listen}" if isinstance(listen, int) else listen,
         "UPSTREAM": upstream,
         "MIME_TYPES": "/etc/nginx/mime.types",
     }.items():
         text = text.replace(f"@@{name}@@", value)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY:
+        text = re.sub(r"worker_rlimit_nofile (\d+);", lambda m: f"worker_rlimit_nofile {min(int(m[1]), hard)};", text)
     conf = tmp_path / "nginx.conf"
     conf.write_text(text)
     return conf
+
+
+def nginx_globals() -> str:
+    """`-g` directives for a test run: in the foreground, and as root workers when started by root
+    (the workers write the cache under a pytest directory only root may enter)."""
+    return "daemon off;" + (" user root root;" if os.geteuid() == 0 else "")
 
 
 @pytest.fixture
@@ -186,7 +203,7 @@ def nginx(tmp_path, gunicorn):
     )
     assert check.returncode == 0, check.stderr
     proc = subprocess.Popen(
-        [NGINX, "-e", "stderr", "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"],
+        [NGINX, "-e", "stderr", "-p", str(tmp_path), "-c", str(conf), "-g", nginx_globals()],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -214,6 +231,17 @@ def test_the_config_has_every_placeholder_filled(tmp_path):
     ):
         assert directive in code
     assert "proxy_set_header X-Forwarded-For $remote_addr" in code
+    # the micro-cache (docs/deployment.md, "Micro-cache"): origin-driven, personal requests never served from it
+    for directive in (
+        "proxy_cache microcache",
+        "proxy_cache_lock on",
+        "proxy_cache_background_update on",
+        "proxy_cache_use_stale updating error timeout http_502 http_503 http_504",
+        "add_header X-Cache-Status $upstream_cache_status always",
+    ):
+        assert directive in code
+    assert "proxy_cache_valid" not in code  # nothing cached on nginx's own authority
+    assert "proxy_ignore_headers" not in code  # Set-Cookie / Cache-Control: private keep a response out
 
 
 def test_nginx_serves_a_visitor_while_slow_clients_stall_bare_gunicorn(nginx, gunicorn):
