@@ -29,7 +29,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.deploy.test_nginx import NGINX, database_url, free_port, nginx_config, nginx_globals, wait_listening
+from tests.deploy.nginxconf import NGINX, nginx_running, stop, wait_listening
+from tests.deploy.test_nginx import database_url, free_port
 from tests.factories import make_drop
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -75,15 +76,6 @@ class Origin:
         return last
 
 
-def _stop(proc: subprocess.Popen, sig: int) -> None:
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="module")
 def origin(django_db_setup, tmp_path_factory):
     log = tmp_path_factory.mktemp("origin") / "access.log"
@@ -123,7 +115,7 @@ def origin(django_db_setup, tmp_path_factory):
         wait_listening(port, proc)
         yield Origin(port, log)
     finally:
-        _stop(proc, signal.SIGTERM)
+        stop(proc, signal.SIGTERM)
 
 
 @pytest.fixture(scope="module")
@@ -133,23 +125,9 @@ def edge(origin, tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the micro-cache test: {NGINX} is missing (.ci/run installs nginx)")
         pytest.skip("Debian's nginx is not installed (`make nginx` installs it when root)")
-    prefix = tmp_path_factory.mktemp("edge")
     port = free_port()
-    conf = nginx_config(prefix, listen=port, upstream=f"127.0.0.1:{origin.port}")
-    check = subprocess.run(
-        [NGINX, "-t", "-e", "stderr", "-p", str(prefix), "-c", str(conf)], capture_output=True, text=True
-    )
-    assert check.returncode == 0, check.stderr
-    proc = subprocess.Popen(
-        [NGINX, "-e", "stderr", "-p", str(prefix), "-c", str(conf), "-g", nginx_globals()],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_listening(port, proc)
+    with nginx_running(tmp_path_factory.mktemp("edge"), port=port, upstream=f"127.0.0.1:{origin.port}"):
         yield port
-    finally:
-        _stop(proc, signal.SIGQUIT)
 
 
 def status_path() -> str:

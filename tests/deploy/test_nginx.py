@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import resource
 import signal
 import socket
 import statistics
@@ -20,18 +18,16 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.deploy.nginxconf import NGINX, nginx_config, nginx_globals, wait_listening
 from tests.factories import make_drop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-NGINX = os.environ.get("NGINX_PATH") or "/usr/sbin/nginx"
-CONF = Path(settings.BASE_DIR) / "config" / "deploy" / "nginx.conf"
 SLOW_CLIENTS = 48
 WORKERS = 2
 STALL_SECONDS = 6.0  # a visitor waiting this long has been stalled
@@ -41,17 +37,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"process exited early with {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"nothing listening on {port} after {timeout}s")
 
 
 def database_url() -> str:
@@ -159,35 +144,6 @@ def gunicorn():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def nginx_config(tmp_path: Path, *, listen: int | str, upstream: str) -> Path:
-    """config/deploy/nginx.conf with its placeholders filled for a loopback run under `tmp_path`.
-
-    `listen` is a port, or a whole `listen` value (e.g. "127.0.0.1:8080 backlog=4096"). The file's
-    `worker_rlimit_nofile` is lowered to this machine's hard limit when that is lower (as a
-    deployment would set it), so the workers do not log an alert for it.
-    """
-    text = CONF.read_text()
-    for name, value in {
-        "PREFIX": str(tmp_path),
-        "LISTEN": f"127.0.0.1:{listen}" if isinstance(listen, int) else listen,
-        "UPSTREAM": upstream,
-        "MIME_TYPES": "/etc/nginx/mime.types",
-    }.items():
-        text = text.replace(f"@@{name}@@", value)
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    if hard != resource.RLIM_INFINITY:
-        text = re.sub(r"worker_rlimit_nofile (\d+);", lambda m: f"worker_rlimit_nofile {min(int(m[1]), hard)};", text)
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(text)
-    return conf
-
-
-def nginx_globals() -> str:
-    """`-g` directives for a test run: in the foreground, and as root workers when started by root
-    (the workers write the cache under a pytest directory only root may enter)."""
-    return "daemon off;" + (" user root root;" if os.geteuid() == 0 else "")
 
 
 @pytest.fixture

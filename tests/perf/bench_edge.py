@@ -1,0 +1,279 @@
+"""10,000 viewers on one machine: nginx's micro-cache in front of gunicorn (issue #15, part 4).
+
+`make bench BENCH=edge` builds the demo as `make run` does (seed_demo + seed_sampling_demo on a
+fresh PostgreSQL database), checks the live session page is the demo's full, shared page
+(tests/perf/bench_pages.demo_page_check), and then, all on loopback:
+
+1. Side by side, gunicorn alone vs behind nginx (BENCH_CONCURRENCY connections, BENCH_ROUNDS
+   interleaved rounds of BENCH_SECONDS): the bare page and the status JSON straight from gunicorn,
+   and the same two through nginx (the bare page sends no Cache-Control, so it goes through; the
+   status JSON is answered from the micro-cache). Each as a ratio to the bare page from gunicorn
+   (issue target: status JSON ≥ 1.0 from gunicorn).
+2. The viewers: nginx with config/deploy/nginx.conf (fresh, empty cache) in front of gunicorn;
+   wrk holds BENCH_VIEWERS keep-alive connections (10,000), each one viewer who opens the live
+   session page once (arrivals spread over the first poll interval) and then polls the status
+   JSON every BENCH_POLL_SECONDS (2 s), for BENCH_EDGE_SECONDS (40 s). Reported: req/s, p50/p90/
+   p99/max latency, errors, HTTP statuses, nginx's X-Cache-Status mix, and the requests that
+   reached gunicorn for each cached URL (its access log, which includes nginx's background
+   refreshes), per second on average and in the busiest second. Targets: p99 < 200 ms, origin
+   ≤ ~1 request/s per cached URL.
+
+wrk needs one file descriptor per connection: the bench raises the soft RLIMIT_NOFILE of the wrk
+child to the hard limit, and nginx's `worker_rlimit_nofile` is capped at it (tests/deploy/nginxconf).
+If the hard limit is too low for BENCH_VIEWERS, it runs the largest count that fits and says so.
+The listen backlog is raised for the run (`backlog=` up to net.core.somaxconn) so 10,000 viewers
+connecting in the same second are queued, not dropped.
+
+Knobs: BENCH_EDGE_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/micromoments_bench_edge,
+dropped and re-created), BENCH_VIEWERS, BENCH_POLL_SECONDS, BENCH_EDGE_SECONDS, BENCH_SECONDS (5),
+BENCH_ROUNDS (3; 0 skips the side by side), BENCH_CONCURRENCY (64), BENCH_EDGE_WORKERS (5 sync gunicorn workers, the
+documented shape), BENCH_WRK_THREADS (2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shlex
+import shutil
+import statistics
+import subprocess
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from tests.deploy.nginxconf import NGINX, nginx_running
+from tests.perf.bench_pages import FACTS, NotTheDemoPage, demo_page_check
+from tests.perf.http import gunicorn, load, manage, server_env
+
+ROOT = Path(__file__).resolve().parents[2]
+DB_URL = os.environ.get("BENCH_EDGE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/micromoments_bench_edge")
+ORIGIN_PORT = int(os.environ.get("BENCH_PORT", "8322"))
+EDGE_PORT = ORIGIN_PORT + 1
+VIEWERS = int(os.environ.get("BENCH_VIEWERS", "10000"))
+POLL_SECONDS = float(os.environ.get("BENCH_POLL_SECONDS", "2"))
+EDGE_SECONDS = float(os.environ.get("BENCH_EDGE_SECONDS", "40"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "64"))
+WORKERS = os.environ.get("BENCH_EDGE_WORKERS", "5")
+WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "2"))
+FD_SLACK = 64  # wrk's own files, epoll, stdio
+P99_TARGET_MS = 200
+ORIGIN_TARGET = 1.0  # requests per second per cached URL ("about one")
+
+
+def _env(**extra: str) -> dict:
+    return server_env(db_url=DB_URL, port=ORIGIN_PORT, drop=("TESTING", "DEBUG", "REDIS_URL"), **extra)
+
+
+def _fresh_database() -> None:
+    import psycopg
+
+    name = DB_URL.rsplit("/", 1)[1]
+    with psycopg.connect(DB_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _seed() -> dict:
+    """Build the demo as `make run` does; returns the live session, its drops and campaigns (bench_pages' facts).
+
+    With BENCH_EDGE_REUSE=1 the database and facts of the previous run are reused (a quicker re-run
+    while tuning; the demo's live session stays live for hours).
+    """
+    facts_file = Path(tempfile.gettempdir()) / f"mm-bench-edge-{DB_URL.rsplit('/', 1)[1]}.json"
+    if os.environ.get("BENCH_EDGE_REUSE") == "1" and facts_file.exists():
+        return json.loads(facts_file.read_text())
+    _fresh_database()
+    manage(_env(), "migrate", "--noinput")
+    manage(_env(), "collectstatic", "--noinput")
+    out = manage(_env(), "seed_demo")
+    manage(_env(), "seed_sampling_demo")
+    match = re.search(r"Live session: \S*/s/([0-9a-f-]{36})/", out)
+    if not match:
+        raise NotTheDemoPage(f"seed_demo printed no live session:\n{out}")
+    facts = json.loads(manage(_env(), "shell", "-c", FACTS.format(public_id=match.group(1))).strip().splitlines()[-1])
+    demo = {"session": match.group(1), **facts}
+    facts_file.write_text(json.dumps(demo))
+    return demo
+
+
+def _somaxconn() -> int:
+    try:
+        return int(Path("/proc/sys/net/core/somaxconn").read_text())
+    except (OSError, ValueError):
+        return 4096
+
+
+def _raise_nofile() -> None:  # in the wrk child, before exec
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _viewers_that_fit() -> tuple[int, str]:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY or hard >= VIEWERS + FD_SLACK:
+        return VIEWERS, ""
+    fit = (hard - FD_SLACK) // WRK_THREADS * WRK_THREADS
+    return fit, (
+        f"the hard RLIMIT_NOFILE is {hard} (not raisable without CAP_SYS_RESOURCE): wrk needs one "
+        f"descriptor per connection, so {fit} viewers instead of {VIEWERS}"
+    )
+
+
+def _origin_log(log: Path, offset: int) -> tuple[Counter, dict[str, Counter]]:
+    """Requests in gunicorn's access log after byte `offset`: per path, and per path per second."""
+    total: Counter = Counter()
+    per_second: dict[str, Counter] = {}
+    with log.open() as f:
+        f.seek(offset)
+        for line in f:
+            parts = line.split()  # "[02/Dec/2026:07:30:00 +0000] GET /s/…/status.json 200"
+            if len(parts) < 5:
+                continue
+            second, path = parts[0], parts[3]
+            total[path] += 1
+            per_second.setdefault(path, Counter())[second] += 1
+    return total, per_second
+
+
+def _viewers(base: str, demo: dict, log: Path) -> dict:
+    viewers, note = _viewers_that_fit()
+    page, status = f"/s/{demo['session']}/", f"/s/{demo['session']}/status.json"
+    env = {
+        **os.environ,
+        "WRK_PAGE_PATH": page,
+        "WRK_STATUS_PATH": status,
+        "WRK_POLL_MS": str(int(POLL_SECONDS * 1000)),
+        "WRK_PER_THREAD": str(viewers // WRK_THREADS),
+    }
+    offset = log.stat().st_size
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{WRK_THREADS}",
+            f"-c{viewers}",
+            f"-d{EDGE_SECONDS:.0f}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(ROOT / "tests/perf/wrk_viewers.lua"),
+            base + "/",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        preexec_fn=_raise_nofile,  # noqa: PLW1509 (no threads in this process)
+    ).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    total, per_second = _origin_log(log, offset)
+    seconds = result["duration_us"] / 1e6
+    origin = {}
+    for name, path in (("session page", page), ("status JSON", status)):
+        busiest = max(per_second.get(path, Counter()).values(), default=0)
+        origin[name] = {"requests": total[path], "per_second": total[path] / seconds, "busiest_second": busiest}
+    others = sum(n for p, n in total.items() if p not in (page, status))
+    return {"viewers": viewers, "note": note, "seconds": seconds, "wrk": result, "origin": origin, "other": others}
+
+
+def _side_by_side(origin: str, edge: str, demo: dict) -> list[dict]:
+    status = f"/s/{demo['session']}/status.json"
+    urls = {
+        "bare page, gunicorn": origin + "/bench/bare/",
+        "status JSON, gunicorn": origin + status,
+        "bare page, nginx": edge + "/bench/bare/",
+        "status JSON, nginx cache": edge + status,
+    }
+    for url in urls.values():  # warm-up: imports, connections, the caches
+        load(url, seconds=1, concurrency=4)
+    return [
+        {name: load(url, seconds=SECONDS, concurrency=CONCURRENCY) for name, url in urls.items()} for _ in range(ROUNDS)
+    ]
+
+
+def main() -> None:
+    if not os.path.exists(NGINX) or not shutil.which("wrk"):
+        raise SystemExit(f"the edge bench needs Debian's nginx ({NGINX}) and wrk (`make bench` installs both as root)")
+    demo = _seed()
+    backlog = min(max(VIEWERS, 511), _somaxconn())
+    listen = f"127.0.0.1:{EDGE_PORT} backlog={backlog}"
+    with tempfile.TemporaryDirectory(prefix="mm-edge-") as tmp:
+        tmp = Path(tmp)
+        with (
+            gunicorn(_env(), ORIGIN_PORT, workers=WORKERS, worker_class="sync", ready_path="/bench/bare/") as origin,
+            nginx_running(tmp / "nginx-1", port=EDGE_PORT, upstream=f"127.0.0.1:{ORIGIN_PORT}", listen=listen),
+        ):
+            edge = f"http://127.0.0.1:{EDGE_PORT}"
+            demo_page_check(edge, demo)  # what the viewers will get through nginx is the demo's shared page
+            rounds = _side_by_side(origin, edge, demo) if ROUNDS else []
+        if rounds:
+            _report_side_by_side(rounds)
+
+        log = tmp / "origin-access.log"
+        log.touch()
+        logged = _env(
+            GUNICORN_CMD_ARGS=f"--access-logfile {shlex.quote(str(log))} --access-logformat '%(t)s %(m)s %(U)s %(s)s'"
+        )
+        with (
+            gunicorn(logged, ORIGIN_PORT, workers=WORKERS, worker_class="sync", ready_path="/bench/bare/"),
+            nginx_running(tmp / "nginx-2", port=EDGE_PORT, upstream=f"127.0.0.1:{ORIGIN_PORT}", listen=listen),
+        ):
+            result = _viewers(f"http://127.0.0.1:{EDGE_PORT}", demo, log)
+        _report_viewers(result, backlog)
+
+
+def _report_side_by_side(rounds: list[dict]) -> None:
+    print(
+        f"\n[side by side] gunicorn -w {WORKERS} -k sync, alone and behind nginx (config/deploy/nginx.conf); "
+        f"wrk, {CONCURRENCY} connections, {ROUNDS} interleaved rounds × {SECONDS:.0f} s"
+    )
+    print(f"{'target':<24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'× bare':>7}  statuses (all rounds)")
+    for name in rounds[0]:
+        statuses: Counter = Counter()
+        for r in rounds:
+            statuses.update({str(k): v for k, v in r[name]["statuses"].items()})
+        ratio = statistics.median(r[name]["rps"] / r["bare page, gunicorn"]["rps"] for r in rounds)
+        print(
+            f"{name:<24} {statistics.median(r[name]['rps'] for r in rounds):>9.1f} "
+            f"{statistics.median(r[name]['p50_ms'] for r in rounds):>8.2f} "
+            f"{statistics.median(r[name]['p99_ms'] for r in rounds):>8.2f} {ratio:>7.2f}  {dict(statuses)}"
+        )
+    ratio = statistics.median(r["status JSON, gunicorn"]["rps"] / r["bare page, gunicorn"]["rps"] for r in rounds)
+    print(
+        f"status JSON from gunicorn: {ratio:.2f} of the bare page, target ≥ 1.00 " + ("OK" if ratio >= 1 else "BELOW")
+    )
+
+
+def _report_viewers(r: dict, backlog: int) -> None:
+    w = r["wrk"]
+    errors = {k: w[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx")}
+    print(
+        f"\n[viewers] {r['viewers']} viewers (wrk -t{WRK_THREADS} -c{r['viewers']}, keep-alive), each opens the "
+        f"session page once then polls the status JSON every {POLL_SECONDS:g} s, {r['seconds']:.0f} s; "
+        f"nginx listen backlog {backlog}, gunicorn -w {WORKERS} -k sync"
+    )
+    if r["note"]:
+        print(f"  NOTE: {r['note']}; per-connection rate equivalent: {r['viewers'] / POLL_SECONDS:.0f} polls/s")
+    print(
+        f"  {w['requests'] / r['seconds']:.0f} req/s ({w['requests']} requests: {w['pages']} page loads and "
+        f"{w['polls']} polls issued); latency p50 {w['p50_us'] / 1000:.1f} ms, p90 {w['p90_us'] / 1000:.1f} ms, "
+        f"p99 {w['p99_us'] / 1000:.1f} ms, max {w['max_us'] / 1000:.0f} ms"
+    )
+    print(f"  errors {errors}; HTTP {w['codes']}; X-Cache-Status {w['cache']}")
+    for name, o in r["origin"].items():
+        verdict = "OK" if o["per_second"] <= ORIGIN_TARGET * 1.2 else "ABOVE TARGET"
+        print(
+            f"  origin, {name:<12}: {o['requests']} requests, {o['per_second']:.2f}/s "
+            f"(busiest second {o['busiest_second']}), target ≤ ~{ORIGIN_TARGET:g}/s {verdict}"
+        )
+    print(f"  origin, anything else: {r['other']} requests")
+    p99 = w["p99_us"] / 1000
+    print(f"  p99 {p99:.1f} ms, target < {P99_TARGET_MS} ms " + ("OK" if p99 < P99_TARGET_MS else "ABOVE TARGET"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+-- wrk script for the edge bench (tests/perf/bench_edge.py): every connection is one viewer who
+-- opens the live session page once, then polls the session's status JSON every WRK_POLL_MS.
+--
+-- Environment: WRK_PAGE_PATH, WRK_STATUS_PATH, WRK_POLL_MS (2000), WRK_PER_THREAD (connections per
+-- wrk thread: wrk gives each thread connections / threads). `done` prints one JSON line.
+--
+-- wrk's Lua runs per thread, not per connection, but at start every connection asks for its first
+-- request once: the first WRK_PER_THREAD requests of a thread are the page loads, one per viewer,
+-- each after a random delay within one poll interval (viewers arrive spread over it, not in the same
+-- millisecond); every later request is a poll, WRK_POLL_MS after that connection's previous answer.
+-- wrk measures latency from the request's first byte written, so the delay is not counted.
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("id", #threads)
+end
+
+function init(args)
+  page_req = wrk.format("GET", os.getenv("WRK_PAGE_PATH"))
+  poll_req = wrk.format("GET", os.getenv("WRK_STATUS_PATH"))
+  poll_ms = tonumber(os.getenv("WRK_POLL_MS") or "2000")
+  per_thread = tonumber(os.getenv("WRK_PER_THREAD"))
+  math.randomseed(os.time() * 100 + id)
+  delays, pages, polls = 0, 0, 0
+  codes, cache = {}, {}
+end
+
+function delay()
+  delays = delays + 1
+  if delays <= per_thread then
+    return math.random(0, poll_ms)
+  end
+  return poll_ms
+end
+
+function request()
+  if pages < per_thread then
+    pages = pages + 1
+    return page_req
+  end
+  polls = polls + 1
+  return poll_req
+end
+
+function response(status, headers, body)
+  local code = tostring(status)
+  codes[code] = (codes[code] or 0) + 1
+  local c = headers["X-Cache-Status"] or "-"
+  cache[c] = (cache[c] or 0) + 1
+end
+
+local function merge(into, from)
+  for k, v in pairs(from) do into[k] = (into[k] or 0) + v end
+end
+
+local function json_object(t)
+  local parts = {}
+  for k, v in pairs(t) do table.insert(parts, string.format('"%s": %d', k, v)) end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+function done(summary, latency, requests)
+  local all_codes, all_cache, all_pages, all_polls = {}, {}, 0, 0
+  for _, thread in ipairs(threads) do
+    merge(all_codes, thread:get("codes"))
+    merge(all_cache, thread:get("cache"))
+    all_pages = all_pages + thread:get("pages")
+    all_polls = all_polls + thread:get("polls")
+  end
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "pages": %d, "polls": %d, "non_2xx": %d, '
+      .. '"connect_errors": %d, "read_errors": %d, "write_errors": %d, "timeouts": %d, '
+      .. '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, "codes": %s, "cache": %s}\n',
+    summary.requests, summary.duration, all_pages, all_polls, summary.errors.status,
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    json_object(all_codes), json_object(all_cache)))
+end
