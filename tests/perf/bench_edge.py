@@ -140,17 +140,44 @@ def _origin_log(log: Path, offset: int) -> tuple[Counter, dict[str, Counter]]:
     return total, per_second
 
 
-def _viewers(base: str, demo: dict, log: Path) -> dict:
-    viewers, note = _viewers_that_fit()
-    page, status = f"/s/{demo['session']}/", f"/s/{demo['session']}/status.json"
+NGINX_LINE = re.compile(r'"[A-Z]+ (?P<path>\S+) HTTP/[\d.]+" (?P<code>\d{3}) .* cache=(?P<cache>\S*) rt=(?P<rt>[\d.]+)')
+
+
+def _nginx_log(log: Path, paths: dict) -> dict:
+    """nginx's access log (the config's `micromoments` format): statuses, X-Cache-Status mix, and
+    nginx's own time per request (first byte of the request read to last byte of the response
+    written) for each of `paths` ({name: path}), p50/p99/max in ms."""
+    codes: Counter = Counter()
+    cache: Counter = Counter()
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    names = {path: name for name, path in paths.items()}
+    for line in log.read_text().splitlines():
+        m = NGINX_LINE.search(line)
+        if m:
+            codes[m["code"]] += 1
+            cache[m["cache"]] += 1
+            if m["path"] in names:
+                times[names[m["path"]]].append(float(m["rt"]) * 1000)
+    spread = {}
+    for name, values in times.items():
+        values.sort()
+        if values:
+            spread[name] = {
+                "p50_ms": values[len(values) // 2],
+                "p99_ms": values[min(len(values) - 1, int(0.99 * len(values)))],
+                "max_ms": values[-1],
+            }
+    return {"codes": dict(codes), "cache": dict(cache), "times": spread}
+
+
+def _wrk_viewers(base: str, paths: dict, viewers: int) -> dict:
     env = {
         **os.environ,
-        "WRK_PAGE_PATH": page,
-        "WRK_STATUS_PATH": status,
+        "WRK_PAGE_PATH": paths["session page"],
+        "WRK_STATUS_PATH": paths["status JSON"],
         "WRK_POLL_MS": str(int(POLL_SECONDS * 1000)),
         "WRK_PER_THREAD": str(viewers // WRK_THREADS),
     }
-    offset = log.stat().st_size
     out = subprocess.run(
         [
             "wrk",
@@ -169,15 +196,46 @@ def _viewers(base: str, demo: dict, log: Path) -> dict:
         env=env,
         preexec_fn=_raise_nofile,  # noqa: PLW1509 (no threads in this process)
     ).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _viewers(demo: dict, tmp: Path, listen: str) -> dict:
+    """Run the viewers against a fresh nginx + gunicorn (with an access log); returns every figure."""
+    viewers, note = _viewers_that_fit()
+    paths = {"session page": f"/s/{demo['session']}/", "status JSON": f"/s/{demo['session']}/status.json"}
+    log = tmp / "origin-access.log"
+    log.touch()
+    logged = _env(
+        GUNICORN_CMD_ARGS=f"--access-logfile {shlex.quote(str(log))} --access-logformat '%(t)s %(m)s %(U)s %(s)s'"
+    )
+    with (
+        gunicorn(logged, ORIGIN_PORT, workers=WORKERS, worker_class="sync", ready_path="/bench/bare/"),
+        nginx_running(tmp / "nginx-2", port=EDGE_PORT, upstream=f"127.0.0.1:{ORIGIN_PORT}", listen=listen) as prefix,
+    ):
+        # The origin is warm (a deployed one is: imports, templates, connections, its own page cache);
+        # nginx's cache is empty, so the first viewers' requests still reach gunicorn.
+        for path in paths.values():
+            load(f"http://127.0.0.1:{ORIGIN_PORT}{path}", seconds=1, concurrency=int(WORKERS))
+        offset = log.stat().st_size
+        load_before = os.getloadavg()[0]
+        result = _wrk_viewers(f"http://127.0.0.1:{EDGE_PORT}", paths, viewers)
     total, per_second = _origin_log(log, offset)
     seconds = result["duration_us"] / 1e6
     origin = {}
-    for name, path in (("session page", page), ("status JSON", status)):
+    for name, path in paths.items():
         busiest = max(per_second.get(path, Counter()).values(), default=0)
         origin[name] = {"requests": total[path], "per_second": total[path] / seconds, "busiest_second": busiest}
-    others = sum(n for p, n in total.items() if p not in (page, status))
-    return {"viewers": viewers, "note": note, "seconds": seconds, "wrk": result, "origin": origin, "other": others}
+    others = sum(n for p, n in total.items() if p not in paths.values())
+    return {
+        "viewers": viewers,
+        "note": note,
+        "seconds": seconds,
+        "wrk": result,
+        "nginx": _nginx_log(prefix / "access.log", paths),
+        "origin": origin,
+        "other": others,
+        "load": (load_before, os.getloadavg()[0]),
+    }
 
 
 def _side_by_side(origin: str, edge: str, demo: dict) -> list[dict]:
@@ -213,16 +271,7 @@ def main() -> None:
         if rounds:
             _report_side_by_side(rounds)
 
-        log = tmp / "origin-access.log"
-        log.touch()
-        logged = _env(
-            GUNICORN_CMD_ARGS=f"--access-logfile {shlex.quote(str(log))} --access-logformat '%(t)s %(m)s %(U)s %(s)s'"
-        )
-        with (
-            gunicorn(logged, ORIGIN_PORT, workers=WORKERS, worker_class="sync", ready_path="/bench/bare/"),
-            nginx_running(tmp / "nginx-2", port=EDGE_PORT, upstream=f"127.0.0.1:{ORIGIN_PORT}", listen=listen),
-        ):
-            result = _viewers(f"http://127.0.0.1:{EDGE_PORT}", demo, log)
+        result = _viewers(demo, tmp, listen)
         _report_viewers(result, backlog)
 
 
@@ -254,7 +303,8 @@ def _report_viewers(r: dict, backlog: int) -> None:
     print(
         f"\n[viewers] {r['viewers']} viewers (wrk -t{WRK_THREADS} -c{r['viewers']}, keep-alive), each opens the "
         f"session page once then polls the status JSON every {POLL_SECONDS:g} s, {r['seconds']:.0f} s; "
-        f"nginx listen backlog {backlog}, gunicorn -w {WORKERS} -k sync"
+        f"nginx listen backlog {backlog}, gunicorn -w {WORKERS} -k sync; 1-minute load average "
+        f"{r['load'][0]:.1f} before, {r['load'][1]:.1f} after ({os.cpu_count()} CPUs, shared with anything else running)"
     )
     if r["note"]:
         print(f"  NOTE: {r['note']}; per-connection rate equivalent: {r['viewers'] / POLL_SECONDS:.0f} polls/s")
@@ -263,7 +313,13 @@ def _report_viewers(r: dict, backlog: int) -> None:
         f"{w['polls']} polls issued); latency p50 {w['p50_us'] / 1000:.1f} ms, p90 {w['p90_us'] / 1000:.1f} ms, "
         f"p99 {w['p99_us'] / 1000:.1f} ms, max {w['max_us'] / 1000:.0f} ms"
     )
-    print(f"  errors {errors}; HTTP {w['codes']}; X-Cache-Status {w['cache']}")
+    n = r["nginx"]
+    print(f"  errors (wrk) {errors}; HTTP statuses (nginx log) {n['codes']}; X-Cache-Status {n['cache']}")
+    for name, s in n["times"].items():
+        print(
+            f"  nginx's own time, {name:<12}: p50 {s['p50_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, max {s['max_ms']:.0f} ms"
+            " (request read → response written; wrk adds the client side and waiting for a CPU)"
+        )
     for name, o in r["origin"].items():
         verdict = "OK" if o["per_second"] <= ORIGIN_TARGET * 1.2 else "ABOVE TARGET"
         print(
