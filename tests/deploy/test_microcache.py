@@ -146,18 +146,16 @@ def test_status_json_is_served_from_the_cache_and_reaches_the_origin_about_once_
 
     before = origin.settled(path, at_least=1)
     seen: Counter = Counter()
-    bodies: set[bytes] = set()
     codes: Counter = Counter()
     lock = threading.Lock()
     started = time.monotonic()
 
     def viewer():
         while time.monotonic() - started < HAMMER_SECONDS:
-            code, h, body = fetch(edge, path, headers={"Cookie": f"mm_vid={uuid.uuid4().hex}"})
+            code, h, _body = fetch(edge, path, headers={"Cookie": f"mm_vid={uuid.uuid4().hex}"})
             with lock:
                 codes[code] += 1
                 seen[h.get("x-cache-status", "")] += 1
-                bodies.add(body)
 
     threads = [threading.Thread(target=viewer) for _ in range(HAMMER_THREADS)]
     for t in threads:
@@ -165,7 +163,8 @@ def test_status_json_is_served_from_the_cache_and_reaches_the_origin_about_once_
     for t in threads:
         t.join()
     elapsed = time.monotonic() - started
-    reached = origin.settled(path) - before
+    # the refresh a stale entry triggered may still be on its way (a busy machine): wait for it
+    reached = origin.settled(path, at_least=before + 1) - before
     served = sum(codes.values())
     print(
         f"\nmicro-cache, status JSON: {served} requests in {elapsed:.1f} s through nginx, "
@@ -174,8 +173,12 @@ def test_status_json_is_served_from_the_cache_and_reaches_the_origin_about_once_
     assert codes == {200: served}
     assert set(seen) <= SHARED_STATUSES, seen  # nobody waited for, or bypassed to, the origin
     assert served >= 20 * max(reached, 1)
-    assert reached <= math.ceil(elapsed) + 1  # about once a second (max-age=1), whatever the load
-    assert reached >= 1 and len(bodies) >= 2  # and it is refreshed: the figures are never stuck
+    assert 1 <= reached <= math.ceil(elapsed) + 1  # refreshed, about once a second (max-age=1), whatever the load
+    # and the refreshed copy is what viewers get next: the figures are never stuck
+    deadline = time.monotonic() + 10
+    while fetch(edge, path)[2] == first and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert fetch(edge, path)[2] != first
 
 
 @pytest.mark.parametrize(
