@@ -14,6 +14,7 @@ and Stripe's URLs are not cached at all; hot session assets are.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import math
 import os
@@ -76,10 +77,9 @@ class Origin:
         return last
 
 
-@pytest.fixture(scope="module")
-def origin(django_db_setup, tmp_path_factory):
-    log = tmp_path_factory.mktemp("origin") / "access.log"
-    port = free_port()
+@contextlib.contextmanager
+def origin_running(log: Path, port: int):
+    """gunicorn (2 sync workers) serving tests/deploy/edge_origin.py on 127.0.0.1:`port`, access log to `log`."""
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"DJANGO_ALLOW_ASYNC_UNSAFE"}},
         "DEBUG": "0",
@@ -118,13 +118,23 @@ def origin(django_db_setup, tmp_path_factory):
         stop(proc, signal.SIGTERM)
 
 
-@pytest.fixture(scope="module")
-def edge(origin, tmp_path_factory):
-    """nginx with config/deploy/nginx.conf in front of `origin`; yields its port."""
+def need_nginx() -> None:
     if not os.path.exists(NGINX):
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the micro-cache test: {NGINX} is missing (.ci/run installs nginx)")
         pytest.skip("Debian's nginx is not installed (`make nginx` installs it when root)")
+
+
+@pytest.fixture(scope="module")
+def origin(django_db_setup, tmp_path_factory):
+    with origin_running(tmp_path_factory.mktemp("origin") / "access.log", free_port()) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def edge(origin, tmp_path_factory):
+    """nginx with config/deploy/nginx.conf in front of `origin`; yields its port."""
+    need_nginx()
     port = free_port()
     with nginx_running(tmp_path_factory.mktemp("edge"), port=port, upstream=f"127.0.0.1:{origin.port}"):
         yield port
@@ -262,3 +272,20 @@ def test_hot_session_assets_are_cached_and_ranges_answered_from_the_cache(edge, 
     status, h, part = fetch(edge, path, headers={"Range": "bytes=0-99"})
     assert (status, h["x-cache-status"], part) == (206, "HIT", whole[:100])
     assert origin.settled(path, at_least=1) == 1
+
+
+def test_the_cached_copy_answers_while_gunicorn_is_down(tmp_path):
+    need_nginx()
+    path = status_path()
+    port, edge_port = free_port(), free_port()
+    with nginx_running(tmp_path / "edge", port=edge_port, upstream=f"127.0.0.1:{port}"):
+        with origin_running(tmp_path / "access.log", port):
+            _, h, first = fetch(edge_port, path)
+            assert h["x-cache-status"] == "MISS"
+        # gunicorn is gone (a deploy, a crash); wait until the copy is past its max-age
+        deadline = time.monotonic() + 10
+        while fetch(edge_port, path)[1].get("x-cache-status") == "HIT" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        status, h, body = fetch(edge_port, path)
+        assert (status, h["x-cache-status"], body) == (200, "STALE", first)
+        assert fetch(edge_port, "/_edge/private")[0] == 502  # what was never cached is not invented
