@@ -9,7 +9,8 @@ fresh PostgreSQL database), checks the live session page is the demo's full, sha
    and the same two through nginx (the bare page sends no Cache-Control, so it goes through; the
    status JSON is answered from the micro-cache). Each as a ratio to the bare page from gunicorn
    (issue target: status JSON ≥ 1.0 from gunicorn).
-2. The viewers: nginx with config/deploy/nginx.conf (fresh, empty cache) in front of gunicorn;
+2. The viewers: nginx with config/deploy/nginx.conf (a fresh one whose cache holds one copy of
+   each URL, as once anybody opened the page; BENCH_EDGE_COLD=1: empty) in front of gunicorn;
    wrk holds BENCH_VIEWERS keep-alive connections (10,000), each one viewer who opens the live
    session page once (arrivals spread over the first poll interval) and then polls the status
    JSON every BENCH_POLL_SECONDS (2 s), for BENCH_EDGE_SECONDS (40 s). Reported: req/s, p50/p90/
@@ -27,7 +28,8 @@ connecting in the same second are queued, not dropped.
 Knobs: BENCH_EDGE_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/micromoments_bench_edge,
 dropped and re-created), BENCH_VIEWERS, BENCH_POLL_SECONDS, BENCH_EDGE_SECONDS, BENCH_SECONDS (5),
 BENCH_ROUNDS (3; 0 skips the side by side), BENCH_CONCURRENCY (64), BENCH_EDGE_WORKERS (5 sync gunicorn workers, the
-documented shape), BENCH_WRK_THREADS (2).
+documented shape), BENCH_WRK_THREADS (2), BENCH_EDGE_COLD=1 (nginx's cache empty when the viewers
+arrive, instead of holding one copy of each URL), BENCH_EDGE_REUSE=1 (reuse the last run's demo).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -60,6 +63,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "64"))
 WORKERS = os.environ.get("BENCH_EDGE_WORKERS", "5")
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "2"))
+COLD = os.environ.get("BENCH_EDGE_COLD") == "1"
 FD_SLACK = 64  # wrk's own files, epoll, stdio
 P99_TARGET_MS = 200
 ORIGIN_TARGET = 1.0  # requests per second per cached URL ("about one")
@@ -212,10 +216,16 @@ def _viewers(demo: dict, tmp: Path, listen: str) -> dict:
         gunicorn(logged, ORIGIN_PORT, workers=WORKERS, worker_class="sync", ready_path="/bench/bare/"),
         nginx_running(tmp / "nginx-2", port=EDGE_PORT, upstream=f"127.0.0.1:{ORIGIN_PORT}", listen=listen) as prefix,
     ):
-        # The origin is warm (a deployed one is: imports, templates, connections, its own page cache);
-        # nginx's cache is empty, so the first viewers' requests still reach gunicorn.
+        # The origin is warm (a deployed one is: imports, templates, connections, its own page cache).
         for path in paths.values():
             load(f"http://127.0.0.1:{ORIGIN_PORT}{path}", seconds=1, concurrency=int(WORKERS))
+        # nginx holds one copy of each URL, as it does once anybody opened the page in the last
+        # minute (a live session's page has been open before the drop is announced); from then on
+        # expiries are refreshed in the background and nobody waits. BENCH_EDGE_COLD=1 starts empty:
+        # the viewers arriving while the first request renders the page wait for it (proxy_cache_lock).
+        if not COLD:
+            for path in paths.values():
+                urllib.request.urlopen(f"http://127.0.0.1:{EDGE_PORT}{path}", timeout=30).read()  # noqa: S310 (loopback)
         offset = log.stat().st_size
         load_before = os.getloadavg()[0]
         result = _wrk_viewers(f"http://127.0.0.1:{EDGE_PORT}", paths, viewers)
@@ -303,6 +313,7 @@ def _report_viewers(r: dict, backlog: int) -> None:
     print(
         f"\n[viewers] {r['viewers']} viewers (wrk -t{WRK_THREADS} -c{r['viewers']}, keep-alive), each opens the "
         f"session page once then polls the status JSON every {POLL_SECONDS:g} s, {r['seconds']:.0f} s; "
+        f"nginx cache {'empty' if COLD else 'holding one copy of each URL'} at the start, "
         f"nginx listen backlog {backlog}, gunicorn -w {WORKERS} -k sync; 1-minute load average "
         f"{r['load'][0]:.1f} before, {r['load'][1]:.1f} after ({os.cpu_count()} CPUs, shared with anything else running)"
     )
