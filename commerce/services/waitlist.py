@@ -92,7 +92,7 @@ def waitlist_join(
     if drop.session.status not in SELLING_SESSION_STATUSES or now >= drop.closes_at:
         raise WaitlistError("This drop has closed; its waitlist is closed too.", code="waitlist_closed")
     someone_waits = WaitlistEntry.objects.filter(drop_id=drop.pk, status=WaitlistEntry.Status.WAITING).exists()
-    if drop.available >= quantity and not someone_waits:
+    if drop.total_available >= quantity and not someone_waits:
         raise WaitlistError("This drop is not sold out: you can buy it now.", code="not_sold_out")
     existing = WaitlistEntry.objects.filter(
         drop_id=drop.pk, email_normalized=key, status__in=WaitlistEntry.LIVE_STATUSES
