@@ -85,8 +85,13 @@ def _shard_take(*, drop_id: int, index: int, quantity: int) -> bool:
 
 
 def _lock_shards(drop_id: int) -> tuple[Drop | None, list[DropStockShard]]:
-    """Lock the drop's row, then its shard rows by index (the one multi-row lock order); returns them."""
-    drop = Drop.objects.select_for_update(of=("self",)).filter(pk=drop_id).first()
+    """Lock the drop's row, then its shard rows by index (the one multi-row lock order); returns them.
+
+    The drop's row FOR NO KEY UPDATE, not FOR UPDATE: a hold that took a unit from a shard row checks
+    its foreign key to the drop at commit (FOR KEY SHARE on the drop's row), and must not wait for a
+    transaction that waits for that hold's shard row.
+    """
+    drop = Drop.objects.select_for_update(of=("self",), no_key=True).filter(pk=drop_id).first()
     if drop is None:
         return None, []
     return drop, list(DropStockShard.objects.select_for_update().filter(drop_id=drop_id).order_by("index"))

@@ -23,8 +23,8 @@ def drop_create(**fields) -> Drop:
     fields.setdefault("currency", sku.currency)
     if fields["closes_at"] <= fields["opens_at"]:
         raise InvalidInput("A drop must close after it opens.", code="invalid_window")
-    _check_shards(fields.get("stock_shards", 1) or 1)
-    shards = fields.pop("stock_shards", 1) or 1
+    _check_shards(fields.get("stock_shards", 1))
+    shards = fields.pop("stock_shards", 1)
     drop = Drop(**fields)
     drop.available = drop.quantity
     drop.save()
