@@ -247,8 +247,10 @@ _EXECUTE_HOLD = f"EXECUTE {_HOLD_STATEMENT} ({', '.join(f'%({name})s' for name i
 # The same statement for a drop whose stock is spread over shards (Drop.stock_shards > 1): $14 is the
 # shard to take from (0: the drop's row, else a DropStockShard row); the gate, the window and both
 # limits are the same conditions. A fifth column says whether the drop sells at all (gate and
-# window), so a refusal by an empty shard (try the next one) is told from a closed drop (stop).
-_HOLD_SHARD_STATEMENT = "mm_hold_place_shard_v1"
+# window), so a refusal by an empty shard (try the next one) is told from a closed drop (stop); a
+# sixth gives the drop's total over all shards as the statement found it, so a hold on a sold-out
+# drop stops after one round trip instead of visiting every shard.
+_HOLD_SHARD_STATEMENT = "mm_hold_place_shard_v2"  # v2: the total left
 _HOLD_SHARD_PARAMS = (*_HOLD_PARAMS, "shard")
 _HOLD_SHARD_TYPES = _HOLD_TYPES + ", smallint"
 _HOLD_SHARD_SQL = """
@@ -291,7 +293,9 @@ WITH gate AS (
     RETURNING id
 )
 SELECT (SELECT n FROM mine), (SELECT id FROM ins), (SELECT id FROM cust), (SELECT n FROM theirs),
-       EXISTS (SELECT 1 FROM sells)
+       EXISTS (SELECT 1 FROM sells),
+       (SELECT available FROM commerce_drop WHERE id = $2)
+         + COALESCE((SELECT SUM(available) FROM commerce_dropstockshard WHERE drop_id = $2), 0)
 """
 _EXECUTE_HOLD_SHARD = f"EXECUTE {_HOLD_SHARD_STATEMENT} ({', '.join(f'%({name})s' for name in _HOLD_SHARD_PARAMS)})"
 
@@ -416,8 +420,9 @@ def _over_shards(hold: Hold, run, cap: int) -> tuple:
     An unsharded drop: one run of the one-row statement, as before shards existed. A drop with N > 1
     shards (as the hold's drop copy says; a stale copy only means fewer shards tried before the
     caller's fresh retry): shards from a random start in turn; stop at the first insert, or when the
-    drop does not sell or a limit refuses (the fifth column, and the counts); once every shard refused
-    a quantity the drop's total still covers, consolidate it into shard 0 and try there once more.
+    drop does not sell or a limit refuses (the fifth column, and the counts), or the drop's total is
+    short of the quantity (the sixth: sold out, exact at that statement's snapshot); once every shard
+    refused a quantity the total covers, consolidate it into shard 0 and try there once more.
     """
     shards = hold.drop.stock_shards if "drop" in hold._state.fields_cache else 1
     if shards <= 1:
@@ -426,10 +431,10 @@ def _over_shards(hold: Hold, run, cap: int) -> tuple:
     row = None
     for step in range(shards):
         row = run((start + step) % shards)
-        already, pk, _customer_id, theirs, sells = row
+        already, pk, _customer_id, theirs, sells, left = row
         over_limit = already + hold.quantity > hold.drop.per_customer_limit or (cap and theirs + hold.quantity > cap)
-        if pk is not None or not sells or over_limit:
-            return row[:4]
+        if pk is not None or not sells or over_limit or left < hold.quantity:
+            return row[:4]  # taken, or a final refusal: not selling, a limit, or the whole drop short
     if hold.quantity > 1 and drop_consolidate_stock(drop_id=hold.drop_id, quantity=hold.quantity):
         row = run(0)
     return row[:4]

@@ -217,3 +217,12 @@ def test_quantity_and_shard_count_changes_racing_holds_keep_every_unit():
     assert held_units(drop.pk) == won and won + final.total_available == final.quantity
     assert DropStockShard.objects.filter(drop=drop, index__gte=final.stock_shards).count() == 0
     assert_stock_adds_up(drop.pk)
+
+
+def test_a_connection_that_lost_both_prepared_hold_statements_prepares_them_again():
+    drop = sharded_drop(quantity=8, shards=4, per_customer_limit=5)
+    hold_place(drop_id=drop.pk, email="a@example.com", quantity=1)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # what a pooler or DISCARD ALL does behind our back
+    holds = [hold_place(drop_id=drop.pk, email="b@example.com", quantity=1) for _ in range(4)]
+    assert all(h.pk for h in holds) and Drop.objects.get(pk=drop.pk).total_available == 3
