@@ -177,8 +177,10 @@ def stock_carry_over_sweep(*, now: dt.datetime | None = None) -> int:
         session__status="ended",
         session__ended_at__gte=now - dt.timedelta(days=SWEEP_DAYS),
     )
-    drop_ids = drop_ids.filter(available__gt=0) | drop_ids.filter(stock_shard_rows__available__gt=0) | drop_ids.filter(
-        holds__status=Hold.Status.ACTIVE, holds__expires_at__lte=now
+    drop_ids = (
+        drop_ids.filter(available__gt=0)
+        | drop_ids.filter(stock_shard_rows__available__gt=0)
+        | drop_ids.filter(holds__status=Hold.Status.ACTIVE, holds__expires_at__lte=now)
     )
     moved = 0
     for drop_id in sorted(set(drop_ids.values_list("pk", flat=True))):
