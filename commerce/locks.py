@@ -248,9 +248,9 @@ _EXECUTE_HOLD = f"EXECUTE {_HOLD_STATEMENT} ({', '.join(f'%({name})s' for name i
 # shard to take from (0: the drop's row, else a DropStockShard row); the gate, the window and both
 # limits are the same conditions. A fifth column says whether the drop sells at all (gate and
 # window), so a refusal by an empty shard (try the next one) is told from a closed drop (stop); a
-# sixth gives the drop's total over all shards as the statement found it, so a hold on a sold-out
-# drop stops after one round trip instead of visiting every shard.
-_HOLD_SHARD_STATEMENT = "mm_hold_place_shard_v2"  # v2: the total left
+# sixth gives the drop's total over all shards as the statement found it (read only on a refusal),
+# so a hold on a sold-out drop stops after one round trip instead of visiting every shard.
+_HOLD_SHARD_STATEMENT = "mm_hold_place_shard_v3"  # v3: the total left, read on a refusal
 _HOLD_SHARD_PARAMS = (*_HOLD_PARAMS, "shard")
 _HOLD_SHARD_TYPES = _HOLD_TYPES + ", smallint"
 _HOLD_SHARD_SQL = """
@@ -294,8 +294,10 @@ WITH gate AS (
 )
 SELECT (SELECT n FROM mine), (SELECT id FROM ins), (SELECT id FROM cust), (SELECT n FROM theirs),
        EXISTS (SELECT 1 FROM sells),
-       (SELECT available FROM commerce_drop WHERE id = $2)
-         + COALESCE((SELECT SUM(available) FROM commerce_dropstockshard WHERE drop_id = $2), 0)
+       CASE WHEN (SELECT id FROM ins) IS NULL THEN
+           (SELECT available FROM commerce_drop WHERE id = $2)
+           + COALESCE((SELECT SUM(available) FROM commerce_dropstockshard WHERE drop_id = $2), 0)
+       END
 """
 _EXECUTE_HOLD_SHARD = f"EXECUTE {_HOLD_SHARD_STATEMENT} ({', '.join(f'%({name})s' for name in _HOLD_SHARD_PARAMS)})"
 
@@ -433,7 +435,7 @@ def _over_shards(hold: Hold, run, cap: int) -> tuple:
         row = run((start + step) % shards)
         already, pk, _customer_id, theirs, sells, left = row
         over_limit = already + hold.quantity > hold.drop.per_customer_limit or (cap and theirs + hold.quantity > cap)
-        if pk is not None or not sells or over_limit or left < hold.quantity:
+        if pk is not None or not sells or over_limit or (left or 0) < hold.quantity:
             return row[:4]  # taken, or a final refusal: not selling, a limit, or the whole drop short
     if hold.quantity > 1 and drop_consolidate_stock(drop_id=hold.drop_id, quantity=hold.quantity):
         row = run(0)
