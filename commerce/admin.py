@@ -34,6 +34,7 @@ from .models import (
     Refund,
     Sku,
 )
+from .models.drop import MAX_STOCK_SHARDS
 from .models.partner import SCOPE_CHOICES
 from .money import format_money
 from .pricing import price_schedule_table, price_step_props, validate_tiers
@@ -170,6 +171,7 @@ class DropForm(forms.ModelForm):
             "carry_over",
             "members_only",  # exclusive to members, with their price (docs/members-only.md)
             "member_price_minor",
+            "stock_shards",  # hot drops: the stock spread over N counter rows (docs/holds-and-stock.md)
         ]
 
     def __init__(self, *args, **kwargs):
@@ -177,6 +179,7 @@ class DropForm(forms.ModelForm):
         self.fields["price_minor"].required = False
         self.fields["currency"].required = False
         self.fields["price_minor"].help_text = "Empty = the SKU's price (in its currency, unless one is chosen)."
+        self.fields["stock_shards"].required = False  # empty: unchanged (1 for a new drop)
 
     def clean(self):
         data = super().clean()
@@ -204,8 +207,13 @@ class DropForm(forms.ModelForm):
             self.add_error("hold_seconds", "A hold must last at least 60 seconds, or nobody can check out.")
         if data.get("fulfilment", Drop.Fulfilment.SHIP) != Drop.Fulfilment.SHIP and not data.get("popup"):
             self.add_error("popup", "Pickup drops need a pop-up.")
+        shards = data.get("stock_shards")
+        if shards is None and "stock_shards" not in self.errors:
+            data["stock_shards"] = shards = self.instance.stock_shards or 1
+        if shards is not None and not 1 <= shards <= MAX_STOCK_SHARDS:
+            self.add_error("stock_shards", f"Between 1 and {MAX_STOCK_SHARDS} counter rows.")
         if self.instance.pk and data.get("quantity") is not None:
-            sold = self.instance.quantity - self.instance.available
+            sold = self.instance.sold_or_held
             if data["quantity"] < sold:
                 self.add_error("quantity", f"{sold} units are already sold or held.")
         return data
@@ -235,7 +243,7 @@ class DropAdmin(WaitlistDropAdminMixin, MoneyAdminMixin, admin.ModelAdmin):
     search_fields = ["title", "sku__code", "sku__product__title", "session__title"]
     list_select_related = ["sku__product", "session"]
     autocomplete_fields = ["sku", "session"]
-    readonly_fields = ["available", "price_schedule", "qr"]
+    readonly_fields = ["available_total", "price_schedule", "qr"]
 
     def get_queryset(self, request):
         return with_effective_stock(super().get_queryset(request), now=timezone.now())
@@ -244,6 +252,15 @@ class DropAdmin(WaitlistDropAdminMixin, MoneyAdminMixin, admin.ModelAdmin):
     def stock_now(self, obj):
         status = drop_status(drop=obj)
         return f"{status['available']} / {obj.quantity} ({status['state'].replace('_', ' ')})"
+
+    @admin.display(description="Available")
+    def available_total(self, obj):
+        """Units neither sold nor held, over all stock shards (the form's own `available` is shard 0 only)."""
+        if not obj.pk:
+            return "-"
+        if obj.stock_shards <= 1:
+            return obj.total_available
+        return f"{obj.total_available} (over {obj.stock_shards} counter rows)"
 
     @admin.display(description="Price now")
     def price_now(self, obj):
@@ -297,11 +314,14 @@ class DropAdmin(WaitlistDropAdminMixin, MoneyAdminMixin, admin.ModelAdmin):
             obj.pk = created.pk
             obj.available = created.available
             return
-        quantity = data["quantity"]
-        obj.quantity = Drop.objects.get(pk=obj.pk).quantity  # quantity changes go through the service
-        obj.save(update_fields=[f for f in DropForm.Meta.fields if f not in ("quantity",)])
+        quantity, shards = data["quantity"], data["stock_shards"]
+        # quantity and shard changes go through the services (they move units under the rows' locks)
+        obj.quantity, obj.stock_shards = Drop.objects.values_list("quantity", "stock_shards").get(pk=obj.pk)
+        obj.save(update_fields=[f for f in DropForm.Meta.fields if f not in ("quantity", "stock_shards")])
         if quantity != obj.quantity:
             drops.drop_set_quantity(drop_id=obj.pk, quantity=quantity)
+        if shards != obj.stock_shards:
+            drops.drop_set_stock_shards(drop_id=obj.pk, shards=shards)
 
     def _warn_without_shipping_rate(self, request, data):
         """A drop that may ship, in a currency with no active shipping rate: say what buyers will see."""

@@ -70,7 +70,9 @@ def _slot_adjusted(quote: PriceQuote, slot) -> PriceQuote:
 
 
 def drop_price_quote(drop, *, now: dt.datetime, available: int | None = None, slot=None) -> PriceQuote:
-    """The drop's unit price at `now`. `available` overrides drop.available (effective stock).
+    """The drop's unit price at `now`. `available` overrides drop.total_available (effective stock).
+
+    Step-up sell-through = (quantity − units left) / quantity, units left counted over all stock shards.
 
     With a pickup `slot`, the slot's price adjustment is applied (module docstring).
     """
@@ -87,7 +89,7 @@ def drop_price_quote(drop, *, now: dt.datetime, available: int | None = None, sl
             next_change = None
         return PriceQuote(price, drop.currency, step, next_change)
     if drop.pricing == drop.Pricing.STEP_UP and drop.step_up_tiers and drop.quantity:
-        left = drop.available if available is None else available
+        left = drop.total_available if available is None else available
         sold_pct = Decimal(drop.quantity - left) * 100 / Decimal(drop.quantity)
         step, price = 0, base
         for index, tier in enumerate(sorted(drop.step_up_tiers, key=lambda t: Decimal(str(t["sell_through"]))), 1):

@@ -67,7 +67,8 @@ def drop_for_hold(*, drop_id: int) -> Drop:
     # its SKU: members-only (gating); bundle_pk: the drop's community bundle, if any (a bundle hold takes
     # the slow path: docs/bundles.md)
     drop = (
-        Drop.objects.select_related("sku")
+        Drop.objects.with_total_available()
+        .select_related("sku")
         .annotate(bundle_pk=Subquery(Bundle.objects.filter(drop=OuterRef("pk")).values("pk")[:1]))
         .get(pk=drop_id)
     )
@@ -76,9 +77,10 @@ def drop_for_hold(*, drop_id: int) -> Drop:
 
 
 def with_effective_stock(qs: QuerySet[Drop], *, now: dt.datetime) -> QuerySet[Drop]:
-    """Annotate `lapsed_units`: units in active holds past their expiry, not yet swept back.
+    """Annotate `lapsed_units`: units in active holds past their expiry, not yet swept back, and
+    `shard_units` (Drop.objects.with_total_available: the units on a sharded drop's extra rows).
 
-    Effective stock = available + lapsed_units, so an expired hold never hides
+    Effective stock = total_available + lapsed_units, so an expired hold never hides
     stock from viewers even if the sweeping worker is down; when people wait on the drop's waitlist
     lapsed_units is 0 (those units will be offered to the line, not sold to whoever clicks). One subquery, no extra round trip.
     """
@@ -91,7 +93,7 @@ def with_effective_stock(qs: QuerySet[Drop], *, now: dt.datetime) -> QuerySet[Dr
     # Units of lapsed holds go to the waitlist first when people wait (commerce.services.waitlist):
     # then they are not free for everyone, and the page must not offer them (QA: "Buy now" → sold out).
     waiting = WaitlistEntry.objects.filter(drop=OuterRef("pk"), status=WaitlistEntry.Status.WAITING)
-    return qs.annotate(
+    return qs.with_total_available().annotate(
         lapsed_units=Case(
             When(Exists(waiting), then=Value(0)),
             default=Coalesce(Subquery(lapsed, output_field=IntegerField()), Value(0)),
@@ -120,14 +122,15 @@ def drop_with_stock(*, drop_id: int, now: dt.datetime | None = None) -> Drop:
 
 
 def effective_available(drop: Drop) -> int:
-    """Units a buyer can still get: stock plus units of lapsed holds (`lapsed_units`, annotated).
+    """Units a buyer can still get: stock over all shards (Drop.total_available) plus units of lapsed
+    holds (`lapsed_units`, annotated by with_effective_stock, which also annotates the shards' units).
 
     A community bundle's drop (loaded with select_related("bundle")) sells a unit and a seat together,
     so it offers no more than its seats left either (each lapsed bundle hold also holds one seat:
     docs/bundles.md); the page shows sold out when the seats run out first.
     """
     lapsed = getattr(drop, "lapsed_units", 0)
-    units = max(drop.available + lapsed, 0)
+    units = max(drop.total_available + lapsed, 0)
     bundle = drop._state.fields_cache.get("bundle")  # only when select_related: never a query per drop
     if bundle is not None:
         units = min(units, max(bundle.seats_available + lapsed, 0))

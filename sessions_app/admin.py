@@ -75,11 +75,18 @@ class SeriesAdmin(admin.ModelAdmin):
 
 class DropInline(admin.TabularInline):
     model = Drop
-    fields = ["sku", "title", "quantity", "available", "price_minor", "currency", "opens_at", "closes_at"]
-    readonly_fields = ["title", "quantity", "available", "price_minor", "currency", "opens_at", "closes_at"]
+    fields = ["sku", "title", "quantity", "units_left", "price_minor", "currency", "opens_at", "closes_at"]
+    readonly_fields = ["title", "quantity", "units_left", "price_minor", "currency", "opens_at", "closes_at"]
     extra = 0
     show_change_link = True
     can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_total_available()  # over all stock shards, one query
+
+    @admin.display(description="Available")
+    def units_left(self, obj):
+        return obj.total_available if obj.pk else "-"
 
     def has_add_permission(self, request, obj=None):
         return False  # drops are created on the Drop page so stock starts right

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from django.core.cache import cache
+from django.utils.cache import patch_cache_control
 
 CLAIM_SECONDS = 5  # a rebuild that dies leaves its claim this long before another request retries
 KEEP_FACTOR = 30  # a stale value is kept this many freshness periods for concurrent requests
@@ -54,6 +55,21 @@ def shared_response(view_func):
         return response
 
     return wrapped
+
+
+def response_shared(response, *, max_age: int):
+    """Mark `response` as the same for everyone: `Cache-Control: public, max-age=<max_age>` (seconds),
+    so a CDN or the nginx micro-cache (config/deploy/nginx.conf section 5) may keep it that long, and
+    SharedResponseMiddleware strips its cookies and `Vary: Cookie`. Returns the response."""
+    response.shared = True
+    patch_cache_control(response, public=True, max_age=max_age)
+    return response
+
+
+def response_private(response):
+    """Mark `response` as personal: `Cache-Control: private, max-age=0`, no shared cache may keep it."""
+    patch_cache_control(response, private=True, max_age=0)
+    return response
 
 
 class SharedResponseMiddleware:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import time
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import cache_control
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 from analytics.middleware import COOKIE
-from analytics.services import event_capture_request
+from analytics.services import event_capture_request, is_bot
 from commerce.memberships.gating import drop_member_terms, session_stream_visible
 from commerce.memberships.identity import MEMBER_COOKIE, membership_from_request
 from commerce.selectors import drop_status, drops_for_session, session_sale_state
@@ -21,9 +27,9 @@ from .assets.selectors import sessions_ended_with_replay
 from .control.selectors import flash_coupon_current, flash_coupon_public
 from .embed import stream_embed
 from .models import LiveSession
-from .pagecache import cache_store, cached_or_claim, shared_response
+from .pagecache import cache_store, cached_or_claim, response_private, response_shared, shared_response
 from .selectors import sessions_late, sessions_late_since, sessions_live, sessions_upcoming
-from .watch import watch_poll_record
+from .watch import WATCH_BEAT_SECONDS, watch_poll_record
 
 PAGE_CACHE_SECONDS = 2
 POLL_MS = 4000  # how often the page polls session_status
@@ -38,11 +44,13 @@ def home(request):
 
     Everyone without a session or pending messages (nothing personal on the page: staff see a
     "Back office" link) shares one rendering for PAGE_CACHE_SECONDS, rebuilt by one request while
-    the others get the previous one (sessions_app.pagecache), like the session page.
+    the others get the previous one (sessions_app.pagecache), like the session page. The shared copy
+    leaves with `Cache-Control: public, max-age=PAGE_CACHE_SECONDS` and no cookie, so a CDN or the
+    nginx micro-cache may keep it as long; a personal rendering with `private, max-age=0`.
     """
-    shared = not any(name in request.COOKIES for name in PERSONAL_COOKIES)
+    shared = _shared(request)
     if shared and (cached := cached_or_claim(HOME_CACHE_KEY)) is not None:
-        return HttpResponse(cached)
+        return response_shared(HttpResponse(cached), max_age=PAGE_CACHE_SECONDS)
     now = timezone.now()
     late = sessions_late(now=now, since=sessions_late_since(now))
     response = render(
@@ -57,18 +65,30 @@ def home(request):
     )
     if shared and not request.META.get("CSRF_COOKIE_USED"):
         cache_store(HOME_CACHE_KEY, response.content, PAGE_CACHE_SECONDS)
-    return response
+        return response_shared(response, max_age=PAGE_CACHE_SECONDS)
+    return response_private(response)
+
+
+def _shared(request) -> bool:
+    """True when the request carries none of PERSONAL_COOKIES: it gets (and may make) the shared copy."""
+    return not any(name in request.COOKIES for name in PERSONAL_COOKIES)
 
 
 def session_page(request, public_id):
     """The session page: stream embedded, its drops with stock, price and countdown.
 
-    A live spike sends thousands of viewers here at once, so for viewers
-    without a session or pending messages (nothing personal on the page) the
-    rendered page is shared for PAGE_CACHE_SECONDS per cache (then rebuilt by one
-    request while the others get the previous one: sessions_app.pagecache); a page
-    that rendered a CSRF token is never shared. The figures on the page are kept
-    fresh by polling `session_status`.
+    A live spike sends thousands of viewers here at once, so for viewers without a session, pending
+    messages or member pass (PERSONAL_COOKIES: nothing personal on the page) the rendered page is one
+    shared copy: kept PAGE_CACHE_SECONDS per cache (then rebuilt by one request while the others get
+    the previous one: sessions_app.pagecache), sent with `Cache-Control: public,
+    max-age=PAGE_CACHE_SECONDS` and without cookies, so a CDN or the nginx micro-cache
+    (config/deploy/nginx.conf, docs/deployment.md) may serve it too. Forms on it get their CSRF token
+    by script (templatetags/shared_page.py); a page that rendered a CSRF token anyway is never shared.
+    The figures on the page are kept fresh by polling `session_status`.
+
+    Views of the shared copy are recorded by the page's script (a `view` event posted to the
+    analytics beacon, which also gives a first visitor the `mm_vid` cookie), since a cached copy never
+    reaches Django; a personal rendering records its view here (a member's carries their customer id).
 
     Members-only sessions (docs/members-only.md): without a member pass granting access (the signed
     `mm_member` cookie) the viewer gets the title, the time and a join call to action; the stream URL
@@ -76,12 +96,11 @@ def session_page(request, public_id):
     non-members, the member price to members. A member's view event carries their customer id, which
     links this browser's watch evidence to the member (missed-session credit, services_credits).
     """
-    shared = not any(name in request.COOKIES for name in PERSONAL_COOKIES)
+    shared = _shared(request)
     key = f"session-page:{public_id}"
     if shared and (cached := cached_or_claim(key)) is not None:
-        session_pk, html = cached
-        event_capture_request(request, name="view", session_id=session_pk)
-        return HttpResponse(html)
+        _session_pk, html = cached
+        return response_shared(HttpResponse(html), max_age=PAGE_CACHE_SECONDS)
     # a private micro-session is reached only by a bundle seat's join link (docs/bundles.md)
     session = get_object_or_404(
         LiveSession.objects.select_related("format", "series"), public_id=public_id, is_private=False
@@ -94,8 +113,9 @@ def session_page(request, public_id):
         st["member"] = drop_member_terms(drop=drop, status=st, membership=membership, now=now)
     # The drop the host pinned in the control room comes first (featured); the rest keep their opening order.
     drops.sort(key=lambda pair: pair[0].pk != session.pinned_drop_id)
-    member_customer = membership.customer_id if membership is not None else None
-    event_capture_request(request, name="view", session_id=session.pk, occurred_at=now, customer_id=member_customer)
+    if not shared:
+        member_customer = membership.customer_id if membership is not None else None
+        event_capture_request(request, name="view", session_id=session.pk, occurred_at=now, customer_id=member_customer)
     state = session_sale_state(status=session.status, presale_opens_at=session.presale_opens_at, now=now)
     response = render(
         request,
@@ -118,11 +138,18 @@ def session_page(request, public_id):
             "poll_ms": LIVE_POLL_MS if session.status == LiveSession.Status.LIVE else POLL_MS,
             # forms get their CSRF token by script (templatetags/shared_page.py): the HTML stays shared
             "page_shared": True,
+            # the shared copy's view is posted by its script (js/view.js); a personal one was recorded above
+            "view_event": {"name": "view", "session_id": session.pk} if shared else None,
+            "watch_url": reverse("sessions_app:session_watching", kwargs={"public_id": session.public_id}),
+            "watch_ms": WATCH_BEAT_SECONDS * 1000,
         },
     )
     if shared and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE") and not request.META.get("CSRF_COOKIE_USED"):
         cache_store(key, (session.pk, response.content), PAGE_CACHE_SECONDS)
-    return response
+        return response_shared(response, max_age=PAGE_CACHE_SECONDS)
+    if shared:  # rendered a token after all: personal, and its view was not recorded above
+        event_capture_request(request, name="view", session_id=session.pk, occurred_at=now)
+    return response_private(response)
 
 
 STATUS_CACHE_SECONDS = 1
@@ -144,8 +171,8 @@ def session_status(request, public_id):
     A thousand viewers poll this at once, so the payload is computed at most once
     per second per cache (Redis shared across web hosts, or per process), by one
     request while the others get the previous payload (sessions_app.pagecache),
-    and may be up to STATUS_CACHE_SECONDS old; a CDN may cache it as long (a cached poll is not
-    evidence of watching: sessions_app.watch counts only polls that reach Django).
+    and may be up to STATUS_CACHE_SECONDS old; a CDN or the nginx micro-cache may cache it as long (a
+    cached poll is not evidence of watching: the page's heartbeat, `session_watching`, is).
 
     Each poll of a live session by a visitor with the `mm_vid` cookie is recorded as watch evidence
     (sessions_app.watch.watch_poll_record, throttled per visitor).
@@ -174,3 +201,38 @@ def session_status(request, public_id):
     # The poll itself is the evidence that this visitor is watching (sessions_app.watch).
     watch_poll_record(session_id=session_pk, session_status=status, visitor_id=request.COOKIES.get(COOKIE), now=now)
     return HttpResponse(body, content_type="application/json")
+
+
+@csrf_exempt  # posted by the page's script (and sendBeacon); it writes only anonymous watch evidence
+@require_POST
+def session_watching(request, public_id):
+    """Heartbeat of an open, visible session page while the session is live: watch evidence.
+
+    POST with no body; answers 204 (`Cache-Control: no-store`), also when nothing was recorded (not
+    live, no or malformed `mm_vid` cookie, a bot, throttled: sessions_app.watch.watch_poll_record);
+    404 for an unknown or private session. A first visitor without the cookie gets it here and counts
+    from their next beat. The session's status comes from the status JSON's cache entry when it is
+    at most WATCH_STATUS_MAX_AGE seconds old, else from one indexed query.
+    """
+    found = _session_pk_and_status(public_id)
+    if found is None:
+        raise Http404
+    session_pk, status = found
+    if not is_bot(request.headers.get("User-Agent", "")):
+        watch_poll_record(
+            session_id=session_pk, session_status=status, visitor_id=request.COOKIES.get(COOKIE), now=timezone.now()
+        )
+    response = HttpResponse(status=204)
+    patch_cache_control(response, no_store=True)
+    return response
+
+
+WATCH_STATUS_MAX_AGE = 5  # seconds
+
+
+def _session_pk_and_status(public_id) -> tuple[int, str] | None:
+    entry = cache.get(f"session-status:{public_id}")  # (fresh_until, (pk, status, body)): session_status
+    if entry is not None and entry[0] > time.time() - WATCH_STATUS_MAX_AGE:
+        session_pk, status, _body = entry[1]
+        return session_pk, status
+    return LiveSession.objects.filter(public_id=public_id, is_private=False).values_list("pk", "status").first()

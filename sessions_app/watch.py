@@ -1,7 +1,10 @@
-"""Who is watching a live session, from server-side evidence: the session page's status polls.
+"""Who is watching a live session, from server-side evidence: the session page's heartbeats and status polls.
 
-A viewer's browser polls `/s/<id>/status.json` every second or two while the page is open. Each poll
-carries the first-party visitor cookie (analytics.middleware.COOKIE); for a live session the poll is
+While a live session's page is open and visible, its script posts a heartbeat to
+`/s/<id>/watching` every WATCH_BEAT_SECONDS (sessions_app.views.session_watching): that endpoint is
+never cached, so the evidence survives a CDN or the nginx micro-cache serving the status JSON. Polls
+of `/s/<id>/status.json` that reach Django count the same way (a deployment without a cache in front).
+Each carries the first-party visitor cookie (analytics.middleware.COOKIE); for a live session it is
 recorded in WatchEvidence, throttled to one database write per visitor every WRITE_EVERY_SECONDS
 (a cache claim shared across workers with Redis). Between two recorded polls the viewer is
 credited the elapsed time, capped at MAX_GAP_SECONDS, so a viewer who closed the tab and came back
@@ -22,6 +25,7 @@ from django.db import IntegrityError, transaction
 
 from .models import WatchEvidence
 
+WATCH_BEAT_SECONDS = 20  # the page's heartbeat period while live (below MAX_GAP_SECONDS: full credit)
 WRITE_EVERY_SECONDS = 10  # one database write per visitor and session at most this often
 MAX_GAP_SECONDS = 30  # a gap between recorded polls longer than this is credited as this
 VIEWERS_NOW_SECONDS = 30  # "viewers now": visitors with a recorded poll in the last 30 s

@@ -55,7 +55,7 @@ class BundleOut(Schema):
 
     @staticmethod
     def resolve_units_available(obj):
-        return obj.drop.available
+        return obj.drop.total_available
 
     @staticmethod
     def resolve_private_session_title(obj):

@@ -12,6 +12,7 @@ from ..referrals.models import ShareCampaign, ShareLink, ShareUnlock, ShareVisit
 from .coupon import Coupon, CouponRedemption
 from .customer import Customer
 from .drop import Drop
+from .drop_shard import DropStockShard
 from .hold import Hold
 from .order import Order, OrderLine
 from .outbox import OutboxMessage
@@ -35,6 +36,7 @@ __all__ = [
     "Customer",
     "DocumentSequence",
     "Drop",
+    "DropStockShard",
     "Hold",
     "IdempotencyRecord",
     "MemberCredit",

@@ -1,7 +1,28 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
+
+MAX_STOCK_SHARDS = 32
+
+
+class DropQuerySet(models.QuerySet):
+    def with_total_available(self):
+        """Annotate `shard_units`: units on the drop's extra stock shards (0 for an unsharded drop,
+        without reading the shard table). Drop.total_available then needs no query. One subquery."""
+        from .drop_shard import DropStockShard
+
+        units = (
+            DropStockShard.objects.filter(drop=OuterRef("pk")).values("drop").annotate(n=Sum("available")).values("n")
+        )
+        return self.annotate(
+            shard_units=Case(
+                When(stock_shards__lte=1, then=Value(0)),
+                default=Coalesce(Subquery(units, output_field=IntegerField()), Value(0)),
+                output_field=IntegerField(),
+            )
+        )
 
 
 class Drop(models.Model):
@@ -10,6 +31,11 @@ class Drop(models.Model):
     `available` is the scarce counter: units neither sold nor held. It only ever
     changes through `commerce.locks` (a conditional UPDATE), and the database
     refuses any value outside 0..quantity.
+
+    With `stock_shards` N > 1 the counter is spread over N rows (docs/holds-and-stock.md): this
+    row's `available` is shard 0 and DropStockShard rows 1..N-1 hold the rest. Read the drop's
+    stock as `total_available` (annotate with Drop.objects.with_total_available() to keep lists
+    one query); `available` alone is only shard 0.
     """
 
     class State(models.TextChoices):
@@ -42,6 +68,12 @@ class Drop(models.Model):
     closes_at = models.DateTimeField()
     per_customer_limit = models.PositiveSmallIntegerField(default=2)
     hold_seconds = models.PositiveIntegerField(default=600, help_text="How long a hold keeps units (seconds).")
+    stock_shards = models.PositiveSmallIntegerField(
+        default=1,
+        help_text=f"Counter rows the stock is spread over (1–{MAX_STOCK_SHARDS}). Keep 1 unless the drop expects "
+        "more than about 2,000 holds per second: each hold then takes from one row picked at random and "
+        "moves on to the others before answering sold out. Units are re-spread evenly on save.",
+    )
 
     pricing = models.CharField(max_length=10, choices=Pricing.choices, default=Pricing.FIXED)
     step_percent = models.DecimalField(
@@ -83,6 +115,8 @@ class Drop(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = DropQuerySet.as_manager()
+
     class Meta:
         ordering = ["opens_at"]
         constraints = [
@@ -100,6 +134,11 @@ class Drop(models.Model):
                 condition=Q(closes_at__gt=F("opens_at")),
                 name="drop_closes_after_opens",
                 violation_error_message="A drop must close after it opens.",
+            ),
+            models.CheckConstraint(
+                condition=Q(stock_shards__gte=1, stock_shards__lte=MAX_STOCK_SHARDS),
+                name="drop_stock_shards_range",
+                violation_error_message=f"A drop spreads its stock over 1 to {MAX_STOCK_SHARDS} counter rows.",
             ),
             models.CheckConstraint(
                 condition=Q(per_customer_limit__gte=1),
@@ -131,8 +170,28 @@ class Drop(models.Model):
         return self.fulfilment != self.Fulfilment.SHIP
 
     @property
+    def total_available(self) -> int:
+        """Units neither sold nor held, over all stock shards (this row's `available` plus its
+        DropStockShard rows). No query for an unsharded drop or one loaded with_total_available()."""
+        if self.stock_shards <= 1:
+            return self.available
+        units = self.__dict__.get("shard_units")
+        if units is None:
+            from .drop_shard import DropStockShard
+
+            units = DropStockShard.objects.filter(drop_id=self.pk).aggregate(n=Sum("available"))["n"] or 0
+            self.__dict__["shard_units"] = units
+        return self.available + units
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        """As Model.refresh_from_db; a refresh of `available` also forgets the shard units read before."""
+        if fields is None or "available" in fields:
+            self.__dict__.pop("shard_units", None)
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+
+    @property
     def sold_or_held(self) -> int:
-        return self.quantity - self.available
+        return self.quantity - self.total_available
 
     def state_at(self, now) -> str:
         """The drop's own window and stock at `now`: not_yet_open / live / sold_out / closed (closed wins
@@ -141,6 +200,6 @@ class Drop(models.Model):
             return self.State.CLOSED
         if now < self.opens_at:
             return self.State.NOT_YET_OPEN
-        if self.available <= 0:
+        if self.total_available <= 0:
             return self.State.SOLD_OUT
         return self.State.LIVE

@@ -13,6 +13,9 @@ transaction (SKIP LOCKED: a hold a sweep is expiring right now is left to that s
 then come back to the source and move with the next run); then source `quantity -= n,
 available -= n`, target `quantity += n, available += n`, and a StockTransfer row. Active holds and
 open offers stay on the source (they may still check out); nothing is counted twice or lost.
+A sharded source (stock_shards > 1) first gathers its units from its shard rows onto its own row,
+under the locks of those rows (commerce.locks.drop_consolidate_stock); the target receives them on
+its own row (shard 0), like any give-back.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .. import locks
 from ..audit import audit_change
 from ..exceptions import CommerceError
 from ..models import Drop, Hold, StockTransfer
@@ -123,7 +127,10 @@ def stock_carry_over(*, drop_id: int, now: dt.datetime | None = None, actor: str
         )
         _expire(lapsed, now)  # their units come back to the source (no offers: its session ended)
         source = Drop.objects.get(pk=source.pk)
-        units = source.available
+        units = source.total_available
+        if units > source.available:  # a sharded drop: gather its units on its own row (under its locks)
+            locks.drop_consolidate_stock(drop_id=source.pk, quantity=units)
+            source.refresh_from_db(fields=["available"])
         if units <= 0:
             return None  # nothing to move: no empty drop is created in the next session (QA)
         target = existing if existing is not None else _target_drop(source, session)
@@ -170,8 +177,10 @@ def stock_carry_over_sweep(*, now: dt.datetime | None = None) -> int:
         session__status="ended",
         session__ended_at__gte=now - dt.timedelta(days=SWEEP_DAYS),
     )
-    drop_ids = drop_ids.filter(available__gt=0) | drop_ids.filter(
-        holds__status=Hold.Status.ACTIVE, holds__expires_at__lte=now
+    drop_ids = (
+        drop_ids.filter(available__gt=0)
+        | drop_ids.filter(stock_shard_rows__available__gt=0)
+        | drop_ids.filter(holds__status=Hold.Status.ACTIVE, holds__expires_at__lte=now)
     )
     moved = 0
     for drop_id in sorted(set(drop_ids.values_list("pk", flat=True))):

@@ -61,7 +61,8 @@ def drop_unavailable_error(drop: Drop, now: dt.datetime) -> DropUnavailable:
         return DropUnavailable("This drop has closed.", code=ErrorCode.CLOSED, closes_at=drop.closes_at)
     if state == Drop.State.SOLD_OUT:
         return DropUnavailable("Sold out.", code=ErrorCode.SOLD_OUT, available=0)
-    return DropUnavailable(f"Only {drop.available} left.", code=ErrorCode.SOLD_OUT, available=drop.available)
+    left = drop.total_available
+    return DropUnavailable(f"Only {left} left.", code=ErrorCode.SOLD_OUT, available=left)
 
 
 def _expire(holds: list[tuple[int, int, int]], now: dt.datetime) -> int:

@@ -92,7 +92,7 @@ def waitlist_join(
     if drop.session.status not in SELLING_SESSION_STATUSES or now >= drop.closes_at:
         raise WaitlistError("This drop has closed; its waitlist is closed too.", code="waitlist_closed")
     someone_waits = WaitlistEntry.objects.filter(drop_id=drop.pk, status=WaitlistEntry.Status.WAITING).exists()
-    if drop.available >= quantity and not someone_waits:
+    if drop.total_available >= quantity and not someone_waits:
         raise WaitlistError("This drop is not sold out: you can buy it now.", code="not_sold_out")
     existing = WaitlistEntry.objects.filter(
         drop_id=drop.pk, email_normalized=key, status__in=WaitlistEntry.LIVE_STATUSES
@@ -159,7 +159,9 @@ def waitlist_offer_freed(*, drop_id: int, now: dt.datetime) -> int:
     """
     if not WaitlistEntry.objects.filter(drop_id=drop_id, status=WaitlistEntry.Status.WAITING).exists():
         return 0  # the hot path: one indexed EXISTS
-    drop = Drop.objects.select_for_update(of=("self",)).select_related("session").get(pk=drop_id)
+    # NO KEY: a hold committing a unit taken from a stock shard row checks its foreign key to this row
+    # (FOR KEY SHARE) while this transaction may wait for that shard row (commerce.locks).
+    drop = Drop.objects.select_for_update(of=("self",), no_key=True).select_related("session").get(pk=drop_id)
     if drop.session.status not in SELLING_SESSION_STATUSES or now >= drop.closes_at:
         return 0
     expires_at = min(now + dt.timedelta(minutes=offer_minutes()), drop.closes_at)

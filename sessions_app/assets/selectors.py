@@ -110,8 +110,11 @@ def clip_offer(*, clip: Clip, now: dt.datetime | None = None) -> ClipOffer:
     if own_status["state"] == Drop.State.LIVE:
         return ClipOffer(kind="clip_drop", drop=own, status=own_status, buyable=True)
     same_sku = Drop.objects.filter(sku_id=drop.sku_id).exclude(pk=drop.pk).filter(closes_at__gt=now)
-    selling = (
-        same_sku.filter(session_selling_q(now=now)).filter(opens_at__lte=now, available__gt=0).order_by("closes_at", "pk")
+    selling = (  # units left over all stock shards (Drop.objects.with_total_available)
+        same_sku.with_total_available()
+        .filter(session_selling_q(now=now))
+        .filter(Q(available__gt=0) | Q(shard_units__gt=0), opens_at__lte=now)
+        .order_by("closes_at", "pk")
     )
     for candidate in selling[:5]:
         candidate = drop_with_stock(drop_id=candidate.pk, now=now)

@@ -25,7 +25,7 @@ from commerce.memberships.gating import session_stream_visible
 from commerce.memberships.identity import MEMBER_COOKIE, membership_from_request
 
 from ..models import LiveSession
-from ..pagecache import cache_store, cached_or_claim
+from ..pagecache import cache_store, cached_or_claim, response_private, response_shared
 from .models import Clip
 from .selectors import (
     absolute,
@@ -51,12 +51,7 @@ def _shared(request) -> bool:
 
 
 def _finish(request, response: HttpResponse, *, shared: bool) -> HttpResponse:
-    if shared:
-        response.shared = True  # SharedResponseMiddleware: no cookies, no Vary: Cookie
-        patch_cache_control(response, public=True, max_age=CDN_MAX_AGE)
-    else:
-        patch_cache_control(response, private=True, max_age=0)
-    return response
+    return response_shared(response, max_age=CDN_MAX_AGE) if shared else response_private(response)
 
 
 def _cached_page(request, key: str, build) -> HttpResponse:
@@ -87,7 +82,10 @@ def replay_page(request, public_id):
         status=LiveSession.Status.ENDED,
         is_private=False,  # private micro-sessions: bundle seats only (docs/bundles.md)
     )
-    event_capture_request(request, name="view", session_id=session.pk, props={"page": "replay"})
+    view_event = {"name": "view", "session_id": session.pk, "props": {"page": "replay"}}
+    shared = _shared(request)
+    if not shared:  # the shared copy's view is posted by its script (js/view.js), cached or not
+        event_capture_request(request, **view_event)
 
     def build():
         now = timezone.now()
@@ -120,6 +118,7 @@ def replay_page(request, public_id):
                 "recording_poster_url": asset_link(recording.poster) if recording else None,
                 "canonical": absolute(reverse("sessions_app:replay", kwargs={"public_id": session.public_id})),
                 "page_zone": session.timezone,
+                "view_event": view_event if shared else None,
             },
         )
 
@@ -131,8 +130,9 @@ def clip_page(request, public_id):
     """One clip: player with poster (or "restoring" with an estimate), title, session, the drop it sells
     with price and stock state (selectors.clip_offer), OpenGraph/Twitter tags and a canonical URL.
 
-    Each request that reaches the origin counts a clip view (AssetDelivery.views) and a `view` event
-    with `props.source = clip:<id>`.
+    Each request that reaches the origin counts a clip view (AssetDelivery.views); the `view` event
+    with `props.source = clip:<id>` is posted by the page's script for the shared copy (js/view.js:
+    a CDN copy never reaches Django) and recorded here for a personal page.
     """
     try:
         clip = clip_public(public_id=public_id)
@@ -140,13 +140,15 @@ def clip_page(request, public_id):
         raise Http404 from exc
     if not is_bot(request.headers.get("User-Agent", "")):  # crawlers fetching the preview are not viewers
         clip_view_record(clip=clip)
-    event_capture_request(
-        request,
-        name="view",
-        session_id=clip.session_id,
-        drop_id=clip.drop_id,
-        props={"page": "clip", "source": clip_source(clip)},
-    )
+    view_event = {
+        "name": "view",
+        "session_id": clip.session_id,
+        "drop_id": clip.drop_id,
+        "props": {"page": "clip", "source": clip_source(clip)},
+    }
+    shared = _shared(request)
+    if not shared:  # the shared copy's view is posted by its script (js/view.js), cached or not
+        event_capture_request(request, **view_event)
 
     def build():
         now = timezone.now()
@@ -172,6 +174,7 @@ def clip_page(request, public_id):
                 "og_image": absolute(card["poster_url"]),
                 "og_description": _description(clip, card["offer"]),
                 "page_zone": clip.session.timezone,
+                "view_event": view_event if shared else None,
             },
         )
 

@@ -63,7 +63,7 @@ def control_counters(request, session_id: int):
 def control_room(request, session_id: int, *, admin_site=None):
     """GET: the page. POST `action` (go_live | end | pin | open | close | flash) + its fields: run it, redirect back."""
     session = _session_or_404(session_id)
-    drops = list(Drop.objects.filter(session_id=session.pk).order_by("opens_at", "pk"))
+    drops = list(Drop.objects.filter(session_id=session.pk).with_total_available().order_by("opens_at", "pk"))
     flash_form = FlashCouponForm()
     if request.method == "POST":
         action = request.POST.get("action", "")

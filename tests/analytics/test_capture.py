@@ -14,6 +14,7 @@ from analytics.models import BufferedEvent, Event
 from analytics.services import event_capture, is_bot
 from analytics.services.capture import EventInvalid, event_clean
 from tests.factories import make_drop
+from tests.pageview import page_view_event, page_view_post
 
 pytestmark = pytest.mark.django_db
 
@@ -101,35 +102,55 @@ def _buffered():
     ]
 
 
-def test_session_page_records_a_view_for_people_not_bots(client, committed):
+def test_session_page_view_is_posted_by_its_script_for_people_not_bots(client, committed):
+    # the shared page (one copy for everyone, maybe from a CDN) records nothing itself: its script
+    # posts the view it carries to the beacon, which gives a first visitor the visitor cookie
     drop = make_drop()
     url = drop.session.get_absolute_url()
     with committed():
         first = client.get(url, headers={"User-Agent": BROWSER})
-        client.get(url, headers={"User-Agent": GOOGLEBOT})
-    assert first.status_code == 200
+        assert _buffered() == []
+        assert "mm_vid" not in first.cookies  # a shared copy hands nobody's cookie to anybody
+        assert page_view_event(first) == {"name": "view", "session_id": drop.session_id}
+        beacon = page_view_post(client, first, **{"User-Agent": BROWSER})
+        page_view_post(client, client.get(url, headers={"User-Agent": GOOGLEBOT}), **{"User-Agent": GOOGLEBOT})
+    assert beacon.status_code == 202
     events = _buffered()
     assert [(e["name"], e["s"]) for e in events] == [("view", drop.session_id)]
-    assert events[0]["v"] == first.cookies["mm_vid"].value
+    assert events[0]["v"] == beacon.cookies["mm_vid"].value
+
+
+def test_a_personal_session_page_records_its_own_view_and_carries_none(client, committed):
+    drop = make_drop()
+    client.cookies["messages"] = "x"  # pending messages: the page is rendered for this browser only
+    with committed():
+        page = client.get(drop.session.get_absolute_url(), headers={"User-Agent": BROWSER})
+    assert page_view_event(page) is None
+    assert "private" in page["Cache-Control"]
+    assert [(e["name"], e["s"], e["v"]) for e in _buffered()] == [
+        ("view", drop.session_id, page.cookies["mm_vid"].value)
+    ]
 
 
 def test_visitor_cookie_is_first_party_stable_and_replaced_when_forged(client):
     drop = make_drop()
     url = drop.session.get_absolute_url()
-    first = client.get(url)
+    first = page_view_post(client, client.get(url))  # the view beacon issues the cookie
     cookie = first.cookies["mm_vid"]
     assert len(cookie.value) == 32
     assert cookie["httponly"]
     assert cookie["samesite"] == "Lax"
-    again = client.get(url)
+    again = page_view_post(client, client.get(url))
     assert "mm_vid" not in again.cookies  # kept, not re-issued
     client.cookies["mm_vid"] = "<script>"
-    assert client.get(url).cookies["mm_vid"].value != "<script>"
+    assert page_view_post(client, client.get(url)).cookies["mm_vid"].value != "<script>"
     assert "mm_vid" not in client.get("/api/v1/drops").cookies
     client.cookies.clear()  # a poller without the cookie is not handed a new visitor every second
     status = client.get(reverse("sessions_app:session_status", args=[drop.session.public_id]))
     assert "mm_vid" not in status.cookies
     assert "Cookie" not in status.get("Vary", "")  # anonymous polls stay cacheable by a CDN
+    page = client.get(url)  # nor is the shared page
+    assert "mm_vid" not in page.cookies and "Cookie" not in page.get("Vary", "")
 
 
 def test_logout_starts_a_new_visitor(client, django_user_model):

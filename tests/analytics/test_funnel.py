@@ -18,6 +18,7 @@ from commerce.models import Customer, Hold, Order
 from commerce.services.orders import order_mark_paid, order_place
 from tests.analytics.test_capture import BROWSER
 from tests.factories import LiveSessionFactory, make_drop
+from tests.pageview import page_view_post
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +57,7 @@ def test_live_flow_end_to_end_counts_one_person_through_every_step(committed, pr
     drop = make_drop(quantity=5)
     client = Client(headers={"User-Agent": BROWSER})
     with committed():
-        client.get(drop.session.get_absolute_url())
+        page_view_post(client, client.get(drop.session.get_absolute_url()))  # the page's script posts the view
         client.get(reverse("analytics:click", args=[drop.pk]), follow=True)  # click + checkout page view
         client.post(reverse("commerce:checkout", args=[drop.pk]), {"email": "ann@example.com", "quantity": 2})
         hold = Hold.objects.get()  # cart: the units are held; then Place order on the cart page

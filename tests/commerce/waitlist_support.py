@@ -46,7 +46,7 @@ def stock_sum(drop_id: int, *, now=None) -> dict:
         "sold": units(Hold.objects.filter(drop_id=drop_id, status=Hold.Status.CONVERTED)),
         "held": units(Hold.objects.filter(drop_id=drop_id, status=Hold.Status.ACTIVE)),
         "offered": units(WaitlistOffer.objects.filter(drop_id=drop_id, status=WaitlistOffer.Status.OPEN)),
-        "available": drop.available,
+        "available": drop.total_available,  # over all stock shards
     }
 
 

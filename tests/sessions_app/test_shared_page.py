@@ -141,3 +141,85 @@ def test_the_home_page_is_one_shared_rendering_but_staff_get_their_own(page, mon
     staff = admin_client.get("/")  # logged in: the "Back office" link is personal
     assert renders == [1, 1]
     assert b"Back office" in staff.content and b"Back office" not in a.content
+
+
+def _cdn_cacheable(response, seconds: int) -> bool:
+    """What a CDN or nginx's proxy_cache needs to keep a response: public max-age, no cookie, no Vary: Cookie."""
+    cc = {part.strip() for part in response["Cache-Control"].split(",")}
+    return (
+        {"public", f"max-age={seconds}"} <= cc
+        and not response.cookies
+        and "cookie" not in response.get("Vary", "").lower()
+        and "Set-Cookie" not in response.serialize_headers().decode()
+    )
+
+
+@pytest.mark.parametrize("path", ["session", "home"])
+def test_shared_copies_tell_a_cdn_it_may_keep_them_two_seconds(page, path):
+    session, _campaign = page
+    url = session.get_absolute_url() if path == "session" else "/"
+    first_visit = Client().get(url)  # no cookie at all: rendered now (and stored)
+    from_cache = _visitor("c" * 32).get(url)  # served from the shared copy
+    assert first_visit.content == from_cache.content
+    assert _cdn_cacheable(first_visit, views.PAGE_CACHE_SECONDS)
+    assert _cdn_cacheable(from_cache, views.PAGE_CACHE_SECONDS)
+
+
+@pytest.mark.parametrize("cookie", ["sessionid", "messages", "mm_member"])
+@pytest.mark.parametrize("path", ["session", "home"])
+def test_personal_requests_get_a_private_page_no_cache_may_keep(page, path, cookie):
+    session, _campaign = page
+    url = session.get_absolute_url() if path == "session" else "/"
+    Client().get(url)  # a shared copy exists
+    client = Client()
+    client.cookies[cookie] = "x"
+    response = client.get(url)
+    cc = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert "private" in cc and "max-age=0" in cc and "public" not in cc
+
+
+def test_the_watch_heartbeat_is_evidence_when_the_status_json_comes_from_a_cache(page):
+    from sessions_app.models import WatchEvidence
+
+    session, _campaign = page
+    viewer = _visitor("d" * 32)
+    # the page tells its script where and how often to beat
+    html = viewer.get(session.get_absolute_url()).content.decode()
+    url = reverse("sessions_app:session_watching", args=[session.public_id])
+    assert f'data-watch-url="{url}"' in html and 'data-watch-ms="20000"' in html
+    beat = viewer.post(url)
+    assert beat.status_code == 204 and "no-store" in beat["Cache-Control"]
+    row = WatchEvidence.objects.get()
+    assert (row.session_id, row.visitor_id) == (session.pk, "d" * 32)
+    assert viewer.get(url).status_code == 405  # a GET (a prefetch, a crawler) is no evidence
+    # a first visitor gets the cookie from the beat and is not credited before they have it
+    newcomer = Client()
+    first = newcomer.post(url)
+    assert first.status_code == 204 and len(first.cookies["mm_vid"].value) == 32
+    assert WatchEvidence.objects.count() == 1
+    # bots are not viewers
+    bot = _visitor("e" * 32)
+    bot.post(url, headers={"User-Agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"})
+    assert WatchEvidence.objects.count() == 1
+
+
+@pytest.mark.parametrize("status", ["scheduled", "ended", "cancelled"])
+def test_a_heartbeat_outside_live_is_no_evidence(page, status):
+    from sessions_app.models import WatchEvidence
+
+    session, _campaign = page
+    session.status = status
+    session.save(update_fields=["status"])
+    assert _visitor("d" * 32).post(reverse("sessions_app:session_watching", args=[session.public_id])).status_code == 204
+    assert not WatchEvidence.objects.exists()
+
+
+def test_a_heartbeat_for_an_unknown_or_private_session_is_404(page):
+    import uuid
+
+    session, _campaign = page
+    assert _visitor("d" * 32).post(reverse("sessions_app:session_watching", args=[uuid.uuid4()])).status_code == 404
+    session.is_private = True
+    session.save(update_fields=["is_private"])
+    cache.clear()
+    assert _visitor("d" * 32).post(reverse("sessions_app:session_watching", args=[session.public_id])).status_code == 404

@@ -191,7 +191,7 @@ class Command(BaseCommand):
             hold_seconds=180,
         )
         drop.refresh_from_db()
-        for _ in range(drop.available):
+        for _ in range(drop.total_available):
             hold_place(drop_id=drop.pk, email=f"demo-cart-{uuid.uuid4().hex[:8]}@example.com", quantity=1, now=now)
 
     def _replay_session(self, series: Series) -> LiveSession:

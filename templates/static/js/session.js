@@ -145,4 +145,19 @@
 
   tick(); setInterval(tick, 1000); tickHold(); setInterval(tickHold, 1000); tickFlash(); setInterval(tickFlash, 1000);
   if (root) { setInterval(poll, parseInt(root.dataset.pollMs || "4000", 10)); }
+
+  // Watch evidence (sessions_app.watch): while the session is live and the page is visible, a
+  // heartbeat every data-watch-ms to an uncached endpoint, after the view beacon (js/view.js) has
+  // given a first visitor the cookie the heartbeat is credited to. A status poll may come from a
+  // cache and prove nothing; the heartbeat always reaches the server.
+  function beat() {
+    if (document.visibilityState === "hidden") return;
+    fetch(root.dataset.watchUrl, { method: "POST", credentials: "same-origin", keepalive: true })
+      .catch(function () { /* the next beat retries */ });
+  }
+  if (root && root.dataset.watchUrl && root.dataset.session === "live") {
+    (window.mmViewSent || Promise.resolve()).then(function () {
+      beat(); setInterval(beat, parseInt(root.dataset.watchMs || "20000", 10));
+    });
+  }
 })();

@@ -19,6 +19,7 @@ from sessions_app.assets import selectors
 from sessions_app.assets.models import Clip
 from sessions_app.models import LiveSession
 from tests.factories import LiveSessionFactory, make_drop
+from tests.pageview import page_view_post
 
 from .pages_world import ended_session_with_clip
 
@@ -157,13 +158,14 @@ def test_a_purchase_started_on_a_clip_page_is_attributed_to_that_clip(django_cap
     bystander = Client(headers={"User-Agent": BROWSER})
     # when a viewer watches the clip, clicks Buy now, holds and orders, and the order is paid
     with django_capture_on_commit_callbacks(execute=True):
-        assert viewer.get(reverse("sessions_app:clip", args=[clip.public_id])).status_code == 200
+        page = viewer.get(reverse("sessions_app:clip", args=[clip.public_id]))
+        assert page_view_post(viewer, page).status_code == 202  # js/view.js
         response = viewer.get(reverse("sessions_app:clip_buy", args=[clip.public_id]))
         assert response.status_code == 302 and response["Location"] == reverse("commerce:checkout", args=[drop.pk])
         viewer.post(response["Location"], {"email": "ann@example.com", "quantity": 2})
         hold = Hold.objects.get()
         viewer.post(reverse("commerce:hold", args=[hold.token]), {"coupon_code": "", "pay": "1"})
-        bystander.get(reverse("sessions_app:clip", args=[other.public_id]))  # a view is not a sale
+        page_view_post(bystander, bystander.get(reverse("sessions_app:clip", args=[other.public_id])))  # a view is not a sale
     analytics_services.events_flush_all()
     order = Order.objects.get()
     with django_capture_on_commit_callbacks(execute=True):
