@@ -289,3 +289,19 @@ def test_the_cached_copy_answers_while_gunicorn_is_down(tmp_path):
         status, h, body = fetch(edge_port, path)
         assert (status, h["x-cache-status"], body) == (200, "STALE", first)
         assert fetch(edge_port, "/_edge/private")[0] == 502  # what was never cached is not invented
+
+
+@pytest.mark.parametrize("page", ["session", "home"])
+def test_the_session_page_and_home_page_are_one_cached_copy_for_every_anonymous_viewer(edge, origin, page):
+    path = f"/s/{make_drop(quantity=5).session.public_id}/" if page == "session" else "/"
+    status, h, first = fetch(edge, path)
+    assert status == 200 and "public" in h["cache-control"] and "set-cookie" not in h
+    before = origin.settled(path, at_least=1)
+    for visitor in ("1" * 32, "2" * 32):  # two different visitors, each with their CSRF cookie
+        status, h, body = fetch(edge, path, headers={"Cookie": f"mm_vid={visitor}; csrftoken={visitor}"})
+        assert (status, h["x-cache-status"], body) == (200, "HIT", first)
+    assert origin.settled(path) == before  # neither reached gunicorn
+    # a member (or staff, or someone with pending messages) gets their own rendering, never the copy
+    status, h, _ = fetch(edge, path, headers={"Cookie": "mm_member=pass"})
+    assert (status, h["x-cache-status"]) == (200, "BYPASS") and "private" in h["cache-control"]
+    assert origin.settled(path, at_least=before + 1) == before + 1
