@@ -9,6 +9,7 @@ from django.db import DatabaseError
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -38,8 +39,19 @@ def beacon(request):
     Names: view, click, share, follow_up (purchases and holds are recorded by the server only).
     Body ≤ 16 KiB, ≤ 20 events, props ≤ 2 KiB each. Answers 202 {"accepted": n, "errors": […]},
     400/413/415/422 JSON errors `{code, message, fields}`, 503 when the buffer is unavailable;
-    never 500. Events from bots are acknowledged and dropped.
+    never 500. Events from bots are acknowledged and dropped. A post that names another site as its
+    `Origin` is refused with 403 `cross_origin` (browsers send Origin on every POST, so another site
+    cannot count its visitors as ours). Every answer is `Cache-Control: no-store`.
     """
+    response = _beacon(request)
+    patch_cache_control(response, no_store=True)
+    return response
+
+
+def _beacon(request):
+    origin = request.headers.get("Origin")
+    if origin and origin != f"{request.scheme}://{request.get_host()}":
+        return _error(403, "cross_origin", "Events are accepted from this site's own pages only.")
     try:
         length = int(request.headers.get("Content-Length") or 0)
     except ValueError:

@@ -176,10 +176,15 @@ class DropForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["price_minor"].required = False
-        self.fields["currency"].required = False
-        self.fields["price_minor"].help_text = "Empty = the SKU's price (in its currency, unless one is chosen)."
-        self.fields["stock_shards"].required = False  # empty: unchanged (1 for a new drop)
+        # staff with view rights only get a form without editable fields: nothing to set up
+        if "price_minor" in self.fields:
+            self.fields["price_minor"].required = False
+            self.fields["price_minor"].help_text = "Empty = the SKU's price (in its currency, unless one is chosen)."
+        if "currency" in self.fields:
+            self.fields["currency"].required = False
+        if "stock_shards" in self.fields:
+            self.fields["stock_shards"].required = False  # empty: unchanged (1 for a new drop)
+            self.fields["stock_shards"].widget.attrs["min"] = 1
 
     def clean(self):
         data = super().clean()

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
@@ -102,9 +102,7 @@ def session_page(request, public_id):
         _session_pk, html = cached
         return response_shared(HttpResponse(html), max_age=PAGE_CACHE_SECONDS)
     # a private micro-session is reached only by a bundle seat's join link (docs/bundles.md)
-    session = get_object_or_404(
-        LiveSession.objects.select_related("format", "series"), public_id=public_id, is_private=False
-    )
+    session = _public_session_or_404(LiveSession.objects.select_related("format", "series"), public_id, key)
     now = timezone.now()
     membership = membership_from_request(request, now=now) if MEMBER_COOKIE in request.COOKIES else None
     stream_visible = session_stream_visible(session=session, membership=membership, now=now)
@@ -147,8 +145,7 @@ def session_page(request, public_id):
     if shared and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE") and not request.META.get("CSRF_COOKIE_USED"):
         cache_store(key, (session.pk, response.content), PAGE_CACHE_SECONDS)
         return response_shared(response, max_age=PAGE_CACHE_SECONDS)
-    if shared:  # rendered a token after all: personal, and its view was not recorded above
-        event_capture_request(request, name="view", session_id=session.pk, occurred_at=now)
+    # (rendered a token after all: personal, but its HTML carries the view event its script posts)
     return response_private(response)
 
 
@@ -181,7 +178,7 @@ def session_status(request, public_id):
     now = timezone.now()
     cached = cached_or_claim(key)
     if cached is None:
-        session = get_object_or_404(LiveSession, public_id=public_id, is_private=False)
+        session = _public_session_or_404(LiveSession.objects.all(), public_id, key)
         payload = {
             "session": session.status,
             "session_state": session_sale_state(
@@ -195,9 +192,9 @@ def session_status(request, public_id):
             "flash_coupon": flash_coupon_public(flash_coupon_current(session_id=session.pk, now=now)),
         }
         body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
-        cached = (session.pk, session.status, body)
+        cached = (session.pk, session.status, body, session.members_only)
         cache_store(key, cached, STATUS_CACHE_SECONDS)
-    session_pk, status, body = cached
+    session_pk, status, body = cached[:3]
     # The poll itself is the evidence that this visitor is watching (sessions_app.watch).
     watch_poll_record(session_id=session_pk, session_status=status, visitor_id=request.COOKIES.get(COOKIE), now=now)
     return HttpResponse(body, content_type="application/json")
@@ -217,8 +214,10 @@ def session_watching(request, public_id):
     found = _session_pk_and_status(public_id)
     if found is None:
         raise Http404
-    session_pk, status = found
-    if not is_bot(request.headers.get("User-Agent", "")):
+    session_pk, status, members_only = found
+    # a members-only session is watched by members only (docs/members-only.md): nobody else's time counts
+    watcher = not members_only or _member_with_access(request, session_pk)
+    if watcher and not is_bot(request.headers.get("User-Agent", "")):
         watch_poll_record(
             session_id=session_pk, session_status=status, visitor_id=request.COOKIES.get(COOKIE), now=timezone.now()
         )
@@ -230,9 +229,32 @@ def session_watching(request, public_id):
 WATCH_STATUS_MAX_AGE = 5  # seconds
 
 
-def _session_pk_and_status(public_id) -> tuple[int, str] | None:
-    entry = cache.get(f"session-status:{public_id}")  # (fresh_until, (pk, status, body)): session_status
-    if entry is not None and entry[0] > time.time() - WATCH_STATUS_MAX_AGE:
-        session_pk, status, _body = entry[1]
-        return session_pk, status
-    return LiveSession.objects.filter(public_id=public_id, is_private=False).values_list("pk", "status").first()
+def _session_pk_and_status(public_id) -> tuple[int, str, bool] | None:
+    """(pk, status, members_only) of a public session, or None."""
+    entry = cache.get(f"session-status:{public_id}")  # (fresh_until, (pk, status, body, members_only))
+    if entry is not None and entry[0] > time.time() - WATCH_STATUS_MAX_AGE and len(entry[1]) == 4:
+        session_pk, status, _body, members_only = entry[1]
+        return session_pk, status, members_only
+    return (
+        LiveSession.objects.filter(public_id=public_id, is_private=False)
+        .values_list("pk", "status", "members_only")
+        .first()
+    )
+
+
+def _member_with_access(request, session_pk: int) -> bool:
+    if MEMBER_COOKIE not in request.COOKIES:
+        return False
+    session = LiveSession.objects.get(pk=session_pk)
+    now = timezone.now()
+    return session_stream_visible(session=session, membership=membership_from_request(request, now=now), now=now)
+
+
+def _public_session_or_404(queryset, public_id, key: str) -> LiveSession:
+    """The public session, or Http404 after dropping the shared copy under `key`: a session made
+    private or deleted stops being served from the shared cache at once, not after the stale window."""
+    session = queryset.filter(public_id=public_id, is_private=False).first()
+    if session is None:
+        cache.delete(key)
+        raise Http404
+    return session

@@ -265,3 +265,14 @@ def test_flushed_events_keep_their_fields(committed, process, now):
     assert event.occurred_at == when
     assert event.props == {"to": "x"}
     assert BufferedEvent.objects.count() == 0
+
+
+def test_the_beacon_refuses_posts_from_other_sites_and_is_never_cached(client):
+    drop = make_drop()
+    body = json.dumps({"events": [{"name": "view", "session_id": drop.session_id}]})
+    other = client.post("/a/e", body, content_type="text/plain", headers={"Origin": "https://evil.example"})
+    assert other.status_code == 403 and other.json()["code"] == "cross_origin"
+    assert "no-store" in other["Cache-Control"]
+    own = client.post("/a/e", body, content_type="application/json", headers={"Origin": "http://testserver"})
+    assert own.status_code == 202 and "no-store" in own["Cache-Control"]
+    assert len(_buffered()) == 1

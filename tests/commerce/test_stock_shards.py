@@ -182,3 +182,21 @@ def test_admin_edits_the_shard_count_and_refuses_out_of_range(admin_client):
     assert "16 / 16" in listing
     held = hold_place(drop_id=drop.pk, email="a@example.com", quantity=2)
     assert held.pk and held_units(drop.pk) + Drop.objects.get(pk=drop.pk).total_available == 16
+
+
+def test_staff_with_view_rights_only_see_a_sharded_drop_read_only_and_cannot_change_it():
+    from django.test import Client
+
+    from commerce.models import Drop
+    from tests.test_staff_access import view_only_user
+
+    drop = make_drop(quantity=37, stock_shards=8)
+    client = Client()
+    client.force_login(view_only_user(Drop))
+    url = f"/admin/commerce/drop/{drop.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200  # was a KeyError on the form's editable fields: a 500
+    assert "37 (over 8 counter rows)" in page.content.decode()
+    assert client.post(url, {"stock_shards": 3}).status_code == 403
+    drop.refresh_from_db()
+    assert drop.stock_shards == 8

@@ -20,12 +20,13 @@ from tests.factories import make_drop
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def _wait(predicate, seconds: float = 10.0):
+def _wait(page, predicate, seconds: float = 10.0):
+    # page.wait_for_timeout, not sleep: the harness routes the page's requests through Python
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if value := predicate():
             return value
-        time.sleep(0.1)
+        page.wait_for_timeout(100)
     return predicate()
 
 
@@ -36,9 +37,9 @@ def test_a_first_visit_records_one_view_and_watch_evidence_for_the_cookie_the_be
     session = drop.session
     assert session.status == "live"
     page.goto(live_server.url + session.get_absolute_url())
-    views = _wait(lambda: list(BufferedEvent.objects.filter(name="view", session_id=session.pk)))
+    views = _wait(page, lambda: list(BufferedEvent.objects.filter(name="view", session_id=session.pk)))
     assert len(views) == 1
     cookie = next(c for c in page.context.cookies() if c["name"] == "mm_vid")
     assert views[0].visitor_id == cookie["value"]
-    evidence = _wait(lambda: WatchEvidence.objects.filter(session_id=session.pk).first())
+    evidence = _wait(page, lambda: WatchEvidence.objects.filter(session_id=session.pk).first())
     assert evidence is not None and evidence.visitor_id == cookie["value"]

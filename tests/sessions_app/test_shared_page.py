@@ -223,3 +223,48 @@ def test_a_heartbeat_for_an_unknown_or_private_session_is_404(page):
     session.save(update_fields=["is_private"])
     cache.clear()
     assert _visitor("d" * 32).post(reverse("sessions_app:session_watching", args=[session.public_id])).status_code == 404
+
+
+def test_a_page_that_turned_personal_after_rendering_counts_its_view_once(page, monkeypatch):
+    # a malformed csrftoken cookie makes Django's CSRF middleware ask for a new cookie: the rendering is
+    # then personal (private), but its HTML carries the view event its script posts, so the server
+    # records nothing itself
+    from analytics.models import BufferedEvent
+    from tests.pageview import page_view_event
+
+    session, _campaign = page
+    client = _visitor("d" * 32)
+    client.cookies["csrftoken"] = "short"
+    response = client.get(session.get_absolute_url())
+    assert page_view_event(response) == {"name": "view", "session_id": session.pk}
+    assert not BufferedEvent.objects.filter(name="view").exists()
+
+
+@pytest.mark.parametrize("path", ["session", "status"])
+def test_a_session_made_private_stops_being_served_from_the_shared_copy(page, path):
+    session, _campaign = page
+    url = session.get_absolute_url() if path == "session" else reverse(
+        "sessions_app:session_status", args=[session.public_id]
+    )
+    assert Client().get(url).status_code == 200  # a shared copy exists
+    session.is_private = True
+    session.save(update_fields=["is_private"])
+    key = f"{'session-page' if path == 'session' else 'session-status'}:{session.public_id}"
+    fresh_until, value = cache.get(key)
+    cache.set(key, (0, value), 60)  # the copy went stale: the next request rebuilds it
+    assert Client().get(url).status_code == 404
+    assert [Client().get(url).status_code for _ in range(3)] == [404, 404, 404]  # not the stale copy
+
+
+def test_a_non_member_heartbeat_on_a_members_only_session_is_no_evidence(page):
+    from sessions_app.models import WatchEvidence
+
+    session, _campaign = page
+    session.members_only = True
+    session.save(update_fields=["members_only"])
+    url = reverse("sessions_app:session_watching", args=[session.public_id])
+    assert _visitor("d" * 32).post(url).status_code == 204
+    forged = _visitor("e" * 32)
+    forged.cookies["mm_member"] = "not-a-signed-pass"
+    assert forged.post(url).status_code == 204
+    assert not WatchEvidence.objects.exists()

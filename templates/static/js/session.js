@@ -152,7 +152,7 @@
   // cache and prove nothing; the heartbeat always reaches the server.
   function beat() {
     if (document.visibilityState === "hidden") return;
-    fetch(root.dataset.watchUrl, { method: "POST", credentials: "same-origin", keepalive: true })
+    fetch(root.dataset.watchUrl, { method: "POST", credentials: "same-origin" })
       .catch(function () { /* the next beat retries */ });
   }
   if (root && root.dataset.watchUrl && root.dataset.session === "live") {

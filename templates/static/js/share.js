@@ -81,7 +81,9 @@
         .then(function (res) { return res.json(); })
         .then(function (data) { if (data.retry && !retried) return visit(true); return data; });
     };
-    visit(false).catch(function () {});
+    // after the view beacon (js/view.js: deferred in <head>, so it has run), which gives a first visitor
+    // the cookie the visit is counted for
+    (window.mmViewSent || Promise.resolve()).then(function () { return visit(false); }).catch(function () {});
     params.delete("ref");
     var rest = params.toString();
     window.history.replaceState(null, "", window.location.pathname + (rest ? "?" + rest : "") + window.location.hash);

@@ -13,7 +13,6 @@
   window.mmViewSent = fetch("/a/e", {
     method: "POST",
     credentials: "same-origin",
-    keepalive: true,
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ events: [event] })
   }).catch(function () { /* analytics never breaks the page */ });
