@@ -210,7 +210,9 @@ _HOLD_PARAMS = (
     "partner",
 )  # fmt: skip
 _HOLD_TYPES = "varchar, bigint, timestamptz, integer, varchar, bigint, varchar, smallint, bigint, timestamptz, varchar, integer, bigint"
-_HOLD_SQL = """
+# What both hold statements start with: the session gate (locked FOR KEY SHARE), the customer, the
+# units they and their client already hold or bought on the drop.
+_HOLD_COMMON_CTES = """
 WITH gate AS (
     SELECT s.id FROM sessions_app_livesession s
     WHERE s.id = (SELECT session_id FROM commerce_drop WHERE id = $2)
@@ -226,7 +228,8 @@ WITH gate AS (
     SELECT COALESCE(SUM(quantity), 0) AS n FROM commerce_hold
     WHERE $11 <> '' AND drop_id = $2 AND client_key = $11
       AND (status = 'converted' OR (status = 'active' AND expires_at > $3))
-), took AS (
+), """
+_HOLD_SQL = _HOLD_COMMON_CTES + """took AS (
     UPDATE commerce_drop SET available = available - $4
     WHERE id = $2 AND available >= $4 AND opens_at <= $3 AND closes_at > $3
       AND EXISTS (SELECT 1 FROM gate)
@@ -241,7 +244,7 @@ WITH gate AS (
     RETURNING id
 )
 SELECT (SELECT n FROM mine), (SELECT id FROM ins), (SELECT id FROM cust), (SELECT n FROM theirs)
-"""
+"""  # noqa: S608 - constants only
 _EXECUTE_HOLD = f"EXECUTE {_HOLD_STATEMENT} ({', '.join(f'%({name})s' for name in _HOLD_PARAMS)})"
 
 # The same statement for a drop whose stock is spread over shards (Drop.stock_shards > 1): $14 is the
@@ -253,25 +256,9 @@ _EXECUTE_HOLD = f"EXECUTE {_HOLD_STATEMENT} ({', '.join(f'%({name})s' for name i
 _HOLD_SHARD_STATEMENT = "mm_hold_place_shard_v3"  # v3: the total left, read on a refusal
 _HOLD_SHARD_PARAMS = (*_HOLD_PARAMS, "shard")
 _HOLD_SHARD_TYPES = _HOLD_TYPES + ", smallint"
-_HOLD_SHARD_SQL = """
-WITH gate AS (
-    SELECT s.id FROM sessions_app_livesession s
-    WHERE s.id = (SELECT session_id FROM commerce_drop WHERE id = $2)
-      AND (s.status = 'live' OR (s.status = 'scheduled' AND s.presale_opens_at <= $3))
-    FOR KEY SHARE
-), sells AS (
+_HOLD_SHARD_SQL = _HOLD_COMMON_CTES + """sells AS (
     SELECT per_customer_limit AS lim FROM commerce_drop
     WHERE id = $2 AND opens_at <= $3 AND closes_at > $3 AND EXISTS (SELECT 1 FROM gate)
-), cust AS (
-    SELECT id FROM commerce_customer WHERE email_normalized = $1
-), mine AS (
-    SELECT COALESCE(SUM(quantity), 0) AS n FROM commerce_hold
-    WHERE customer_id = (SELECT id FROM cust) AND drop_id = $2
-      AND (status = 'converted' OR (status = 'active' AND expires_at > $3))
-), theirs AS (
-    SELECT COALESCE(SUM(quantity), 0) AS n FROM commerce_hold
-    WHERE $11 <> '' AND drop_id = $2 AND client_key = $11
-      AND (status = 'converted' OR (status = 'active' AND expires_at > $3))
 ), allowed AS (
     SELECT 1 FROM sells
     WHERE (SELECT n FROM mine) + $4 <= sells.lim AND ($11 = '' OR (SELECT n FROM theirs) + $4 <= $12)
@@ -298,7 +285,7 @@ SELECT (SELECT n FROM mine), (SELECT id FROM ins), (SELECT id FROM cust), (SELEC
            (SELECT available FROM commerce_drop WHERE id = $2)
            + COALESCE((SELECT SUM(available) FROM commerce_dropstockshard WHERE drop_id = $2), 0)
        END
-"""
+"""  # noqa: S608 - constants only
 _EXECUTE_HOLD_SHARD = f"EXECUTE {_HOLD_SHARD_STATEMENT} ({', '.join(f'%({name})s' for name in _HOLD_SHARD_PARAMS)})"
 
 
