@@ -12,9 +12,15 @@ import functools
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.utils.cache import patch_cache_control
 
+from commerce.memberships.identity import MEMBER_COOKIE
+
+# A request with any of these gets a rendering of its own, never the shared copy: a Django session (staff:
+# the "Back office" link), pending messages, a member pass (a member's page carries the stream and member prices).
+PERSONAL_COOKIES = (settings.SESSION_COOKIE_NAME, "messages", MEMBER_COOKIE)
 CLAIM_SECONDS = 5  # a rebuild that dies leaves its claim this long before another request retries
 KEEP_FACTOR = 30  # a stale value is kept this many freshness periods for concurrent requests
 
@@ -55,6 +61,11 @@ def shared_response(view_func):
         return response
 
     return wrapped
+
+
+def request_gets_shared_copy(request) -> bool:
+    """True when the request carries none of PERSONAL_COOKIES: it gets (and may make) the shared copy."""
+    return not any(name in request.COOKIES for name in PERSONAL_COOKIES)
 
 
 def response_shared(response, *, max_age: int):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
@@ -27,15 +26,20 @@ from .assets.selectors import sessions_ended_with_replay
 from .control.selectors import flash_coupon_current, flash_coupon_public
 from .embed import stream_embed
 from .models import LiveSession
-from .pagecache import cache_store, cached_or_claim, response_private, response_shared, shared_response
+from .pagecache import (
+    cache_store,
+    cached_or_claim,
+    request_gets_shared_copy,
+    response_private,
+    response_shared,
+    shared_response,
+)
 from .selectors import sessions_late, sessions_late_since, sessions_live, sessions_upcoming
 from .watch import WATCH_BEAT_SECONDS, watch_poll_record
 
 PAGE_CACHE_SECONDS = 2
 POLL_MS = 4000  # how often the page polls session_status
 LIVE_POLL_MS = 1500  # while live: a pin or flash coupon from the control room shows within about 2 s
-# A member's page (mm_member cookie) carries the stream and member prices: never shared, never served shared.
-PERSONAL_COOKIES = (settings.SESSION_COOKIE_NAME, "messages", MEMBER_COOKIE)
 HOME_CACHE_KEY = "home-page"
 
 
@@ -48,7 +52,7 @@ def home(request):
     leaves with `Cache-Control: public, max-age=PAGE_CACHE_SECONDS` and no cookie, so a CDN or the
     nginx micro-cache may keep it as long; a personal rendering with `private, max-age=0`.
     """
-    shared = _shared(request)
+    shared = request_gets_shared_copy(request)
     if shared and (cached := cached_or_claim(HOME_CACHE_KEY)) is not None:
         return response_shared(HttpResponse(cached), max_age=PAGE_CACHE_SECONDS)
     now = timezone.now()
@@ -69,16 +73,11 @@ def home(request):
     return response_private(response)
 
 
-def _shared(request) -> bool:
-    """True when the request carries none of PERSONAL_COOKIES: it gets (and may make) the shared copy."""
-    return not any(name in request.COOKIES for name in PERSONAL_COOKIES)
-
-
 def session_page(request, public_id):
     """The session page: stream embedded, its drops with stock, price and countdown.
 
     A live spike sends thousands of viewers here at once, so for viewers without a session, pending
-    messages or member pass (PERSONAL_COOKIES: nothing personal on the page) the rendered page is one
+    messages or member pass (pagecache.PERSONAL_COOKIES: nothing personal on the page) the rendered page is one
     shared copy: kept PAGE_CACHE_SECONDS per cache (then rebuilt by one request while the others get
     the previous one: sessions_app.pagecache), sent with `Cache-Control: public,
     max-age=PAGE_CACHE_SECONDS` and without cookies, so a CDN or the nginx micro-cache
@@ -96,7 +95,7 @@ def session_page(request, public_id):
     non-members, the member price to members. A member's view event carries their customer id, which
     links this browser's watch evidence to the member (missed-session credit, services_credits).
     """
-    shared = _shared(request)
+    shared = request_gets_shared_copy(request)
     key = f"session-page:{public_id}"
     if shared and (cached := cached_or_claim(key)) is not None:
         _session_pk, html = cached
@@ -245,7 +244,9 @@ def _session_pk_and_status(public_id) -> tuple[int, str, bool] | None:
 def _member_with_access(request, session_pk: int) -> bool:
     if MEMBER_COOKIE not in request.COOKIES:
         return False
-    session = LiveSession.objects.get(pk=session_pk)
+    session = LiveSession.objects.filter(pk=session_pk).first()
+    if session is None:
+        return False
     now = timezone.now()
     return session_stream_visible(session=session, membership=membership_from_request(request, now=now), now=now)
 

@@ -11,7 +11,6 @@ without cookies (sessions_app.pagecache.SharedResponseMiddleware), so a CDN may 
 from __future__ import annotations
 
 from csp.decorators import csp_replace
-from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -22,10 +21,10 @@ from django.views.decorators.http import require_GET
 
 from analytics.services import event_capture_request, is_bot
 from commerce.memberships.gating import session_stream_visible
-from commerce.memberships.identity import MEMBER_COOKIE, membership_from_request
+from commerce.memberships.identity import membership_from_request
 
 from ..models import LiveSession
-from ..pagecache import cache_store, cached_or_claim, response_private, response_shared
+from ..pagecache import cache_store, cached_or_claim, request_gets_shared_copy, response_private, response_shared
 from .models import Clip
 from .selectors import (
     absolute,
@@ -43,11 +42,7 @@ from .selectors import (
 PAGE_CACHE_SECONDS = 10
 CDN_MAX_AGE = 30  # seconds a CDN may serve the page: stock and "restoring" states lag at most this much
 # a member (mm_member cookie) may see a members-only recording: their page is never the shared copy
-PERSONAL_COOKIES = (settings.SESSION_COOKIE_NAME, "messages", MEMBER_COOKIE)
-
-
-def _shared(request) -> bool:
-    return not any(name in request.COOKIES for name in PERSONAL_COOKIES)
+# (pagecache.PERSONAL_COOKIES)
 
 
 def _finish(request, response: HttpResponse, *, shared: bool) -> HttpResponse:
@@ -56,7 +51,7 @@ def _finish(request, response: HttpResponse, *, shared: bool) -> HttpResponse:
 
 def _cached_page(request, key: str, build) -> HttpResponse:
     """The shared page under `key` (rebuilt by one request when stale), or a private render for personal viewers."""
-    shared = _shared(request)
+    shared = request_gets_shared_copy(request)
     if shared and (cached := cached_or_claim(key)) is not None:
         return _finish(request, HttpResponse(cached), shared=True)
     response = build()
@@ -83,7 +78,7 @@ def replay_page(request, public_id):
         is_private=False,  # private micro-sessions: bundle seats only (docs/bundles.md)
     )
     view_event = {"name": "view", "session_id": session.pk, "props": {"page": "replay"}}
-    shared = _shared(request)
+    shared = request_gets_shared_copy(request)
     if not shared:  # the shared copy's view is posted by its script (js/view.js), cached or not
         event_capture_request(request, **view_event)
 
@@ -146,7 +141,7 @@ def clip_page(request, public_id):
         "drop_id": clip.drop_id,
         "props": {"page": "clip", "source": clip_source(clip)},
     }
-    shared = _shared(request)
+    shared = request_gets_shared_copy(request)
     if not shared:  # the shared copy's view is posted by its script (js/view.js), cached or not
         event_capture_request(request, **view_event)
 
