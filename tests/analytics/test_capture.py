@@ -153,6 +153,19 @@ def test_visitor_cookie_is_first_party_stable_and_replaced_when_forged(client):
     assert "mm_vid" not in page.cookies and "Cookie" not in page.get("Vary", "")
 
 
+def test_an_error_answer_issues_no_visitor_cookie(client):
+    # Chromium asks /favicon.ico while the page's view beacon is issuing the visitor's cookie: a second
+    # id from the 404 would replace the first, and the view would count for a visitor who never returns
+    drop = make_drop()
+    assert client.get("/favicon.ico").status_code == 404
+    assert "mm_vid" not in client.cookies
+    gone = reverse("sessions_app:session_status", args=["00000000-0000-0000-0000-000000000000"])
+    assert client.get(gone).status_code == 404 and "mm_vid" not in client.cookies
+    issued = page_view_post(client, client.get(drop.session.get_absolute_url())).cookies["mm_vid"].value
+    assert client.get("/favicon.ico").status_code == 404
+    assert client.cookies["mm_vid"].value == issued
+
+
 def test_logout_starts_a_new_visitor(client, django_user_model):
     user = django_user_model.objects.create_user("staff", password="pw-123456-x", is_staff=True)
     client.force_login(user)

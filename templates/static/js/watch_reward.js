@@ -86,7 +86,11 @@
     });
   }
 
-  fetch(url, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
+  // after the view beacon (js/view.js): a first visitor's cookie comes from it, not from a racing request
+  (window.mmViewSent || Promise.resolve())
+    .then(function () {
+      return fetch(url, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } });
+    })
     .then(function (res) { return res.json(); })
     .then(function (data) {
       token = data.csrf_token || "";
