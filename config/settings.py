@@ -77,6 +77,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "sessions_app.pagecache.SharedResponseMiddleware",  # outermost: sees every cookie set below
     "django.middleware.security.SecurityMiddleware",
+    # a fresh cached live-status poll is answered here, with the headers the stack below gave it (issue #15)
+    "sessions_app.middleware.StatusFastPathMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     # before anything parses input: 400 for NUL/surrogates anywhere, 413 for an oversized body (docs/errors.md)

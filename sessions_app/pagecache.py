@@ -8,7 +8,6 @@ rebuilds it while every other request keeps getting the previous value, at most 
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
@@ -40,27 +39,18 @@ def cached_or_claim(key: str) -> Any | None:
     return None
 
 
+def cached_fresh(key: str) -> Any | None:
+    """The cached value while it is fresh, else None; never claims a rebuild (read-only fast paths)."""
+    entry = cache.get(key)
+    if entry is None or entry[0] <= time.time():
+        return None
+    return entry[1]
+
+
 def cache_store(key: str, value: Any, fresh_seconds: float) -> None:
     """Store `value` as fresh for `fresh_seconds` (kept longer, stale, for requests racing a rebuild)."""
     cache.set(key, (time.time() + fresh_seconds, value), max(int(fresh_seconds * KEEP_FACTOR), 60))
     cache.delete(f"{key}:claim")
-
-
-def shared_response(view_func):
-    """Mark a view's responses as the same for everyone (a CDN may cache them).
-
-    SharedResponseMiddleware then strips whatever cookies other middleware attached on the way out
-    (a new visitor id, a stale session being cleared, a malformed CSRF cookie) and `Vary: Cookie`:
-    a cached copy must not hand one visitor's cookie to the next.
-    """
-
-    @functools.wraps(view_func)
-    def wrapped(request, *args, **kwargs):
-        response = view_func(request, *args, **kwargs)
-        response.shared = True
-        return response
-
-    return wrapped
 
 
 def request_gets_shared_copy(request) -> bool:
@@ -84,7 +74,7 @@ def response_private(response):
 
 
 class SharedResponseMiddleware:
-    """Outermost middleware: responses of `shared_response` views leave without cookies or Vary: Cookie."""
+    """Outermost middleware: shared responses (`response_shared`) leave without cookies or Vary: Cookie."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -12,7 +12,6 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
-from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -32,7 +31,6 @@ from .pagecache import (
     request_gets_shared_copy,
     response_private,
     response_shared,
-    shared_response,
 )
 from .selectors import sessions_late, sessions_late_since, sessions_live, sessions_upcoming
 from .watch import WATCH_BEAT_SECONDS, watch_poll_record
@@ -151,8 +149,6 @@ def session_page(request, public_id):
 STATUS_CACHE_SECONDS = 1
 
 
-@shared_response
-@cache_control(max_age=STATUS_CACHE_SECONDS, public=True)
 def session_status(request, public_id):
     """JSON polled by the session page.
 
@@ -172,8 +168,11 @@ def session_status(request, public_id):
 
     Each poll of a live session by a visitor with the `mm_vid` cookie is recorded as watch evidence
     (sessions_app.watch.watch_poll_record, throttled per visitor).
+
+    While the entry is fresh, sessions_app.middleware.StatusFastPathMiddleware answers the poll before
+    the rest of the middleware stack with the same body and headers (status_poll_answer).
     """
-    key = f"session-status:{public_id}"
+    key = status_cache_key(public_id)
     now = timezone.now()
     cached = cached_or_claim(key)
     if cached is None:
@@ -193,10 +192,21 @@ def session_status(request, public_id):
         body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
         cached = (session.pk, session.status, body, session.members_only)
         cache_store(key, cached, STATUS_CACHE_SECONDS)
+    return status_poll_answer(request, cached, now=now)
+
+
+def status_cache_key(public_id) -> str:
+    """The cache key of a session's status JSON entry: (fresh_until, (pk, status, body, members_only))."""
+    return f"session-status:{public_id}"
+
+
+def status_poll_answer(request, cached: tuple, *, now) -> HttpResponse:
+    """The status JSON response for a cached entry (pk, status, body bytes, members_only): shared,
+    `Cache-Control: public, max-age=STATUS_CACHE_SECONDS`. The poll itself is the evidence that this
+    visitor is watching (sessions_app.watch.watch_poll_record; the `mm_vid` cookie, throttled)."""
     session_pk, status, body = cached[:3]
-    # The poll itself is the evidence that this visitor is watching (sessions_app.watch).
     watch_poll_record(session_id=session_pk, session_status=status, visitor_id=request.COOKIES.get(COOKIE), now=now)
-    return HttpResponse(body, content_type="application/json")
+    return response_shared(HttpResponse(body, content_type="application/json"), max_age=STATUS_CACHE_SECONDS)
 
 
 @csrf_exempt  # posted by the page's script (and sendBeacon); it writes only anonymous watch evidence
@@ -230,7 +240,7 @@ WATCH_STATUS_MAX_AGE = 5  # seconds
 
 def _session_pk_and_status(public_id) -> tuple[int, str, bool] | None:
     """(pk, status, members_only) of a public session, or None."""
-    entry = cache.get(f"session-status:{public_id}")  # (fresh_until, (pk, status, body, members_only))
+    entry = cache.get(status_cache_key(public_id))  # (fresh_until, (pk, status, body, members_only))
     if entry is not None and entry[0] > time.time() - WATCH_STATUS_MAX_AGE and len(entry[1]) == 4:
         session_pk, status, _body, members_only = entry[1]
         return session_pk, status, members_only
