@@ -599,6 +599,10 @@ SERIES_CALENDAR_UID_DOMAIN = env("SERIES_CALENDAR_UID_DOMAIN", "")
 WATCH_CLAIM_RATE_WINDOW_SECONDS = int(env("WATCH_CLAIM_RATE_WINDOW_SECONDS", "60"))
 WATCH_CLAIM_RATE_LIMIT_VISITOR = int(env("WATCH_CLAIM_RATE_LIMIT_VISITOR", "12"))
 WATCH_CLAIM_RATE_LIMIT_IP = int(env("WATCH_CLAIM_RATE_LIMIT_IP", "300"))
+# Visitors recorded as watching for the first time (one INSERT each; a made-up cookie is free), per
+# client network per window: sessions_app.watch. 0 = off. Those over it are recorded after the window.
+WATCH_NEW_VISITORS_PER_NETWORK = int(env("WATCH_NEW_VISITORS_PER_NETWORK", "300"))
+WATCH_NEW_VISITORS_WINDOW_SECONDS = int(env("WATCH_NEW_VISITORS_WINDOW_SECONDS", "60"))
 # --- Waitlists and stock carry-over (issue #13, docs/waitlist.md) ---
 # Minutes a waitlist offer link keeps its freed units reserved (never past the drop's close).
 WAITLIST_OFFER_MINUTES = int(env("WAITLIST_OFFER_MINUTES", "10") or 10)

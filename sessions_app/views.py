@@ -20,6 +20,7 @@ from analytics.services import event_capture_request, is_bot
 from commerce.memberships.gating import drop_member_terms, session_stream_visible
 from commerce.memberships.identity import MEMBER_COOKIE, membership_from_request
 from commerce.selectors import drop_status, drops_for_session, session_sale_state
+from config.client_ip import client_ip, client_network
 
 from .assets.selectors import sessions_ended_with_replay
 from .control.selectors import flash_coupon_current, flash_coupon_public
@@ -205,7 +206,9 @@ def status_poll_answer(request, cached: tuple, *, now) -> HttpResponse:
     `Cache-Control: public, max-age=STATUS_CACHE_SECONDS`. The poll itself is the evidence that this
     visitor is watching (sessions_app.watch.watch_poll_record; the `mm_vid` cookie, throttled)."""
     session_pk, status, body = cached[:3]
-    watch_poll_record(session_id=session_pk, session_status=status, visitor_id=request.COOKIES.get(COOKIE), now=now)
+    visitor = request.COOKIES.get(COOKIE)
+    network = client_network(client_ip(request)) if visitor else ""
+    watch_poll_record(session_id=session_pk, session_status=status, visitor_id=visitor, now=now, network=network)
     return response_shared(HttpResponse(body, content_type="application/json"), max_age=STATUS_CACHE_SECONDS)
 
 
@@ -228,7 +231,11 @@ def session_watching(request, public_id):
     watcher = not members_only or _member_with_access(request, session_pk)
     if watcher and not is_bot(request.headers.get("User-Agent", "")):
         watch_poll_record(
-            session_id=session_pk, session_status=status, visitor_id=request.COOKIES.get(COOKIE), now=timezone.now()
+            session_id=session_pk,
+            session_status=status,
+            visitor_id=request.COOKIES.get(COOKIE),
+            now=timezone.now(),
+            network=client_network(client_ip(request)),
         )
     response = HttpResponse(status=204)
     patch_cache_control(response, no_store=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
@@ -32,19 +33,31 @@ VIEWERS_NOW_SECONDS = 30  # "viewers now": visitors with a recorded poll in the 
 _VISITOR = re.compile(r"^[0-9a-f]{32}$")
 
 
-def watch_poll_record(*, session_id: int, session_status: str, visitor_id: str | None, now: dt.datetime) -> bool:
+def watch_poll_record(
+    *, session_id: int, session_status: str, visitor_id: str | None, now: dt.datetime, network: str = ""
+) -> bool:
     """Record one status poll of a live session by a visitor; True if it was written.
 
     `visitor_id` is the request's `mm_vid` cookie as sent (None or malformed: nothing recorded,
     a visitor without a cookie has no identity to credit). Only polls of a `live` session count.
     Throttled per (session, visitor) to one write every WRITE_EVERY_SECONDS; a concurrent write
     for the same visitor that loses the optimistic update is dropped (it would double-count).
+
+    `network` (config.client_ip.client_network of the request; '' = unknown, not limited): a visitor
+    seen for the first time on a session costs an INSERT, and a cookie is anyone's to make up, so
+    first records are capped per network at settings.WATCH_NEW_VISITORS_PER_NETWORK per
+    WATCH_NEW_VISITORS_WINDOW_SECONDS (commerce.ratelimit's shared counters). A real newcomer over the
+    cap (hundreds joining behind one venue's address in a minute) is recorded on a beat after the
+    window: it loses at most that window's credit. Visitors already recorded are never capped.
     """
     if session_status != "live" or not visitor_id or not _VISITOR.match(visitor_id):
         return False
     if not cache.add(f"watch:{session_id}:{visitor_id}", 1, WRITE_EVERY_SECONDS):
         return False
     row = WatchEvidence.objects.filter(session_id=session_id, visitor_id=visitor_id).first()
+    if row is None and _new_watchers_capped(network):
+        cache.delete(f"watch:{session_id}:{visitor_id}")  # its next beat may try again
+        return False
     if row is None:
         try:
             with transaction.atomic():
@@ -62,6 +75,18 @@ def watch_poll_record(*, session_id: int, session_status: str, visitor_id: str |
         last_poll_at=now, watched_seconds=row.watched_seconds + credit, polls=row.polls + 1
     )
     return bool(updated)
+
+
+def _new_watchers_capped(network: str) -> bool:
+    from commerce.ratelimit import Limit, rate_limits_hit
+
+    limit = Limit(
+        "watch_new",
+        network,
+        settings.WATCH_NEW_VISITORS_PER_NETWORK,
+        settings.WATCH_NEW_VISITORS_WINDOW_SECONDS,
+    )
+    return rate_limits_hit([limit]) is not None
 
 
 def watched_seconds(*, session_id: int, visitor_id: str | None) -> int:
