@@ -12,8 +12,9 @@ its reference alike; every figure is the median over rounds):
    ratios: each hold scenario vs bare UPDATE, and N = 8 vs N = 1.
 2. PostgreSQL alone (pgbench, BENCH_PG_CLIENTS connections, no Python in the way):
      decrement 1 row / 8 rows   the bare conditional decrement on one counter row, or a random one of 8
-     hold N = 1 / N = 8         the project's hold statement (customer upsert + commerce.locks' hold
-                                statement, one round trip), on the drop's row or on a random shard row
+     hold N = 1 / N = 8         the project's hold round trip (customer upsert + EXECUTE of commerce.locks'
+                                hold statement, prepared once per connection as the project does), on
+                                the drop's row or on a random shard row
    ratio: N = 8 vs N = 1 for each pair. Target (issue 15): holds N = 8 ≥ 1.5 × N = 1.
 
 On a 2-core machine the HTTP figures are bound by Python (the GIL and the cores), not by the row
@@ -114,44 +115,53 @@ print(json.dumps(out))
 
 
 def _pg_scripts(ids: dict) -> dict[str, str]:
-    """pgbench scripts: the bare decrements and the project's hold statement (customer upsert + hold, one
-    round trip: pgbench's `\\;` sends both as one query string, like commerce.locks)."""
+    """pgbench scripts: the bare decrements and the project's hold round trip as commerce.locks sends it.
+
+    The hold statement is PREPAREd once per connection (pgbench keeps a per-client `prepared` flag,
+    started at 0 by `-D prepared=0`), then every transaction is one query string: the customer upsert
+    `\\;` EXECUTE of the prepared hold statement, as `locks._run_one_round_trip` does. (Planning the
+    whole statement on every hold, as an unprepared script would, costs CPU the project never spends
+    and hides what the shards buy once the CPU is the limit.)"""
     locks = _shell(
         "from commerce import locks\nprint(json.dumps({'hold': locks._HOLD_SQL, 'shard': locks._HOLD_SHARD_SQL, "
-        "'customer': locks._CUSTOMER_LOCK_SQL}))"
+        "'customer': locks._CUSTOMER_LOCK_SQL, 'types': locks._HOLD_TYPES, 'shard_types': locks._HOLD_SHARD_TYPES}))"
     )
+    email = "'pgb-' || :client_id || '-' || :r || '@example.com'"
 
-    def hold(sql: str, drop: int, shard: str | None) -> str:
-        email = "'pgb-' || :client_id || '-' || :r || '@example.com'"
-        values = {
-            1: email,
-            2: str(drop),
-            3: "now()",
-            4: "1",
-            5: "md5(random()::text || clock_timestamp()::text)",
-            6: "100",
-            7: "'USD'",
-            8: "0::smallint",
-            9: "NULL::bigint",
-            10: "now() + interval '10 minutes'",
-            11: "''",
-            12: "0",
-            13: "NULL::bigint",
-            14: shard or "0",
-        }
-        for n in sorted(values, reverse=True):  # $14 before $1
-            sql = sql.replace(f"${n}", values[n])
+    def hold(sql: str, types: str, drop: int, shard: str | None) -> str:
+        values = [
+            email,  # $1 email key
+            str(drop),
+            "now()",
+            "1",  # quantity
+            "md5(random()::text || clock_timestamp()::text)",  # token
+            "100",
+            "'USD'",
+            "0::smallint",
+            "NULL::bigint",  # pickup slot
+            "now() + interval '10 minutes'",
+            "''",  # no client cap
+            "0",
+            "NULL::bigint",  # partner
+            *([shard] if shard else []),
+        ]
         upsert = locks["customer"].replace("%(email)s", email).replace("%(email_key)s", email)
         upsert = upsert.replace("%(name)s", "''").replace("%(now)s", "now()")
-        one_line = " ".join(f"{upsert.strip()} \\; {sql.strip()}".split())
-        return "\\set r random(1, 2000000000)\n" + f"\\set shard random(0, {SHARDS - 1})\n" + one_line + "\n"
+        prepare = f"PREPARE mm_hold ({types}) AS " + " ".join(sql.split()) + ";"
+        one_line = " ".join(f"{upsert.strip()} \\; EXECUTE mm_hold ({', '.join(values)});".split())
+        return (
+            "\\set r random(1, 2000000000)\n"
+            f"\\set shard random(0, {SHARDS - 1})\n"
+            f"\\if :prepared = 0\n{prepare}\n\\set prepared 1\n\\endif\n"
+            f"{one_line}\n"
+        )
 
     return {
         "decrement 1 row": "UPDATE bench_counter SET available = available - 1 WHERE id = 1 AND available >= 1;\n",
         f"decrement {SHARDS} rows": f"\\set k random(1, {SHARDS})\n"
         "UPDATE bench_counter SET available = available - 1 WHERE id = :k AND available >= 1;\n",
-        "hold N = 1": hold(locks["hold"], ids["one"], None),
-        f"hold N = {SHARDS}": hold(locks["shard"], ids["many"], ":shard"),
+        "hold N = 1": hold(locks["hold"], locks["types"], ids["one"], None),
+        f"hold N = {SHARDS}": hold(locks["shard"], locks["shard_types"], ids["many"], ":shard"),
     }
 
 
@@ -162,7 +172,7 @@ def _pgbench(script: str, workdir: Path) -> dict:
     path = workdir / "script.sql"
     path.write_text(script)
     out = subprocess.run(
-        ["pgbench", "-n", "-M", "simple", "-c", str(PG_CLIENTS), "-j", "2", "-T", f"{SECONDS:.0f}", "-f", str(path),
+        ["pgbench", "-n", "-M", "simple", "-D", "prepared=0", "-c", str(PG_CLIENTS), "-j", "2", "-T", f"{SECONDS:.0f}", "-f", str(path),
          "-l", "--log-prefix", str(workdir / "pgb"), DB_URL],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
