@@ -13,7 +13,9 @@ middleware sits near the top and answers from the cache:
 - with the same body and the same headers: the headers are those the full stack gave this process's
   last full-stack poll answer (everything the inner middleware added; Content-Length, Date and cookies
   excepted), so the fast answer cannot drift from the slow one. Until a process has seen one, it
-  takes the full stack;
+  takes the full stack. (Those headers are the same for every poll today: Content-Type, Cache-Control,
+  CSP without a nonce, Permissions-Policy, X-Frame-Options. A middleware added below that sets a
+  per-request header must add it to _NOT_LEARNED.);
 - the poll still counts as watch evidence for the visitor's cookie (views.status_poll_answer).
 
 It sits below SecurityMiddleware (HTTPS redirect, HSTS, nosniff still apply) and SharedResponseMiddleware.
