@@ -37,7 +37,10 @@ class VisitorMiddleware:
         response = self.get_response(request)
         if was_authenticated and not _authenticated(request):  # a logout (the admin's too)
             request.visitor_id, fresh = uuid.uuid4().hex, True
-        issue = fresh and response.status_code < 400 and not getattr(response, "shared", False)
+        # an error answer that exists to hand out the cookie says so (`issue_visitor_cookie`: the share
+        # link's 409 `share_visitor_required`, after which share.js asks again)
+        answers = response.status_code < 400 or getattr(response, "issue_visitor_cookie", False)
+        issue = fresh and answers and not getattr(response, "shared", False)
         if issue:  # shared: the same for everyone (pagecache)
             _set_visitor_cookie(response, request.visitor_id)
         return response
