@@ -20,11 +20,11 @@ class VisitorMiddleware:
     The cookie is first-party, HttpOnly, SameSite=Lax, one year. A logout (the request was
     authenticated and no longer is) starts a new visitor. Static, media, admin, API and Stripe
     paths get no cookie (nor do responses the same for everyone, such as the live-status JSON:
-    sessions_app.pagecache strips their cookies), and neither does a "not found" (404, 410) or a server
-    error: a browser's own /favicon.ico 404 or a poll of a deleted session is no visit, and its cookie
-    would replace the one the page's view beacon is issuing at the same moment (two ids for one visit).
-    Other 4xx answers do issue it: some ask the browser to come back with one (409
-    `share_visitor_required`).
+    sessions_app.pagecache strips their cookies), and neither does an error answer (4xx, 5xx): a
+    browser's own /favicon.ico 404 or a poll of a deleted session is no visit, and its cookie would
+    replace the one the page's view beacon is issuing at the same moment (two ids for one visit). An
+    error answer that exists to hand the cookie out says so with `response.issue_visitor_cookie = True`
+    (the share link's 409 `share_visitor_required`, after which share.js asks again).
     """
 
     def __init__(self, get_response):
@@ -39,8 +39,10 @@ class VisitorMiddleware:
         response = self.get_response(request)
         if was_authenticated and not _authenticated(request):  # a logout (the admin's too)
             request.visitor_id, fresh = uuid.uuid4().hex, True
-        status = response.status_code
-        issue = fresh and status not in (404, 410) and status < 500 and not getattr(response, "shared", False)
+        # an error answer that exists to hand out the cookie says so (`issue_visitor_cookie`: the share
+        # link's 409 `share_visitor_required`, after which share.js asks again)
+        answers = response.status_code < 400 or getattr(response, "issue_visitor_cookie", False)
+        issue = fresh and answers and not getattr(response, "shared", False)
         if issue:  # shared: the same for everyone (pagecache)
             _set_visitor_cookie(response, request.visitor_id)
         return response

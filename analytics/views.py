@@ -9,6 +9,7 @@ from django.db import DatabaseError
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
@@ -39,7 +40,11 @@ def beacon(request):
     Names: view, click, share, follow_up (purchases and holds are recorded by the server only).
     Body ≤ 16 KiB, ≤ 20 events, props ≤ 2 KiB each. Answers 202 {"accepted": n, "errors": […]},
     400/413/415/422 JSON errors `{code, message, fields}`, 503 when the buffer is unavailable;
-    never 500. Events from bots are acknowledged and dropped. A post that names another site as its
+    never 500. Events from bots are acknowledged and dropped. `view` events from a browser whose
+    `mm_member` cookie is a valid member pass granting access now (commerce.memberships.identity) are
+    recorded with the member's customer id: the session page is one shared copy for members too, so this
+    is where a member's page view identifies their visitor id (missed-session credit,
+    commerce.memberships.services_credits). A client cannot send a customer id itself (422). A post that names another site as its
     `Origin` is refused with 403 `cross_origin` (browsers send Origin on every POST, so another site
     cannot count its visitors as ours). Every answer is `Cache-Control: no-store`.
     """
@@ -75,13 +80,19 @@ def _beacon(request):
     if is_bot(request.headers.get("User-Agent", "")):
         return JsonResponse({"accepted": 0, "errors": [], "bot": True}, status=202)
     valid, errors = [], []
+    member_customer = _member_customer_id(request) if any(
+        isinstance(e, dict) and e.get("name") == "view" for e in events
+    ) else None
     for index, event in enumerate(events):
         if not isinstance(event, dict) or set(event) - _BEACON_FIELDS:
             errors.append({"index": index, "field": "event", "message": f"only {sorted(_BEACON_FIELDS)} are accepted"})
         elif not isinstance(event.get("name"), str) or event["name"] not in BEACON_EVENTS:
             errors.append({"index": index, "field": "name", "message": f"one of {sorted(BEACON_EVENTS)}"})
         else:
-            valid.append((index, {**event, "visitor_id": getattr(request, "visitor_id", None)}))
+            fields = {**event, "visitor_id": getattr(request, "visitor_id", None)}
+            if event["name"] == "view" and member_customer is not None:
+                fields["customer_id"] = member_customer
+            valid.append((index, fields))
     try:
         accepted, bad = events_capture_many([e for _i, e in valid])
     except (DatabaseError, TimeoutError, RuntimeError):  # the buffer (or the writer) cannot take them now
@@ -90,6 +101,20 @@ def _beacon(request):
     errors += [{**err, "index": valid[err["index"]][0]} for err in bad]
     status = 202 if accepted or not errors else 422
     return JsonResponse({"accepted": accepted, "errors": sorted(errors, key=lambda e: e["index"])}, status=status)
+
+
+def _member_customer_id(request) -> int | None:
+    """The customer id of the member whose pass the request's `mm_member` cookie is, if it grants access now."""
+    from commerce.memberships.identity import MEMBER_COOKIE, membership_from_request
+
+    if MEMBER_COOKIE not in request.COOKIES:
+        return None
+    try:
+        membership = membership_from_request(request, now=timezone.now())
+    except DatabaseError:  # the view still counts, anonymously: the beacon never answers 500
+        log.exception("analytics beacon: member pass not checked")
+        return None
+    return membership.customer_id if membership is not None else None
 
 
 @require_GET

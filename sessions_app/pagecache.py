@@ -18,8 +18,11 @@ from django.utils.cache import patch_cache_control
 from commerce.memberships.identity import MEMBER_COOKIE
 
 # A request with any of these gets a rendering of its own, never the shared copy: a Django session (staff:
-# the "Back office" link), pending messages, a member pass (a member's page carries the stream and member prices).
-PERSONAL_COOKIES = (settings.SESSION_COOKIE_NAME, "messages", MEMBER_COOKIE)
+# the "Back office" link), pending messages. Pages whose HTML is the same for members and non-members (the
+# session page, whose member parts js/member.js fills in from `session_me`, and the home page) use these.
+ACCOUNT_COOKIES = (settings.SESSION_COOKIE_NAME, "messages")
+# Pages that still render a member's parts on the server (replay, clip) also treat a member pass as personal.
+PERSONAL_COOKIES = (*ACCOUNT_COOKIES, MEMBER_COOKIE)
 CLAIM_SECONDS = 5  # a rebuild that dies leaves its claim this long before another request retries
 KEEP_FACTOR = 30  # a stale value is kept this many freshness periods for concurrent requests
 
@@ -53,9 +56,11 @@ def cache_store(key: str, value: Any, fresh_seconds: float) -> None:
     cache.delete(f"{key}:claim")
 
 
-def request_gets_shared_copy(request) -> bool:
-    """True when the request carries none of PERSONAL_COOKIES: it gets (and may make) the shared copy."""
-    return not any(name in request.COOKIES for name in PERSONAL_COOKIES)
+def request_gets_shared_copy(request, *, personal: tuple[str, ...] = PERSONAL_COOKIES) -> bool:
+    """True when the request carries none of the `personal` cookie names (default PERSONAL_COOKIES; pages
+    the same for members pass ACCOUNT_COOKIES): it gets (and may make) the shared copy. A name counts
+    whatever its value, empty included (as nginx's map in config/deploy/nginx.conf section 5 does)."""
+    return not any(name in request.COOKIES for name in personal)
 
 
 def response_shared(response, *, max_age: int):

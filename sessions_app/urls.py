@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("s/<uuid:public_id>/", views.session_page, name="session"),
     path("s/<uuid:public_id>/status.json", views.session_status, name="session_status"),
+    path("s/<uuid:public_id>/me.json", views.session_me, name="session_me"),
     path("s/<uuid:public_id>/watching", views.session_watching, name="session_watching"),
     path("csrf.json", csrf.csrf_token_json, name="csrf_token"),
     path("s/<uuid:public_id>/replay/", asset_views.replay_page, name="replay"),

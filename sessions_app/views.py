@@ -7,7 +7,7 @@ import time
 
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +19,7 @@ from analytics.middleware import COOKIE
 from analytics.services import event_capture_request, is_bot
 from commerce.memberships.gating import drop_member_terms, session_stream_visible
 from commerce.memberships.identity import MEMBER_COOKIE, membership_from_request
+from commerce.money import format_money
 from commerce.selectors import drop_status, drops_for_session, session_sale_state
 from config.client_ip import client_ip, client_network
 
@@ -27,6 +28,7 @@ from .control.selectors import flash_coupon_current, flash_coupon_public
 from .embed import stream_embed
 from .models import LiveSession
 from .pagecache import (
+    ACCOUNT_COOKIES,
     cache_store,
     cached_or_claim,
     request_gets_shared_copy,
@@ -45,13 +47,13 @@ HOME_CACHE_KEY = "home-page"
 def home(request):
     """Live now, upcoming this week and recent replays (ended sessions with clips); sessions past their planned start but not live yet show as "Starting soon".
 
-    Everyone without a session or pending messages (nothing personal on the page: staff see a
-    "Back office" link) shares one rendering for PAGE_CACHE_SECONDS, rebuilt by one request while
+    Everyone without a session or pending messages (pagecache.ACCOUNT_COOKIES; staff see a "Back
+    office" link), members with their pass included (nothing on the page depends on membership), shares one rendering for PAGE_CACHE_SECONDS, rebuilt by one request while
     the others get the previous one (sessions_app.pagecache), like the session page. The shared copy
     leaves with `Cache-Control: public, max-age=PAGE_CACHE_SECONDS` and no cookie, so a CDN or the
     nginx micro-cache may keep it as long; a personal rendering with `private, max-age=0`.
     """
-    shared = request_gets_shared_copy(request)
+    shared = request_gets_shared_copy(request, personal=ACCOUNT_COOKIES)
     if shared and (cached := cached_or_claim(HOME_CACHE_KEY)) is not None:
         return response_shared(HttpResponse(cached), max_age=PAGE_CACHE_SECONDS)
     now = timezone.now()
@@ -75,26 +77,30 @@ def home(request):
 def session_page(request, public_id):
     """The session page: stream embedded, its drops with stock, price and countdown.
 
-    A live spike sends thousands of viewers here at once, so for viewers without a session, pending
-    messages or member pass (pagecache.PERSONAL_COOKIES: nothing personal on the page) the rendered page is one
-    shared copy: kept PAGE_CACHE_SECONDS per cache (then rebuilt by one request while the others get
-    the previous one: sessions_app.pagecache), sent with `Cache-Control: public,
-    max-age=PAGE_CACHE_SECONDS` and without cookies, so a CDN or the nginx micro-cache
-    (config/deploy/nginx.conf, docs/deployment.md) may serve it too. Forms on it get their CSRF token
-    by script (templatetags/shared_page.py); a page that rendered a CSRF token anyway is never shared.
-    The figures on the page are kept fresh by polling `session_status`.
+    A live spike sends thousands of viewers here at once, so for viewers without a session or pending
+    messages (pagecache.ACCOUNT_COOKIES; members with their pass included: the HTML holds nothing
+    personal) the rendered page is one shared copy: kept PAGE_CACHE_SECONDS per cache (then rebuilt by
+    one request while the others get the previous one: sessions_app.pagecache), sent with
+    `Cache-Control: public, max-age=PAGE_CACHE_SECONDS` and without cookies, so a CDN or the nginx
+    micro-cache (config/deploy/nginx.conf, docs/deployment.md) may serve it too. Forms on it get their
+    CSRF token by script (templatetags/shared_page.py); a page that rendered a CSRF token anyway is never
+    shared. The figures on the page are kept fresh by polling `session_status`.
 
     Views of the shared copy are recorded by the page's script (a `view` event posted to the
-    analytics beacon, which also gives a first visitor the `mm_vid` cookie), since a cached copy never
-    reaches Django; a personal rendering records its view here (a member's carries their customer id).
+    analytics beacon, which also gives a first visitor the `mm_vid` cookie and, for a browser with a
+    valid member pass, adds the member's customer id: analytics.views.beacon), since a cached copy never
+    reaches Django; a personal rendering records its view here (a member's with their customer id).
 
-    Members-only sessions (docs/members-only.md): without a member pass granting access (the signed
-    `mm_member` cookie) the viewer gets the title, the time and a join call to action; the stream URL
-    and embed are not rendered at all. Exclusive drops show "Members only" and the join link to
-    non-members, the member price to members. A member's view event carries their customer id, which
-    links this browser's watch evidence to the member (missed-session credit, services_credits).
+    Members-only sessions and member parts (docs/members-only.md): the HTML is always the non-member's,
+    for a member too and whatever the session page renders for: on a members-only session the stream
+    area is the join call to action (the stream URL and embed are not in the HTML at all), an
+    exclusive drop shows "Members only" and the join link with its buy link and QR code present but
+    `hidden`, a member-priced drop an empty, hidden member-price line. When the page has any of these
+    (`member_parts`), its script (js/member.js) asks `session_me` once and fills in what this browser's
+    member pass grants: the stream, the member prices, the exclusive drops' buy links. Otherwise it never
+    asks. Holds enforce membership themselves (commerce.services.holds.hold_place: MembersOnly).
     """
-    shared = request_gets_shared_copy(request)
+    shared = request_gets_shared_copy(request, personal=ACCOUNT_COOKIES)
     key = f"session-page:{public_id}"
     if shared and (cached := cached_or_claim(key)) is not None:
         _session_pk, html = cached
@@ -102,17 +108,19 @@ def session_page(request, public_id):
     # a private micro-session is reached only by a bundle seat's join link (docs/bundles.md)
     session = _public_session_or_404(LiveSession.objects.select_related("format", "series"), public_id, key)
     now = timezone.now()
-    membership = membership_from_request(request, now=now) if MEMBER_COOKIE in request.COOKIES else None
-    stream_visible = session_stream_visible(session=session, membership=membership, now=now)
     drops = [(drop, drop_status(drop=drop, now=now)) for drop in drops_for_session(session_id=session.pk, now=now)]
-    for drop, st in drops:
-        st["member"] = drop_member_terms(drop=drop, status=st, membership=membership, now=now)
+    for drop, st in drops:  # the non-member's terms: member parts come from session_me, by script
+        st["member"] = drop_member_terms(drop=drop, status=st, membership=None, now=now)
     # The drop the host pinned in the control room comes first (featured); the rest keep their opening order.
     drops.sort(key=lambda pair: pair[0].pk != session.pinned_drop_id)
     if not shared:
+        membership = membership_from_request(request, now=now) if MEMBER_COOKIE in request.COOKIES else None
         member_customer = membership.customer_id if membership is not None else None
         event_capture_request(request, name="view", session_id=session.pk, occurred_at=now, customer_id=member_customer)
     state = session_sale_state(status=session.status, presale_opens_at=session.presale_opens_at, now=now)
+    member_parts = session.members_only or any(
+        st["member"]["exclusive"] or drop.member_price_minor is not None for drop, st in drops
+    )
     response = render(
         request,
         "sessions_app/session.html",
@@ -120,11 +128,15 @@ def session_page(request, public_id):
             "session": session,
             "session_state": state,
             "drops": drops,
-            # A scheduled or cancelled session shows no stream at all (a countdown / a message instead).
+            # A scheduled or cancelled session shows no stream at all (a countdown / a message instead);
+            # a members-only session's stream is never in the HTML (js/member.js asks session_me).
             "embed": stream_embed(session.stream_url)
-            if session.status in ("live", "ended") and stream_visible
+            if session.status in ("live", "ended") and not session.members_only
             else None,
-            "stream_visible": stream_visible,  # False: members-only and no member pass (join call to action)
+            # js/member.js asks session_me once when the page has member parts, never otherwise
+            "me_url": reverse("sessions_app:session_me", kwargs={"public_id": session.public_id})
+            if member_parts
+            else "",
             "now": now,
             # Planned start passed, host not live yet: "Starting soon", not "starts in 0 minutes".
             "late": session.status == LiveSession.Status.SCHEDULED and session.starts_at <= now,
@@ -145,6 +157,50 @@ def session_page(request, public_id):
         return response_shared(response, max_age=PAGE_CACHE_SECONDS)
     # (rendered a token after all: personal, but its HTML carries the view event its script posts)
     return response_private(response)
+
+
+def session_me(request, public_id):
+    """What this browser's member pass unlocks on the session page: JSON for js/member.js, never cached.
+
+    GET only. Shape: {"member": bool (the `mm_member` cookie is a valid pass whose membership grants
+    access now: commerce.memberships.identity.membership_from_request), "stream": {"kind":
+    "iframe"|"video"|"link"|"none", "embed_src": str (sessions_app.embed.stream_embed of the stream URL),
+    "url": str (the stream URL itself, for an ended session's "Original stream" link)} or null, "drops":
+    {"<drop id>": {"member_price": str (the member's unit price formatted in the drop's currency, e.g.
+    "$35.00": commerce.memberships.gating.drop_member_terms) or null, "exclusive_open": bool (an
+    exclusive drop this member may buy)}}}. The stream is given only while the session is live or
+    ended and its stream is visible to this pass (gating.session_stream_visible); the drops are the
+    page's (commerce.selectors.drops_for_session). Without a valid pass (none, forged, tampered, lapsed,
+    ended) the answer is {"member": false, "stream": null, "drops": {}}.
+
+    404 for an unknown or private session; 405 for anything but GET/HEAD. Always `Cache-Control:
+    private, no-store` (never shared: it answers for one browser's cookie); it sets no cookie of its own.
+    """
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    session = LiveSession.objects.filter(public_id=public_id, is_private=False).first()
+    if session is None:
+        raise Http404
+    now = timezone.now()
+    payload = {"member": False, "stream": None, "drops": {}}
+    membership = membership_from_request(request, now=now) if MEMBER_COOKIE in request.COOKIES else None
+    if membership is not None:
+        payload["member"] = True
+        if session.status in ("live", "ended") and session_stream_visible(
+            session=session, membership=membership, now=now
+        ):
+            embed = stream_embed(session.stream_url)
+            payload["stream"] = {"kind": embed["kind"], "embed_src": embed["src"], "url": session.stream_url}
+        for drop in drops_for_session(session_id=session.pk, now=now):
+            terms = drop_member_terms(drop=drop, status=drop_status(drop=drop, now=now), membership=membership, now=now)
+            price = terms["member_price_minor"]
+            payload["drops"][str(drop.pk)] = {
+                "member_price": format_money(price, drop.currency) if price is not None else None,
+                "exclusive_open": terms["exclusive"] and terms["is_member"],
+            }
+    response = JsonResponse(payload)
+    patch_cache_control(response, private=True, no_store=True)
+    return response
 
 
 STATUS_CACHE_SECONDS = 1

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from analytics.middleware import COOKIE
 from config.client_ip import client_ip, client_network
 
-from ..exceptions import CommerceError, RateLimited
+from ..exceptions import CommerceError, ErrorCode, RateLimited
 from ..ratelimit import Limit, rate_limits_hit
 from .models import ShareCampaign
 from .selectors import share_link_progress
@@ -88,7 +88,10 @@ def share_me(request, campaign_id: int):
             campaign_id=campaign.pk, visitor_id=visitor_id, now=now, network=client_network(client_ip(request))
         )
     except CommerceError as exc:
-        return _error(exc)
+        response = _error(exc)
+        # the answer sets the visitor cookie the link needs (analytics.middleware gives none to other errors)
+        response.issue_visitor_cookie = exc.code == ErrorCode.SHARE_VISITOR_REQUIRED
+        return response
     if campaign.clip_id:
         page = reverse("sessions_app:clip", kwargs={"public_id": campaign.clip.public_id})
     else:

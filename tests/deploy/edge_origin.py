@@ -5,7 +5,7 @@ headers on a POST, so these probes give nginx exactly those responses to prove i
 them. Each probe answers a body unique to that origin request (`<pid>-<n>`), so a test can tell a
 cached copy from a fresh one; everything else is the real project.
 
-  /_edge/public          200, `Cache-Control: public, max-age=60` (any method)
+  /_edge/public          200, `Cache-Control: public, max-age=60` (any method); also /_edge/public/<anything>
   /_edge/public-cookie   the same plus a Set-Cookie
   /_edge/private         200, `Cache-Control: private, max-age=60`
   /media/a/<anything>    200, `Cache-Control: public, max-age=31536000, immutable`, Accept-Ranges, 1,000 bytes
@@ -32,6 +32,8 @@ ASSET_HEADERS = [("Cache-Control", "public, max-age=31536000, immutable"), ("Acc
 def application(environ, start_response):
     """WSGI: a probe for the paths above, the project for everything else."""
     path = environ.get("PATH_INFO", "")
+    if path.startswith("/_edge/public/"):  # a fresh public URL per test (the access log counts paths)
+        path = "/_edge/public"
     if path in PROBES or path.startswith("/media/a/"):
         stamp = f"{os.getpid()}-{next(_served)}".encode()
         if path.startswith("/media/a/"):

@@ -6,8 +6,10 @@ writes an access log, so every request that reached the origin is counted, inclu
 background refreshes.
 
 Proven here: the live status JSON is answered from the cache and many rapid requests reach the
-origin about once a second; personal requests (the `sessionid`, `messages`, `mm_member` cookies, an
-API credential) are never answered from the cache and what they get is never stored; responses with
+origin about once a second; personal requests (the `sessionid`, `messages` cookies, an API credential,
+and the `mm_member` cookie on any page but the session page, the home page and the status JSON) are
+never answered from the cache and what they get is never stored; a member gets the same cached session
+page, home page and status JSON as everyone; the session page's me.json is never cached; responses with
 a Set-Cookie or `Cache-Control: private` are never stored; POSTs are never cached; the back office
 and Stripe's URLs are not cached at all; hot session assets are.
 """
@@ -204,7 +206,8 @@ def test_status_json_is_served_from_the_cache_and_reaches_the_origin_about_once_
     ids=["sessionid", "mm_member", "messages", "spaced-empty-sessionid", "authorization", "api-key"],
 )
 def test_a_personal_request_bypasses_the_cache_and_is_not_stored(edge, origin, headers):
-    path = status_path()
+    # a member pass is personal on any page but those the same for members (see the next tests)
+    path = f"/_edge/public/{uuid.uuid4().hex}" if "mm_member" in headers.get("Cookie", "") else status_path()
     assert fetch(edge, path)[1]["x-cache-status"] == "MISS"
     assert fetch(edge, path)[1]["x-cache-status"] == "HIT"  # a shared copy is there…
     before = origin.settled(path, at_least=1)
@@ -301,7 +304,33 @@ def test_the_session_page_and_home_page_are_one_cached_copy_for_every_anonymous_
         status, h, body = fetch(edge, path, headers={"Cookie": f"mm_vid={visitor}; csrftoken={visitor}"})
         assert (status, h["x-cache-status"], body) == (200, "HIT", first)
     assert origin.settled(path) == before  # neither reached gunicorn
-    # a member (or staff, or someone with pending messages) gets their own rendering, never the copy
-    status, h, _ = fetch(edge, path, headers={"Cookie": "mm_member=pass"})
+    # a member gets the same copy (their parts come from me.json, by script)
+    status, h, body = fetch(edge, path, headers={"Cookie": "mm_vid=" + "3" * 32 + "; mm_member=signed-pass"})
+    assert (status, h["x-cache-status"], body) == (200, "HIT", first)
+    assert origin.settled(path) == before
+    # staff or someone with pending messages gets their own rendering, never the copy
+    status, h, _ = fetch(edge, path, headers={"Cookie": "sessionid=abc"})
     assert (status, h["x-cache-status"]) == (200, "BYPASS") and "private" in h["cache-control"]
     assert origin.settled(path, at_least=before + 1) == before + 1
+
+
+def test_a_member_gets_the_cached_status_json(edge, origin):
+    path = status_path()
+    _, h, first = fetch(edge, path)
+    assert h["x-cache-status"] == "MISS"
+    before = origin.settled(path, at_least=1)
+    status, h, body = fetch(edge, path, headers={"Cookie": "mm_member=signed-pass"})
+    assert (status, h["x-cache-status"], body) == (200, "HIT", first)
+    assert origin.settled(path) == before
+
+
+@pytest.mark.parametrize("cookie", ["", "mm_member=signed-pass"])
+def test_the_session_pages_me_json_is_never_cached(edge, origin, cookie):
+    session = make_drop(quantity=5, member_price_minor=100).session
+    path = f"/s/{session.public_id}/me.json"
+    for _ in range(2):
+        status, h, body = fetch(edge, path, headers={"Cookie": cookie} if cookie else {})
+        assert status == 200 and "x-cache-status" not in h  # not even looked up
+        assert "no-store" in h["cache-control"] and "private" in h["cache-control"]
+        assert body == b'{"member": false, "stream": null, "drops": {}}'  # a pass the origin does not know
+    assert origin.settled(path, at_least=2) == 2

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 STREAM_ID = "aqz-KE-bpKQ"  # LiveSessionFactory's stream
 
 
-def test_subscribe_then_watch_the_members_only_session_and_buy_the_exclusive_sku(live_server, page, settings):
+def test_subscribe_then_watch_the_members_only_session_and_buy_the_exclusive_sku(live_server, browser, page, settings):
     # given the manual provider, a VIP plan, and a live members-only session with an exclusive SKU at a member price
     settings.PAYMENT_PROVIDER = "manual"
     settings.SITE_URL = live_server.url  # the join redirects to the absolute welcome link
@@ -31,9 +31,13 @@ def test_subscribe_then_watch_the_members_only_session_and_buy_the_exclusive_sku
     page.goto(session_url)
     assert page.get_by_role("heading", name="VIP 10 minutes").is_visible()
     assert page.locator("[data-members-gate]").is_visible()
+    wait_js(page, "window.mmMember && window.mmMember.then(function (me) { window.__me = me; }) && window.__me")
+    assert page.evaluate("window.__me.member") is False  # the page asked me.json, which said no
     assert STREAM_ID not in page.content() and page.locator("iframe").count() == 0
     card = page.locator(f'[data-drop="{drop.pk}"]')
-    assert card.locator("[data-members-only]").is_visible() and card.locator("[data-buy]").count() == 0
+    assert card.locator("[data-members-only]").is_visible()
+    assert not card.locator("[data-buy]").is_visible() and not card.locator("[data-member-price]").is_visible()
+    non_member_html = page.evaluate("fetch(location.href).then(function (r) { return r.text(); })")
 
     # when they follow the join link and join with the manual demo provider
     page.locator("[data-members-gate] [data-join-link]").click()
@@ -51,12 +55,20 @@ def test_subscribe_then_watch_the_members_only_session_and_buy_the_exclusive_sku
     membership = Membership.objects.get(customer__email="vip@example.com")
     assert membership.grants_access(membership.current_period_start)
 
-    # then the session page shows them the stream and their member price
+    # then the session page (the very HTML a non-member gets) shows them, once its script ran, the
+    # stream (the iframe the CSP's frame-src allows: the browser fixture fails on a violation) and their price
     page.goto(session_url)
+    assert page.evaluate("fetch(location.href).then(function (r) { return r.text(); })") == non_member_html
+    page.locator(".stream iframe").wait_for()
     assert page.locator("[data-members-gate]").count() == 0
     assert page.locator(".stream iframe").count() == 1 and STREAM_ID in page.content()
+    assert page.locator(".stream iframe").get_attribute("allow") == "autoplay; encrypted-media; picture-in-picture"
+    wait_js(page, f"""document.querySelector('[data-drop="{drop.pk}"] [data-member-price]').offsetParent !== null""")
     card = page.locator(f'[data-drop="{drop.pk}"]')
     assert "$35.00" in card.locator("[data-member-price]").inner_text()
+    assert card.locator("[data-members-only]").count() == 0 and card.locator("[data-buy]").is_visible()
+    wait_js(page, "true")  # pump Playwright's router so the frame's request is recorded
+    assert any(u.startswith(f"https://www.youtube-nocookie.com/embed/{STREAM_ID}") for u in browser.watch.external_requests)
 
     # when they buy the exclusive SKU (the form is prefilled with their address)
     card.get_by_role("link", name="Buy now").click()

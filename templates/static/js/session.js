@@ -55,7 +55,8 @@
     var btn = el.querySelector("[data-buy]");
     if (btn) btn.setAttribute("aria-disabled", state === "live" ? "false" : "true");
     var qr = el.querySelector("[data-qr]");
-    if (qr) qr.hidden = state !== "live";  // "Scan to buy" only while the drop sells
+    // "Scan to buy" only while the drop sells, and for an exclusive drop only once js/member.js opened it
+    if (qr) qr.hidden = state !== "live" || el.hasAttribute("data-member-locked");
   }
 
   // The drop the host pinned in the control room: featured first and highlighted; when the pin moves

@@ -23,6 +23,7 @@ from commerce.services.outbox import outbox_drain
 from sessions_app.models import LiveSession, WatchEvidence
 from tests.commerce.memberships.members_support import as_member, make_member, make_plan
 from tests.factories import LiveSessionFactory
+from tests.pageview import page_view_post
 
 pytestmark = pytest.mark.django_db
 
@@ -131,7 +132,8 @@ def test_a_member_opening_the_page_with_their_pass_links_this_browsers_watch_evi
     visitor = uuid.uuid4().hex
     client.cookies["mm_vid"] = visitor
     with django_capture_on_commit_callbacks(execute=True):  # the view event is handed over after commit
-        as_member(client, member).get(session.get_absolute_url())
+        # the shared page's script posts its view; the beacon adds the member's customer id
+        page_view_post(client, as_member(client, member).get(session.get_absolute_url()))
     client.get(f"{session.get_absolute_url()}status.json")  # a poll while live: watch evidence
     events_flush_all()
     # then the visitor is the member's customer, and after the session ends no credit is due
