@@ -18,6 +18,12 @@ fresh PostgreSQL database), checks the live session page is the demo's full, sha
    reached gunicorn for each cached URL (its access log, which includes nginx's background
    refreshes), per second on average and in the busiest second. Targets: p99 < 200 ms, origin
    ≤ ~1 request/s per cached URL.
+3. The same viewers with the page's heartbeat (BENCH_EDGE_HEARTBEAT=1, the default; 0 skips it): each
+   viewer also posts `/s/<id>/watching` about every WATCH_BEAT_SECONDS (20 s), as js/session.js does
+   while a session is live. Those are never cached (POST), so at 10,000 viewers about 500 requests/s
+   reach gunicorn and write watch evidence; reported beside the run above, with no target of its own
+   (the issue's viewers poll and open the page only). The per-network cap on new watchers is off for
+   it: every viewer here comes from 127.0.0.1.
 
 wrk needs one file descriptor per connection: the bench raises the soft RLIMIT_NOFILE of the wrk
 child to the hard limit, and nginx's `worker_rlimit_nofile` is capped at it (tests/deploy/nginxconf).
@@ -66,6 +72,7 @@ WORKERS = os.environ.get("BENCH_EDGE_WORKERS", "5")
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "2"))
 COLD = os.environ.get("BENCH_EDGE_COLD") == "1"
 WRK_NICE = int(os.environ.get("BENCH_WRK_NICE", "-5"))
+HEARTBEAT = os.environ.get("BENCH_EDGE_HEARTBEAT", "1") == "1"
 FD_SLACK = 64  # wrk's own files, epoll, stdio
 P99_TARGET_MS = 200
 ORIGIN_TARGET = 1.0  # requests per second per cached URL ("about one")
@@ -181,13 +188,19 @@ def _nginx_log(log: Path, paths: dict) -> dict:
     return {"codes": dict(codes), "cache": dict(cache), "times": spread}
 
 
-def _wrk_viewers(base: str, paths: dict, viewers: int) -> dict:
+def _wrk_viewers(base: str, paths: dict, viewers: int, beat_path: str = "") -> dict:
+    beat_seconds = 20
+    if beat_path:  # the page's own period (the bench process has no Django set up: ask manage.py)
+        code = "from sessions_app.watch import WATCH_BEAT_SECONDS; print(WATCH_BEAT_SECONDS)"
+        beat_seconds = float(manage(_env(), "shell", "-c", code).strip().splitlines()[-1])
     env = {
         **os.environ,
         "WRK_PAGE_PATH": paths["session page"],
         "WRK_STATUS_PATH": paths["status JSON"],
         "WRK_POLL_MS": str(int(POLL_SECONDS * 1000)),
         "WRK_PER_THREAD": str(viewers // WRK_THREADS),
+        "WRK_BEAT_PATH": beat_path,
+        "WRK_BEAT_EVERY": str(max(1, round(beat_seconds / POLL_SECONDS))),
     }
     out = subprocess.run(
         [
@@ -210,18 +223,22 @@ def _wrk_viewers(base: str, paths: dict, viewers: int) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _viewers(demo: dict, tmp: Path, listen: str) -> dict:
-    """Run the viewers against a fresh nginx + gunicorn (with an access log); returns every figure."""
+def _viewers(demo: dict, tmp: Path, listen: str, *, heartbeat: bool = False) -> dict:
+    """Run the viewers against a fresh nginx + gunicorn (with an access log); returns every figure.
+    `heartbeat`: the viewers also post the page's heartbeat (module doc, 3)."""
     viewers, note = _viewers_that_fit()
     paths = {"session page": f"/s/{demo['session']}/", "status JSON": f"/s/{demo['session']}/status.json"}
-    log = tmp / "origin-access.log"
+    beat_path = f"/s/{demo['session']}/watching" if heartbeat else ""
+    run = "beat" if heartbeat else "poll"
+    log = tmp / f"origin-access-{run}.log"
     log.touch()
     logged = _env(
-        GUNICORN_CMD_ARGS=f"--access-logfile {shlex.quote(str(log))} --access-logformat '%(t)s %(m)s %(U)s %(s)s'"
+        GUNICORN_CMD_ARGS=f"--access-logfile {shlex.quote(str(log))} --access-logformat '%(t)s %(m)s %(U)s %(s)s'",
+        WATCH_NEW_VISITORS_PER_NETWORK="0",  # every simulated viewer comes from 127.0.0.1
     )
     with (
         gunicorn(logged, ORIGIN_PORT, workers=WORKERS, worker_class="sync", ready_path="/bench/bare/"),
-        nginx_running(tmp / "nginx-2", port=EDGE_PORT, upstream=f"127.0.0.1:{ORIGIN_PORT}", listen=listen) as prefix,
+        nginx_running(tmp / f"nginx-{run}", port=EDGE_PORT, upstream=f"127.0.0.1:{ORIGIN_PORT}", listen=listen) as prefix,
     ):
         # The origin is warm (a deployed one is: imports, templates, connections, its own page cache).
         for path in paths.values():
@@ -235,15 +252,18 @@ def _viewers(demo: dict, tmp: Path, listen: str) -> dict:
                 urllib.request.urlopen(f"http://127.0.0.1:{EDGE_PORT}{path}", timeout=30).read()  # noqa: S310 (loopback)
         offset = log.stat().st_size
         load_before = os.getloadavg()[0]
-        result = _wrk_viewers(f"http://127.0.0.1:{EDGE_PORT}", paths, viewers)
+        result = _wrk_viewers(f"http://127.0.0.1:{EDGE_PORT}", paths, viewers, beat_path)
     total, per_second = _origin_log(log, offset)
     seconds = result["duration_us"] / 1e6
     origin = {}
     for name, path in paths.items():
         busiest = max(per_second.get(path, Counter()).values(), default=0)
         origin[name] = {"requests": total[path], "per_second": total[path] / seconds, "busiest_second": busiest}
-    others = sum(n for p, n in total.items() if p not in paths.values())
+    beat_busiest = max(per_second.get(beat_path, Counter()).values(), default=0) if beat_path else 0
+    heartbeat_origin = {"requests": total[beat_path], "per_second": total[beat_path] / seconds, "busiest_second": beat_busiest}
+    others = sum(n for p, n in total.items() if p not in paths.values() and p != beat_path)
     return {
+        "heartbeat": heartbeat_origin if beat_path else None,
         "viewers": viewers,
         "note": note,
         "seconds": seconds,
@@ -290,6 +310,8 @@ def main() -> None:
 
         result = _viewers(demo, tmp, listen)
         _report_viewers(result, backlog)
+        if HEARTBEAT:
+            _report_viewers(_viewers(demo, tmp, listen, heartbeat=True), backlog)
 
 
 def _report_side_by_side(rounds: list[dict]) -> None:
@@ -317,9 +339,11 @@ def _report_side_by_side(rounds: list[dict]) -> None:
 def _report_viewers(r: dict, backlog: int) -> None:
     w = r["wrk"]
     errors = {k: w[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx")}
+    beats = " and posts the page's heartbeat about every 20 s" if r["heartbeat"] else ""
     print(
-        f"\n[viewers] {r['viewers']} viewers (wrk -t{WRK_THREADS} -c{r['viewers']}, keep-alive, nice {WRK_NICE}), each opens the "
-        f"session page once then polls the status JSON every {POLL_SECONDS:g} s, {r['seconds']:.0f} s; "
+        f"\n[viewers{' + heartbeat' if r['heartbeat'] else ''}] {r['viewers']} viewers (wrk -t{WRK_THREADS} -c{r['viewers']}, "
+        f"keep-alive, nice {WRK_NICE}), each opens the "
+        f"session page once then polls the status JSON every {POLL_SECONDS:g} s{beats}, {r['seconds']:.0f} s; "
         f"nginx cache {'empty' if COLD else 'holding one copy of each URL'} at the start, "
         f"nginx listen backlog {backlog}, gunicorn -w {WORKERS} -k sync; 1-minute load average "
         f"{r['load'][0]:.1f} before, {r['load'][1]:.1f} after ({os.cpu_count()} CPUs, shared with anything else running)"
@@ -328,7 +352,7 @@ def _report_viewers(r: dict, backlog: int) -> None:
         print(f"  NOTE: {r['note']}; per-connection rate equivalent: {r['viewers'] / POLL_SECONDS:.0f} polls/s")
     print(
         f"  {w['requests'] / r['seconds']:.0f} req/s ({w['requests']} requests: {w['pages']} page loads and "
-        f"{w['polls']} polls issued); latency p50 {w['p50_us'] / 1000:.1f} ms, p90 {w['p90_us'] / 1000:.1f} ms, "
+        f"{w['polls']} polls, {w['beats']} heartbeats issued); latency p50 {w['p50_us'] / 1000:.1f} ms, p90 {w['p90_us'] / 1000:.1f} ms, "
         f"p99 {w['p99_us'] / 1000:.1f} ms, max {w['max_us'] / 1000:.0f} ms"
     )
     n = r["nginx"]
@@ -343,6 +367,12 @@ def _report_viewers(r: dict, backlog: int) -> None:
         print(
             f"  origin, {name:<12}: {o['requests']} requests, {o['per_second']:.2f}/s "
             f"(busiest second {o['busiest_second']}), target ≤ ~{ORIGIN_TARGET:g}/s {verdict}"
+        )
+    if r["heartbeat"]:
+        h = r["heartbeat"]
+        print(
+            f"  origin, heartbeat   : {h['requests']} requests, {h['per_second']:.1f}/s (busiest second "
+            f"{h['busiest_second']}): never cached, no target of its own"
         )
     print(f"  origin, anything else: {r['other']} requests")
     p99 = w["p99_us"] / 1000
