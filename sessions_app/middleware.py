@@ -1,4 +1,4 @@
-"""The live-status JSON's fast path: a fresh cached poll answered before the rest of the middleware stack.
+"""The live-status JSON's and the heartbeat's fast path: answered before the rest of the middleware stack.
 
 Every viewer of a live session polls `/s/<id>/status.json` (sessions_app.views.session_status). The
 answer is one cached body, the same for everyone, yet through the full stack a poll pays for the
@@ -18,6 +18,13 @@ middleware sits near the top and answers from the cache:
   per-request header must add it to _NOT_LEARNED.);
 - the poll still counts as watch evidence for the visitor's cookie (views.status_poll_answer).
 
+The page's heartbeat (`POST /s/<id>/watching`, views.session_watching) is never cacheable, and at
+10,000 viewers it is about 500 requests a second to the origin (tests/perf/bench_edge.py measures it):
+a beat that carries a visitor cookie, with no query string, is answered here too, by the same code as
+the view (views.watching_answer: 204 no-store, watch evidence, per-network cap on new watchers), with
+the headers of the last full-stack beat; an unknown session, a newcomer without the cookie (who gets
+it from the full stack) and anything else go down the whole stack.
+
 It sits below SecurityMiddleware (HTTPS redirect, HSTS, nosniff still apply) and SharedResponseMiddleware.
 """
 
@@ -29,43 +36,65 @@ import uuid
 from django.urls import reverse
 from django.utils import timezone
 
+from analytics.middleware import COOKIE
+
 _NOT_LEARNED = frozenset({"content-length", "date", "set-cookie"})
+_VISITOR = re.compile(r"^[0-9a-f]{32}$")
 
 
 class StatusFastPathMiddleware:
-    """Answers fresh cached status polls without the inner middleware; learns their headers from the full stack."""
+    """Answers fresh cached status polls (and heartbeats) without the inner middleware; learns their
+    headers from the full stack."""
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.path_re: re.Pattern | None = None
-        self.headers: list[tuple[str, str]] | None = None  # learned from a full-stack answer
+        self.routes: dict[str, re.Pattern] | None = None
+        self.headers: dict[str, list[tuple[str, str]]] = {}  # per route, learned from a full-stack answer
 
-    def _match(self, path: str) -> str | None:
-        if self.path_re is None:
+    def _match(self, path: str) -> tuple[str, str] | None:
+        if self.routes is None:
             probe = uuid.UUID(int=0)
-            sample = reverse("sessions_app:session_status", kwargs={"public_id": probe})
-            prefix, suffix = sample.split(str(probe))
             uuid_re = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # Django's <uuid:>
-            self.path_re = re.compile(f"^{re.escape(prefix)}({uuid_re}){re.escape(suffix)}$")
-        found = self.path_re.match(path)
-        return found.group(1) if found else None
+            routes = {}
+            for name in ("session_status", "session_watching"):
+                prefix, suffix = reverse(f"sessions_app:{name}", kwargs={"public_id": probe}).split(str(probe))
+                routes[name] = re.compile(f"^{re.escape(prefix)}({uuid_re}){re.escape(suffix)}$")
+            self.routes = routes
+        for name, pattern in self.routes.items():
+            if found := pattern.match(path):
+                return name, found.group(1)
+        return None
+
+    def _fast(self, request, route: str, public_id: str):
+        from .pagecache import cached_fresh
+        from .views import status_cache_key, status_poll_answer, watching_answer
+
+        if route == "session_status":
+            if request.method != "GET":
+                return None
+            cached = cached_fresh(status_cache_key(public_id))
+            return None if cached is None else status_poll_answer(request, cached, now=timezone.now())
+        # a heartbeat: only from a visitor who has the cookie (a newcomer gets it from the full stack)
+        if request.method != "POST" or not _VISITOR.match(request.COOKIES.get(COOKIE, "")):
+            return None
+        return watching_answer(request, public_id)
 
     def __call__(self, request):
-        from .pagecache import cached_fresh
-        from .views import status_cache_key, status_poll_answer
-
-        public_id = None
-        if request.method == "GET" and not request.META.get("QUERY_STRING"):
-            public_id = self._match(request.path_info)
-        if public_id is not None and self.headers is not None:
-            cached = cached_fresh(status_cache_key(public_id))
-            if cached is not None:
-                response = status_poll_answer(request, cached, now=timezone.now())
-                for name, value in self.headers:
+        matched = None
+        if request.method in ("GET", "POST") and not request.META.get("QUERY_STRING"):
+            matched = self._match(request.path_info)
+        if matched is not None and matched[0] in self.headers:
+            response = self._fast(request, *matched)
+            if response is not None:
+                for name, value in self.headers[matched[0]]:
                     response[name] = value
                 response["Content-Length"] = str(len(response.content))  # what CommonMiddleware adds below
                 return response
         response = self.get_response(request)
-        if public_id is not None and response.status_code == 200 and getattr(response, "shared", False):
-            self.headers = [(k, v) for k, v in response.items() if k.lower() not in _NOT_LEARNED]
+        learn = matched is not None and (
+            (matched[0] == "session_status" and response.status_code == 200 and getattr(response, "shared", False))
+            or (matched[0] == "session_watching" and response.status_code == 204)
+        )
+        if learn:
+            self.headers[matched[0]] = [(k, v) for k, v in response.items() if k.lower() not in _NOT_LEARNED]
         return response

@@ -111,3 +111,36 @@ def test_a_fast_poll_still_counts_as_watch_evidence(client, full_stack):
     assert len(full_stack) == 1
     evidence = WatchEvidence.objects.get(session_id=drop.session_id)
     assert evidence.visitor_id == VISITOR
+
+
+def _beat(client, session):
+    return client.post(reverse("sessions_app:session_watching", args=[session.public_id]))
+
+
+def test_a_heartbeat_with_a_visitor_cookie_is_answered_above_the_stack_and_still_counts(client, full_stack):
+    drop = make_drop(quantity=5)  # a live session
+    client.cookies["mm_vid"] = VISITOR
+    slow = _beat(client, drop.session)  # this process learns the heartbeat's headers
+    assert len(full_stack) == 1
+    WatchEvidence.objects.all().delete()
+    from django.core.cache import cache
+
+    cache.delete(f"watch:{drop.session_id}:{VISITOR}")  # the 10 s write throttle
+    fast = _beat(client, drop.session)
+    assert len(full_stack) == 1  # no second trip through the stack
+    assert fast.status_code == 204 and "no-store" in fast["Cache-Control"]
+    assert _headers(fast) == _headers(slow)
+    assert WatchEvidence.objects.get(session_id=drop.session_id).visitor_id == VISITOR
+
+
+def test_heartbeats_the_fast_path_leaves_to_the_stack(client, full_stack):
+    drop = make_drop(quantity=5)
+    client.cookies["mm_vid"] = VISITOR
+    _beat(client, drop.session)
+    missing = reverse("sessions_app:session_watching", args=["00000000-0000-0000-0000-000000000001"])
+    assert client.post(missing).status_code == 404  # unknown session: the stack's 404
+    assert client.get(reverse("sessions_app:session_watching", args=[drop.session.public_id])).status_code == 405
+    del client.cookies["mm_vid"]
+    newcomer = _beat(client, drop.session)  # no cookie yet: the full stack gives it one
+    assert newcomer.status_code == 204 and "mm_vid" in newcomer.cookies
+    assert len(full_stack) == 4
