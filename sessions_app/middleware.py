@@ -36,10 +36,12 @@ import uuid
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics.middleware import COOKIE
+from analytics.middleware import COOKIE, is_visitor_id
+
+from .pagecache import cached_fresh, status_cache_key
+from .views import status_poll_answer, watching_answer
 
 _NOT_LEARNED = frozenset({"content-length", "date", "set-cookie"})
-_VISITOR = re.compile(r"^[0-9a-f]{32}$")
 
 
 class StatusFastPathMiddleware:
@@ -66,16 +68,13 @@ class StatusFastPathMiddleware:
         return None
 
     def _fast(self, request, route: str, public_id: str):
-        from .pagecache import cached_fresh
-        from .views import status_cache_key, status_poll_answer, watching_answer
-
         if route == "session_status":
             if request.method != "GET":
                 return None
             cached = cached_fresh(status_cache_key(public_id))
             return None if cached is None else status_poll_answer(request, cached, now=timezone.now())
         # a heartbeat: only from a visitor who has the cookie (a newcomer gets it from the full stack)
-        if request.method != "POST" or not _VISITOR.match(request.COOKIES.get(COOKIE, "")):
+        if request.method != "POST" or not is_visitor_id(request.COOKIES.get(COOKIE)):
             return None
         return watching_answer(request, public_id)
 

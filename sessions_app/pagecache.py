@@ -27,6 +27,16 @@ CLAIM_SECONDS = 5  # a rebuild that dies leaves its claim this long before anoth
 KEEP_FACTOR = 30  # a stale value is kept this many freshness periods for concurrent requests
 
 
+def status_cache_key(public_id) -> str:
+    """A session's status JSON entry: (fresh_until, (pk, status, body, members_only)); sessions_app.views."""
+    return f"session-status:{public_id}"
+
+
+def page_cache_key(public_id) -> str:
+    """A session page's shared copy: (fresh_until, (pk, html)); sessions_app.views.session_page."""
+    return f"session-page:{public_id}"
+
+
 def cached_or_claim(key: str) -> Any | None:
     """The cached value if fresh, or stale while another request rebuilds it; None = the caller rebuilds.
 

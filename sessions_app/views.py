@@ -7,13 +7,13 @@ import time
 
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from analytics.middleware import COOKIE
 from analytics.services import event_capture_request, is_bot
@@ -31,9 +31,11 @@ from .pagecache import (
     ACCOUNT_COOKIES,
     cache_store,
     cached_or_claim,
+    page_cache_key,
     request_gets_shared_copy,
     response_private,
     response_shared,
+    status_cache_key,
 )
 from .selectors import sessions_late, sessions_late_since, sessions_live, sessions_upcoming
 from .watch import WATCH_BEAT_SECONDS, watch_poll_record
@@ -101,7 +103,7 @@ def session_page(request, public_id):
     asks. Holds enforce membership themselves (commerce.services.holds.hold_place: MembersOnly).
     """
     shared = request_gets_shared_copy(request, personal=ACCOUNT_COOKIES)
-    key = f"session-page:{public_id}"
+    key = page_cache_key(public_id)
     if shared and (cached := cached_or_claim(key)) is not None:
         _session_pk, html = cached
         return response_shared(HttpResponse(html), max_age=PAGE_CACHE_SECONDS)
@@ -159,6 +161,7 @@ def session_page(request, public_id):
     return response_private(response)
 
 
+@require_safe
 def session_me(request, public_id):
     """What this browser's member pass unlocks on the session page: JSON for js/member.js, never cached.
 
@@ -176,8 +179,6 @@ def session_me(request, public_id):
     404 for an unknown or private session; 405 for anything but GET/HEAD. Always `Cache-Control:
     private, no-store` (never shared: it answers for one browser's cookie); it sets no cookie of its own.
     """
-    if request.method not in ("GET", "HEAD"):
-        return HttpResponseNotAllowed(["GET", "HEAD"])
     session = LiveSession.objects.filter(public_id=public_id, is_private=False).first()
     if session is None:
         raise Http404
@@ -250,11 +251,6 @@ def session_status(request, public_id):
         cached = (session.pk, session.status, body, session.members_only)
         cache_store(key, cached, STATUS_CACHE_SECONDS)
     return status_poll_answer(request, cached, now=now)
-
-
-def status_cache_key(public_id) -> str:
-    """The cache key of a session's status JSON entry: (fresh_until, (pk, status, body, members_only))."""
-    return f"session-status:{public_id}"
 
 
 def status_poll_answer(request, cached: tuple, *, now) -> HttpResponse:

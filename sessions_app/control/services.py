@@ -32,6 +32,7 @@ from commerce.services.waitlist import waitlist_offers_withdraw
 
 from .. import services as session_services
 from ..models import LiveSession, SessionMoment
+from ..pagecache import page_cache_key, status_cache_key
 
 FLASH_PREFIX = "FLASH"
 PERCENT_RANGE = (1, 90)  # percent off a flash coupon may give
@@ -60,8 +61,8 @@ class ControlError(CommerceError):
 
 def viewer_caches_forget(*, public_id) -> None:
     """Drop the session page's shared caches (status JSON and page HTML): the next request rebuilds them."""
-    cache.delete(f"session-status:{public_id}")
-    cache.delete(f"session-page:{public_id}")
+    cache.delete(status_cache_key(public_id))
+    cache.delete(page_cache_key(public_id))
 
 
 def _forget_after_commit(session: LiveSession) -> None:
