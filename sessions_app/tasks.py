@@ -13,3 +13,11 @@ def reminders_plan_due() -> int:
     from .cadence.services import reminders_plan_due as plan
 
     return plan()
+
+
+def watch_evidence_flush() -> int:
+    """Every minute: copy the heartbeats' buffered watch evidence (Redis) into WatchEvidence
+    (sessions_app.watch.watch_evidence_flush; idempotent, nothing lost if killed)."""
+    from .watch import watch_evidence_flush as flush
+
+    return flush()

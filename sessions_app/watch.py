@@ -5,60 +5,171 @@ While a live session's page is open and visible, its script posts a heartbeat to
 never cached, so the evidence survives a CDN or the nginx micro-cache serving the status JSON. Polls
 of `/s/<id>/status.json` that reach Django count the same way (a deployment without a cache in front).
 Each carries the first-party visitor cookie (analytics.middleware.COOKIE); for a live session it is
-recorded in WatchEvidence, throttled to one database write per visitor every WRITE_EVERY_SECONDS
-(a cache claim shared across workers with Redis). Between two recorded polls the viewer is
+recorded at most once per visitor every WRITE_EVERY_SECONDS. Between two recorded polls the viewer is
 credited the elapsed time, capped at MAX_GAP_SECONDS, so a viewer who closed the tab and came back
 later is not credited for the time away. Nothing the client sends can claim watched time: it can
 only keep polling, which is what watching the page does.
 
-Used by watch-gated coupons (a personal code after N seconds watched) and by the control room's
-"viewers now" counter.
+Where it is kept:
+
+- **With Redis as the cache** (every deployment; REDIS_URL): a beat is one atomic Lua script on a
+  per-session hash in Redis (visitor → first poll, last poll, seconds, polls) and a sorted set of last
+  polls ("viewers now"); no database work. At 10,000 viewers the heartbeat is about 500 requests a
+  second, and a database UPDATE per beat made the origin the limit (issue #15, docs/deployment.md §2b).
+  `watch_evidence_flush` (django-q2, every minute) copies the buffer into WatchEvidence with an upsert
+  that only moves values forward (GREATEST), so a flush killed half-way, two flushes at once or a
+  flush racing beats never lose or lower anything; a visitor unknown to Redis (first beat, or after a
+  Redis restart) is seeded from its WatchEvidence row, so the buffer is never behind the table.
+  Readers (watched_seconds, viewers_now) ask Redis first. What a Redis restart loses: the credit
+  earned since the last flush (at most about a minute per viewer).
+- **Without Redis** (a single-process development server with the local-memory cache): written to
+  WatchEvidence on each recorded beat, as the only place every process can see.
+
+Used by watch-gated coupons (a personal code after N seconds watched), the control room's "viewers
+now" counter and members' missed-session credit (commerce.memberships.services_credits).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
+import logging
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
-from .models import WatchEvidence
+from analytics.middleware import is_visitor_id
+
+from .models import LiveSession, WatchEvidence
+
+log = logging.getLogger(__name__)
 
 WATCH_BEAT_SECONDS = 20  # the page's heartbeat period while live (below MAX_GAP_SECONDS: full credit)
-WRITE_EVERY_SECONDS = 10  # one database write per visitor and session at most this often
+WRITE_EVERY_SECONDS = 10  # one recorded poll per visitor and session at most this often
 MAX_GAP_SECONDS = 30  # a gap between recorded polls longer than this is credited as this
 VIEWERS_NOW_SECONDS = 30  # "viewers now": visitors with a recorded poll in the last 30 s
-_VISITOR = re.compile(r"^[0-9a-f]{32}$")
+BUFFER_TTL_SECONDS = 2 * 24 * 3600  # buffered state outlives any session; refreshed on every write
+BUFFER_KEEP_AFTER_SECONDS = 120  # a session not live whose last beat is older than this leaves the buffer
+FLUSH_BATCH = 1000  # rows per upsert statement
+
+# KEYS: 1 hash visitor → "first last seconds polls" (epoch seconds), 2 sorted set visitor → last poll,
+#       3 set of session ids with buffered state.
+# ARGV: 1 visitor, 2 now, 3 WRITE_EVERY_SECONDS, 4 MAX_GAP_SECONDS, 5 ttl, 6 session id,
+#       7 seed ("" = none: answer -1 for a visitor the buffer does not know).
+# Returns 1 if written, 0 if throttled (or not newer), -1 if the visitor is unknown and no seed was given.
+_RECORD_LUA = """
+local state = redis.call('HGET', KEYS[1], ARGV[1])
+local changed = false
+if not state then
+  if ARGV[7] == '' then return -1 end
+  state = ARGV[7]
+  changed = true
+end
+local first, last, secs, polls = string.match(state, '^(%S+) (%S+) (%d+) (%d+)$')
+last = tonumber(last)
+secs = tonumber(secs)
+polls = tonumber(polls)
+local now = tonumber(ARGV[2])
+local gap = now - last
+if gap >= tonumber(ARGV[3]) then
+  secs = secs + math.floor(math.min(gap, tonumber(ARGV[4])))
+  polls = polls + 1
+  last = now
+  changed = true
+end
+if not changed then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], first .. ' ' .. string.format('%.6f', last) .. ' ' .. secs .. ' ' .. polls)
+redis.call('ZADD', KEYS[2], last, ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('SADD', KEYS[3], ARGV[6])
+return 1
+"""
+_script = None
+
+
+def _redis():
+    """The redis-py client behind the default cache, or None when the cache is not Redis."""
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return None
+    return backend._cache.get_client(write=True)
+
+
+def watch_buffer_in_use() -> bool:
+    """True when heartbeats are buffered in Redis (the cache is Redis), False when written to the table."""
+    return _redis() is not None
+
+
+def _keys(session_id: int) -> tuple[str, str, str]:
+    make = caches["default"].make_key
+    return make(f"watch:v1:{session_id}"), make(f"watch:v1:{session_id}:seen"), make("watch:v1:sessions")
+
+
+def _epoch(moment: dt.datetime) -> str:
+    return f"{moment.timestamp():.6f}"
+
+
+def _from_epoch(value: str | bytes) -> dt.datetime:
+    return dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
 
 
 def watch_poll_record(
     *, session_id: int, session_status: str, visitor_id: str | None, now: dt.datetime, network: str = ""
 ) -> bool:
-    """Record one status poll of a live session by a visitor; True if it was written.
+    """Record one status poll or heartbeat of a live session by a visitor; True if it was recorded.
 
     `visitor_id` is the request's `mm_vid` cookie as sent (None or malformed: nothing recorded,
-    a visitor without a cookie has no identity to credit). Only polls of a `live` session count.
-    Throttled per (session, visitor) to one write every WRITE_EVERY_SECONDS; a concurrent write
-    for the same visitor that loses the optimistic update is dropped (it would double-count).
+    a visitor without a cookie has no identity to credit); `now` is the poll's time (aware, UTC). Only
+    polls of a `live` session count. One poll per (session, visitor) is recorded every
+    WRITE_EVERY_SECONDS at most (an earlier one answers False); concurrent polls of one visitor are
+    serialised (Redis script, or an optimistic UPDATE), so none double-counts.
 
     `network` (config.client_ip.client_network of the request; '' = unknown, not limited): a visitor
-    seen for the first time on a session costs an INSERT, and a cookie is anyone's to make up, so
+    seen for the first time on a session costs a row, and a cookie is anyone's to make up, so
     first records are capped per network at settings.WATCH_NEW_VISITORS_PER_NETWORK per
     WATCH_NEW_VISITORS_WINDOW_SECONDS (commerce.ratelimit's shared counters). A real newcomer over the
     cap (hundreds joining behind one venue's address in a minute) is recorded on a beat after the
     window: it loses at most that window's credit. Visitors already recorded are never capped.
     """
-    if session_status != "live" or not visitor_id or not _VISITOR.match(visitor_id):
+    if session_status != "live" or not is_visitor_id(visitor_id):
         return False
-    if not cache.add(f"watch:{session_id}:{visitor_id}", 1, WRITE_EVERY_SECONDS):
-        return False
+    client = _redis()
+    if client is None:
+        return _record_in_database(session_id=session_id, visitor_id=visitor_id, now=now, network=network)
+    return _record_in_buffer(client, session_id=session_id, visitor_id=visitor_id, now=now, network=network)
+
+
+def _run_record(client, session_id: int, visitor_id: str, now: dt.datetime, seed: str) -> int:
+    global _script
+    if _script is None:
+        _script = client.register_script(_RECORD_LUA)
+    args = [visitor_id, _epoch(now), WRITE_EVERY_SECONDS, MAX_GAP_SECONDS, BUFFER_TTL_SECONDS, session_id, seed]
+    return int(_script(keys=_keys(session_id), args=args, client=client))
+
+
+def _record_in_buffer(client, *, session_id: int, visitor_id: str, now: dt.datetime, network: str) -> bool:
+    result = _run_record(client, session_id, visitor_id, now, "")
+    if result >= 0:
+        return result == 1
+    # unknown to the buffer: carry on from the table's row, or start a new record (capped per network)
     row = WatchEvidence.objects.filter(session_id=session_id, visitor_id=visitor_id).first()
-    if row is None and _new_watchers_capped(network):
-        cache.delete(f"watch:{session_id}:{visitor_id}")  # its next beat may try again
+    if row is not None:
+        seed = f"{_epoch(row.first_poll_at)} {_epoch(row.last_poll_at)} {row.watched_seconds} {row.polls}"
+    elif _new_watchers_capped(network):
         return False
+    else:
+        seed = f"{_epoch(now)} {_epoch(now)} 0 1"
+    return _run_record(client, session_id, visitor_id, now, seed) == 1
+
+
+def _record_in_database(*, session_id: int, visitor_id: str, now: dt.datetime, network: str) -> bool:
+    row = WatchEvidence.objects.filter(session_id=session_id, visitor_id=visitor_id).first()
     if row is None:
+        if _new_watchers_capped(network):
+            return False
         try:
             with transaction.atomic():
                 WatchEvidence.objects.create(
@@ -68,13 +179,13 @@ def watch_poll_record(
         except IntegrityError:
             return False  # another worker recorded this visitor's first poll at the same instant
     gap = (now - row.last_poll_at).total_seconds()
-    if gap <= 0:
+    if gap < WRITE_EVERY_SECONDS:
         return False
     credit = int(min(gap, MAX_GAP_SECONDS))
     updated = WatchEvidence.objects.filter(pk=row.pk, last_poll_at=row.last_poll_at).update(
         last_poll_at=now, watched_seconds=row.watched_seconds + credit, polls=row.polls + 1
     )
-    return bool(updated)
+    return bool(updated)  # 0: a concurrent poll of the same visitor won; this one would double-count
 
 
 def _new_watchers_capped(network: str) -> bool:
@@ -90,9 +201,17 @@ def _new_watchers_capped(network: str) -> bool:
 
 
 def watched_seconds(*, session_id: int, visitor_id: str | None) -> int:
-    """Seconds of the live session this visitor is credited with (0 if never seen)."""
+    """Seconds of the live session this visitor is credited with (0 if never seen).
+
+    The buffer's figure when it has one (it is never behind the table), else the WatchEvidence row's.
+    """
     if not visitor_id:
         return 0
+    client = _redis()
+    if client is not None:
+        state = client.hget(_keys(session_id)[0], visitor_id)
+        if state is not None:
+            return int(state.split()[2])
     return (
         WatchEvidence.objects.filter(session_id=session_id, visitor_id=visitor_id)
         .values_list("watched_seconds", flat=True)
@@ -104,4 +223,76 @@ def watched_seconds(*, session_id: int, visitor_id: str | None) -> int:
 def viewers_now(*, session_id: int, now: dt.datetime) -> int:
     """Distinct visitors whose polls of the session were recorded in the last VIEWERS_NOW_SECONDS."""
     since = now - dt.timedelta(seconds=VIEWERS_NOW_SECONDS)
+    client = _redis()
+    if client is not None and client.exists(_keys(session_id)[1]):
+        return int(client.zcount(_keys(session_id)[1], since.timestamp(), "+inf"))
     return WatchEvidence.objects.filter(session_id=session_id, last_poll_at__gte=since).count()
+
+
+def watch_evidence_flush(*, session_id: int | None = None, now: dt.datetime | None = None) -> int:
+    """Copy buffered watch evidence (Redis) into WatchEvidence; returns the rows written.
+
+    All sessions with buffered state, or only `session_id`. Idempotent and safe to run concurrently
+    or to kill at any point: the upsert only moves first/last poll, seconds and polls forward, and the
+    buffer is dropped only for a session that is no longer live (or is gone) and whose last recorded
+    beat is older than BUFFER_KEEP_AFTER_SECONDS, after its final copy committed. Without Redis: 0 (the
+    beats were written to the table directly).
+    """
+    client = _redis()
+    if client is None:
+        return 0
+    now = now or timezone.now()
+    sessions_key = _keys(0)[2]
+    ids = [session_id] if session_id is not None else sorted(int(i) for i in client.smembers(sessions_key))
+    live = set(LiveSession.objects.filter(pk__in=ids, status=LiveSession.Status.LIVE).values_list("pk", flat=True))
+    present = set(LiveSession.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    written = 0
+    for sid in ids:
+        hash_key, seen_key, _ = _keys(sid)
+        rows = []
+        for visitor, state in client.hgetall(hash_key).items():
+            first, last, secs, polls = state.split()
+            rows.append((visitor.decode(), _from_epoch(first), _from_epoch(last), int(secs), int(polls)))
+        if sid in present:
+            written += _upsert(sid, rows)
+        newest = client.zrevrange(seen_key, 0, 0, withscores=True)
+        last_beat = newest[0][1] if newest else 0.0
+        if sid not in live and now.timestamp() - last_beat > BUFFER_KEEP_AFTER_SECONDS:
+            client.delete(hash_key, seen_key)
+            client.srem(sessions_key, sid)
+        else:
+            client.zremrangebyscore(seen_key, "-inf", now.timestamp() - BUFFER_KEEP_AFTER_SECONDS)
+    if written:
+        log.info("watch evidence: %d rows flushed from %d sessions", written, len(ids))
+    return written
+
+
+def _upsert(session_id: int, rows: list[tuple[str, dt.datetime, dt.datetime, int, int]]) -> int:
+    """INSERT … ON CONFLICT (session, visitor) DO UPDATE, keeping the earlier first poll and the larger
+    of everything else (PostgreSQL's LEAST/GREATEST, SQLite's two-argument MIN/MAX)."""
+    if not rows:
+        return 0
+    meta = WatchEvidence._meta
+    q = connection.ops.quote_name
+    table = q(meta.db_table)
+    col = {name: q(meta.get_field(name).column) for name in _UPSERT_FIELDS}
+    least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+    keep = [(col["first_poll_at"], least)] + [(col[f], greatest) for f in _UPSERT_FIELDS[3:]]
+    conflict = (
+        f" ON CONFLICT ({col['session']}, {col['visitor_id']}) DO UPDATE SET "
+        + ", ".join(f"{c} = {fn}({table}.{c}, EXCLUDED.{c})" for c, fn in keep)
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(rows), FLUSH_BATCH):
+            batch = rows[start : start + FLUSH_BATCH]
+            params = []
+            for visitor, first, last, secs, polls in batch:
+                params += [session_id, visitor, adapt(first), adapt(last), secs, polls]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(batch))
+            sql = f"INSERT INTO {table} ({', '.join(col.values())}) VALUES {values}{conflict}"  # noqa: S608 - quoted names and placeholders only
+            cursor.execute(sql, params)
+    return len(rows)
+
+
+_UPSERT_FIELDS = ("session", "visitor_id", "first_poll_at", "last_poll_at", "watched_seconds", "polls")

@@ -115,11 +115,13 @@ def member_credits_grant_for_session(*, session_id: int, now: dt.datetime | None
     or not ended.
     """
     from sessions_app.models import LiveSession
+    from sessions_app.watch import watch_evidence_flush
 
     now = now or timezone.now()
     session = LiveSession.objects.get(pk=session_id)
     if not session.members_only or session.status != LiveSession.Status.ENDED:
         return 0
+    watch_evidence_flush(session_id=session.pk)  # the heartbeats' last minute may still be in Redis
     created = 0
     for membership_id in memberships_owed_credit(session=session).values_list("pk", flat=True):
         if member_credit_grant(membership_id=membership_id, session_id=session.pk, now=now) is not None:

@@ -17,9 +17,9 @@ from commerce.services.customers import customer_get_or_create
 from commerce.services.holds import hold_place
 from commerce.services.orders import checkout_start, order_cancel, order_place
 from commerce.services.watch_coupons import watch_code_claim, watch_code_take, watch_codes_bind_visitor
-from sessions_app.models import WatchEvidence
 from tests.commerce.watch_support import live_drop, new_visitor, programme, watch
 from tests.factories import LiveSessionFactory
+from tests.watching import evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -71,11 +71,11 @@ def test_claiming_adds_no_watched_seconds_and_without_a_cookie_nothing_counts():
     coupon = programme(seconds=60)
     vid = new_visitor()
     watch(coupon.session, vid, seconds=30, start=timezone.now())
-    before = WatchEvidence.objects.get().watched_seconds
+    before = evidence().get().watched_seconds
     for _ in range(5):  # asking over and over is not watching
         with pytest.raises(WatchRewardUnavailable):
             watch_code_claim(coupon_id=coupon.pk, visitor_id=vid, now=timezone.now())
-    assert WatchEvidence.objects.get().watched_seconds == before == 30
+    assert evidence().get().watched_seconds == before == 30
     for missing in (None, "", "not-a-visitor"):
         with pytest.raises(WatchRewardUnavailable) as exc:
             watch_code_claim(coupon_id=coupon.pk, visitor_id=missing, now=timezone.now())

@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from analytics.middleware import COOKIE
 from commerce.models import Coupon, CouponRedemption, Hold, Order, WatchCode
-from sessions_app.models import WatchEvidence
 from tests.commerce.watch_support import live_drop, new_visitor, programme, watch
 from tests.factories import LiveSessionFactory
+from tests.watching import evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +71,7 @@ def test_claim_answers_what_is_missing_and_the_body_cannot_claim_seconds():
     body = response.json()
     assert body["code"] == "watch_not_enough"
     assert body["fields"] == {"seconds_left": 240, "watched_seconds": 60, "required_seconds": 300}
-    assert WatchEvidence.objects.get().watched_seconds == 60
+    assert evidence().get().watched_seconds == 60
     assert not WatchCode.objects.exists()
 
 

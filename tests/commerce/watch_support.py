@@ -6,8 +6,6 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from django.core.cache import cache
-
 from commerce.models import Coupon
 from commerce.services.coupons import coupon_create
 from sessions_app.watch import watch_poll_record
@@ -19,12 +17,11 @@ def new_visitor() -> str:
 
 
 def watch(session, visitor_id: str, *, seconds: int, start: dt.datetime) -> dt.datetime:
-    """Poll the live session as a viewer would, every 10 s for `seconds` (real evidence, throttle passed);
+    """Poll the live session as a viewer would, every 10 s for `seconds` (real evidence, one per write window);
     returns the instant of the last poll."""
     at = start
     for step in range(0, seconds + 1, 10):
         at = start + dt.timedelta(seconds=step)
-        cache.delete(f"watch:{session.pk}:{visitor_id}")  # the write throttle's window has passed
         watch_poll_record(session_id=session.pk, session_status="live", visitor_id=visitor_id, now=at)
     return at
 

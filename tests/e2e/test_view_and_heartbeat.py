@@ -13,7 +13,6 @@ import time
 import pytest
 
 from analytics.models import BufferedEvent
-from sessions_app.models import WatchEvidence
 from tests.analytics.test_capture import BROWSER
 from tests.factories import make_drop
 
@@ -41,5 +40,5 @@ def test_a_first_visit_records_one_view_and_watch_evidence_for_the_cookie_the_be
     assert len(views) == 1
     cookie = next(c for c in page.context.cookies() if c["name"] == "mm_vid")
     assert views[0].visitor_id == cookie["value"]
-    evidence = _wait(page, lambda: WatchEvidence.objects.filter(session_id=session.pk).first())
+    evidence = _wait(page, lambda: evidence().filter(session_id=session.pk).first())
     assert evidence is not None and evidence.visitor_id == cookie["value"]

@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from sessions_app import views
 from tests.factories import make_campaign, make_drop
+from tests.watching import evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -192,8 +193,6 @@ def test_a_member_pass_alone_gets_the_shared_copy(page, path):
 
 
 def test_the_watch_heartbeat_is_evidence_when_the_status_json_comes_from_a_cache(page):
-    from sessions_app.models import WatchEvidence
-
     session, _campaign = page
     viewer = _visitor("d" * 32)
     # the page tells its script where and how often to beat
@@ -202,29 +201,27 @@ def test_the_watch_heartbeat_is_evidence_when_the_status_json_comes_from_a_cache
     assert f'data-watch-url="{url}"' in html and 'data-watch-ms="20000"' in html
     beat = viewer.post(url)
     assert beat.status_code == 204 and "no-store" in beat["Cache-Control"]
-    row = WatchEvidence.objects.get()
+    row = evidence().get()
     assert (row.session_id, row.visitor_id) == (session.pk, "d" * 32)
     assert viewer.get(url).status_code == 405  # a GET (a prefetch, a crawler) is no evidence
     # a first visitor gets the cookie from the beat and is not credited before they have it
     newcomer = Client()
     first = newcomer.post(url)
     assert first.status_code == 204 and len(first.cookies["mm_vid"].value) == 32
-    assert WatchEvidence.objects.count() == 1
+    assert evidence().count() == 1
     # bots are not viewers
     bot = _visitor("e" * 32)
     bot.post(url, headers={"User-Agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"})
-    assert WatchEvidence.objects.count() == 1
+    assert evidence().count() == 1
 
 
 @pytest.mark.parametrize("status", ["scheduled", "ended", "cancelled"])
 def test_a_heartbeat_outside_live_is_no_evidence(page, status):
-    from sessions_app.models import WatchEvidence
-
     session, _campaign = page
     session.status = status
     session.save(update_fields=["status"])
     assert _visitor("d" * 32).post(reverse("sessions_app:session_watching", args=[session.public_id])).status_code == 204
-    assert not WatchEvidence.objects.exists()
+    assert not evidence().exists()
 
 
 def test_a_heartbeat_for_an_unknown_or_private_session_is_404(page):
@@ -270,8 +267,6 @@ def test_a_session_made_private_stops_being_served_from_the_shared_copy(page, pa
 
 
 def test_a_non_member_heartbeat_on_a_members_only_session_is_no_evidence(page):
-    from sessions_app.models import WatchEvidence
-
     session, _campaign = page
     session.members_only = True
     session.save(update_fields=["members_only"])
@@ -280,4 +275,4 @@ def test_a_non_member_heartbeat_on_a_members_only_session_is_no_evidence(page):
     forged = _visitor("e" * 32)
     forged.cookies["mm_member"] = "not-a-signed-pass"
     assert forged.post(url).status_code == 204
-    assert not WatchEvidence.objects.exists()
+    assert not evidence().exists()

@@ -13,8 +13,8 @@ from django.middleware.common import CommonMiddleware
 from django.urls import reverse
 
 from sessions_app.control.services import viewer_caches_forget
-from sessions_app.models import WatchEvidence
 from tests.factories import make_drop
+from tests.watching import evidence, seconds_later
 
 pytestmark = pytest.mark.django_db
 
@@ -109,28 +109,28 @@ def test_a_fast_poll_still_counts_as_watch_evidence(client, full_stack):
     client.cookies["mm_vid"] = VISITOR
     client.get(url)
     assert len(full_stack) == 1
-    evidence = WatchEvidence.objects.get(session_id=drop.session_id)
-    assert evidence.visitor_id == VISITOR
+    assert evidence().get(session_id=drop.session_id).visitor_id == VISITOR
 
 
 def _beat(client, session):
     return client.post(reverse("sessions_app:session_watching", args=[session.public_id]))
 
 
-def test_a_heartbeat_with_a_visitor_cookie_is_answered_above_the_stack_and_still_counts(client, full_stack):
+def test_a_heartbeat_with_a_visitor_cookie_is_answered_above_the_stack_and_still_counts(
+    client, full_stack, monkeypatch
+):
     drop = make_drop(quantity=5)  # a live session
     client.cookies["mm_vid"] = VISITOR
     slow = _beat(client, drop.session)  # this process learns the heartbeat's headers
     assert len(full_stack) == 1
-    WatchEvidence.objects.all().delete()
-    from django.core.cache import cache
-
-    cache.delete(f"watch:{drop.session_id}:{VISITOR}")  # the 10 s write throttle
+    first = evidence().get(session_id=drop.session_id)
+    seconds_later(monkeypatch, 20)  # the next beat, after the 10 s write window
     fast = _beat(client, drop.session)
     assert len(full_stack) == 1  # no second trip through the stack
     assert fast.status_code == 204 and "no-store" in fast["Cache-Control"]
     assert _headers(fast) == _headers(slow)
-    assert WatchEvidence.objects.get(session_id=drop.session_id).visitor_id == VISITOR
+    counted = evidence().get(session_id=drop.session_id)
+    assert (counted.visitor_id, counted.polls, counted.watched_seconds) == (VISITOR, first.polls + 1, 20)
 
 
 def test_heartbeats_the_fast_path_leaves_to_the_stack(client, full_stack):

@@ -5,19 +5,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
-from sessions_app.models import WatchEvidence
 from sessions_app.watch import MAX_GAP_SECONDS, viewers_now, watch_poll_record, watched_seconds
 from tests.factories import LiveSessionFactory
+from tests.watching import evidence
 
 pytestmark = pytest.mark.django_db
 VID = "a" * 32
 
 
 def _poll(session, at, vid=VID, status="live"):
-    cache.clear()  # each call stands for a poll after the write throttle has passed
     return watch_poll_record(session_id=session.pk, session_status=status, visitor_id=vid, now=at)
 
 
@@ -39,14 +37,14 @@ def test_throttled_to_one_write_per_visitor_within_the_window(now):
         assert not watch_poll_record(
             session_id=session.pk, session_status="live", visitor_id=VID, now=now + dt.timedelta(seconds=i)
         )
-    assert WatchEvidence.objects.get().polls == 1
+    assert evidence().get().polls == 1
 
 
 @pytest.mark.parametrize("status", ["scheduled", "ended", "cancelled"])
 def test_polls_outside_live_are_not_evidence(now, status):
     session = LiveSessionFactory(status=status)
     assert not _poll(session, now, status=status)
-    assert not WatchEvidence.objects.exists()
+    assert not evidence().exists()
 
 
 @pytest.mark.parametrize("vid", [None, "", "not-a-visitor", "A" * 32, "a" * 31])
@@ -68,7 +66,7 @@ def test_status_endpoint_records_the_cookie_holder(client):
     client.cookies["mm_vid"] = VID
     url = f"/s/{session.public_id}/status.json"
     assert client.get(url).status_code == 200
-    row = WatchEvidence.objects.get()
+    row = evidence().get()
     assert (row.session_id, row.visitor_id) == (session.pk, VID)
     # a served-from-cache poll is evidence too (the payload is shared; the evidence is per visitor)
     client.cookies["mm_vid"] = "e" * 32

@@ -24,6 +24,7 @@ from sessions_app.models import LiveSession, WatchEvidence
 from tests.commerce.memberships.members_support import as_member, make_member, make_plan
 from tests.factories import LiveSessionFactory
 from tests.pageview import page_view_post
+from tests.watching import evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -138,7 +139,7 @@ def test_a_member_opening_the_page_with_their_pass_links_this_browsers_watch_evi
     events_flush_all()
     # then the visitor is the member's customer, and after the session ends no credit is due
     assert VisitorAlias.objects.get(visitor_id=visitor).customer_id == member.customer_id
-    assert WatchEvidence.objects.filter(session=session, visitor_id=visitor).exists()
+    assert evidence().filter(session=session, visitor_id=visitor).exists()
     session.status, session.ended_at = LiveSession.Status.ENDED, timezone.now()
     session.save(update_fields=["status", "ended_at"])
     assert member_credits_grant_for_session(session_id=session.pk) == 0

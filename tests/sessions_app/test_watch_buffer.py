@@ -1,0 +1,191 @@
+"""Heartbeats buffered in Redis (sessions_app.watch): no database work per beat, nothing lost on the way
+to WatchEvidence. These tests use the machine's Redis whatever the suite's cache is."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+
+import pytest
+import redis
+from django.core.cache import cache
+from django.utils import timezone
+
+from sessions_app import watch
+from sessions_app.models import LiveSession, WatchEvidence
+from sessions_app.watch import (
+    BUFFER_KEEP_AFTER_SECONDS,
+    MAX_GAP_SECONDS,
+    viewers_now,
+    watch_buffer_in_use,
+    watch_evidence_flush,
+    watch_poll_record,
+    watched_seconds,
+)
+from tests.commerce.test_races import race
+from tests.factories import LiveSessionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The default cache on Redis (REDIS_URL, else database 14 on loopback), emptied before and after."""
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("needs Redis on 127.0.0.1:6379 (CI starts it)")
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "mmt"}
+    }
+    cache.clear()
+    assert watch_buffer_in_use()
+    yield
+    cache.clear()
+
+
+def beat(session, visitor, at):
+    return watch_poll_record(session_id=session.pk, session_status="live", visitor_id=visitor, now=at)
+
+
+def test_beats_cost_no_query_and_are_read_from_the_buffer_until_flushed(redis_cache, django_assert_num_queries):
+    session = LiveSessionFactory(status="live")
+    visitor, t0 = uuid.uuid4().hex, timezone.now()
+    assert beat(session, visitor, t0)  # a newcomer: one SELECT (is there a row to carry on from?)
+    with django_assert_num_queries(0):
+        assert beat(session, visitor, t0 + dt.timedelta(seconds=20))
+        assert not beat(session, visitor, t0 + dt.timedelta(seconds=25))  # inside the 10 s write window
+        assert beat(session, visitor, t0 + dt.timedelta(seconds=100))  # away: credited MAX_GAP_SECONDS
+        assert watched_seconds(session_id=session.pk, visitor_id=visitor) == 20 + MAX_GAP_SECONDS
+        assert viewers_now(session_id=session.pk, now=t0 + dt.timedelta(seconds=101)) == 1
+    assert not WatchEvidence.objects.exists()
+
+    assert watch_evidence_flush() == 1
+    row = WatchEvidence.objects.get()
+    assert (row.session_id, row.visitor_id, row.polls, row.watched_seconds) == (session.pk, visitor, 3, 50)
+    assert (row.first_poll_at, row.last_poll_at) == (t0, t0 + dt.timedelta(seconds=100))
+    # flushing again changes nothing and adds no row
+    watch_evidence_flush()
+    assert list(WatchEvidence.objects.values_list("polls", "watched_seconds")) == [(3, 50)]
+
+
+def test_after_redis_loses_its_data_a_visitor_carries_on_from_the_table(redis_cache):
+    session = LiveSessionFactory(status="live")
+    visitor, t0 = uuid.uuid4().hex, timezone.now()
+    for step in (0, 20, 40):
+        beat(session, visitor, t0 + dt.timedelta(seconds=step))
+    watch_evidence_flush()
+    cache.clear()  # Redis restarted (it keeps nothing on disk)
+
+    assert watched_seconds(session_id=session.pk, visitor_id=visitor) == 40  # from the table
+    assert beat(session, visitor, t0 + dt.timedelta(seconds=60))
+    assert watched_seconds(session_id=session.pk, visitor_id=visitor) == 60
+    watch_evidence_flush()
+    row = WatchEvidence.objects.get()
+    assert (row.polls, row.watched_seconds, row.first_poll_at) == (4, 60, t0)
+
+
+def test_a_flush_never_lowers_what_the_table_has(redis_cache):
+    # a slower flush that read the buffer earlier must not undo a later one: values only move forward
+    session = LiveSessionFactory(status="live")
+    visitor, t0 = uuid.uuid4().hex, timezone.now()
+    beat(session, visitor, t0)
+    beat(session, visitor, t0 + dt.timedelta(seconds=20))
+    watch_evidence_flush()
+    later = t0 + dt.timedelta(seconds=300)
+    WatchEvidence.objects.update(watched_seconds=500, polls=40, last_poll_at=later)
+    watch_evidence_flush()
+    row = WatchEvidence.objects.get()
+    assert (row.watched_seconds, row.polls, row.last_poll_at, row.first_poll_at) == (500, 40, later, t0)
+
+
+def test_a_flush_killed_half_way_loses_nothing(redis_cache, monkeypatch):
+    sessions = [LiveSessionFactory(status="live") for _ in range(2)]
+    t0 = timezone.now()
+    for session in sessions:
+        for step in (0, 20):
+            beat(session, "a" * 32, t0 + dt.timedelta(seconds=step))
+    real_upsert, calls = watch._upsert, []
+
+    def dies_on_the_second(session_id, rows):
+        calls.append(session_id)
+        if len(calls) == 2:
+            raise SystemExit("worker killed")
+        return real_upsert(session_id, rows)
+
+    monkeypatch.setattr(watch, "_upsert", dies_on_the_second)
+    with pytest.raises(SystemExit):
+        watch_evidence_flush()
+    assert WatchEvidence.objects.count() == 1
+    monkeypatch.setattr(watch, "_upsert", real_upsert)
+    assert watch_evidence_flush() == 2  # the next run copies everything
+    assert sorted(WatchEvidence.objects.values_list("session_id", "watched_seconds")) == [
+        (sessions[0].pk, 20),
+        (sessions[1].pk, 20),
+    ]
+
+
+def test_an_ended_session_leaves_the_buffer_only_after_its_last_copy(redis_cache):
+    session = LiveSessionFactory(status="live")
+    visitor, t0 = uuid.uuid4().hex, timezone.now()
+    beat(session, visitor, t0)
+    beat(session, visitor, t0 + dt.timedelta(seconds=20))
+    LiveSession.objects.filter(pk=session.pk).update(status="ended", ended_at=t0 + dt.timedelta(seconds=25))
+    # just ended: copied, still buffered (a beat that read a live status a moment ago may still land)
+    watch_evidence_flush(now=t0 + dt.timedelta(seconds=30))
+    assert watch._redis().sismember(watch._keys(0)[2], session.pk)
+    # long after the last beat: copied and dropped; readers fall back to the table
+    watch_evidence_flush(now=t0 + dt.timedelta(seconds=20 + BUFFER_KEEP_AFTER_SECONDS + 1))
+    client = watch._redis()
+    assert not client.sismember(watch._keys(0)[2], session.pk)
+    assert not client.exists(watch._keys(session.pk)[0])
+    assert watched_seconds(session_id=session.pk, visitor_id=visitor) == 20
+    assert viewers_now(session_id=session.pk, now=t0 + dt.timedelta(seconds=21)) == 1  # the table's answer
+
+
+def test_the_missed_session_sweep_sees_beats_still_in_the_buffer(redis_cache):
+    from analytics.models import VisitorAlias
+    from commerce.memberships.services_credits import member_credits_grant_for_session
+    from tests.commerce.memberships.members_support import make_member
+
+    t0 = timezone.now()
+    day = dt.timedelta(days=1)
+    member = make_member("watcher@example.com", started_at=t0 - day, period_start=t0 - day)
+    session = LiveSessionFactory(status="live", members_only=True, went_live_at=t0)
+    visitor = uuid.uuid4().hex
+    VisitorAlias.objects.create(visitor_id=visitor, customer_id=member.customer_id, identified_at=t0)
+    beat(session, visitor, t0 + dt.timedelta(seconds=5))
+    LiveSession.objects.filter(pk=session.pk).update(status="ended", ended_at=t0 + dt.timedelta(minutes=10))
+    assert not WatchEvidence.objects.exists()  # the flush has not run yet
+    assert member_credits_grant_for_session(session_id=session.pk) == 0  # they watched: no credit
+    assert WatchEvidence.objects.filter(visitor_id=visitor).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_racing_beats_count_once_per_window_and_racing_flushes_lose_nothing(redis_cache):
+    # given 20 viewers, each with three tabs (or retries) beating at the same instant, and flushes
+    # running in the middle of it, five rounds 15 s apart
+    session = LiveSessionFactory(status="live")
+    visitors = [uuid.uuid4().hex for _ in range(20)]
+    t0 = timezone.now()
+    for r in range(5):
+        at = t0 + dt.timedelta(seconds=15 * r)
+
+        def act(i, at=at):
+            if i % 16 == 15:
+                return watch_evidence_flush()
+            return beat(session, visitors[i % 20], at)
+
+        results = race(64, act)
+        assert not [x for x in results if isinstance(x, Exception)], results
+        # then each viewer was recorded exactly once this round
+        assert sum(1 for i, x in enumerate(results) if i % 16 != 15 and x is True) == 20
+    watch_evidence_flush()
+    rows = WatchEvidence.objects.filter(session=session)
+    assert rows.count() == 20
+    assert set(rows.values_list("polls", "watched_seconds", "first_poll_at", "last_poll_at")) == {
+        (5, 60, t0, t0 + dt.timedelta(seconds=60))
+    }
