@@ -21,9 +21,13 @@ fresh PostgreSQL database), checks the live session page is the demo's full, sha
 3. The same viewers with the page's heartbeat (BENCH_EDGE_HEARTBEAT=1, the default; 0 skips it): each
    viewer also posts `/s/<id>/watching` about every WATCH_BEAT_SECONDS (20 s), as js/session.js does
    while a session is live. Those are never cached (POST), so at 10,000 viewers about 500 requests/s
-   reach gunicorn and write watch evidence; reported beside the run above, with no target of its own
-   (the issue's viewers poll and open the page only). The per-network cap on new watchers is off for
-   it: every viewer here comes from 127.0.0.1.
+   reach gunicorn and record watch evidence (in Redis; the task worker's per-minute flush to PostgreSQL
+   runs once in the middle of the run and is reported); reported beside the run above, with no target
+   of its own (the issue's viewers poll and open the page only). The per-network cap on new watchers is
+   off for it: every viewer here comes from 127.0.0.1.
+
+The origin's cache is Redis (BENCH_REDIS_URL, database 13 on loopback, emptied when a server starts),
+as deployed.
 
 wrk needs one file descriptor per connection: the bench raises the soft RLIMIT_NOFILE of the wrk
 child to the hard limit, and nginx's `worker_rlimit_nofile` is capped at it (tests/deploy/nginxconf).
@@ -50,6 +54,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -79,7 +84,7 @@ ORIGIN_TARGET = 1.0  # requests per second per cached URL ("about one")
 
 
 def _env(**extra: str) -> dict:
-    return server_env(db_url=DB_URL, port=ORIGIN_PORT, drop=("TESTING", "DEBUG", "REDIS_URL"), **extra)
+    return server_env(db_url=DB_URL, port=ORIGIN_PORT, drop=("TESTING", "DEBUG", "REDIS_URL"), redis=True, **extra)
 
 
 def _fresh_database() -> None:
@@ -252,7 +257,13 @@ def _viewers(demo: dict, tmp: Path, listen: str, *, heartbeat: bool = False) -> 
                 urllib.request.urlopen(f"http://127.0.0.1:{EDGE_PORT}{path}", timeout=30).read()  # noqa: S310 (loopback)
         offset = log.stat().st_size
         load_before = os.getloadavg()[0]
+        flush: dict = {}
+        flusher = threading.Timer(EDGE_SECONDS / 2, _flush_watch_evidence, args=(flush,)) if heartbeat else None
+        if flusher:  # the task worker's per-minute copy of the buffered beats, in the middle of the run
+            flusher.start()
         result = _wrk_viewers(f"http://127.0.0.1:{EDGE_PORT}", paths, viewers, beat_path)
+        if flusher:
+            flusher.join()
     total, per_second = _origin_log(log, offset)
     seconds = result["duration_us"] / 1e6
     origin = {}
@@ -264,6 +275,7 @@ def _viewers(demo: dict, tmp: Path, listen: str, *, heartbeat: bool = False) -> 
     others = sum(n for p, n in total.items() if p not in paths.values() and p != beat_path)
     return {
         "heartbeat": heartbeat_origin if beat_path else None,
+        "flush": flush,
         "viewers": viewers,
         "note": note,
         "seconds": seconds,
@@ -273,6 +285,16 @@ def _viewers(demo: dict, tmp: Path, listen: str, *, heartbeat: bool = False) -> 
         "other": others,
         "load": (load_before, os.getloadavg()[0]),
     }
+
+
+def _flush_watch_evidence(into: dict) -> None:
+    """Run sessions_app.watch.watch_evidence_flush as the task worker does (its own process, the origin's
+    Redis and database); fills `into` with rows copied and seconds taken."""
+    code = (
+        "import json, time; from sessions_app.watch import watch_evidence_flush; t = time.monotonic(); "
+        "n = watch_evidence_flush(); print(json.dumps({'rows': n, 'seconds': time.monotonic() - t}))"
+    )
+    into.update(json.loads(manage(_env(), "shell", "-c", code).strip().splitlines()[-1]))
 
 
 def _side_by_side(origin: str, edge: str, demo: dict) -> list[dict]:
@@ -374,6 +396,12 @@ def _report_viewers(r: dict, backlog: int) -> None:
             f"  origin, heartbeat   : {h['requests']} requests, {h['per_second']:.1f}/s (busiest second "
             f"{h['busiest_second']}): never cached, no target of its own"
         )
+        f = r["flush"]
+        if f:
+            print(
+                f"  watch evidence flush: {f['rows']} rows copied from Redis to PostgreSQL in {f['seconds']:.2f} s "
+                "(the task worker's per-minute run, started mid-run)"
+            )
     print(f"  origin, anything else: {r['other']} requests")
     p99 = w["p99_us"] / 1000
     print(f"  p99 {p99:.1f} ms, target < {P99_TARGET_MS} ms " + ("OK" if p99 < P99_TARGET_MS else "ABOVE TARGET"))

@@ -20,7 +20,9 @@ It refuses to run against a page that is not what the demo serves: the session p
 seeded live session's, carry every one of its drops and every sampling campaign's micro-form the
 demo shows on it (read back from the database), and be the same bytes for two different visitors
 (a page cached per visitor would measure something nobody gets). No cookies are sent by the load:
-every request is a first visit, the case a spike is made of.
+every request is a first visit, the case a spike is made of. The cache (shared page copies, the
+status JSON) is Redis, as deployed: BENCH_REDIS_URL, database 13 on loopback, emptied when a server
+starts.
 
 Knobs: BENCH_PAGES_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/micromoments_bench_pages,
 dropped and re-created), BENCH_SECONDS (5), BENCH_ROUNDS (3), BENCH_CONCURRENCY (64),
@@ -62,7 +64,7 @@ class NotTheDemoPage(SystemExit):
 
 
 def _env() -> dict:
-    return server_env(db_url=DB_URL, port=PORT, drop=("TESTING", "DEBUG", "REDIS_URL"))
+    return server_env(db_url=DB_URL, port=PORT, drop=("TESTING", "DEBUG", "REDIS_URL"), redis=True)
 
 
 def _manage(*args: str) -> str:

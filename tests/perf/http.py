@@ -21,9 +21,20 @@ ROOT = Path(__file__).resolve().parents[2]
 LOADGEN = os.environ.get("BENCH_LOADGEN") or ("wrk" if shutil.which("wrk") else "python")
 
 
-def server_env(*, db_url: str, port: int, drop: tuple[str, ...] = ("TESTING", "DEBUG"), **extra: str) -> dict:
-    """The environment a bench serves the project with: production settings on loopback, the bench views on."""
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def server_env(
+    *, db_url: str, port: int, drop: tuple[str, ...] = ("TESTING", "DEBUG"), redis: bool = False, **extra: str
+) -> dict:
+    """The environment a bench serves the project with: production settings on loopback, the bench views on.
+
+    `redis`: the cache (shared page copies, status JSON, heartbeats, rate limits) on BENCH_REDIS_URL
+    (database 13 on loopback by default, emptied by `gunicorn` when a server starts), as deployed
+    (docs/deployment.md); else whatever REDIS_URL the caller has, unless `drop` removes it."""
     env = {k: v for k, v in os.environ.items() if k not in drop}
+    if redis:
+        env["REDIS_URL"] = BENCH_REDIS_URL
     env.update(
         DATABASE_URL=db_url,
         DEBUG="0",
@@ -51,8 +62,13 @@ def gunicorn(
     env: dict, port: int, *, workers: str = "1", threads: str = "16", ready_path: str = "/", worker_class: str = "gthread"
 ):
     """Serve the project with gunicorn on 127.0.0.1:`port` (`worker_class` gthread with `threads` each,
-    or sync); yields the base URL."""
+    or sync); yields the base URL. A bench Redis database (BENCH_REDIS_URL) in `env` starts empty, as after
+    a restart: nothing cached from an earlier run or another target."""
     base = f"http://127.0.0.1:{port}"
+    if env.get("REDIS_URL") == BENCH_REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(BENCH_REDIS_URL).flushdb()
     server = subprocess.Popen(
         [
             sys.executable,
