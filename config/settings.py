@@ -593,13 +593,16 @@ SERIES_FOLLOW_RATE_LIMIT_EMAIL = int(env("SERIES_FOLLOW_RATE_LIMIT_EMAIL", "3"))
 SERIES_FOLLOW_CONFIRM_RESEND_SECONDS = int(env("SERIES_FOLLOW_CONFIRM_RESEND_SECONDS", "600"))
 # The domain in calendar UIDs (<session public id>@<domain>); default: SITE_URL's host. Keep it stable.
 SERIES_CALENDAR_UID_DOMAIN = env("SERIES_CALENDAR_UID_DOMAIN", "")
+# Shared page copies (sessions_app.pagecache): each process keeps what it read from Redis this long (seconds;
+# 0 = every request reads Redis). The tests turn it off: they change cache entries under a running process.
+PAGE_CACHE_LOCAL_SECONDS = float(env("PAGE_CACHE_LOCAL_SECONDS", "0" if TESTING else "0.5"))
 # --- Watch-gated coupons (docs/watch-coupons.md) ---
 # Claims of a personal code on the session page: at most this many per window per visitor cookie
 # and per client IP network (shared store: commerce.ratelimit). 0 = off.
 WATCH_CLAIM_RATE_WINDOW_SECONDS = int(env("WATCH_CLAIM_RATE_WINDOW_SECONDS", "60"))
 WATCH_CLAIM_RATE_LIMIT_VISITOR = int(env("WATCH_CLAIM_RATE_LIMIT_VISITOR", "12"))
 WATCH_CLAIM_RATE_LIMIT_IP = int(env("WATCH_CLAIM_RATE_LIMIT_IP", "300"))
-# Visitors recorded as watching for the first time (one INSERT each; a made-up cookie is free), per
+# Visitors recorded as watching for the first time (a row each; a made-up cookie is free), per
 # client network per window: sessions_app.watch. 0 = off. Those over it are recorded after the window.
 WATCH_NEW_VISITORS_PER_NETWORK = int(env("WATCH_NEW_VISITORS_PER_NETWORK", "300"))
 WATCH_NEW_VISITORS_WINDOW_SECONDS = int(env("WATCH_NEW_VISITORS_WINDOW_SECONDS", "60"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -29,7 +28,9 @@ from .embed import stream_embed
 from .models import LiveSession
 from .pagecache import (
     ACCOUNT_COOKIES,
+    cache_forget,
     cache_store,
+    cached_entry,
     cached_or_claim,
     page_cache_key,
     request_gets_shared_copy,
@@ -311,7 +312,7 @@ WATCH_STATUS_MAX_AGE = 5  # seconds
 
 def _session_pk_and_status(public_id) -> tuple[int, str, bool] | None:
     """(pk, status, members_only) of a public session, or None."""
-    entry = cache.get(status_cache_key(public_id))  # (fresh_until, (pk, status, body, members_only))
+    entry = cached_entry(status_cache_key(public_id))  # (fresh_until, (pk, status, body, members_only))
     if entry is not None and entry[0] > time.time() - WATCH_STATUS_MAX_AGE and len(entry[1]) == 4:
         session_pk, status, _body, members_only = entry[1]
         return session_pk, status, members_only
@@ -337,6 +338,6 @@ def _public_session_or_404(queryset, public_id, key: str) -> LiveSession:
     private or deleted stops being served from the shared cache at once, not after the stale window."""
     session = queryset.filter(public_id=public_id, is_private=False).first()
     if session is None:
-        cache.delete(key)
+        cache_forget(key)
         raise Http404
     return session

@@ -43,4 +43,7 @@ def _clear_cache():
     """Rate limits and micro-caches must not leak between tests."""
     from django.core.cache import cache
 
+    from sessions_app import pagecache
+
     cache.clear()
+    pagecache._local.clear()  # each process's copies of shared pages

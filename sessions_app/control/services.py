@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -32,7 +31,7 @@ from commerce.services.waitlist import waitlist_offers_withdraw
 
 from .. import services as session_services
 from ..models import LiveSession, SessionMoment
-from ..pagecache import page_cache_key, status_cache_key
+from ..pagecache import cache_forget, page_cache_key, status_cache_key
 
 FLASH_PREFIX = "FLASH"
 PERCENT_RANGE = (1, 90)  # percent off a flash coupon may give
@@ -61,8 +60,7 @@ class ControlError(CommerceError):
 
 def viewer_caches_forget(*, public_id) -> None:
     """Drop the session page's shared caches (status JSON and page HTML): the next request rebuilds them."""
-    cache.delete(status_cache_key(public_id))
-    cache.delete(page_cache_key(public_id))
+    cache_forget(status_cache_key(public_id), page_cache_key(public_id))
 
 
 def _forget_after_commit(session: LiveSession) -> None:
