@@ -9,7 +9,8 @@ middleware sits near the top and answers from the cache:
 
 - only `GET` of exactly that path with no query string, and only while the entry is *fresh*
   (pagecache.cached_fresh: it never claims a rebuild; a stale, missing or just-deleted entry, e.g.
-  after a control-room action, goes down the full stack, which rebuilds it or answers 404);
+  after a control-room action, goes down the full stack, which rebuilds it or answers 404; a process
+  other than the one that deleted it sees that within PAGE_CACHE_LOCAL_SECONDS, pagecache's local copy);
 - with the same body and the same headers: the headers are those the full stack gave this process's
   last full-stack poll answer (everything the inner middleware added; Content-Length, Date and cookies
   excepted), so the fast answer cannot drift from the slow one. Until a process has seen one, it

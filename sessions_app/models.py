@@ -194,8 +194,9 @@ class LiveSession(models.Model):
 class WatchEvidence(models.Model):
     """Server-side evidence that one visitor watched a live session: its status polls while live.
 
-    Written by sessions_app.watch.watch_poll_record from the session page's status polls (never
-    from a client's claim), at most once per visitor every WRITE_EVERY_SECONDS. `watched_seconds`
+    Recorded by sessions_app.watch.watch_poll_record from the session page's heartbeats and status
+    polls (never from a client's claim), at most once per visitor every WRITE_EVERY_SECONDS: in Redis,
+    copied here every minute by watch_evidence_flush (without Redis, written here directly). `watched_seconds`
     adds the time between recorded polls, each gap capped (a viewer who left and came back is not
     credited for the time away). Used for watch-gated coupons and the control room's "viewers now".
     """
