@@ -49,13 +49,14 @@ _local: dict[str, tuple[float, tuple[float, Any]]] = {}  # key → (kept until, 
 _LOCAL_MAX_KEYS = 1000
 
 
-def cached_entry(key: str) -> tuple[float, Any] | None:
+def cached_entry(key: str, *, stale_ok_seconds: float = 0.0) -> tuple[float, Any] | None:
     """The shared cache's entry (fresh_until as epoch seconds, value) for `key`, or None; read through the
-    process-local copy (module docstring) while that copy and the entry are both fresh."""
+    process-local copy (module docstring) while that copy is fresh and the entry is fresh or, for a
+    reader that accepts it, stale by at most `stale_ok_seconds`."""
     local_seconds = settings.PAGE_CACHE_LOCAL_SECONDS
     if local_seconds > 0:
         kept = _local.get(key)
-        if kept is not None and kept[0] > time.monotonic() and kept[1][0] > time.time():
+        if kept is not None and kept[0] > time.monotonic() and kept[1][0] > time.time() - stale_ok_seconds:
             return kept[1]
     entry = cache.get(key)
     if local_seconds > 0:

@@ -312,7 +312,8 @@ WATCH_STATUS_MAX_AGE = 5  # seconds
 
 def _session_pk_and_status(public_id) -> tuple[int, str, bool] | None:
     """(pk, status, members_only) of a public session, or None."""
-    entry = cached_entry(status_cache_key(public_id))  # (fresh_until, (pk, status, body, members_only))
+    # (fresh_until, (pk, status, body, members_only)), a few seconds stale at most
+    entry = cached_entry(status_cache_key(public_id), stale_ok_seconds=WATCH_STATUS_MAX_AGE)
     if entry is not None and entry[0] > time.time() - WATCH_STATUS_MAX_AGE and len(entry[1]) == 4:
         session_pk, status, _body, members_only = entry[1]
         return session_pk, status, members_only

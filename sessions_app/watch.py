@@ -57,13 +57,22 @@ FLUSH_BATCH = 1000  # rows per upsert statement
 # KEYS: 1 hash visitor → "first last seconds polls" (epoch seconds), 2 sorted set visitor → last poll,
 #       3 set of session ids with buffered state.
 # ARGV: 1 visitor, 2 now, 3 WRITE_EVERY_SECONDS, 4 MAX_GAP_SECONDS, 5 ttl, 6 session id,
-#       7 seed ("" = none: answer -1 for a visitor the buffer does not know).
-# Returns 1 if written, 0 if throttled (or not newer), -1 if the visitor is unknown and no seed was given.
+#       7 seed ("" = none: answer -1/-2 for a visitor the buffer does not know),
+#       8 "1" = mark the buffer complete if this seed creates it (COMPLETE field: the table has nothing
+#       the buffer lacks, so a visitor the buffer does not know is new; see _record_in_buffer).
+# Returns 1 if written, 0 if throttled (or not newer), -1 if the visitor is unknown and no seed was given,
+# -2 the same in a complete buffer (a newcomer for sure).
 _RECORD_LUA = """
 local state = redis.call('HGET', KEYS[1], ARGV[1])
 local changed = false
 if not state then
-  if ARGV[7] == '' then return -1 end
+  if ARGV[7] == '' then
+    if redis.call('HEXISTS', KEYS[1], '!complete') == 1 then return -2 end
+    return -1
+  end
+  if ARGV[8] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('HSET', KEYS[1], '!complete', '1')
+  end
   state = ARGV[7]
   changed = true
 end
@@ -88,10 +97,12 @@ redis.call('SADD', KEYS[3], ARGV[6])
 return 1
 """
 _script = None
+COMPLETE = "!complete"  # a field of the session's hash, never a visitor id (32 hex): evicted with it
 
 
 def _redis():
-    """The redis-py client behind the default cache, or None when the cache is not Redis."""
+    """The redis-py client behind the default cache (config.cache keeps one per pool), or None when the
+    cache is not Redis."""
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
         return None
@@ -142,27 +153,36 @@ def watch_poll_record(
     return _record_in_buffer(client, session_id=session_id, visitor_id=visitor_id, now=now, network=network)
 
 
-def _run_record(client, session_id: int, visitor_id: str, now: dt.datetime, seed: str) -> int:
+def _run_record(
+    client, session_id: int, visitor_id: str, now: dt.datetime, seed: str = "", complete: bool = False
+) -> int:
     global _script
     if _script is None:
         _script = client.register_script(_RECORD_LUA)
     args = [visitor_id, _epoch(now), WRITE_EVERY_SECONDS, MAX_GAP_SECONDS, BUFFER_TTL_SECONDS, session_id, seed]
-    return int(_script(keys=_keys(session_id), args=args, client=client))
+    return int(_script(keys=_keys(session_id), args=[*args, "1" if complete else ""], client=client))
 
 
 def _record_in_buffer(client, *, session_id: int, visitor_id: str, now: dt.datetime, network: str) -> bool:
-    result = _run_record(client, session_id, visitor_id, now, "")
+    """A known visitor: one script, no query. An unknown one: carry on from the table's row, or start a
+    new record (capped per network). The buffer is marked complete when its first record is made while
+    the table has no row for the session (rows only come from flushing this buffer then), and in a
+    complete buffer an unknown visitor is new without asking the table: at a spike's start nearly every
+    beat is a newcomer's. After a Redis restart (rows in the table, no buffer) it is never complete."""
+    result = _run_record(client, session_id, visitor_id, now)
     if result >= 0:
         return result == 1
-    # unknown to the buffer: carry on from the table's row, or start a new record (capped per network)
-    row = WatchEvidence.objects.filter(session_id=session_id, visitor_id=visitor_id).first()
+    row, complete = None, False
+    if result == -1:
+        row = WatchEvidence.objects.filter(session_id=session_id, visitor_id=visitor_id).first()
+        complete = row is None and not WatchEvidence.objects.filter(session_id=session_id).exists()
     if row is not None:
         seed = f"{_epoch(row.first_poll_at)} {_epoch(row.last_poll_at)} {row.watched_seconds} {row.polls}"
     elif _new_watchers_capped(network):
         return False
     else:
         seed = f"{_epoch(now)} {_epoch(now)} 0 1"
-    return _run_record(client, session_id, visitor_id, now, seed) == 1
+    return _run_record(client, session_id, visitor_id, now, seed, complete) == 1
 
 
 def _record_in_database(*, session_id: int, visitor_id: str, now: dt.datetime, network: str) -> bool:
@@ -251,6 +271,8 @@ def watch_evidence_flush(*, session_id: int | None = None, now: dt.datetime | No
         hash_key, seen_key, _ = _keys(sid)
         rows = []
         for visitor, state in client.hgetall(hash_key).items():
+            if visitor == COMPLETE.encode():
+                continue
             first, last, secs, polls = state.split()
             rows.append((visitor.decode(), _from_epoch(first), _from_epoch(last), int(secs), int(polls)))
         if sid in present:
