@@ -15,6 +15,7 @@ import pytest
 from analytics.models import BufferedEvent
 from tests.analytics.test_capture import BROWSER
 from tests.factories import make_drop
+from tests.watching import evidence
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -40,5 +41,5 @@ def test_a_first_visit_records_one_view_and_watch_evidence_for_the_cookie_the_be
     assert len(views) == 1
     cookie = next(c for c in page.context.cookies() if c["name"] == "mm_vid")
     assert views[0].visitor_id == cookie["value"]
-    evidence = _wait(page, lambda: evidence().filter(session_id=session.pk).first())
-    assert evidence is not None and evidence.visitor_id == cookie["value"]
+    watched = _wait(page, lambda: evidence().filter(session_id=session.pk).first())
+    assert watched is not None and watched.visitor_id == cookie["value"]
