@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 
+from analytics.middleware import is_visitor_id
 from analytics.models import BufferedEvent, Event, VisitorAlias
 from analytics.selectors import visitor_customer_id
 from analytics.services import event_capture, is_bot
@@ -39,7 +39,6 @@ from ..exceptions import ErrorCode, ShareUnavailable
 from ..models import Coupon
 from .models import ShareCampaign, ShareLink, ShareUnlock, ShareVisit
 
-VISITOR_RE = re.compile(r"^[0-9a-f]{32}$")  # the mm_vid cookie (analytics.middleware)
 CODE_PREFIX = "S"  # unlocked codes look like S-7KQ2M9XA
 CODE_LENGTH = 8
 
@@ -86,7 +85,7 @@ def share_link_get_or_create(
     Raises ShareUnavailable (409): `share_visitor_required` (no valid cookie), `share_closed`
     (campaign inactive or outside [starts_at, ends_at)); ShareCampaign.DoesNotExist for an unknown id.
     """
-    if not visitor_id or not VISITOR_RE.match(visitor_id):
+    if not is_visitor_id(visitor_id):
         raise ShareUnavailable("Reload the page to get your share link.", code=ErrorCode.SHARE_VISITOR_REQUIRED)
     campaign = ShareCampaign.objects.select_related("session").get(pk=campaign_id)
     existing = ShareLink.objects.filter(campaign=campaign, visitor_id=visitor_id).first()
@@ -187,7 +186,7 @@ def share_visit_record(
     the campaign's `visits_required` and the link has no unlock yet, a ShareUnlock with a personal coupon
     (see the module doc) and a `share_unlock` event, in the same transaction. Idempotent per (link, visitor).
     """
-    if not visitor_id or not VISITOR_RE.match(visitor_id):
+    if not is_visitor_id(visitor_id):
         return VisitOutcome(NO_VISITOR)
     if webdriver or not user_agent or is_bot(user_agent):  # a browser always sends a user agent
         return VisitOutcome(BOT)
@@ -308,7 +307,7 @@ def share_coupons_bind_visitor(*, visitor_id: str | None, customer_id: int | Non
     unbound and inactive, so a second code farmed after clearing cookies works for nobody. Decided under
     the campaigns' row locks (the lock the visit counter and the unlock take first), so two browsers of
     one customer binding at once bind one code. Returns how many coupons were bound."""
-    if not visitor_id or not customer_id or not VISITOR_RE.match(visitor_id):
+    if not customer_id or not is_visitor_id(visitor_id):
         return 0
     with transaction.atomic():
         pending = list(

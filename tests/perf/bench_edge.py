@@ -21,7 +21,8 @@ fresh PostgreSQL database), checks the live session page is the demo's full, sha
    ≤ ~1 request/s per cached URL.
 3. The same viewers with the page's heartbeat (BENCH_EDGE_HEARTBEAT=1, the default; 0 skips it): each
    viewer also posts `/s/<id>/watching` about every WATCH_BEAT_SECONDS (20 s), as js/session.js does
-   while a session is live. Those are never cached (POST), so at 10,000 viewers about 500 requests/s
+   while a session is live, on a session that just went live (its watch evidence from earlier runs
+   deleted first). Those are never cached (POST), so at 10,000 viewers about 500 requests/s
    reach gunicorn and record watch evidence (in Redis; the task worker's per-minute flush to PostgreSQL
    runs once in the middle of the run and is reported); reported beside the run above, with no target
    of its own (the issue's viewers poll and open the page only). The per-network cap on new watchers is
@@ -239,6 +240,9 @@ def _viewers(demo: dict, tmp: Path, listen: str, *, heartbeat: bool = False) -> 
     run = "beat" if heartbeat else "poll"
     log = tmp / f"origin-access-{run}.log"
     log.touch()
+    if heartbeat:  # a session that just went live: no watch evidence yet (not an earlier run's rows)
+        code = f"from sessions_app.models import WatchEvidence as W; W.objects.filter(session__public_id='{demo['session']}').delete()"
+        manage(_env(), "shell", "-c", code)
     logged = _env(
         GUNICORN_CMD_ARGS=f"--access-logfile {shlex.quote(str(log))} --access-logformat '%(t)s %(m)s %(U)s %(s)s'",
         WATCH_NEW_VISITORS_PER_NETWORK="0",  # every simulated viewer comes from 127.0.0.1
@@ -282,7 +286,7 @@ def _viewers(demo: dict, tmp: Path, listen: str, *, heartbeat: bool = False) -> 
         "note": note,
         "seconds": seconds,
         "wrk": result,
-        "nginx": _nginx_log(prefix / "access.log", paths),
+        "nginx": _nginx_log(prefix / "access.log", {**paths, **({"heartbeat": beat_path} if beat_path else {})}),
         "origin": origin,
         "other": others,
         "load": (load_before, os.getloadavg()[0]),
