@@ -258,10 +258,12 @@ def status_poll_answer(request, cached: tuple, *, now) -> HttpResponse:
     """The status JSON response for a cached entry (pk, status, body bytes, members_only): shared,
     `Cache-Control: public, max-age=STATUS_CACHE_SECONDS`. The poll itself is the evidence that this
     visitor is watching (sessions_app.watch.watch_poll_record; the `mm_vid` cookie, throttled)."""
-    session_pk, status, body = cached[:3]
+    session_pk, status, body, members_only = cached
     visitor = request.COOKIES.get(COOKIE)
-    network = client_network(client_ip(request)) if visitor else ""
-    watch_poll_record(session_id=session_pk, session_status=status, visitor_id=visitor, now=now, network=network)
+    # a members-only session is watched by members only (as the heartbeat: watching_answer)
+    if visitor and status == "live" and (not members_only or _member_with_access(request, session_pk)):
+        network = client_network(client_ip(request))
+        watch_poll_record(session_id=session_pk, session_status=status, visitor_id=visitor, now=now, network=network)
     return response_shared(HttpResponse(body, content_type="application/json"), max_age=STATUS_CACHE_SECONDS)
 
 

@@ -55,7 +55,7 @@ BUFFER_KEEP_AFTER_SECONDS = 120  # a session not live whose last beat is older t
 FLUSH_BATCH = 1000  # rows per upsert statement
 
 # KEYS: 1 hash visitor → "first last seconds polls" (epoch seconds), 2 sorted set visitor → last poll,
-#       3 set of session ids with buffered state.
+#       3 set of session ids with buffered state, 4 set of visitors changed since the last flush took them.
 # ARGV: 1 visitor, 2 now, 3 WRITE_EVERY_SECONDS, 4 MAX_GAP_SECONDS, 5 ttl, 6 session id,
 #       7 seed ("" = none: answer -1/-2 for a visitor the buffer does not know),
 #       8 "1" = mark the buffer complete if this seed creates it (COMPLETE field: the table has nothing
@@ -91,12 +91,24 @@ end
 if not changed then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], first .. ' ' .. string.format('%.6f', last) .. ' ' .. secs .. ' ' .. polls)
 redis.call('ZADD', KEYS[2], last, ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
 redis.call('SADD', KEYS[3], ARGV[6])
+redis.call('SADD', KEYS[4], ARGV[1])
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 return 1
 """
+# The flush's take (KEYS: 4 the changed set, 5 the set being copied): what an earlier flush took and
+# did not finish (killed) plus what changed since, moved atomically so a beat during the copy marks
+# its visitor again in KEYS[4]. Returns the visitors to copy.
+_TAKE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('SUNIONSTORE', KEYS[2], KEYS[2], KEYS[1])
+  redis.call('DEL', KEYS[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
+return redis.call('SMEMBERS', KEYS[2])
+"""
 _script = None
+_take_script = None
 COMPLETE = "!complete"  # a field of the session's hash, never a visitor id (32 hex): evicted with it
 
 
@@ -114,9 +126,17 @@ def watch_buffer_in_use() -> bool:
     return _redis() is not None
 
 
-def _keys(session_id: int) -> tuple[str, str, str]:
+def _keys(session_id: int) -> tuple[str, str, str, str, str]:
+    """(hash, seen, sessions, changed, taken) Redis keys of a session's buffer."""
     make = caches["default"].make_key
-    return make(f"watch:v1:{session_id}"), make(f"watch:v1:{session_id}:seen"), make("watch:v1:sessions")
+    base = f"watch:v1:{session_id}"
+    return (
+        make(base),
+        make(f"{base}:seen"),
+        make("watch:v1:sessions"),
+        make(f"{base}:changed"),
+        make(f"{base}:taken"),
+    )
 
 
 def _epoch(moment: dt.datetime) -> str:
@@ -160,7 +180,7 @@ def _run_record(
     if _script is None:
         _script = client.register_script(_RECORD_LUA)
     args = [visitor_id, _epoch(now), WRITE_EVERY_SECONDS, MAX_GAP_SECONDS, BUFFER_TTL_SECONDS, session_id, seed]
-    return int(_script(keys=_keys(session_id), args=[*args, "1" if complete else ""], client=client))
+    return int(_script(keys=_keys(session_id)[:4], args=[*args, "1" if complete else ""], client=client))
 
 
 def _record_in_buffer(client, *, session_id: int, visitor_id: str, now: dt.datetime, network: str) -> bool:
@@ -252,11 +272,14 @@ def viewers_now(*, session_id: int, now: dt.datetime) -> int:
 def watch_evidence_flush(*, session_id: int | None = None, now: dt.datetime | None = None) -> int:
     """Copy buffered watch evidence (Redis) into WatchEvidence; returns the rows written.
 
-    All sessions with buffered state, or only `session_id`. Idempotent and safe to run concurrently
-    or to kill at any point: the upsert only moves first/last poll, seconds and polls forward, and the
-    buffer is dropped only for a session that is no longer live (or is gone) and whose last recorded
-    beat is older than BUFFER_KEEP_AFTER_SECONDS, after its final copy committed. Without Redis: 0 (the
-    beats were written to the table directly).
+    All sessions with buffered state, or only `session_id`. Each run copies the visitors whose state
+    changed since a run last took them (a per-session "changed" set the beat script fills), in visitor
+    order; a session's final copy, when it is no longer live (or is gone) and its last beat is older
+    than BUFFER_KEEP_AFTER_SECONDS, copies every visitor and then drops the buffer. Idempotent and safe
+    to run concurrently or to kill at any point: the upsert only moves first/last poll, seconds and
+    polls forward, and taken visitors leave the "taken" set only after their copy committed. One
+    session's failure is logged and does not stop the others. Without Redis: 0 (the beats were written
+    to the table directly).
     """
     client = _redis()
     if client is None:
@@ -268,24 +291,57 @@ def watch_evidence_flush(*, session_id: int | None = None, now: dt.datetime | No
     present = set(LiveSession.objects.filter(pk__in=ids).values_list("pk", flat=True))
     written = 0
     for sid in ids:
-        hash_key, seen_key, _ = _keys(sid)
-        rows = []
-        for visitor, state in client.hgetall(hash_key).items():
-            if visitor == COMPLETE.encode():
-                continue
-            first, last, secs, polls = state.split()
-            rows.append((visitor.decode(), _from_epoch(first), _from_epoch(last), int(secs), int(polls)))
-        if sid in present:
-            written += _upsert(sid, rows)
-        newest = client.zrevrange(seen_key, 0, 0, withscores=True)
-        last_beat = newest[0][1] if newest else 0.0
-        if sid not in live and now.timestamp() - last_beat > BUFFER_KEEP_AFTER_SECONDS:
-            client.delete(hash_key, seen_key)
-            client.srem(sessions_key, sid)
-        else:
-            client.zremrangebyscore(seen_key, "-inf", now.timestamp() - BUFFER_KEEP_AFTER_SECONDS)
+        try:
+            written += _flush_session(client, sid, present=sid in present, live=sid in live, now=now)
+        except Exception:
+            if session_id is not None:
+                raise  # a caller flushing one session (the credit sweep) must not go on without it
+            log.exception("watch evidence: flushing session %s failed; the others go on", sid)
     if written:
         log.info("watch evidence: %d rows flushed from %d sessions", written, len(ids))
+    return written
+
+
+def _flush_session(client, sid: int, *, present: bool, live: bool, now: dt.datetime) -> int:
+    global _take_script
+    hash_key, seen_key, sessions_key, changed_key, taken_key = _keys(sid)
+    newest = client.zrevrange(seen_key, 0, 0, withscores=True)
+    final = not live and now.timestamp() - (newest[0][1] if newest else 0.0) > BUFFER_KEEP_AFTER_SECONDS
+    if _take_script is None:
+        _take_script = client.register_script(_TAKE_LUA)
+    taken = _take_script(keys=[changed_key, taken_key], args=[BUFFER_TTL_SECONDS], client=client)
+    if final:
+        states = client.hgetall(hash_key)
+    else:
+        visitors = sorted(taken)
+        states = dict(zip(visitors, client.hmget(hash_key, visitors), strict=True)) if visitors else {}
+    rows, invalid = [], []
+    for visitor, state in sorted(states.items()):
+        name = visitor.decode()
+        if name == COMPLETE or state is None:
+            continue
+        if not is_visitor_id(name):  # never written by the beat script today; a leftover must not block
+            invalid.append(visitor)
+            continue
+        first, last, secs, polls = state.split()
+        rows.append((name, _from_epoch(first), _from_epoch(last), int(secs), int(polls)))
+    written = _upsert(sid, rows) if present else 0
+    if invalid:
+        client.hdel(hash_key, *invalid)
+    if taken:
+        client.srem(taken_key, *taken)
+    if final:
+        client.delete(hash_key, seen_key, changed_key, taken_key)
+        client.srem(sessions_key, sid)
+        return written
+    client.zremrangebyscore(seen_key, "-inf", now.timestamp() - BUFFER_KEEP_AFTER_SECONDS)
+    # a complete buffer whose table has a row it lacks (a Redis restored from an older snapshot) is not
+    if (
+        present
+        and client.hexists(hash_key, COMPLETE)
+        and WatchEvidence.objects.filter(session_id=sid).count() > client.hlen(hash_key) - 1
+    ):
+        client.hdel(hash_key, COMPLETE)
     return written
 
 

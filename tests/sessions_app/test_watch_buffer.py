@@ -136,7 +136,7 @@ def test_a_flush_killed_half_way_loses_nothing(redis_cache, monkeypatch):
         watch_evidence_flush()
     assert WatchEvidence.objects.count() == 1
     monkeypatch.setattr(watch, "_upsert", real_upsert)
-    assert watch_evidence_flush() == 2  # the next run copies everything
+    assert watch_evidence_flush() == 1  # the next run copies what the killed one had taken
     assert sorted(WatchEvidence.objects.values_list("session_id", "watched_seconds")) == [
         (sessions[0].pk, 20),
         (sessions[1].pk, 20),
@@ -205,3 +205,86 @@ def test_racing_beats_count_once_per_window_and_racing_flushes_lose_nothing(redi
     assert set(rows.values_list("polls", "watched_seconds", "first_poll_at", "last_poll_at")) == {
         (5, 60, t0, t0 + dt.timedelta(seconds=60))
     }
+
+
+def test_a_flush_copies_only_what_changed_since_the_last_one(redis_cache):
+    session = LiveSessionFactory(status="live")
+    visitors, t0 = [uuid.uuid4().hex for _ in range(3)], timezone.now()
+    for v in visitors:
+        beat(session, v, t0)
+    assert watch_evidence_flush() == 3
+    assert watch_evidence_flush() == 0  # nobody beat since: nothing rewritten
+    beat(session, visitors[1], t0 + dt.timedelta(seconds=20))
+    assert beat(session, visitors[1], t0 + dt.timedelta(seconds=25)) is False  # in the write window
+    assert watch_evidence_flush() == 1
+    assert WatchEvidence.objects.get(visitor_id=visitors[1]).watched_seconds == 20
+
+
+def test_a_forged_visitor_id_is_refused_and_a_bad_buffer_entry_blocks_no_flush(redis_cache, monkeypatch):
+    from django.test import Client
+    from django.urls import reverse
+
+    sessions = [LiveSessionFactory(status="live") for _ in range(3)]
+    t0 = timezone.now()
+    # "<32 hex>\n" passed a `^…$` check; Django unquotes it from a cookie header
+    assert not beat(sessions[0], "a" * 32 + "\n", t0)
+    client = Client()
+    client.cookies["mm_vid"] = "a" * 32 + "\n"
+    assert client.post(reverse("sessions_app:session_watching", args=[sessions[0].public_id])).status_code == 204
+    for session in sessions:
+        beat(session, "b" * 32, t0)
+    # a field that is not a visitor id (left by an older release, or written by hand) is dropped, not copied
+    hash_key, _, _, changed_key, _ = watch._keys(sessions[0].pk)
+    watch._redis().hset(hash_key, "z" * 40, f"{t0.timestamp()} {t0.timestamp()} 5 1")
+    watch._redis().sadd(changed_key, "z" * 40)
+    # and one session whose copy fails does not stop the others
+    real_upsert = watch._upsert
+
+    def fails_for_the_second(session_id, rows):
+        if session_id == sessions[1].pk:
+            raise ValueError("database said no")
+        return real_upsert(session_id, rows)
+
+    monkeypatch.setattr(watch, "_upsert", fails_for_the_second)
+    assert watch_evidence_flush() == 2
+    assert sorted(WatchEvidence.objects.values_list("session_id", "visitor_id")) == [
+        (sessions[0].pk, "b" * 32),
+        (sessions[2].pk, "b" * 32),
+    ]
+    assert not watch._redis().hexists(hash_key, "z" * 40)
+    monkeypatch.setattr(watch, "_upsert", real_upsert)
+    assert watch_evidence_flush() == 1  # the failed one is copied on the next run
+    monkeypatch.setattr(watch, "_upsert", fails_for_the_second)
+    beat(sessions[1], "c" * 32, t0)
+    with pytest.raises(ValueError, match="database said no"):  # one session's caller (the credit sweep) is told
+        watch_evidence_flush(session_id=sessions[1].pk)
+
+
+def test_a_status_poll_on_a_members_only_session_is_no_evidence_for_a_non_member(redis_cache):
+    from django.test import Client
+    from django.urls import reverse
+
+    session = LiveSessionFactory(status="live", members_only=True)
+    client = Client()
+    client.cookies["mm_vid"] = "d" * 32
+    assert client.get(reverse("sessions_app:session_status", args=[session.public_id])).status_code == 200
+    watch_evidence_flush()
+    assert not WatchEvidence.objects.exists()
+    assert viewers_now(session_id=session.pk, now=timezone.now()) == 0
+
+
+def test_a_buffer_behind_the_table_stops_calling_itself_complete(redis_cache):
+    # Redis restored from an older snapshot: the hash lacks a visitor the table has
+    session = LiveSessionFactory(status="live")
+    t0 = timezone.now()
+    beat(session, "a" * 32, t0)
+    beat(session, "b" * 32, t0)
+    beat(session, "b" * 32, t0 + dt.timedelta(seconds=20))
+    watch_evidence_flush()
+    hash_key = watch._keys(session.pk)[0]
+    watch._redis().hdel(hash_key, "b" * 32)  # b joined after the snapshot
+    watch_evidence_flush()
+    assert not watch._redis().hexists(hash_key, watch.COMPLETE)
+    # so b's next beat carries on from the table instead of starting again at 0
+    assert beat(session, "b" * 32, t0 + dt.timedelta(seconds=40))
+    assert watched_seconds(session_id=session.pk, visitor_id="b" * 32) == 40
