@@ -38,7 +38,7 @@ class VisitorMiddleware:
     def __call__(self, request):
         skip = request.path.startswith(_SKIP_PREFIXES)
         current = request.COOKIES.get(COOKIE, "")
-        fresh = not skip and not _VALID.match(current)
+        fresh = not skip and not is_visitor_id(current)
         request.visitor_id = None if skip else (uuid.uuid4().hex if fresh else current)
         was_authenticated = _authenticated(request)
         response = self.get_response(request)

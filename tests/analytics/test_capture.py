@@ -166,6 +166,15 @@ def test_an_error_answer_issues_no_visitor_cookie(client):
     assert client.cookies["mm_vid"].value == issued
 
 
+@pytest.mark.parametrize("cookie", ["a" * 32 + "xyz", "a" * 31, "A" * 32])
+def test_a_malformed_visitor_cookie_is_replaced_by_the_beacon(client, cookie):
+    drop = make_drop()
+    client.cookies["mm_vid"] = cookie
+    issued = page_view_post(client, client.get(drop.session.get_absolute_url())).cookies["mm_vid"].value
+    assert issued != cookie and len(issued) == 32
+    assert BufferedEvent.objects.get(name="view").visitor_id == issued
+
+
 def test_logout_starts_a_new_visitor(client, django_user_model):
     user = django_user_model.objects.create_user("staff", password="pw-123456-x", is_staff=True)
     client.force_login(user)
