@@ -257,13 +257,9 @@ def session_status(request, public_id):
 def status_poll_answer(request, cached: tuple, *, now) -> HttpResponse:
     """The status JSON response for a cached entry (pk, status, body bytes, members_only): shared,
     `Cache-Control: public, max-age=STATUS_CACHE_SECONDS`. The poll itself is the evidence that this
-    visitor is watching (sessions_app.watch.watch_poll_record; the `mm_vid` cookie, throttled)."""
+    visitor is watching (_watch_record: the `mm_vid` cookie, not a bot, members only where it applies)."""
     session_pk, status, body, members_only = cached
-    visitor = request.COOKIES.get(COOKIE)
-    # a members-only session is watched by members only (as the heartbeat: watching_answer)
-    if visitor and status == "live" and (not members_only or _member_with_access(request, session_pk)):
-        network = client_network(client_ip(request))
-        watch_poll_record(session_id=session_pk, session_status=status, visitor_id=visitor, now=now, network=network)
+    _watch_record(request, session_pk, status, members_only, now=now)
     return response_shared(HttpResponse(body, content_type="application/json"), max_age=STATUS_CACHE_SECONDS)
 
 
@@ -293,20 +289,23 @@ def watching_answer(request, public_id) -> HttpResponse | None:
     found = _session_pk_and_status(public_id)
     if found is None:
         return None
-    session_pk, status, members_only = found
-    # a members-only session is watched by members only (docs/members-only.md): nobody else's time counts
-    watcher = not members_only or _member_with_access(request, session_pk)
-    if watcher and not is_bot(request.headers.get("User-Agent", "")):
-        watch_poll_record(
-            session_id=session_pk,
-            session_status=status,
-            visitor_id=request.COOKIES.get(COOKIE),
-            now=timezone.now(),
-            network=client_network(client_ip(request)),
-        )
+    _watch_record(request, *found, now=timezone.now())
     response = HttpResponse(status=204)
     patch_cache_control(response, no_store=True)
     return response
+
+
+def _watch_record(request, session_pk: int, status: str, members_only: bool, *, now) -> None:
+    """Record a status poll or heartbeat as watch evidence when this request is a viewer's: it carries a
+    visitor cookie, the session is live, it is not a bot, and on a members-only session only a member's
+    time counts (docs/members-only.md). The rest (cookie format, throttle, caps): watch_poll_record."""
+    visitor = request.COOKIES.get(COOKIE)
+    if not visitor or status != "live" or is_bot(request.headers.get("User-Agent", "")):
+        return
+    if members_only and not _member_with_access(request, session_pk):
+        return
+    network = client_network(client_ip(request))
+    watch_poll_record(session_id=session_pk, session_status=status, visitor_id=visitor, now=now, network=network)
 
 
 WATCH_STATUS_MAX_AGE = 5  # seconds
@@ -316,7 +315,7 @@ def _session_pk_and_status(public_id) -> tuple[int, str, bool] | None:
     """(pk, status, members_only) of a public session, or None."""
     # (fresh_until, (pk, status, body, members_only)), a few seconds stale at most
     entry = cached_entry(status_cache_key(public_id), stale_ok_seconds=WATCH_STATUS_MAX_AGE)
-    if entry is not None and entry[0] > time.time() - WATCH_STATUS_MAX_AGE and len(entry[1]) == 4:
+    if entry is not None and entry[0] > time.time() - WATCH_STATUS_MAX_AGE:
         session_pk, status, _body, members_only = entry[1]
         return session_pk, status, members_only
     return (
