@@ -16,10 +16,11 @@ Where it is kept:
   per-session hash in Redis (visitor → first poll, last poll, seconds, polls) and a sorted set of last
   polls ("viewers now"); no database work. At 10,000 viewers the heartbeat is about 500 requests a
   second, and a database UPDATE per beat made the origin the limit (issue #15, docs/deployment.md §2b).
-  `watch_evidence_flush` (django-q2, every minute) copies the buffer into WatchEvidence with an upsert
-  that only moves values forward (GREATEST), so a flush killed half-way, two flushes at once or a
-  flush racing beats never lose or lower anything; a visitor unknown to Redis (first beat, or after a
-  Redis restart) is seeded from its WatchEvidence row, so the buffer is never behind the table.
+  `watch_evidence_flush` (django-q2, every minute) copies the viewers whose state changed into
+  WatchEvidence with an upsert that only moves values forward (GREATEST), so a flush killed half-way,
+  two flushes at once or a flush racing beats never lose or lower anything; a visitor unknown to Redis
+  (first beat, or after a Redis restart) is seeded from its WatchEvidence row, so after a restart the
+  buffer is not behind the table (after a restore from an older snapshot it can be: deployment docs).
   Readers (watched_seconds, viewers_now) ask Redis first. What a Redis restart loses: the credit
   earned since the last flush (at most about a minute per viewer).
 - **Without Redis** (a single-process development server with the local-memory cache): written to
@@ -107,8 +108,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 return redis.call('SMEMBERS', KEYS[2])
 """
-_script = None
-_take_script = None
+_scripts: dict[str, object] = {}  # Lua source → redis-py Script (EVALSHA, loaded again after a restart)
 COMPLETE = "!complete"  # a field of the session's hash, never a visitor id (32 hex): evicted with it
 
 
@@ -119,6 +119,13 @@ def _redis():
     if not isinstance(backend, RedisCache):
         return None
     return backend._cache.get_client(write=True)
+
+
+def _eval(client, source: str, keys: list[str], args: list) -> object:
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts.setdefault(source, client.register_script(source))
+    return script(keys=keys, args=args, client=client)
 
 
 def watch_buffer_in_use() -> bool:
@@ -176,11 +183,8 @@ def watch_poll_record(
 def _run_record(
     client, session_id: int, visitor_id: str, now: dt.datetime, seed: str = "", complete: bool = False
 ) -> int:
-    global _script
-    if _script is None:
-        _script = client.register_script(_RECORD_LUA)
     args = [visitor_id, _epoch(now), WRITE_EVERY_SECONDS, MAX_GAP_SECONDS, BUFFER_TTL_SECONDS, session_id, seed]
-    return int(_script(keys=_keys(session_id)[:4], args=[*args, "1" if complete else ""], client=client))
+    return int(_eval(client, _RECORD_LUA, list(_keys(session_id)[:4]), [*args, "1" if complete else ""]))
 
 
 def _record_in_buffer(client, *, session_id: int, visitor_id: str, now: dt.datetime, network: str) -> bool:
@@ -243,7 +247,8 @@ def _new_watchers_capped(network: str) -> bool:
 def watched_seconds(*, session_id: int, visitor_id: str | None) -> int:
     """Seconds of the live session this visitor is credited with (0 if never seen).
 
-    The buffer's figure when it has one (it is never behind the table), else the WatchEvidence row's.
+    The buffer's figure when it has one (ahead of the table between flushes), else the WatchEvidence
+    row's. (A Redis restored from an older snapshot can be behind: docs/deployment.md.)
     """
     if not visitor_id:
         return 0
@@ -303,13 +308,10 @@ def watch_evidence_flush(*, session_id: int | None = None, now: dt.datetime | No
 
 
 def _flush_session(client, sid: int, *, present: bool, live: bool, now: dt.datetime) -> int:
-    global _take_script
     hash_key, seen_key, sessions_key, changed_key, taken_key = _keys(sid)
     newest = client.zrevrange(seen_key, 0, 0, withscores=True)
     final = not live and now.timestamp() - (newest[0][1] if newest else 0.0) > BUFFER_KEEP_AFTER_SECONDS
-    if _take_script is None:
-        _take_script = client.register_script(_TAKE_LUA)
-    taken = _take_script(keys=[changed_key, taken_key], args=[BUFFER_TTL_SECONDS], client=client)
+    taken = _eval(client, _TAKE_LUA, [changed_key, taken_key], [BUFFER_TTL_SECONDS])
     if final:
         states = client.hgetall(hash_key)
     else:
