@@ -8,7 +8,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods
 
 from analytics.middleware import REMEMBERED_EMAIL_COOKIE
@@ -16,6 +15,7 @@ from analytics.services import event_capture_request
 from sampling.addresses import country_choices
 from sampling.forms import AddressForm
 from sessions_app.models import LiveSession
+from sessions_app.pagecache import response_shared
 
 from .exceptions import CommerceError
 from .forms import CheckoutForm, HoldForm
@@ -260,12 +260,21 @@ def order_detail(request, token: str):
     return render(request, "commerce/order.html", context)
 
 
-@cache_control(max_age=3600, public=True)
+QR_MAX_AGE = 3600  # seconds: a drop's checkout address never changes
+
+
 def drop_qr(request, drop_id: int):
-    """SVG QR code that opens the drop's checkout on a phone (for stream overlays). `?download=1` to save."""
+    """SVG QR code that opens the drop's checkout on a phone (for stream overlays). `?download=1` to save.
+
+    The same for everyone (sessions_app.pagecache.response_shared: public, no cookie). It is an image of
+    the shared session page, fetched at page load alongside the view beacon: answered personally, it
+    gave a first visitor a second `mm_vid` cookie racing the beacon's, and the view counted for an id
+    the browser then lost.
+    """
     drop = get_object_or_404(Drop, pk=drop_id)
     url = request.build_absolute_uri(reverse("commerce:checkout", args=[drop.pk]))
-    return _qr_response(url, f"drop-{drop.pk}-qr.svg", download="download" in request.GET)
+    response = _qr_response(url, f"drop-{drop.pk}-qr.svg", download="download" in request.GET)
+    return response_shared(response, max_age=QR_MAX_AGE)
 
 
 def _qr_response(url: str, filename: str, *, download: bool) -> HttpResponse:

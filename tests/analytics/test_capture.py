@@ -166,6 +166,19 @@ def test_an_error_answer_issues_no_visitor_cookie(client):
     assert client.cookies["mm_vid"].value == issued
 
 
+def test_the_session_pages_qr_image_issues_no_visitor_cookie(client):
+    # the browser fetches it at page load, before the view beacon's cookie is stored: a cookie of its own
+    # would race the beacon's, and the view would count for an id the browser then loses
+    drop = make_drop()
+    response = client.get(reverse("commerce:drop_qr", args=[drop.pk]))
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+    assert "mm_vid" not in response.cookies and "public" in response["Cache-Control"]
+    issued = page_view_post(client, client.get(drop.session.get_absolute_url())).cookies["mm_vid"].value
+    client.cookies.pop("mm_vid")
+    assert "mm_vid" not in client.get(reverse("commerce:drop_qr", args=[drop.pk])).cookies
+    assert BufferedEvent.objects.get(name="view").visitor_id == issued
+
+
 @pytest.mark.parametrize("cookie", ["a" * 32 + "xyz", "a" * 31, "A" * 32])
 def test_a_malformed_visitor_cookie_is_replaced_by_the_beacon(client, cookie):
     drop = make_drop()
