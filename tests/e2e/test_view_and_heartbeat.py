@@ -39,7 +39,9 @@ def test_a_first_visit_records_one_view_and_watch_evidence_for_the_cookie_the_be
     page.goto(live_server.url + session.get_absolute_url())
     views = _wait(page, lambda: list(BufferedEvent.objects.filter(name="view", session_id=session.pk)))
     assert len(views) == 1
-    cookie = next(c for c in page.context.cookies() if c["name"] == "mm_vid")
+    # the row is written before the beacon's response (and its Set-Cookie) reaches the browser
+    cookie = _wait(page, lambda: next((c for c in page.context.cookies() if c["name"] == "mm_vid"), None))
+    assert cookie is not None, "the view beacon's response set no mm_vid cookie"
     assert views[0].visitor_id == cookie["value"]
     watched = _wait(page, lambda: evidence().filter(session_id=session.pk).first())
     assert watched is not None and watched.visitor_id == cookie["value"]
