@@ -16,6 +16,8 @@ _VALID = re.compile(r"[0-9a-f]{32}")
 def is_visitor_id(value: str | None) -> bool:
     """True when `value` is a well-formed visitor id (the `mm_vid` cookie: 32 lowercase hex)."""
     return bool(value) and _VALID.fullmatch(value) is not None  # not .match: "$" lets a trailing newline in
+
+
 _SKIP_PREFIXES = ("/static/", "/media/", "/admin/", "/api/", "/stripe/")
 
 

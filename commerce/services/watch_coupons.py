@@ -26,11 +26,11 @@ docs/watch-coupons.md has the whole story. In short:
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from analytics.middleware import is_visitor_id
 from analytics.selectors import visitor_customer_id
 from sessions_app.watch import watched_seconds
 
@@ -41,7 +41,6 @@ from ..selectors_watch import programme_session, watch_code_expires_at, watch_pr
 
 CODE_PREFIX = "W"  # personal codes look like W-7KQ2M9XAPD: prefix + 10 characters of the unambiguous alphabet
 CODE_LENGTH = 10
-_VISITOR = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _new_code() -> str:
@@ -94,7 +93,7 @@ def watch_code_claim(
     watched_seconds, required_seconds), `watch_coupon_closed`, `coupon_exhausted`; NotFound (404
     `not_found`: no such programme for this session).
     """
-    if not visitor_id or not _VISITOR.match(visitor_id):
+    if not is_visitor_id(visitor_id):
         visitor_id = ""
     coupon = _programme(coupon_id=coupon_id, session_id=session_id, visitor_id=visitor_id, now=now)
     required = coupon.watch_seconds_required
@@ -152,7 +151,7 @@ def watch_codes_bind_visitor(*, visitor_id: str | None, customer_id: int | None,
     (a hold placed from that browser); also binds its share-unlock coupons
     (commerce.referrals.services.share_coupons_bind_visitor). One conditional UPDATE (`customer IS NULL`): a code already
     bound keeps its customer. Returns how many codes were bound."""
-    if not visitor_id or not customer_id or not _VISITOR.match(visitor_id):
+    if not customer_id or not is_visitor_id(visitor_id):
         return 0
     # the same moment binds the browser's share-to-unlock coupons (docs/share-to-unlock.md)
     from ..referrals.services import share_coupons_bind_visitor
