@@ -215,8 +215,11 @@ def _http_error(request, exc: HttpError):
 @api.exception_handler(DataError)
 @api.exception_handler(errors.DATABASE_DOWN[0])
 @api.exception_handler(errors.DATABASE_DOWN[1])
+@api.exception_handler(errors.REDIS_DOWN[0])
+@api.exception_handler(errors.REDIS_DOWN[1])
 def _outage_or_unstorable(request, exc):
-    """413 for an oversized body, 503 + Retry-After while the database is down, 400 for an unstorable value."""
+    """413 for an oversized body, 503 + Retry-After while the database or Redis is down, 400 for an
+    unstorable value."""
     return errors.response_for_exception(request, exc)
 
 

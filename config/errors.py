@@ -9,7 +9,8 @@ answers as errors raised inside one:
   a malformed body, any other SuspiciousOperation;
 - 413 `payload_too_large`: a body over DATA_UPLOAD_MAX_MEMORY_SIZE (RequestDataTooBig);
 - 503 `service_unavailable` + `Retry-After`: the database cannot be reached (OperationalError,
-  InterfaceError);
+  InterfaceError), or Redis (the shared cache, rate limits, the watch buffer) cannot (redis-py's
+  ConnectionError, TimeoutError);
 - 500 `server_error` only for real bugs.
 
 Error pages are rendered without a request context on purpose: no context processor, session or
@@ -26,6 +27,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import TemplateDoesNotExist, loader
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger("config.errors")
 
@@ -33,6 +36,8 @@ API_PREFIX = "/api/"
 
 #: Exceptions that mean "the database is not answering": the request may succeed if retried later.
 DATABASE_DOWN = (OperationalError, InterfaceError)
+#: The same for Redis (REDIS_URL): the cache, rate limits and watch buffer are down, not the code wrong.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 MESSAGES = {
     400: ("bad_request", "The request could not be understood."),
@@ -102,6 +107,9 @@ def response_for_exception(request: HttpRequest, exc: BaseException) -> HttpResp
         )
     if isinstance(exc, DATABASE_DOWN):
         logger.error("Database unavailable, answering 503: %s", exc)
+        return error_response(request, 503)
+    if isinstance(exc, REDIS_DOWN):
+        logger.error("Redis unavailable, answering 503: %s", exc)
         return error_response(request, 503)
     if isinstance(exc, DataError):
         # A value the database refuses (out of range, NUL, …) that no validator caught: the caller's input.
