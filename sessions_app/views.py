@@ -39,7 +39,7 @@ from .pagecache import (
     status_cache_key,
 )
 from .selectors import sessions_late, sessions_late_since, sessions_live, sessions_upcoming
-from .watch import WATCH_BEAT_SECONDS, watch_poll_record
+from .watch import WATCH_BEAT_SECONDS, watch_poll_record, watch_recently_recorded
 
 PAGE_CACHE_SECONDS = 2
 POLL_MS = 4000  # how often the page polls session_status
@@ -302,7 +302,11 @@ def _watch_record(request, session_pk: int, status: str, members_only: bool, *, 
     visitor = request.COOKIES.get(COOKIE)
     if not visitor or status != "live" or is_bot(request.headers.get("User-Agent", "")):
         return
-    if members_only and not _member_with_access(request, session_pk):
+    if members_only and (
+        # a throttled beat is answered before the member check's queries (10,000 members beat too)
+        watch_recently_recorded(session_id=session_pk, visitor_id=visitor, now=now)
+        or not _member_with_access(request, session_pk)
+    ):
         return
     network = client_network(client_ip(request))
     watch_poll_record(session_id=session_pk, session_status=status, visitor_id=visitor, now=now, network=network)

@@ -20,9 +20,11 @@ Where it is kept:
   WatchEvidence with an upsert that only moves values forward (GREATEST), so a flush killed half-way,
   two flushes at once or a flush racing beats never lose or lower anything; a visitor unknown to Redis
   (first beat, or after a Redis restart) is seeded from its WatchEvidence row, so after a restart the
-  buffer is not behind the table (after a restore from an older snapshot it can be: deployment docs).
-  Readers (watched_seconds, viewers_now) ask Redis first. What a Redis restart loses: the credit
-  earned since the last flush (at most about a minute per viewer).
+  buffer is not behind the table; after a restore from an older snapshot it can be until the next
+  flush, which raises the buffer to the table where the table is ahead. Readers (watched_seconds,
+  viewers_now) ask Redis first, the table when Redis cannot be reached. What a Redis restart loses:
+  the credit earned since the last flush (at most about a minute per viewer); while Redis is down,
+  beats are not recorded (the pages keep working).
 - **Without Redis** (a single-process development server with the local-memory cache): written to
   WatchEvidence on each recorded beat, as the only place every process can see.
 
@@ -40,6 +42,8 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from redis.exceptions import RedisError
 
 from analytics.middleware import is_visitor_id
 
@@ -108,6 +112,37 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 return redis.call('SMEMBERS', KEYS[2])
 """
+# After a flush committed (KEYS: 1 hash, 2 the set being copied, 3 seen), per visitor three ARGV: the
+# visitor, the state the flush copied ("" = none) and the table's row after the upsert ("" = none).
+# The visitor leaves the taken set only if its state is still the one copied (a beat since, taken by a
+# concurrent flush that was then killed, would otherwise be in neither set); and the buffer is raised
+# to the table where the table is ahead (a Redis restored from an older snapshot: a viewer who beat
+# again before this flush was restarted from zero), so readers asking Redis first see no less than
+# the table. Times compare with a millisecond's tolerance (the table keeps microseconds).
+_SETTLE_LUA = """
+local pattern = '^(%S+) (%S+) (%d+) (%d+)$'
+for i = 1, #ARGV, 3 do
+  local visitor, copied, merged = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local current = redis.call('HGET', KEYS[1], visitor)
+  if (not current and copied == '') or current == copied then redis.call('SREM', KEYS[2], visitor) end
+  if current and merged ~= '' then
+    local f1, l1, s1, p1 = string.match(current, pattern)
+    local f2, l2, s2, p2 = string.match(merged, pattern)
+    local raised = false
+    if tonumber(f2) < tonumber(f1) - 0.001 then f1 = f2; raised = true end
+    if tonumber(l2) > tonumber(l1) + 0.001 then l1 = l2; raised = true end
+    if tonumber(s2) > tonumber(s1) then s1 = s2; raised = true end
+    if tonumber(p2) > tonumber(p1) then p1 = p2; raised = true end
+    if raised then
+      redis.call('HSET', KEYS[1], visitor, f1 .. ' ' .. l1 .. ' ' .. s1 .. ' ' .. p1)
+      local seen = redis.call('ZSCORE', KEYS[3], visitor)
+      if not seen or tonumber(seen) < tonumber(l1) then redis.call('ZADD', KEYS[3], l1, visitor) end
+    end
+  end
+end
+return 0
+"""
+SETTLE_BATCH = 1000  # visitors per settle script call (keeps each script short: Redis runs one at a time)
 _scripts: dict[str, object] = {}  # Lua source → redis-py Script (EVALSHA, loaded again after a restart)
 COMPLETE = "!complete"  # a field of the session's hash, never a visitor id (32 hex): evicted with it
 
@@ -177,7 +212,25 @@ def watch_poll_record(
     client = _redis()
     if client is None:
         return _record_in_database(session_id=session_id, visitor_id=visitor_id, now=now, network=network)
-    return _record_in_buffer(client, session_id=session_id, visitor_id=visitor_id, now=now, network=network)
+    try:
+        return _record_in_buffer(client, session_id=session_id, visitor_id=visitor_id, now=now, network=network)
+    except RedisError as exc:  # evidence is lost for the outage; the viewer's page keeps working
+        log.warning("watch evidence: Redis unavailable, beat not recorded: %s", exc)
+        return False
+
+
+def watch_recently_recorded(*, session_id: int, visitor_id: str | None, now: dt.datetime) -> bool:
+    """True when this visitor's last recorded poll of the session is under WRITE_EVERY_SECONDS old in the
+    buffer (its next poll would be throttled): callers skip their own checks for it (a members-only
+    session's member check costs queries). One Redis read; False without Redis or when it is down."""
+    client = _redis()
+    if client is None or not is_visitor_id(visitor_id):
+        return False
+    try:
+        state = client.hget(_keys(session_id)[0], visitor_id)
+    except RedisError:
+        return False
+    return state is not None and now.timestamp() - float(state.split()[1]) < WRITE_EVERY_SECONDS
 
 
 def _run_record(
@@ -248,13 +301,18 @@ def watched_seconds(*, session_id: int, visitor_id: str | None) -> int:
     """Seconds of the live session this visitor is credited with (0 if never seen).
 
     The buffer's figure when it has one (ahead of the table between flushes), else the WatchEvidence
-    row's. (A Redis restored from an older snapshot can be behind: docs/deployment.md.)
+    row's; the row's when Redis cannot be reached (then up to a flush behind). (A Redis restored from an
+    older snapshot can be behind the table until the next flush raises it: docs/deployment.md.)
     """
     if not visitor_id:
         return 0
     client = _redis()
     if client is not None:
-        state = client.hget(_keys(session_id)[0], visitor_id)
+        try:
+            state = client.hget(_keys(session_id)[0], visitor_id)
+        except RedisError as exc:
+            log.warning("watch evidence: Redis unavailable, reading the table: %s", exc)
+            state = None
         if state is not None:
             return int(state.split()[2])
     return (
@@ -266,11 +324,17 @@ def watched_seconds(*, session_id: int, visitor_id: str | None) -> int:
 
 
 def viewers_now(*, session_id: int, now: dt.datetime) -> int:
-    """Distinct visitors whose polls of the session were recorded in the last VIEWERS_NOW_SECONDS."""
+    """Distinct visitors whose polls of the session were recorded in the last VIEWERS_NOW_SECONDS (from
+    the buffer; from the table without one, or when Redis cannot be reached: then up to a flush behind)."""
     since = now - dt.timedelta(seconds=VIEWERS_NOW_SECONDS)
     client = _redis()
-    if client is not None and client.exists(_keys(session_id)[1]):
-        return int(client.zcount(_keys(session_id)[1], since.timestamp(), "+inf"))
+    if client is not None:
+        seen_key = _keys(session_id)[1]
+        try:
+            if client.exists(seen_key):
+                return int(client.zcount(seen_key, since.timestamp(), "+inf"))
+        except RedisError as exc:
+            log.warning("watch evidence: Redis unavailable, counting from the table: %s", exc)
     return WatchEvidence.objects.filter(session_id=session_id, last_poll_at__gte=since).count()
 
 
@@ -282,7 +346,9 @@ def watch_evidence_flush(*, session_id: int | None = None, now: dt.datetime | No
     order; a session's final copy, when it is no longer live (or is gone) and its last beat is older
     than BUFFER_KEEP_AFTER_SECONDS, copies every visitor and then drops the buffer. Idempotent and safe
     to run concurrently or to kill at any point: the upsert only moves first/last poll, seconds and
-    polls forward, and taken visitors leave the "taken" set only after their copy committed. One
+    polls forward, and a taken visitor leaves the "taken" set only after its copy committed and only if
+    its state is still the one copied (_SETTLE_LUA, which also raises the buffer where the table is
+    ahead). One
     session's failure is logged and does not stop the others. Without Redis: 0 (the beats were written
     to the table directly).
     """
@@ -317,7 +383,7 @@ def _flush_session(client, sid: int, *, present: bool, live: bool, now: dt.datet
     else:
         visitors = sorted(taken)
         states = dict(zip(visitors, client.hmget(hash_key, visitors), strict=True)) if visitors else {}
-    rows, invalid = [], []
+    rows, invalid, copied = [], [], {}
     for visitor, state in sorted(states.items()):
         name = visitor.decode()
         if name == COMPLETE or state is None:
@@ -327,11 +393,20 @@ def _flush_session(client, sid: int, *, present: bool, live: bool, now: dt.datet
             continue
         first, last, secs, polls = state.split()
         rows.append((name, _from_epoch(first), _from_epoch(last), int(secs), int(polls)))
-    written = _upsert(sid, rows) if present else 0
+        copied[name] = state.decode()
+    merged = _upsert(sid, rows) if present else {}
+    written = len(merged)
     if invalid:
         client.hdel(hash_key, *invalid)
-    if taken:
-        client.srem(taken_key, *taken)
+    if taken and not present:
+        client.srem(taken_key, *taken)  # nothing to copy into: the session is gone
+    elif taken or merged:
+        names = sorted({v.decode() for v in taken} | set(merged))
+        for start in range(0, len(names), SETTLE_BATCH):
+            args = []
+            for name in names[start : start + SETTLE_BATCH]:
+                args += [name, copied.get(name, ""), merged.get(name, "")]
+            _eval(client, _SETTLE_LUA, [hash_key, taken_key, seen_key], args)
     if final:
         client.delete(hash_key, seen_key, changed_key, taken_key)
         client.srem(sessions_key, sid)
@@ -347,11 +422,14 @@ def _flush_session(client, sid: int, *, present: bool, live: bool, now: dt.datet
     return written
 
 
-def _upsert(session_id: int, rows: list[tuple[str, dt.datetime, dt.datetime, int, int]]) -> int:
+def _upsert(session_id: int, rows: list[tuple[str, dt.datetime, dt.datetime, int, int]]) -> dict[str, str]:
     """INSERT … ON CONFLICT (session, visitor) DO UPDATE, keeping the earlier first poll and the larger
-    of everything else (PostgreSQL's LEAST/GREATEST, SQLite's two-argument MIN/MAX)."""
+    of everything else (PostgreSQL's LEAST/GREATEST, SQLite's two-argument MIN/MAX). Returns each
+    visitor's row as it is after the upsert, in the buffer's format ("first last seconds polls", epoch
+    seconds) from RETURNING (PostgreSQL; SQLite ≥ 3.35). Batches stay under the backend's parameter
+    limit (SQLite: 999)."""
     if not rows:
-        return 0
+        return {}
     meta = WatchEvidence._meta
     q = connection.ops.quote_name
     table = q(meta.db_table)
@@ -362,17 +440,29 @@ def _upsert(session_id: int, rows: list[tuple[str, dt.datetime, dt.datetime, int
         f" ON CONFLICT ({col['session']}, {col['visitor_id']}) DO UPDATE SET "
         + ", ".join(f"{c} = {fn}({table}.{c}, EXCLUDED.{c})" for c, fn in keep)
     )
+    returning = " RETURNING " + ", ".join(col[f] for f in _UPSERT_FIELDS[1:])
     adapt = connection.ops.adapt_datetimefield_value
+    per_statement = min(FLUSH_BATCH, (connection.features.max_query_params or 6 * FLUSH_BATCH) // 6)
+    merged = {}
     with transaction.atomic(), connection.cursor() as cursor:
-        for start in range(0, len(rows), FLUSH_BATCH):
-            batch = rows[start : start + FLUSH_BATCH]
+        for start in range(0, len(rows), per_statement):
+            batch = rows[start : start + per_statement]
             params = []
             for visitor, first, last, secs, polls in batch:
                 params += [session_id, visitor, adapt(first), adapt(last), secs, polls]
             values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(batch))
-            sql = f"INSERT INTO {table} ({', '.join(col.values())}) VALUES {values}{conflict}"  # noqa: S608 - quoted names and placeholders only
+            sql = f"INSERT INTO {table} ({', '.join(col.values())}) VALUES {values}{conflict}{returning}"  # noqa: S608 - quoted names and placeholders only
             cursor.execute(sql, params)
-    return len(rows)
+            for visitor, first, last, secs, polls in cursor.fetchall():
+                merged[visitor] = f"{_epoch(_as_utc(first))} {_epoch(_as_utc(last))} {int(secs)} {int(polls)}"
+    return merged
+
+
+def _as_utc(value) -> dt.datetime:
+    """A datetime column read by a raw cursor: aware on PostgreSQL, a naive UTC string on SQLite."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 _UPSERT_FIELDS = ("session", "visitor_id", "first_poll_at", "last_poll_at", "watched_seconds", "polls")

@@ -22,6 +22,7 @@ The rule, once:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from django.db import transaction
 from django.db.models import Q, QuerySet, Sum
@@ -30,6 +31,8 @@ from django.utils import timezone
 from ..money import round_to_step
 from ..services.outbox import Delivery, PermanentFailure, outbox_enqueue
 from .models import MemberCredit, Membership, MembershipPlan
+
+log = logging.getLogger(__name__)
 
 CREDIT_DELAY = dt.timedelta(minutes=15)  # after the end: the last polls' evidence and identity are written
 CREDIT_LOOKBACK = dt.timedelta(days=14)  # the sweep looks at sessions that ended this recently
@@ -132,7 +135,8 @@ def member_credits_grant_for_session(*, session_id: int, now: dt.datetime | None
 def member_credits_grant_due(*, now: dt.datetime | None = None) -> int:
     """The sweep (schedule `commerce.member_credits_grant`): the rule for every members-only session that
     ended between CREDIT_LOOKBACK and CREDIT_DELAY ago; returns the credits created. Safe to run
-    concurrently and repeatedly."""
+    concurrently and repeatedly. A session that fails (say its watch buffer cannot be flushed) is logged
+    and skipped, and retried by the next run while it is still in the window."""
     from sessions_app.models import LiveSession
 
     now = now or timezone.now()
@@ -142,7 +146,13 @@ def member_credits_grant_due(*, now: dt.datetime | None = None) -> int:
         ended_at__lte=now - CREDIT_DELAY,
         ended_at__gte=now - CREDIT_LOOKBACK,
     ).order_by("pk")
-    return sum(member_credits_grant_for_session(session_id=pk, now=now) for pk in sessions.values_list("pk", flat=True))
+    created = 0
+    for pk in sessions.values_list("pk", flat=True):
+        try:
+            created += member_credits_grant_for_session(session_id=pk, now=now)
+        except Exception:  # e.g. its watch buffer cannot be flushed now: the next run (same window) retries it
+            log.exception("member credits: session %s skipped this run; the others go on", pk)
+    return created
 
 
 def member_credit_stripe_send(delivery: Delivery) -> None:

@@ -288,3 +288,122 @@ def test_a_buffer_behind_the_table_stops_calling_itself_complete(redis_cache):
     # so b's next beat carries on from the table instead of starting again at 0
     assert beat(session, "b" * 32, t0 + dt.timedelta(seconds=40))
     assert watched_seconds(session_id=session.pk, visitor_id="b" * 32) == 40
+
+
+def test_a_buffer_restored_behind_the_table_is_raised_to_it_at_the_next_flush(redis_cache):
+    # Redis restored from an older snapshot that predates b; b beats again before the next flush, so
+    # the buffer starts b again from zero (the buffer still calls itself complete)
+    session = LiveSessionFactory(status="live")
+    t0 = timezone.now()
+    a, b = "a" * 32, "b" * 32
+    beat(session, a, t0)
+    for step in (0, 20, 40, 60, 80, 100):
+        beat(session, b, t0 + dt.timedelta(seconds=step))
+    watch_evidence_flush()
+    watch._redis().hdel(watch._keys(session.pk)[0], b)
+    assert beat(session, b, t0 + dt.timedelta(seconds=120))
+    assert watched_seconds(session_id=session.pk, visitor_id=b) == 0  # until the flush
+    watch_evidence_flush()
+    assert WatchEvidence.objects.get(visitor_id=b).watched_seconds == 100  # the table never went down
+    # the flush raised the buffer to the table: readers asking Redis first see the table's figure, and
+    # b's next beat carries on from it
+    assert watched_seconds(session_id=session.pk, visitor_id=b) == 100
+    assert beat(session, b, t0 + dt.timedelta(seconds=140))
+    assert watched_seconds(session_id=session.pk, visitor_id=b) == 120
+    watch_evidence_flush()
+    row = WatchEvidence.objects.get(visitor_id=b)
+    assert (row.watched_seconds, row.polls, row.first_poll_at) == (120, 7, t0)
+
+
+def test_a_flush_killed_while_another_runs_strands_no_newer_state(redis_cache, monkeypatch):
+    # flush A takes v; v beats; flush B takes v's newer state and is killed; A then finishes
+    session = LiveSessionFactory(status="live")
+    visitor, t0 = uuid.uuid4().hex, timezone.now()
+    beat(session, visitor, t0)
+    real_upsert = watch._upsert
+    calls = []
+
+    def upsert(session_id, rows):
+        calls.append(rows)
+        if len(calls) == 2:
+            raise SystemExit("flush B killed")
+        if len(calls) == 1:
+            assert beat(session, visitor, t0 + dt.timedelta(seconds=20))
+            with pytest.raises(SystemExit):
+                watch_evidence_flush()
+        return real_upsert(session_id, rows)
+
+    monkeypatch.setattr(watch, "_upsert", upsert)
+    watch_evidence_flush()
+    monkeypatch.setattr(watch, "_upsert", real_upsert)
+    assert WatchEvidence.objects.get().watched_seconds == 0  # A copied the state it had taken
+    # the newer state is still to be copied: the next flush (or the credit sweep's) finds it
+    assert watch_evidence_flush(session_id=session.pk) == 1
+    assert WatchEvidence.objects.get().watched_seconds == 20
+    assert watch_evidence_flush() == 0
+
+
+def test_a_throttled_beat_on_a_members_only_session_costs_no_query(redis_cache, django_assert_num_queries):
+    from django.test import RequestFactory
+
+    from commerce.memberships.identity import MEMBER_COOKIE
+    from sessions_app.views import _watch_record
+    from tests.commerce.memberships.members_support import make_member, member_cookie_value
+
+    t0 = timezone.now()
+    day = dt.timedelta(days=1)
+    member = make_member("beats@example.com", started_at=t0 - day, period_start=t0 - day)
+    session = LiveSessionFactory(status="live", members_only=True)
+
+    def member_beat(at):
+        request = RequestFactory().post("/", HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0")
+        request.COOKIES = {"mm_vid": "c" * 32, MEMBER_COOKIE: member_cookie_value(member.pass_token)}
+        _watch_record(request, session.pk, "live", True, now=at)
+
+    member_beat(t0)
+    assert watched_seconds(session_id=session.pk, visitor_id="c" * 32) == 0  # recorded (0 s so far)
+    with django_assert_num_queries(0):  # inside the write window: no member check, nothing recorded
+        member_beat(t0 + dt.timedelta(seconds=5))
+    member_beat(t0 + dt.timedelta(seconds=20))  # past it: checked again and credited
+    assert watched_seconds(session_id=session.pk, visitor_id="c" * 32) == 20
+
+
+def test_with_redis_down_beats_are_dropped_and_readers_use_the_table(settings, caplog):
+    session = LiveSessionFactory(status="live")
+    t0 = timezone.now()
+    WatchEvidence.objects.create(
+        session=session, visitor_id="e" * 32, first_poll_at=t0, last_poll_at=t0, watched_seconds=40, polls=3
+    )
+    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    assert watch_buffer_in_use()
+    assert beat(session, "e" * 32, t0 + dt.timedelta(seconds=20)) is False  # not recorded, not raised
+    assert "Redis unavailable" in caplog.text
+    assert watched_seconds(session_id=session.pk, visitor_id="e" * 32) == 40
+    assert viewers_now(session_id=session.pk, now=t0 + dt.timedelta(seconds=1)) == 1
+    assert WatchEvidence.objects.get().polls == 3
+
+
+def test_the_credit_sweep_goes_on_past_a_session_it_cannot_flush(redis_cache, monkeypatch):
+    from commerce.memberships import services_credits
+    from commerce.memberships.models import MemberCredit
+    from tests.commerce.memberships.members_support import make_member
+
+    t0 = timezone.now()
+    make_member("missed@example.com", started_at=t0 - dt.timedelta(days=3), period_start=t0 - dt.timedelta(days=3))
+    ended = t0 - dt.timedelta(hours=1)
+    first, second = (
+        LiveSessionFactory(status="ended", members_only=True, went_live_at=ended, ended_at=ended) for _ in range(2)
+    )
+    real_flush = watch.watch_evidence_flush
+
+    def flush(*, session_id=None, now=None):
+        if session_id == first.pk:
+            raise redis.ConnectionError("Redis went away")
+        return real_flush(session_id=session_id, now=now)
+
+    monkeypatch.setattr(watch, "watch_evidence_flush", flush)
+    assert services_credits.member_credits_grant_due(now=t0) == 1  # the second session's credit
+    assert list(MemberCredit.objects.values_list("session_id", flat=True)) == [second.pk]
+    monkeypatch.setattr(watch, "watch_evidence_flush", real_flush)
+    assert services_credits.member_credits_grant_due(now=t0) == 1  # the next run retries the first
+    assert MemberCredit.objects.count() == 2
