@@ -775,7 +775,7 @@ class RefundAdmin(admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         raw = request.GET.get("order", "")
-        order = Order.objects.filter(pk=int(raw)).first() if raw.isdigit() and len(raw) < 19 else None
+        order = Order.objects.filter(pk=int(raw)).first() if raw.isdecimal() and len(raw) < 19 else None
         if order is None:
             self.message_user(request, "Open the order to refund and use its Refund link.", messages.INFO)
             return redirect("admin:commerce_order_changelist")

@@ -167,7 +167,7 @@ def fetch_image_bytes(url: str) -> tuple[bytes, str]:
                 if not content_type.startswith("image/"):
                     raise FetchError(f"not an image: Content-Type {content_type or '(none)'}")
                 declared = response.headers.get("Content-Length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
+                if declared.isdecimal() and int(declared) > max_bytes:
                     raise FetchError(f"too large: {int(declared)} bytes (limit {max_bytes})")
                 body = bytearray()
                 try:

@@ -74,7 +74,7 @@ def watch_reward(request, public_id):
             }
         )
     raw = request.POST.get("coupon", "").strip()
-    if raw and (not raw.isdigit() or len(raw) > 18):
+    if raw and (not raw.isdecimal() or len(raw) > 18):
         return JsonResponse(
             {"code": "invalid", "message": "Unknown reward.", "fields": {"coupon": ["Unknown reward."]}}, status=400
         )

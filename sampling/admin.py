@@ -168,7 +168,7 @@ class SampleCampaignAdmin(MoneyAdminMixin, admin.ModelAdmin):
             purchase_rule=request.GET.get("purchase_rule", SampleCampaign.PurchaseRule.ANYONE),
             require_attended=request.GET.get("require_attended") in ("1", "true", "on"),
             require_clicked=request.GET.get("require_clicked") in ("1", "true", "on"),
-            series_id=int(series) if series and series.isdigit() else None,
+            series_id=int(series) if series and series.isdecimal() else None,
         )
         return JsonResponse(data)
 

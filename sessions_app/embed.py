@@ -24,7 +24,7 @@ def stream_embed(url: str) -> dict:
             return {"kind": "iframe", "src": f"https://www.youtube-nocookie.com/embed/{video}?autoplay=1&mute=1"}
     if host == "youtu.be" and path.strip("/"):
         return {"kind": "iframe", "src": f"https://www.youtube-nocookie.com/embed/{path.strip('/')}?autoplay=1&mute=1"}
-    if host == "vimeo.com" and path.strip("/").split("/")[0].isdigit():
+    if host == "vimeo.com" and path.strip("/").split("/")[0].isdecimal():
         return {"kind": "iframe", "src": f"https://player.vimeo.com/video/{path.strip('/').split('/')[0]}"}
     if host == "player.vimeo.com":
         return {"kind": "iframe", "src": url}

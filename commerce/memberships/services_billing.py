@@ -291,7 +291,7 @@ def _membership_for_event(event_type: str, obj: dict) -> Membership | None:
         mid = stripe_billing.invoice_membership_id(obj)
         return found or (qs.filter(pk=mid).first() if mid else None)
     mid = str((obj.get("metadata") or {}).get("membership_id") or "")
-    return qs.filter(pk=int(mid)).first() if mid.isdigit() else None
+    return qs.filter(pk=int(mid)).first() if mid.isdecimal() else None
 
 
 def is_membership_event(payload: dict) -> bool:

@@ -79,7 +79,7 @@ class SubscriptionState:
             current_period_start=from_unix(start),
             current_period_end=from_unix(end),
             ended_at=from_unix(obj.get("ended_at")),
-            membership_id=int(membership_id) if membership_id.isdigit() else None,
+            membership_id=int(membership_id) if membership_id.isdecimal() else None,
         )
 
 
@@ -98,7 +98,7 @@ def invoice_membership_id(invoice) -> int | None:
     """`metadata.membership_id` copied onto the invoice's subscription details (newer API versions)."""
     details = (invoice.get("parent") or {}).get("subscription_details") or {}
     value = str((details.get("metadata") or {}).get("membership_id") or "")
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isdecimal() else None
 
 
 def invoice_period(invoice) -> tuple[dt.datetime | None, dt.datetime | None]:

@@ -86,7 +86,7 @@ def provider_refund(obj) -> ProviderRefund:
         amount_minor=our_amount(obj.get("amount"), obj.get("currency")),
         currency=(obj.get("currency") or "").upper(),
         payment_id=obj.get("payment_intent") or "",
-        local_id=int(local_id) if local_id.isdigit() else None,
+        local_id=int(local_id) if local_id.isdecimal() else None,
         reason=obj.get("reason") or "",
         failure_reason=obj.get("failure_reason") or "",
         created=int(obj.get("created") or 0),

@@ -64,7 +64,7 @@ def apply_event(payload: dict) -> str | None:
             currency=obj.get("currency") or "",
             event_id=payload.get("id", ""),
             payment_id=obj.get("payment_intent") or "",
-            order_id=int(order_id) if str(order_id or "").isdigit() else None,
+            order_id=int(order_id) if str(order_id or "").isdecimal() else None,
             tax_minor=_stripe_tax(obj),
             paid_at=_paid_at(payload),
         )

@@ -182,7 +182,7 @@ def tracking_import(
     reachable = requests if requests is not None else SampleRequest.objects.all()
     rows = _read(data)
     report = TrackingReport(rows=len(rows))
-    ids = {r.get("request_id") for r in rows if (r.get("request_id") or "").isdigit()}
+    ids = {r.get("request_id") for r in rows if (r.get("request_id") or "").isdecimal()}
     refs = {r.get("reference") for r in rows if r.get("reference")}
     by_id = {str(r.pk): r for r in reachable.filter(pk__in=[int(i) for i in ids])}
     by_ref = {}

@@ -364,7 +364,7 @@ class ClipAdmin(_ServiceDeletesJobsMixin, admin.ModelAdmin):
             from commerce.models import Drop
 
             object_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
-            clip = Clip.objects.filter(pk=object_id).first() if object_id and str(object_id).isdigit() else None
+            clip = Clip.objects.filter(pk=object_id).first() if object_id and str(object_id).isdecimal() else None
             kwargs["queryset"] = Drop.objects.filter(session_id=clip.session_id) if clip else Drop.objects.none()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

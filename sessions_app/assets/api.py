@@ -409,7 +409,7 @@ def append_upload(
     upload = _owned_upload(request, upload_id)
     raw = request.headers.get("Upload-Offset", "")
     if raw:
-        if not raw.isdigit() or len(raw) > 19:
+        if not raw.isdecimal() or len(raw) > 19:
             return _json(422, error_body("invalid", "Upload-Offset must be a byte count.", {"Upload-Offset": ["not a number"]}))
         offset = int(raw)
     if offset is None or offset < 0:

@@ -47,7 +47,7 @@ def _staging_dir() -> Path:
 def _get_locked(upload_id) -> RecordingUpload:
     uploads = RecordingUpload.objects.select_for_update()
     try:
-        if isinstance(upload_id, uuid.UUID) or (isinstance(upload_id, str) and not upload_id.isdigit()):
+        if isinstance(upload_id, uuid.UUID) or (isinstance(upload_id, str) and not upload_id.isdecimal()):
             return uploads.get(public_id=uuid.UUID(str(upload_id)))
         return uploads.get(pk=int(upload_id))
     except (RecordingUpload.DoesNotExist, ValueError):

@@ -87,7 +87,7 @@ def test_one_viewer_never_sees_another_viewers_code():
     assert page.json()["rewards"][0]["code"] is None and code not in page.content.decode()
 
 
-@pytest.mark.parametrize(("value", "status"), [("abc", 400), ("1" * 30, 400), ("987654", 404)])
+@pytest.mark.parametrize(("value", "status"), [("abc", 400), ("1" * 30, 400), ("987654", 404), ("²", 400), ("①", 400)])
 def test_bad_input_is_a_4xx_never_a_500(value, status):
     coupon = programme(seconds=10)
     client, _ = _viewer()

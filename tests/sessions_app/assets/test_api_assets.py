@@ -316,3 +316,16 @@ def test_a_partners_recording_and_clips_stay_off_the_shops_pages_until_staff_pub
     # when staff publish it, it is on its page
     Clip.objects.filter(pk=clip.pk).update(is_public=True)
     assert viewer.get(f"/c/{clip.public_id}/").status_code == 200
+
+
+@pytest.mark.parametrize("offset", ["²", "①", "-1", "1e3"])
+def test_an_upload_offset_that_is_not_a_byte_count_is_a_422(partners, offset):
+    # "²".isdigit() is True but int("²") raises: the check must be what int() accepts
+    a, _b = partners
+    upload = upload_of(a)
+    response = Client().patch(
+        f"/api/v1/uploads/{upload.public_id}", b"x", content_type=OCTETS,
+        headers={**key(a, "assets:write"), "Upload-Offset": offset},
+    )
+    assert response.status_code == 422, response.content
+    assert response.json()["fields"] == {"Upload-Offset": ["not a number"]}
