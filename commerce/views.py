@@ -8,6 +8,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from analytics.middleware import REMEMBERED_EMAIL_COOKIE
@@ -113,6 +114,7 @@ def drop_buy(request, drop_id: int):
     return response
 
 
+@never_cache  # a capability URL for one buyer: no browser or shared cache keeps it
 @require_http_methods(["GET", "POST"])
 def hold_checkout(request, token: str):
     """The cart: the held item at its locked price, a countdown to expiry, a coupon field, Pay."""
@@ -248,6 +250,7 @@ def _cart_totals(hold: Hold, discount: int, address_form: AddressForm | None):
         return None, exc.message
 
 
+@never_cache  # a capability URL for one buyer: no browser or shared cache keeps it
 def order_detail(request, token: str):
     """The order confirmation page, reachable by its unguessable token."""
     order = get_object_or_404(

@@ -13,6 +13,7 @@ from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django_permissions_policy.decorators import permissions_policy_override
 
@@ -115,6 +116,7 @@ def _booking_for_order_token(token: str) -> PickupBooking:
     return booking_detail(booking_id=booking)
 
 
+@never_cache  # a capability URL for one buyer: no browser or shared cache keeps it
 @require_http_methods(["GET", "POST"])
 def pickup_pass(request, token: str):
     """The buyer's pickup pass (reached by the order's unguessable token): QR code, slot, reschedule, cancel."""
@@ -163,6 +165,7 @@ def pickup_pass(request, token: str):
     return render(request, "commerce/pickup/pass.html", context, status=status)
 
 
+@never_cache  # a capability URL for one buyer: no browser or shared cache keeps it
 def pickup_pass_ics(request, token: str):
     """The calendar entry (.ics) for the pass's slot."""
     booking = _booking_for_order_token(token)

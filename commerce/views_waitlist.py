@@ -11,6 +11,7 @@ from django.conf import settings
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from config.client_ip import client_ip, client_network
@@ -83,6 +84,7 @@ def waitlist_join_page(request, drop_id: int):
     return response
 
 
+@never_cache  # a capability URL for one buyer: no browser or shared cache keeps it
 @require_http_methods(["GET", "POST"])
 def waitlist_offer_page(request, token: str):
     """The e-mailed offer link. GET: the drop, current price, time left (an expired offer lapses and
@@ -120,6 +122,7 @@ def waitlist_offer_page(request, token: str):
     )
 
 
+@never_cache  # a capability URL for one buyer: no browser or shared cache keeps it
 @require_http_methods(["GET", "POST"])
 def waitlist_leave_page(request, token: str):
     """The e-mailed leave link. GET: confirm (a link preview must not remove anyone). POST: leave."""

@@ -19,6 +19,7 @@ from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from commerce.exceptions import CommerceError
@@ -125,6 +126,7 @@ def _public_message(outcome, form) -> str:
     return outcome.reason
 
 
+@never_cache  # a capability URL for one buyer: no browser or shared cache keeps it
 @require_http_methods(["GET", "POST"])
 def request_status(request, token: str):
     """The requester's page: status, and the country-aware address step while it is needed."""
@@ -167,6 +169,7 @@ def request_status(request, token: str):
     )
 
 
+@never_cache  # a capability URL for one buyer: no browser or shared cache keeps it
 def offer_page(request, token: str):
     """The follow-up offer with a countdown to its opening or closing, and the session's drops."""
     offer = get_object_or_404(FollowUpOffer.objects.select_related("request__campaign", "session"), token=token)
@@ -186,6 +189,7 @@ def offer_page(request, token: str):
     )
 
 
+@never_cache  # a capability URL for one buyer: no browser or shared cache keeps it
 @require_http_methods(["GET", "POST"])
 def offer_checkout(request, token: str, drop_id: int):
     """Checkout on one of the offer session's drops with the bundle discount; the offer is used once."""

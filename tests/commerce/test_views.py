@@ -31,7 +31,10 @@ def test_buy_from_the_live_session_page(client):
     assert response["Location"] == reverse("commerce:hold", args=[hold.token])
     # then the units are held at the shown price and the cart counts down the reservation
     assert Drop.objects.get(pk=drop.pk).available == 1
-    cart = client.get(response["Location"]).content.decode()
+    cart_response = client.get(response["Location"])
+    cart = cart_response.content.decode()
+    # the cart and the confirmation are one buyer's (name, address): no cache may keep them
+    assert {"private", "no-store"} <= {d.strip() for d in cart_response["Cache-Control"].split(",")}
     assert "data-hold-expires" in cart
     assert "$85.98" in cart
     # when they place the order
@@ -40,7 +43,9 @@ def test_buy_from_the_live_session_page(client):
     order = Order.objects.get()
     assert response.status_code == 302
     assert response["Location"] == order.get_absolute_url()
-    confirmation = client.get(order.get_absolute_url()).content.decode()
+    confirmation_response = client.get(order.get_absolute_url())
+    assert {"private", "no-store"} <= {d.strip() for d in confirmation_response["Cache-Control"].split(",")}
+    confirmation = confirmation_response.content.decode()
     assert order.number in confirmation
     assert "$85.98" in confirmation
     # a shipped drop: no "pay at pickup" (there is no pickup); without SHOP_BANK_DETAILS the shop sends them
