@@ -56,14 +56,21 @@ def _wants_json(request) -> bool:
 
 @require_http_methods(["GET", "POST"])
 def request_form(request, slug: str):
-    """GET: the micro-form at its own URL. POST: answer it (page, or JSON for the session page's script)."""
+    """GET: the micro-form at its own URL. POST: answer it (page, or JSON for the session page's script).
+
+    The optional `session` (the session page's hidden field, a public id) must be a public session whose
+    page shows this campaign's form (_campaign_on_session); anything else is a 400 field error on
+    `session` and nothing is written."""
     campaign = get_object_or_404(SampleCampaign.objects.select_related("sku__product"), slug=slug)
     form = MicroForm(request.POST or None, campaign=campaign, initial={"session": request.GET.get("session")})
     outcome = error = None
+    session = None
+    if request.method == "POST" and form.is_valid() and form.cleaned_data.get("session"):
+        session = LiveSession.objects.filter(public_id=form.cleaned_data["session"], is_private=False).first()
+        if session is None or not _campaign_on_session(campaign, session):
+            # a made-up or foreign session id would credit the request to a session that never showed it
+            form.add_error("session", "This form is not part of that session.")
     if request.method == "POST" and form.is_valid():
-        session = None
-        if form.cleaned_data.get("session"):
-            session = LiveSession.objects.filter(public_id=form.cleaned_data["session"]).first()
         try:
             outcome = sample_request_create(
                 visitor_id=getattr(request, "visitor_id", None),
@@ -108,6 +115,14 @@ def request_form(request, slug: str):
         },
         status=status,
     )
+
+
+def _campaign_on_session(campaign: SampleCampaign, session: LiveSession) -> bool:
+    """True when the campaign's form is one the session's page shows: attached to the session, or to its
+    series without a session of its own (sampling.selectors.campaigns_for_session's rule)."""
+    if campaign.session_id is not None:
+        return campaign.session_id == session.pk
+    return campaign.series_id is not None and campaign.series_id == session.series_id
 
 
 def _public_answer(outcome) -> str:

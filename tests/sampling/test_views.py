@@ -195,6 +195,24 @@ def test_request_from_the_session_page_records_the_session(client):
     assert (req.session, req.source) == (session, "session")
 
 
+def test_a_session_that_does_not_show_the_form_is_refused_and_nothing_is_written(client):
+    import uuid
+
+    series = make_series()
+    campaign = make_campaign(series=series)
+    elsewhere = LiveSessionFactory(series=make_series(slug="other"))  # another series: its page never shows this form
+    private = LiveSessionFactory(series=series, is_private=True)
+    for session_id in (uuid.uuid4(), elsewhere.public_id, private.public_id):
+        response = client.post(
+            reverse("sampling:request", args=[campaign.slug]),
+            {"email": "ann@example.com", "use_case": "A gift", "consent": "on", "session": str(session_id)},
+            headers={"Accept": "application/json"},
+        )
+        assert response.status_code == 400, session_id
+        assert response.json()["fields"] == {"session": ["This form is not part of that session."]}
+    assert not SampleRequest.objects.exists()
+
+
 def test_address_step_is_country_aware(client):
     campaign = make_campaign()
     post_form(client, campaign)
