@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from django.db import DatabaseError
 from django.http import HttpResponseRedirect, JsonResponse
@@ -46,7 +47,9 @@ def beacon(request):
     is where a member's page view identifies their visitor id (missed-session credit,
     commerce.memberships.services_credits). A client cannot send a customer id itself (422). A post that names another site as its
     `Origin` is refused with 403 `cross_origin` (browsers send Origin on every POST, so another site
-    cannot count its visitors as ours). Every answer is `Cache-Control: no-store`.
+    cannot count its visitors as ours). An event naming a `session_id` that is not a public session
+    (unknown, or private: no page of it carries the beacon) is refused with a per-event error on
+    `session_id` (public_session_ids). Every answer is `Cache-Control: no-store`.
     """
     response = _beacon(request)
     patch_cache_control(response, no_store=True)
@@ -83,11 +86,19 @@ def _beacon(request):
     member_customer = _member_customer_id(request) if any(
         isinstance(e, dict) and e.get("name") == "view" for e in events
     ) else None
+    named = {e["session_id"] for e in events if isinstance(e, dict) and type(e.get("session_id")) is int}
+    try:
+        public = public_session_ids(named)
+    except DatabaseError:
+        log.exception("analytics beacon: sessions not checked")
+        return _error(503, "unavailable", "Events cannot be recorded right now; retry later.")
     for index, event in enumerate(events):
         if not isinstance(event, dict) or set(event) - _BEACON_FIELDS:
             errors.append({"index": index, "field": "event", "message": f"only {sorted(_BEACON_FIELDS)} are accepted"})
         elif not isinstance(event.get("name"), str) or event["name"] not in BEACON_EVENTS:
             errors.append({"index": index, "field": "name", "message": f"one of {sorted(BEACON_EVENTS)}"})
+        elif type(event.get("session_id")) is int and event["session_id"] not in public:
+            errors.append({"index": index, "field": "session_id", "message": "no such public session"})
         else:
             fields = {**event, "visitor_id": getattr(request, "visitor_id", None)}
             if event["name"] == "view" and member_customer is not None:
@@ -101,6 +112,33 @@ def _beacon(request):
     errors += [{**err, "index": valid[err["index"]][0]} for err in bad]
     status = 202 if accepted or not errors else 422
     return JsonResponse({"accepted": accepted, "errors": sorted(errors, key=lambda e: e["index"])}, status=status)
+
+
+PUBLIC_SESSION_CACHE_SECONDS = 60
+_public_sessions: dict[int, tuple[bool, float]] = {}  # session id → (public, until), per process
+
+
+def public_session_ids(ids: set[int]) -> set[int]:
+    """The ids among `ids` that are public sessions (exist, not private): what a page's beacon may name.
+
+    Answers are kept per process for PUBLIC_SESSION_CACHE_SECONDS (a session made private stops taking
+    events within that), so a spike of view beacons costs one query per process and session a minute;
+    unknown ids cost one query per request at most (all of a request's ids in one). Raises DatabaseError.
+    """
+    now = time.monotonic()
+    missing = {i for i in ids if (hit := _public_sessions.get(i)) is None or hit[1] <= now}
+    if missing:
+        from sessions_app.models import LiveSession
+
+        found = set(
+            LiveSession.objects.filter(pk__in=[i for i in missing if 0 < i <= 2**63 - 1], is_private=False)
+            .values_list("pk", flat=True)
+        )
+        if len(_public_sessions) > 10_000:  # made-up ids must not grow this without bound
+            _public_sessions.clear()
+        for i in missing:
+            _public_sessions[i] = (i in found, now + PUBLIC_SESSION_CACHE_SECONDS)
+    return {i for i in ids if (hit := _public_sessions.get(i)) is not None and hit[0]}
 
 
 def _member_customer_id(request) -> int | None:

@@ -47,3 +47,6 @@ def _clear_cache():
 
     cache.clear()
     pagecache._local.clear()  # each process's copies of shared pages
+    from analytics import views as analytics_views
+
+    analytics_views._public_sessions.clear()  # ids are reused across tests (SQLite)

@@ -222,21 +222,34 @@ def post(client, body, **headers):
 def test_beacon_accepts_valid_events_and_reports_bad_ones():
     from django.test import Client
 
+    from tests.factories import LiveSessionFactory
+
+    session = LiveSessionFactory()
+    private = LiveSessionFactory(is_private=True)  # no page of it carries the beacon
     client = Client()
     response = post(
         client,
         {
             "events": [
-                {"name": "share", "session_id": 3, "props": {"to": "whatsapp"}},
-                {"name": "purchase", "session_id": 3},
+                {"name": "share", "session_id": session.pk, "props": {"to": "whatsapp"}},
+                {"name": "purchase", "session_id": session.pk},
                 {"name": "view", "session_id": "x"},
+                {"name": "view", "session_id": private.pk},
+                {"name": "view", "session_id": private.pk + 1000},  # no such session
+                {"name": "view", "session_id": [1]},
             ]
         },
     )
     assert response.status_code == 202
     body = response.json()
     assert body["accepted"] == 1
-    assert [(e["index"], e["field"]) for e in body["errors"]] == [(1, "name"), (2, "session_id")]
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [
+        (1, "name"),
+        (2, "session_id"),
+        (3, "session_id"),
+        (4, "session_id"),
+        (5, "session_id"),
+    ]
     (event,) = _buffered()
     assert event["name"] == "share"
     assert event["v"] == response.cookies["mm_vid"].value

@@ -18,6 +18,7 @@ from analytics.models import BufferedEvent
 from analytics.services import capture, event_capture, writer
 from analytics.services.capture import buffer_append, event_clean
 from analytics.services.writer import EventWriter
+from tests.factories import LiveSessionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -114,7 +115,8 @@ def test_database_outage_keeps_fire_and_forget_rows_and_fails_waiting_callers():
 
 
 def test_beacon_answers_202_only_after_its_events_are_committed(client, thread_writer):
-    body = {"events": [{"name": "view", "session_id": 7}, {"name": "share", "session_id": 7}]}
+    sid = LiveSessionFactory().pk
+    body = {"events": [{"name": "view", "session_id": sid}, {"name": "share", "session_id": sid}]}
     response = client.post(reverse("analytics:beacon"), json.dumps(body), content_type="application/json")
     assert response.status_code == 202
     assert response.json()["accepted"] == 2
@@ -131,7 +133,9 @@ def test_beacon_answers_503_when_the_writer_cannot_commit(client, settings, monk
     w = EventWriter(append=down, max_delay=0.0)
     monkeypatch.setattr(writer, "_writer", w)
     response = client.post(
-        reverse("analytics:beacon"), json.dumps({"name": "view", "session_id": 7}), content_type="application/json"
+        reverse("analytics:beacon"),
+        json.dumps({"name": "view", "session_id": LiveSessionFactory().pk}),
+        content_type="application/json",
     )
     assert response.status_code == 503
     assert response.json()["code"] == "unavailable"
