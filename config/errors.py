@@ -57,10 +57,15 @@ def retry_after_seconds() -> int:
 
 
 def wants_json(request: HttpRequest) -> bool:
-    """API callers and JSON senders (e.g. the analytics beacon) get JSON errors; everyone else an HTML page."""
+    """API callers, JSON senders (e.g. the analytics beacon) and page scripts that ask for JSON (`Accept:
+    application/json`: the micro-form, watch-reward and share posts) get JSON errors; everyone else an
+    HTML page."""
     content_type = (request.content_type or "").lower()
     return (
-        request.path_info.startswith(API_PREFIX) or content_type == "application/json" or content_type.endswith("+json")
+        request.path_info.startswith(API_PREFIX)
+        or content_type == "application/json"
+        or content_type.endswith("+json")
+        or "application/json" in request.headers.get("Accept", "").lower()
     )
 
 

@@ -48,6 +48,13 @@ def test_nul_on_the_storefront_is_an_html_400_page(web, url):
     assert b"We could not read that request" in response.content
 
 
+def test_nul_in_a_form_post_from_a_page_script_asking_for_json_is_json_400(web):
+    # the micro-form, watch-reward and share posts are form-encoded but read their answer as JSON
+    response = web.post("/samples/x/", {"email": "a\x00@example.com"}, headers={"Accept": "application/json"})
+    body = _json_error(response, 400, "bad_request")
+    assert body["fields"]
+
+
 def test_nul_in_a_header_is_400(web, every_scope):
     response = web.get("/api/v1/drops", headers={**every_scope, "Idempotency-Key": "a\x00b"})
     assert list(_json_error(response, 400, "bad_request")["fields"]) == ["Idempotency-Key"]
