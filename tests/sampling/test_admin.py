@@ -182,7 +182,7 @@ def test_demo_campaign_command(catalog):
 
     Series.objects.create(
         name="Friday",
-        slug="friday-jewellery-drop",
+        slug="weekly-jewellery-drop",
         format=SessionFormat.objects.get(slug="drop-demo"),
         host_name="Host",
         weekday=4,

@@ -13,7 +13,7 @@ from sampling.models import SampleCampaign
 from sampling.services.campaigns import campaign_create
 from sessions_app.models import Series
 
-SERIES_SLUG = "friday-jewellery-drop"
+SERIES_SLUG = "weekly-jewellery-drop"
 SLUG = "try-the-gemstone"
 
 
@@ -37,7 +37,7 @@ class Command(BaseCommand):
             slug=SLUG,
             sku=sku,
             series=series,
-            description="A free trial piece before Friday's drop, with a personal offer for the next session.",
+            description="A free trial piece before the next drop, with a personal offer for the next session.",
             quantity=25,
             unit_cost_minor=350,
             declared_value_minor=sku.price_minor,

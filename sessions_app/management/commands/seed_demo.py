@@ -37,7 +37,7 @@ from sessions_app.services import series_plan_sessions, session_end, session_go_
 CATALOG = Path(settings.BASE_DIR) / "commerce" / "data" / "shopify_jewelery.csv"
 # Big Buck Bunny (CC BY 3.0, Blender Foundation), served by whitenoise so the demo needs no network.
 DEMO_STREAM_PATH = "/static/demo/big_buck_bunny_5s_360p_vp9.webm"
-SERIES_SLUG = "friday-jewellery-drop"
+SERIES_SLUG = "weekly-jewellery-drop"
 REPLAY_TITLE_SUFFIX = " — last week's replay"
 REPLAY_LOOPS = 8  # 8 × 5.31 s of the shipped clip ≈ 42 s
 # (SKU code, quantity, seconds into the recording when the drop opened): each gets a highlight clip

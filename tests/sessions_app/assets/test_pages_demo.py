@@ -38,7 +38,7 @@ def test_seed_demo_adds_an_ended_session_with_drops_inside_the_recording_and_res
     call_command("seed_demo")
     call_command("seed_demo")
     replay = LiveSession.objects.get(title__endswith=REPLAY_TITLE_SUFFIX)
-    assert replay.status == LiveSession.Status.ENDED and replay.series.slug == "friday-jewellery-drop"
+    assert replay.status == LiveSession.Status.ENDED and replay.series.slug == "weekly-jewellery-drop"
     opened = SessionMoment.objects.filter(session=replay, kind=SessionMoment.Kind.DROP_OPENED).order_by("at")
     assert [m.at - replay.went_live_at for m in opened] == [dt.timedelta(seconds=s) for _c, _q, s in REPLAY_DROPS]
     assert all(m.drop.session_id == replay.pk for m in opened)
