@@ -19,8 +19,8 @@ Where it is kept:
   `watch_evidence_flush` (django-q2, every minute) copies the viewers whose state changed into
   WatchEvidence with an upsert that only moves values forward (GREATEST), so a flush killed half-way,
   two flushes at once or a flush racing beats never lose or lower anything; a visitor unknown to Redis
-  (first beat, or after a Redis restart) is seeded from its WatchEvidence row, so after a restart the
-  buffer is not behind the table; after a restore from an older snapshot it can be until the next
+  (first beat, or after a Redis restart) is seeded from its WatchEvidence row (the first such beat loads
+  all of the session's rows at once), so after a restart the buffer is not behind the table; after a restore from an older snapshot it can be until the next
   flush, which raises the buffer to the table where the table is ahead. Readers (watched_seconds,
   viewers_now) ask Redis first, the table when Redis cannot be reached. What a Redis restart loses:
   the credit earned since the last flush (at most about a minute per viewer); while Redis is down,
@@ -143,6 +143,22 @@ end
 return 0
 """
 SETTLE_BATCH = 1000  # visitors per settle script call (keeps each script short: Redis runs one at a time)
+# Loading a session's rows into its buffer (after a Redis restart: rows in the table, no complete buffer).
+# KEYS: 1 hash, 2 seen, 3 sessions. ARGV: 1 ttl, 2 session id, 3 "1" = mark complete after this batch,
+# then per row: visitor, state ("first last seconds polls"), last poll. A visitor the buffer already has
+# keeps its state (it is newer: it beat since, seeded from the same row). Loaded rows are not "changed".
+_LOAD_LUA = """
+for i = 4, #ARGV, 3 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('ZADD', KEYS[2], 'NX', ARGV[i + 2], ARGV[i])
+  end
+end
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], '!complete', '1') end
+redis.call('SADD', KEYS[3], ARGV[2])
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+return 0
+"""
+LOAD_LOCK_SECONDS = 30  # one request loads a session's rows; others look visitors up one by one meanwhile
 _scripts: dict[str, object] = {}  # Lua source → redis-py Script (EVALSHA, loaded again after a restart)
 COMPLETE = "!complete"  # a field of the session's hash, never a visitor id (32 hex): evicted with it
 
@@ -241,12 +257,16 @@ def _run_record(
 
 
 def _record_in_buffer(client, *, session_id: int, visitor_id: str, now: dt.datetime, network: str) -> bool:
-    """A known visitor: one script, no query. An unknown one: carry on from the table's row, or start a
-    new record (capped per network). The buffer is marked complete when its first record is made while
-    the table has no row for the session (rows only come from flushing this buffer then), and in a
-    complete buffer an unknown visitor is new without asking the table: at a spike's start nearly every
-    beat is a newcomer's. After a Redis restart (rows in the table, no buffer) it is never complete."""
+    """A known visitor: one script, no query. An unknown one in a buffer that is not complete: one request
+    loads all the session's rows into the buffer and marks it complete (_load_session_rows: one query,
+    also for a new session with no rows, and after a Redis restart), and in a complete buffer an unknown
+    visitor is new without asking the table: at a spike's start nearly every beat is a newcomer's. While
+    another request holds the load, a visitor is looked up alone: carry on from the table's row, or
+    start a new record (capped per network); the buffer is then marked complete only if the table has no
+    row for the session (rows only come from flushing this buffer then)."""
     result = _run_record(client, session_id, visitor_id, now)
+    if result == -1 and _load_session_rows(client, session_id):
+        result = _run_record(client, session_id, visitor_id, now)  # loaded: known, or a newcomer for sure
     if result >= 0:
         return result == 1
     row, complete = None, False
@@ -260,6 +280,28 @@ def _record_in_buffer(client, *, session_id: int, visitor_id: str, now: dt.datet
     else:
         seed = f"{_epoch(now)} {_epoch(now)} 0 1"
     return _run_record(client, session_id, visitor_id, now, seed, complete) == 1
+
+
+def _load_session_rows(client, session_id: int) -> bool:
+    """Load every WatchEvidence row of the session into its buffer and mark it complete: one query instead
+    of two per first beat of each viewer after a Redis restart (rows in the table, a buffer that is not
+    complete; at a spike that is every viewer). One request loads (a Redis lock for LOAD_LOCK_SECONDS);
+    False when another holds the lock or the load failed (the caller looks its visitor up alone)."""
+    hash_key, seen_key, sessions_key, *_ = _keys(session_id)
+    if not client.set(f"{hash_key}:loading", "1", nx=True, ex=LOAD_LOCK_SECONDS):
+        return False
+    rows = list(
+        WatchEvidence.objects.filter(session_id=session_id)
+        .order_by("visitor_id")
+        .values_list("visitor_id", "first_poll_at", "last_poll_at", "watched_seconds", "polls")
+    )
+    batches = [rows[start : start + SETTLE_BATCH] for start in range(0, len(rows), SETTLE_BATCH)] or [[]]
+    for number, batch in enumerate(batches, start=1):
+        args = [BUFFER_TTL_SECONDS, session_id, "1" if number == len(batches) else ""]
+        for visitor, first, last, secs, polls in batch:
+            args += [visitor, f"{_epoch(first)} {_epoch(last)} {secs} {polls}", last.timestamp()]
+        _eval(client, _LOAD_LUA, [hash_key, seen_key, sessions_key], args)
+    return True
 
 
 def _record_in_database(*, session_id: int, visitor_id: str, now: dt.datetime, network: str) -> bool:

@@ -53,7 +53,7 @@ def beat(session, visitor, at):
 def test_beats_cost_no_query_and_are_read_from_the_buffer_until_flushed(redis_cache, django_assert_num_queries):
     session = LiveSessionFactory(status="live")
     visitor, t0 = uuid.uuid4().hex, timezone.now()
-    with django_assert_num_queries(2):  # the session's first: is there a row to carry on from, any row?
+    with django_assert_num_queries(1):  # the session's first: its rows (none) are loaded into the buffer
         assert beat(session, visitor, t0)
     with django_assert_num_queries(0):
         assert beat(session, uuid.uuid4().hex, t0)  # another newcomer: the buffer has all there is
@@ -89,15 +89,35 @@ def test_after_redis_loses_its_data_a_visitor_carries_on_from_the_table(redis_ca
     assert (row.polls, row.watched_seconds, row.first_poll_at) == (4, 60, t0)
 
 
-def test_after_a_restart_a_newcomer_is_checked_against_the_table(redis_cache, django_assert_num_queries):
-    # the buffer rebuilt after Redis lost its data is not complete: an unknown visitor may have a row
+def test_after_a_restart_the_first_beat_loads_the_sessions_rows_once(redis_cache, django_assert_num_queries):
+    # after Redis lost its data an unknown visitor may have a row: the first unknown beat loads them all
+    session = LiveSessionFactory(status="live")
+    old, t0 = [uuid.uuid4().hex for _ in range(3)], timezone.now()
+    for v in old:
+        beat(session, v, t0)
+        beat(session, v, t0 + dt.timedelta(seconds=20))
+    watch_evidence_flush()
+    cache.clear()
+    with django_assert_num_queries(1):  # a newcomer: one query loads the three rows
+        assert beat(session, uuid.uuid4().hex, t0 + dt.timedelta(seconds=30))
+    with django_assert_num_queries(0):  # the old viewers carry on from their rows, and newcomers are new
+        for v in old:
+            assert beat(session, v, t0 + dt.timedelta(seconds=40))
+        assert beat(session, uuid.uuid4().hex, t0 + dt.timedelta(seconds=40))
+    assert {watched_seconds(session_id=session.pk, visitor_id=v) for v in old} == {40}
+    assert viewers_now(session_id=session.pk, now=t0 + dt.timedelta(seconds=41)) == 5
+    assert watch_evidence_flush() == 5  # the loaded rows were not "changed": only what beat since
+    assert sorted(WatchEvidence.objects.values_list("polls", "watched_seconds")) == [(1, 0)] * 2 + [(3, 40)] * 3
+
+
+def test_while_another_request_loads_the_rows_a_visitor_is_looked_up_alone(redis_cache, django_assert_num_queries):
     session = LiveSessionFactory(status="live")
     old, t0 = uuid.uuid4().hex, timezone.now()
     beat(session, old, t0)
     beat(session, old, t0 + dt.timedelta(seconds=20))
     watch_evidence_flush()
     cache.clear()
-    beat(session, uuid.uuid4().hex, t0 + dt.timedelta(seconds=30))  # a newcomer recreates the buffer
+    watch._redis().set(f"{watch._keys(session.pk)[0]}:loading", "1", ex=30)  # another request is loading
     with django_assert_num_queries(1):  # the old viewer: their row is looked up and carried on
         assert beat(session, old, t0 + dt.timedelta(seconds=40))
     assert watched_seconds(session_id=session.pk, visitor_id=old) == 40
@@ -407,3 +427,24 @@ def test_the_credit_sweep_goes_on_past_a_session_it_cannot_flush(redis_cache, mo
     monkeypatch.setattr(watch, "watch_evidence_flush", real_flush)
     assert services_credits.member_credits_grant_due(now=t0) == 1  # the next run retries the first
     assert MemberCredit.objects.count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_after_a_restart_racing_first_beats_load_once_and_each_viewer_carries_on_exactly(redis_cache):
+    # given 20 viewers with rows, Redis restarted, then their next beats and 20 newcomers' at one instant
+    session = LiveSessionFactory(status="live")
+    old, t0 = [uuid.uuid4().hex for _ in range(20)], timezone.now()
+    for v in old:
+        beat(session, v, t0)
+        beat(session, v, t0 + dt.timedelta(seconds=20))
+    watch_evidence_flush()
+    cache.clear()
+    new = [uuid.uuid4().hex for _ in range(20)]
+    at = t0 + dt.timedelta(seconds=40)
+    results = race(40, lambda i: beat(session, (old + new)[i], at))
+    assert results == [True] * 40, results
+    assert watch._redis().hexists(watch._keys(session.pk)[0], watch.COMPLETE)
+    watch_evidence_flush()
+    rows = dict(WatchEvidence.objects.filter(session=session).values_list("visitor_id", "watched_seconds"))
+    assert {rows[v] for v in old} == {40} and {rows[v] for v in new} == {0} and len(rows) == 40
