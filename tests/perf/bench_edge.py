@@ -41,7 +41,9 @@ Knobs: BENCH_EDGE_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/micro
 dropped and re-created), BENCH_VIEWERS, BENCH_POLL_SECONDS, BENCH_EDGE_SECONDS, BENCH_SECONDS (5),
 BENCH_ROUNDS (3; 0 skips the side by side), BENCH_CONCURRENCY (64), BENCH_EDGE_WORKERS (5 sync gunicorn workers, the
 documented shape), BENCH_WRK_THREADS (2), BENCH_WRK_NICE (-5; 0 = as is), BENCH_EDGE_COLD=1 (nginx's cache empty when the viewers
-arrive, instead of holding one copy of each URL), BENCH_EDGE_REUSE=1 (reuse the last run's demo).
+arrive, instead of holding one copy of each URL), BENCH_EDGE_REUSE=1 (reuse the last run's demo),
+BENCH_EDGE_KEEP_EVIDENCE=1 (keep the last run's watch evidence: viewers with rows and no Redis buffer,
+as after a Redis restart mid-session).
 """
 
 from __future__ import annotations
@@ -240,7 +242,9 @@ def _viewers(demo: dict, tmp: Path, listen: str, *, heartbeat: bool = False) -> 
     run = "beat" if heartbeat else "poll"
     log = tmp / f"origin-access-{run}.log"
     log.touch()
-    if heartbeat:  # a session that just went live: no watch evidence yet (not an earlier run's rows)
+    # a session that just went live: no watch evidence yet (not an earlier run's rows); with
+    # BENCH_EDGE_KEEP_EVIDENCE=1 the earlier run's rows stay: the Redis-restart case (rows, no buffer)
+    if heartbeat and os.environ.get("BENCH_EDGE_KEEP_EVIDENCE") != "1":
         code = f"from sessions_app.models import WatchEvidence as W; W.objects.filter(session__public_id='{demo['session']}').delete()"
         manage(_env(), "shell", "-c", code)
     logged = _env(
