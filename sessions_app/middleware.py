@@ -7,10 +7,13 @@ the visitor cookie and the Content-Security-Policy: most of a poll's time (issue
 poll at 0.86 of a bare page with the same stack). Like Django's own FetchFromCacheMiddleware, this
 middleware sits near the top and answers from the cache:
 
-- only `GET` of exactly that path with no query string, and only while the entry is *fresh*
-  (pagecache.cached_fresh: it never claims a rebuild; a stale, missing or just-deleted entry, e.g.
-  after a control-room action, goes down the full stack, which rebuilds it or answers 404; a process
-  other than the one that deleted it sees that within PAGE_CACHE_LOCAL_SECONDS, pagecache's local copy);
+- only `GET` of exactly that path with no query string, and only while the entry is *fresh*, or stale
+  while another request holds its rebuild claim (pagecache.cached_unless_rebuild_due: it never claims
+  a rebuild; a missing or just-deleted entry, e.g. after a control-room action, and a stale one nobody
+  is rebuilding go down the full stack, which rebuilds it or answers 404; a process other than the one
+  that deleted it sees that within PAGE_CACHE_LOCAL_SECONDS, pagecache's local copy). Serving the stale
+  copy during the rebuild matters under threads: when every poll of that window took the full stack,
+  the rebuild itself was starved of the GIL and the window grew (gthread measured 0.64 of a bare page);
 - with the same body and the same headers: the headers are those the full stack gave this process's
   last full-stack poll answer (everything the inner middleware added; Content-Length, Date and cookies
   excepted), so the fast answer cannot drift from the slow one. Until a process has seen one, it
@@ -39,7 +42,7 @@ from django.utils import timezone
 
 from analytics.middleware import COOKIE, is_visitor_id
 
-from .pagecache import cached_fresh, status_cache_key
+from .pagecache import cached_unless_rebuild_due, status_cache_key
 from .views import status_poll_answer, watching_answer
 
 _NOT_LEARNED = frozenset({"content-length", "date", "set-cookie"})
@@ -72,7 +75,7 @@ class StatusFastPathMiddleware:
         if route == "session_status":
             if request.method != "GET":
                 return None
-            cached = cached_fresh(status_cache_key(public_id))
+            cached = cached_unless_rebuild_due(status_cache_key(public_id))
             return None if cached is None else status_poll_answer(request, cached, now=timezone.now())
         # a heartbeat: only from a visitor who has the cookie (a newcomer gets it from the full stack)
         if request.method != "POST" or not is_visitor_id(request.COOKIES.get(COOKIE)):

@@ -47,6 +47,23 @@ def page_cache_key(public_id) -> str:
 
 _local: dict[str, tuple[float, tuple[float, Any]]] = {}  # key → (kept until, monotonic; the shared entry)
 _LOCAL_MAX_KEYS = 1000
+# key → monotonic time until which this process saw another request holding the key's rebuild claim: it
+# serves its local (stale) copy meanwhile instead of asking the shared cache on every request
+_rebuilding: dict[str, float] = {}
+REBUILD_RECHECK_SECONDS = 0.05
+
+
+def _stale_while_rebuilt_elsewhere(key: str) -> Any | None:
+    """This process's copy of `key` while it recently saw another request rebuilding it, else None."""
+    if _rebuilding.get(key, 0.0) > time.monotonic() and (kept := _local.get(key)) is not None:
+        return kept[1][1]
+    return None
+
+
+def _note_rebuilt_elsewhere(key: str) -> None:
+    if len(_rebuilding) >= _LOCAL_MAX_KEYS:
+        _rebuilding.clear()
+    _rebuilding[key] = time.monotonic() + REBUILD_RECHECK_SECONDS
 
 
 def cached_entry(key: str, *, stale_ok_seconds: float = 0.0) -> tuple[float, Any] | None:
@@ -75,13 +92,37 @@ def cached_or_claim(key: str) -> Any | None:
     A caller that gets None must call `cache_store(key, …)` (or let its claim lapse after
     CLAIM_SECONDS when it cannot build the value).
     """
+    if (value := _stale_while_rebuilt_elsewhere(key)) is not None:
+        return value
     entry = cached_entry(key)
     if entry is None:
         return None
     fresh_until, value = entry
-    if fresh_until > time.time() or not cache.add(f"{key}:claim", 1, CLAIM_SECONDS):
+    if fresh_until > time.time():
+        return value
+    if not cache.add(f"{key}:claim", 1, CLAIM_SECONDS):
+        _note_rebuilt_elsewhere(key)
         return value
     return None
+
+
+def cached_unless_rebuild_due(key: str) -> Any | None:
+    """For read-only fast paths: the value while it is fresh, or while it is stale and another request
+    holds its rebuild claim (the stale value cached_or_claim gives every request but the rebuilder);
+    None when nothing is cached or a rebuild is due and unclaimed (the caller goes the full way, which
+    claims it). Never claims. While another request rebuilds, this process asks the shared cache again
+    at most every REBUILD_RECHECK_SECONDS (0.05 s) and serves its local copy in between."""
+    if (value := _stale_while_rebuilt_elsewhere(key)) is not None:
+        return value
+    entry = cached_entry(key)
+    if entry is None:
+        return None
+    if entry[0] > time.time():
+        return entry[1]
+    if cache.get(f"{key}:claim") is None:
+        return None
+    _note_rebuilt_elsewhere(key)
+    return entry[1]
 
 
 def cached_fresh(key: str) -> Any | None:
@@ -97,6 +138,7 @@ def cache_store(key: str, value: Any, fresh_seconds: float) -> None:
     entry = (time.time() + fresh_seconds, value)
     cache.set(key, entry, max(int(fresh_seconds * KEEP_FACTOR), 60))
     cache.delete(f"{key}:claim")
+    _rebuilding.pop(key, None)
     if settings.PAGE_CACHE_LOCAL_SECONDS > 0:
         _local[key] = (time.monotonic() + settings.PAGE_CACHE_LOCAL_SECONDS, entry)
 
@@ -106,6 +148,7 @@ def cache_forget(*keys: str) -> None:
     cache.delete_many(keys)
     for key in keys:
         _local.pop(key, None)
+        _rebuilding.pop(key, None)
 
 
 def request_gets_shared_copy(request, *, personal: tuple[str, ...] = PERSONAL_COOKIES) -> bool:

@@ -47,6 +47,7 @@ def _clear_cache():
 
     cache.clear()
     pagecache._local.clear()  # each process's copies of shared pages
+    pagecache._rebuilding.clear()
     from analytics import views as analytics_views
 
     analytics_views._public_sessions.clear()  # ids are reused across tests (SQLite)

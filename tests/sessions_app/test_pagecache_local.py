@@ -88,3 +88,42 @@ def test_off_means_every_read_goes_to_the_shared_cache(settings, monkeypatch):
     cache_store(key, "v1", 10)
     cache.set(key, (time.time() + 10, "v2"), 60)
     assert cached_fresh(key) == "v2" and not pagecache._local
+
+
+def test_while_another_request_rebuilds_a_stale_entry_its_copy_is_served_without_asking_each_time(local, monkeypatch):
+    from sessions_app.pagecache import cached_or_claim, cached_unless_rebuild_due
+
+    key = "session-status:test"
+    cache.set(key, (time.time() - 0.1, "stale"), 60)  # went stale a moment ago
+    assert cached_unless_rebuild_due(key) is None  # nobody rebuilds it: the caller must go the full way
+    assert cache.add(f"{key}:claim", 1, 5)  # another request claimed the rebuild
+    gets = CountingGets(monkeypatch)
+    assert cached_unless_rebuild_due(key) == "stale"
+    asked = len(gets.keys)
+    assert asked >= 1  # it looked once
+    for _ in range(50):  # the rest of the rebuild window: its own copy, no shared reads
+        assert cached_unless_rebuild_due(key) == "stale" and cached_or_claim(key) == "stale"
+    assert len(gets.keys) == asked
+    local[0] += 0.06  # past the recheck: it asks again and sees the rebuilt entry
+    cache.set(key, (time.time() + 1, "fresh"), 60)
+    cache.delete(f"{key}:claim")
+    assert cached_unless_rebuild_due(key) == "fresh"
+
+
+def test_a_status_poll_during_another_requests_rebuild_takes_the_fast_path(local, monkeypatch):
+    session = make_drop(quantity=5).session
+    url = reverse("sessions_app:session_status", args=[session.public_id])
+    client = Client()
+    body = client.get(url).content  # the full stack: builds the entry, the fast path learns the headers
+    key = status_cache_key(session.public_id)
+    fresh_until, value = cache.get(key)
+    cache.set(key, (time.time() - 0.1, value), 60)  # stale now
+    assert cache.add(f"{key}:claim", 1, 5)  # and another request is rebuilding it
+    local[0] += 0.6  # past this process's local window
+    adds = []
+    real_add = cache.add
+    monkeypatch.setattr(cache, "add", lambda *a, **kw: adds.append(a[0]) or real_add(*a, **kw))
+    for _ in range(10):
+        response = client.get(url)
+        assert response.status_code == 200 and response.content == body
+    assert adds == []  # the full stack's view would have tried to claim the rebuild
