@@ -89,15 +89,22 @@ def test_after_redis_loses_its_data_a_visitor_carries_on_from_the_table(redis_ca
     assert (row.polls, row.watched_seconds, row.first_poll_at) == (4, 60, t0)
 
 
-def test_after_a_restart_the_first_beat_loads_the_sessions_rows_once(redis_cache, django_assert_num_queries):
-    # after Redis lost its data an unknown visitor may have a row: the first unknown beat loads them all
+def _viewers_with_rows_then_a_redis_restart(count: int):
+    """A live session whose `count` viewers beat twice (20 s credited each) and were flushed to the table,
+    then Redis lost its data. Returns (session, visitor ids, the first beat's time)."""
     session = LiveSessionFactory(status="live")
-    old, t0 = [uuid.uuid4().hex for _ in range(3)], timezone.now()
+    old, t0 = [uuid.uuid4().hex for _ in range(count)], timezone.now()
     for v in old:
         beat(session, v, t0)
         beat(session, v, t0 + dt.timedelta(seconds=20))
     watch_evidence_flush()
     cache.clear()
+    return session, old, t0
+
+
+def test_after_a_restart_the_first_beat_loads_the_sessions_rows_once(redis_cache, django_assert_num_queries):
+    # after Redis lost its data an unknown visitor may have a row: the first unknown beat loads them all
+    session, old, t0 = _viewers_with_rows_then_a_redis_restart(3)
     with django_assert_num_queries(1):  # a newcomer: one query loads the three rows
         assert beat(session, uuid.uuid4().hex, t0 + dt.timedelta(seconds=30))
     with django_assert_num_queries(0):  # the old viewers carry on from their rows, and newcomers are new
@@ -433,13 +440,7 @@ def test_the_credit_sweep_goes_on_past_a_session_it_cannot_flush(redis_cache, mo
 @pytest.mark.django_db(transaction=True)
 def test_after_a_restart_racing_first_beats_load_once_and_each_viewer_carries_on_exactly(redis_cache):
     # given 20 viewers with rows, Redis restarted, then their next beats and 20 newcomers' at one instant
-    session = LiveSessionFactory(status="live")
-    old, t0 = [uuid.uuid4().hex for _ in range(20)], timezone.now()
-    for v in old:
-        beat(session, v, t0)
-        beat(session, v, t0 + dt.timedelta(seconds=20))
-    watch_evidence_flush()
-    cache.clear()
+    session, old, t0 = _viewers_with_rows_then_a_redis_restart(20)
     new = [uuid.uuid4().hex for _ in range(20)]
     at = t0 + dt.timedelta(seconds=40)
     results = race(40, lambda i: beat(session, (old + new)[i], at))
