@@ -115,6 +115,7 @@ def _beacon(request):
 
 
 PUBLIC_SESSION_CACHE_SECONDS = 60
+NOT_PUBLIC_CACHE_SECONDS = 5  # shorter: a private session just made public takes its viewers' events soon
 _public_sessions: dict[int, tuple[bool, float]] = {}  # session id → (public, until), per process
 
 
@@ -122,7 +123,7 @@ def public_session_ids(ids: set[int]) -> set[int]:
     """The ids among `ids` that are public sessions (exist, not private): what a page's beacon may name.
 
     Answers are kept per process for PUBLIC_SESSION_CACHE_SECONDS (a session made private stops taking
-    events within that), so a spike of view beacons costs one query per process and session a minute;
+    events within that; a "no" for NOT_PUBLIC_CACHE_SECONDS), so a spike of view beacons costs one query per process and session a minute;
     unknown ids cost one query per request at most (all of a request's ids in one). Raises DatabaseError.
     """
     now = time.monotonic()
@@ -137,7 +138,8 @@ def public_session_ids(ids: set[int]) -> set[int]:
         if len(_public_sessions) > 10_000:  # made-up ids must not grow this without bound
             _public_sessions.clear()
         for i in missing:
-            _public_sessions[i] = (i in found, now + PUBLIC_SESSION_CACHE_SECONDS)
+            keep = PUBLIC_SESSION_CACHE_SECONDS if i in found else NOT_PUBLIC_CACHE_SECONDS
+            _public_sessions[i] = (i in found, now + keep)
     return {i for i in ids if (hit := _public_sessions.get(i)) is not None and hit[0]}
 
 

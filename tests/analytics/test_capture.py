@@ -324,3 +324,30 @@ def test_the_beacon_refuses_posts_from_other_sites_and_is_never_cached(client):
     own = client.post("/a/e", body, content_type="application/json", headers={"Origin": "http://testserver"})
     assert own.status_code == 202 and "no-store" in own["Cache-Control"]
     assert len(_buffered()) == 1
+
+
+def test_the_beacon_learns_a_session_made_public_soon_and_one_made_private_within_a_minute(monkeypatch):
+    from django.test import Client
+
+    from analytics import views
+    from tests.factories import LiveSessionFactory
+
+    clock = [1000.0]
+    monkeypatch.setattr(views.time, "monotonic", lambda: clock[0])
+    session = LiveSessionFactory(is_private=True)
+    client = Client()
+
+    def accepted():
+        return post(client, {"events": [{"name": "view", "session_id": session.pk}]}).json()["accepted"]
+
+    assert accepted() == 0
+    session.is_private = False
+    session.save(update_fields=["is_private"])
+    assert accepted() == 0  # the "no" is kept a few seconds
+    clock[0] += views.NOT_PUBLIC_CACHE_SECONDS + 0.1
+    assert accepted() == 1
+    session.is_private = True
+    session.save(update_fields=["is_private"])
+    assert accepted() == 1  # the "yes" is kept up to a minute: one query per session a minute at a spike
+    clock[0] += views.PUBLIC_SESSION_CACHE_SECONDS + 0.1
+    assert accepted() == 0
